@@ -1,0 +1,217 @@
+//! The storage interface. Each method is one use case and atomic on its own; no transaction
+//! handle crosses this boundary and "now" is always passed in, so backends never read a clock.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// SHA-256 of a refresh token. The plaintext token never reaches storage.
+pub type TokenHash = [u8; 32];
+
+/// Errors every backend maps its own failures onto.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row the call was about does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A unique key would be violated; names which one.
+    #[error("conflict on {0:?}")]
+    Conflict(UniqueKey),
+    /// The database could not be reached or failed; the source is kept for the logs only.
+    #[error("storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps any backend error as `Unavailable`.
+    pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(e))
+    }
+}
+
+/// The unique keys a caller may collide with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueKey {
+    /// `users.email`
+    Email,
+    /// `users.username`
+    Username,
+    /// Any other unique key (ids, token hashes): a bug or a 2^-128 accident.
+    Other,
+}
+
+/// Whether the database schema matches the migrations compiled into this binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaState {
+    /// Every embedded migration is applied and nothing else.
+    UpToDate,
+    /// Embedded migrations are missing from the database (`authara migrate` fixes it).
+    Behind { pending: usize },
+    /// The database has migrations this binary does not know (an older binary).
+    Ahead { unknown: usize },
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    /// PHC string, or `None` for accounts without a password (e.g. created by Google sign-in).
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// A user to insert.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub user_agent: String,
+    pub client_ip: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A session to insert.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub user_agent: String,
+    pub client_ip: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A refresh token to insert (hash only).
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub token_hash: TokenHash,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A refresh token together with its session and user, as read in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub consumed_at: Option<OffsetDateTime>,
+    pub session: SessionRecord,
+    pub user: UserRecord,
+}
+
+/// What an atomic consume did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeOutcome {
+    /// This call consumed the token and stored the replacement.
+    Consumed,
+    /// The token was already consumed (by a concurrent call or earlier); nothing changed.
+    AlreadyConsumed,
+    /// No such token.
+    Missing,
+}
+
+/// Rows removed by a purge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub sessions: u64,
+    pub refresh_tokens: u64,
+}
+
+/// The one storage interface; implemented for PostgreSQL and SQLite.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip, for health checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Applies every pending embedded migration.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Compares the database's applied migrations with the embedded ones.
+    async fn schema_state(&self) -> Result<SchemaState, StoreError>;
+
+    /// Inserts a user. `Conflict(Email | Username)` when taken.
+    async fn create_user(&self, user: NewUser) -> Result<(), StoreError>;
+    async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+    /// `email` must already be normalised (trimmed, lowercased).
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Replaces the password hash (re-hash on login). `NotFound` for an unknown user.
+    async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> Result<(), StoreError>;
+    /// `NotFound` for an unknown user, `Conflict(Username)` when taken.
+    async fn set_username(&self, user_id: Uuid, username: &str) -> Result<(), StoreError>;
+    /// Grants or revokes `authara:admin` by email. `NotFound` for an unknown email.
+    async fn set_admin_by_email(&self, email: &str, is_admin: bool) -> Result<(), StoreError>;
+    /// Disables or enables a user; disabling also revokes all their sessions, in one transaction.
+    /// `NotFound` for an unknown user.
+    async fn set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Deletes a user with their sessions and refresh tokens. `NotFound` for an unknown user.
+    async fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError>;
+
+    /// Inserts a session and its first refresh token together.
+    async fn create_session(
+        &self,
+        session: NewSession,
+        token: NewRefreshToken,
+    ) -> Result<(), StoreError>;
+    /// The user owning `session_id`, if that session is unrevoked, unexpired at `now`, belongs
+    /// to `user_id` and the user is enabled. One query: this is on every authenticated request.
+    async fn find_live_session_user(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRecord>, StoreError>;
+    /// The user's unrevoked, unexpired sessions, newest first.
+    async fn list_live_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Revokes a session (idempotent: an already revoked one keeps its first `revoked_at`).
+    /// Returns whether the session exists and belongs to `user_id` when one is given.
+    async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        owner: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Looks a refresh token up by hash, with its session and user.
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError>;
+    /// Marks the token consumed at `now` and inserts `replacement`, atomically: of several
+    /// concurrent calls with one hash exactly one gets `Consumed`.
+    async fn consume_refresh_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        replacement: NewRefreshToken,
+    ) -> Result<ConsumeOutcome, StoreError>;
+
+    /// Deletes expired sessions (with their tokens) and expired refresh tokens.
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<PurgeCounts, StoreError>;
+}
