@@ -1,0 +1,246 @@
+//! Accounts: signup, login, username changes, deletion and administration.
+
+pub mod password;
+
+use crate::clock::Clock;
+use crate::domain::{Email, EmailError, Password, PasswordError, Username, UsernameError};
+use crate::random::{uuid_v4, Random};
+use crate::session::{Issued, RefreshError, SessionService};
+use crate::store::{NewUser, Store, StoreError, UniqueKey, UserRecord};
+use password::{PasswordHasher, Verification};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// How many derived usernames signup tries before giving up.
+const USERNAME_ATTEMPTS: usize = 8;
+
+/// Where a login or signup comes from; recorded on the session.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub user_agent: &'a str,
+    pub client_ip: &'a str,
+}
+
+/// Why a signup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignupError {
+    #[error(transparent)]
+    Email(#[from] EmailError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// The email is taken. Shown to the user only as "Could not create account".
+    #[error("could not create account")]
+    Duplicate,
+    #[error(transparent)]
+    Failed(#[from] ServiceError),
+}
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Email or password missing.
+    #[error("email and password are required")]
+    Empty,
+    /// Unknown email, wrong password or password-less account: one error for all three.
+    #[error("invalid email or password")]
+    Invalid,
+    /// The password was right but the account is disabled.
+    #[error("account disabled")]
+    Disabled,
+    #[error(transparent)]
+    Failed(#[from] ServiceError),
+}
+
+/// Why a username change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UsernameChangeError {
+    #[error(transparent)]
+    Invalid(#[from] UsernameError),
+    #[error("username is taken")]
+    Taken,
+    #[error(transparent)]
+    Failed(#[from] ServiceError),
+}
+
+/// An internal failure (storage, hashing, signing); the user sees only a generic message.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] password::HashError),
+    #[error("token signing failed")]
+    Signing,
+}
+
+impl From<RefreshError> for ServiceError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Store(s) => Self::Store(s),
+            _ => Self::Signing,
+        }
+    }
+}
+
+/// The account service.
+#[derive(Clone)]
+pub struct AuthService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    hasher: Arc<PasswordHasher>,
+    sessions: SessionService,
+}
+
+impl AuthService {
+    /// Wires the service.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        hasher: Arc<PasswordHasher>,
+        sessions: SessionService,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            random,
+            hasher,
+            sessions,
+        }
+    }
+
+    /// Creates an account with a password and starts its first session.
+    pub async fn signup(
+        &self,
+        email: &str,
+        password: &str,
+        origin: Origin<'_>,
+    ) -> Result<(UserRecord, Issued), SignupError> {
+        let email = Email::parse(email)?;
+        let password = Password::parse_new(password)?;
+        let hash = self.hasher.hash(&password).await.map_err(ServiceError::from)?;
+        let user = self.create_user(&email, Some(hash)).await?;
+        let issued = self
+            .sessions
+            .start(&user, origin.user_agent, origin.client_ip)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok((user, issued))
+    }
+
+    /// Creates a user with a derived, unique username. `Duplicate` when the email is taken.
+    pub async fn create_user(
+        &self,
+        email: &Email,
+        password_hash: Option<String>,
+    ) -> Result<UserRecord, SignupError> {
+        let now = self.clock.now();
+        let id = uuid_v4(&*self.random);
+        for _ in 0..USERNAME_ATTEMPTS {
+            let username = Username::derive(email.local_part(), &*self.random);
+            let new = NewUser {
+                id,
+                email: email.as_str().to_owned(),
+                username: username.as_str().to_owned(),
+                password_hash: password_hash.clone(),
+                created_at: now,
+            };
+            match self.store.create_user(new).await {
+                Ok(()) => {
+                    return Ok(UserRecord {
+                        id,
+                        email: email.as_str().to_owned(),
+                        username: username.as_str().to_owned(),
+                        password_hash,
+                        is_admin: false,
+                        disabled: false,
+                        created_at: now,
+                    })
+                }
+                Err(StoreError::Conflict(UniqueKey::Username)) => continue,
+                Err(StoreError::Conflict(UniqueKey::Email)) => return Err(SignupError::Duplicate),
+                Err(e) => return Err(ServiceError::from(e).into()),
+            }
+        }
+        Err(ServiceError::Store(StoreError::Conflict(UniqueKey::Username)).into())
+    }
+
+    /// Checks a password and starts a session. Every failure before the password is verified
+    /// costs one Argon2 verification, so timing does not tell whether the email exists.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        origin: Origin<'_>,
+    ) -> Result<(UserRecord, Issued), LoginError> {
+        let email = Email::normalise(email);
+        if email.is_empty() || password.is_empty() {
+            return Err(LoginError::Empty);
+        }
+        let attempt = Password::attempt(password);
+        let user = self
+            .store
+            .find_user_by_email(&email)
+            .await
+            .map_err(ServiceError::from)?;
+        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        let verification = self.hasher.verify(attempt.as_ref(), stored).await;
+        let (Some(user), Verification::Valid { rehash }) = (user, verification) else {
+            return Err(LoginError::Invalid);
+        };
+        if user.disabled {
+            return Err(LoginError::Disabled);
+        }
+        if rehash {
+            self.rehash(&user, attempt.as_ref()).await;
+        }
+        let issued = self
+            .sessions
+            .start(&user, origin.user_agent, origin.client_ip)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok((user, issued))
+    }
+
+    /// Upgrades a hash in an old format or with old parameters; a failure only logs, since the
+    /// login itself is valid.
+    async fn rehash(&self, user: &UserRecord, password: Option<&Password>) {
+        let Some(password) = password else { return };
+        match self.hasher.hash(password).await {
+            Ok(hash) => {
+                if let Err(e) = self.store.set_password_hash(user.id, &hash).await {
+                    tracing::warn!(user_id = %user.id, error = ?e, "could not store re-hashed password");
+                }
+            }
+            Err(e) => tracing::warn!(user_id = %user.id, error = ?e, "could not re-hash password"),
+        }
+    }
+
+    /// Changes a user's username.
+    pub async fn change_username(&self, user_id: Uuid, raw: &str) -> Result<Username, UsernameChangeError> {
+        let username = Username::parse(raw)?;
+        match self.store.set_username(user_id, username.as_str()).await {
+            Ok(()) => Ok(username),
+            Err(StoreError::Conflict(_)) => Err(UsernameChangeError::Taken),
+            Err(e) => Err(ServiceError::from(e).into()),
+        }
+    }
+
+    /// Deletes a user with all their sessions.
+    pub async fn delete_account(&self, user_id: Uuid) -> Result<(), StoreError> {
+        self.store.delete_user(user_id).await
+    }
+
+    /// Disables (revoking every session) or enables a user.
+    pub async fn set_disabled(&self, user_id: Uuid, disabled: bool) -> Result<(), StoreError> {
+        self.store.set_disabled(user_id, disabled, self.clock.now()).await
+    }
+
+    /// Grants or revokes `authara:admin`. `NotFound` for an unknown email.
+    pub async fn set_admin(&self, email: &str, admin: bool) -> Result<(), StoreError> {
+        self.store
+            .set_admin_by_email(&Email::normalise(email), admin)
+            .await
+    }
+}

@@ -1,0 +1,340 @@
+//! Argon2id password hashing, off the async executor and behind a semaphore, so a login flood
+//! queues instead of exhausting memory or starving other requests.
+
+use crate::domain::Password;
+use crate::random::Random;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use std::sync::Arc;
+use subtle::ConstantTimeEq as _;
+use tokio::sync::{OnceCell, Semaphore};
+use tracing::Instrument as _;
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for HashParams {
+    /// OWASP's recommended minimum: m=19456 KiB, t=2, p=1.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// Upper bounds for parameters read from stored hashes, so a corrupt row cannot make one
+/// verification allocate gigabytes.
+const MAX_MEMORY_KIB: u32 = 1 << 20;
+const MAX_ITERATIONS: u32 = 64;
+const MAX_PARALLELISM: u32 = 64;
+
+/// What a verification found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// The password is right; `rehash` when the stored hash is in an old format or has other
+    /// parameters than the configured ones.
+    Valid { rehash: bool },
+    /// Wrong password, no password on the account, or an unreadable hash.
+    Invalid,
+}
+
+/// Hashing failed (bad parameters or the blocking pool went away).
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// The password hasher: Argon2id PHC, legacy-format verification, a dummy hash for unknown users.
+pub struct PasswordHasher {
+    params: HashParams,
+    argon: Argon2<'static>,
+    permits: Arc<Semaphore>,
+    random: Arc<dyn Random>,
+    dummy: OnceCell<String>,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordHasher {
+    /// A hasher with `params`, running at most `concurrency` hashes at once.
+    pub fn new(
+        params: HashParams,
+        concurrency: usize,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, HashError> {
+        let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| HashError(e.to_string()))?;
+        Ok(Self {
+            params,
+            argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, p),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            random,
+            dummy: OnceCell::new(),
+        })
+    }
+
+    /// The configured parameters.
+    pub fn params(&self) -> HashParams {
+        self.params
+    }
+
+    /// Hashes a new password into a PHC string.
+    pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
+        let mut salt = [0u8; 16];
+        self.random.fill(&mut salt);
+        let argon = self.argon.clone();
+        let pw = password.clone();
+        self.blocking(move || {
+            let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
+            argon
+                .hash_password(pw.expose().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| HashError(e.to_string()))
+        })
+        .await?
+    }
+
+    /// Verifies `password` against `stored`. With no stored hash (unknown user, password-less
+    /// account) it verifies against a dummy hash so the answer takes as long as a real one.
+    pub async fn verify(&self, password: Option<&Password>, stored: Option<&str>) -> Verification {
+        let dummy;
+        let (stored, real) = match (stored, password) {
+            (Some(s), Some(_)) => (s.to_owned(), true),
+            _ => {
+                dummy = self.dummy_hash().await;
+                (dummy.clone(), false)
+            }
+        };
+        let pw = password.map(|p| p.expose().to_owned()).unwrap_or_default();
+        let current = self.params;
+        let ok = self
+            .blocking(move || verify_any(&pw, &stored, current))
+            .await
+            .unwrap_or(Verification::Invalid);
+        if real {
+            ok
+        } else {
+            Verification::Invalid
+        }
+    }
+
+    async fn dummy_hash(&self) -> &String {
+        self.dummy
+            .get_or_init(|| async {
+                let pw = Password::internal("authara dummy password");
+                self.hash(&pw).await.unwrap_or_default()
+            })
+            .await
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(f))
+            .instrument(tracing::Span::current())
+            .await
+            .map_err(|e| HashError(e.to_string()))
+    }
+}
+
+fn verify_any(password: &str, stored: &str, current: HashParams) -> Verification {
+    if stored.starts_with("$argon2id$v=1$") {
+        return match verify_legacy(password, stored) {
+            Some(true) => Verification::Valid { rehash: true },
+            _ => Verification::Invalid,
+        };
+    }
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return Verification::Invalid;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return Verification::Invalid;
+    };
+    if params.m_cost() > MAX_MEMORY_KIB
+        || params.t_cost() > MAX_ITERATIONS
+        || params.p_cost() > MAX_PARALLELISM
+    {
+        return Verification::Invalid;
+    }
+    if Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_err()
+    {
+        return Verification::Invalid;
+    }
+    let rehash = parsed.algorithm.as_str() != "argon2id"
+        || parsed.version != Some(0x13)
+        || params.m_cost() != current.memory_kib
+        || params.t_cost() != current.iterations
+        || params.p_cost() != current.parallelism;
+    Verification::Valid { rehash }
+}
+
+/// Authara's older format: `$argon2id$v=1$t=3$m=65536$p=4$<salt>$<hash>` (base64, with or
+/// without padding). `None` when the string is not in that format.
+fn verify_legacy(password: &str, stored: &str) -> Option<bool> {
+    let mut it = stored.split('$');
+    let (Some(""), Some("argon2id"), Some("v=1")) = (it.next(), it.next(), it.next()) else {
+        return None;
+    };
+    let num = |s: Option<&str>, k: &str| -> Option<u32> { s?.strip_prefix(k)?.parse().ok() };
+    let t = num(it.next(), "t=")?;
+    let m = num(it.next(), "m=")?;
+    let p = num(it.next(), "p=")?;
+    let salt = decode_b64(it.next()?)?;
+    let hash = decode_b64(it.next()?)?;
+    if it.next().is_some()
+        || m > MAX_MEMORY_KIB
+        || t > MAX_ITERATIONS
+        || p > MAX_PARALLELISM
+        || !(4..=1024).contains(&hash.len())
+    {
+        return None;
+    }
+    let params = Params::new(m, t, p, Some(hash.len())).ok()?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let mut out = vec![0u8; hash.len()];
+    argon
+        .hash_password_into(password.as_bytes(), &salt, &mut out)
+        .ok()?;
+    Some(out.ct_eq(&hash).into())
+}
+
+fn decode_b64(s: &str) -> Option<Vec<u8>> {
+    [&STANDARD_NO_PAD, &STANDARD, &URL_SAFE_NO_PAD, &URL_SAFE]
+        .iter()
+        .find_map(|e| e.decode(s).ok())
+}
+
+/// Encodes a hash in the legacy format; for tests of the upgrade path.
+pub fn encode_legacy(password: &str, salt: &[u8], t: u32, m: u32, p: u32) -> Option<String> {
+    let params = Params::new(m, t, p, Some(32)).ok()?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let mut out = [0u8; 32];
+    argon
+        .hash_password_into(password.as_bytes(), salt, &mut out)
+        .ok()?;
+    Some(format!(
+        "$argon2id$v=1$t={t}$m={m}$p={p}${}${}",
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::OsRandom;
+
+    fn cheap() -> PasswordHasher {
+        let params = HashParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        };
+        PasswordHasher::new(params, 2, Arc::new(OsRandom)).unwrap()
+    }
+
+    fn pw(s: &str) -> Password {
+        Password::attempt(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_phc_and_verify() {
+        let h = cheap();
+        let hash = h.hash(&pw("correct horse")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=256,t=1,p=1$"), "{hash}");
+        let ok = h.verify(Some(&pw("correct horse")), Some(&hash)).await;
+        assert_eq!(ok, Verification::Valid { rehash: false });
+        let bad = h.verify(Some(&pw("wrong horse")), Some(&hash)).await;
+        assert_eq!(bad, Verification::Invalid);
+    }
+
+    #[tokio::test]
+    async fn default_parameters_match_the_spec() {
+        let h = PasswordHasher::new(HashParams::default(), 1, Arc::new(OsRandom)).unwrap();
+        let hash = h.hash(&pw("correct horse")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    }
+
+    #[tokio::test]
+    async fn other_parameters_verify_and_ask_for_a_rehash() {
+        let other = PasswordHasher::new(
+            HashParams {
+                memory_kib: 512,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+            Arc::new(OsRandom),
+        )
+        .unwrap();
+        let hash = other.hash(&pw("correct horse")).await.unwrap();
+        let v = cheap().verify(Some(&pw("correct horse")), Some(&hash)).await;
+        assert_eq!(v, Verification::Valid { rehash: true });
+    }
+
+    #[tokio::test]
+    async fn legacy_format_verifies_and_asks_for_a_rehash() {
+        let legacy = encode_legacy("correct horse", b"0123456789abcdef", 1, 64, 1).unwrap();
+        assert!(legacy.starts_with("$argon2id$v=1$t=1$m=64$p=1$"));
+        let h = cheap();
+        let v = h.verify(Some(&pw("correct horse")), Some(&legacy)).await;
+        assert_eq!(v, Verification::Valid { rehash: true });
+        let v = h.verify(Some(&pw("wrong")), Some(&legacy)).await;
+        assert_eq!(v, Verification::Invalid);
+        // Padded base64, as some writers produced it.
+        let padded = legacy.replace("$MDEyMzQ1Njc4OWFiY2RlZg$", "$MDEyMzQ1Njc4OWFiY2RlZg==$");
+        assert_ne!(padded, legacy);
+        let v = h.verify(Some(&pw("correct horse")), Some(&padded)).await;
+        assert_eq!(v, Verification::Valid { rehash: true });
+    }
+
+    #[tokio::test]
+    async fn garbage_and_absurd_hashes_never_verify() {
+        let h = cheap();
+        for stored in [
+            "",
+            "plaintext",
+            "$argon2id$v=1$t=1$m=64$p=1$!!$!!",
+            "$argon2id$v=1$t=1$m=99999999$p=1$MDEyMzQ1Njc4OWFiY2RlZg$MDEyMzQ1Njc4OWFiY2RlZg",
+            "$argon2id$v=19$m=99999999,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$MDEyMzQ1Njc4OWFiY2RlZg",
+        ] {
+            let v = h.verify(Some(&pw("x")), Some(stored)).await;
+            assert_eq!(v, Verification::Invalid, "{stored}");
+        }
+    }
+
+    #[tokio::test]
+    async fn no_stored_hash_is_invalid_even_for_the_dummy_password() {
+        let h = cheap();
+        let v = h.verify(Some(&pw("authara dummy password")), None).await;
+        assert_eq!(v, Verification::Invalid);
+        let v = h.verify(None, None).await;
+        assert_eq!(v, Verification::Invalid);
+    }
+}

@@ -1,0 +1,110 @@
+//! Randomness, injected. Production uses the operating system's CSPRNG only.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::RngCore as _;
+use std::fmt;
+use subtle::ConstantTimeEq as _;
+
+/// A source of cryptographically secure random bytes.
+pub trait Random: Send + Sync + 'static {
+    /// Fills `buf` with random bytes.
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// The operating system's CSPRNG (`getrandom`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsRandom;
+
+impl Random for OsRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        rand::rngs::OsRng.fill_bytes(buf);
+    }
+}
+
+/// 256 random bits, base64url without padding (43 characters).
+pub fn token_256(random: &dyn Random) -> SecretToken {
+    let mut bytes = [0u8; 32];
+    random.fill(&mut bytes);
+    SecretToken(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A uniformly random number below `bound` (rejection sampling, no modulo bias).
+pub fn below(random: &dyn Random, bound: u32) -> u32 {
+    if bound <= 1 {
+        return 0;
+    }
+    let zone = u32::MAX - (u32::MAX % bound);
+    loop {
+        let mut b = [0u8; 4];
+        random.fill(&mut b);
+        let v = u32::from_le_bytes(b);
+        if v < zone {
+            return v % bound;
+        }
+    }
+}
+
+/// A random version-4 UUID from the injected source.
+pub fn uuid_v4(random: &dyn Random) -> uuid::Uuid {
+    let mut b = [0u8; 16];
+    random.fill(&mut b);
+    uuid::Builder::from_random_bytes(b).into_uuid()
+}
+
+/// A secret string (refresh token, CSRF token) whose `Debug` shows only that it is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretToken(String);
+
+impl SecretToken {
+    /// Wraps a value received from a client.
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The plaintext, for a cookie or a response body only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Constant-time equality with another value.
+    pub fn ct_eq(&self, other: &str) -> bool {
+        self.0.as_bytes().ct_eq(other.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretToken(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_43_url_safe_characters_and_differ() {
+        let a = token_256(&OsRandom);
+        let b = token_256(&OsRandom);
+        assert_eq!(a.expose().len(), 43);
+        assert!(a
+            .expose()
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let t = SecretToken::new("hunter2hunter2".into());
+        assert!(!format!("{t:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn below_stays_in_range() {
+        for _ in 0..1000 {
+            assert!(below(&OsRandom, 100_000) < 100_000);
+        }
+    }
+}

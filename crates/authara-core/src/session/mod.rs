@@ -1,0 +1,399 @@
+//! Sessions: issuing tokens, refreshing with rotation and reuse detection, revoking,
+//! and authenticating access tokens against live sessions (SPEC §6).
+
+use crate::clock::Clock;
+use crate::jwt::{AccessClaims, Audience, JwtError, JwtKeys, ADMIN_ROLE};
+use crate::random::{token_256, uuid_v4, Random, SecretToken};
+use crate::store::{
+    ConsumeOutcome, NewRefreshToken, NewSession, RefreshTokenRecord, Store, StoreError,
+    TokenHash, UserRecord,
+};
+use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// Longest refresh token we hash; real ones are 43 characters.
+const MAX_REFRESH_TOKEN_LEN: usize = 256;
+
+/// When refresh tokens are replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// On every refresh.
+    Always,
+    /// Once the presented token is older than this.
+    After(Duration),
+    /// Never.
+    Off,
+}
+
+/// Lifetimes and the rotation policy.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub access_ttl: Duration,
+    pub session_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub rotation: Rotation,
+    pub reuse_grace: Duration,
+}
+
+/// A signed access token and how long its cookie lives.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub token: String,
+    pub max_age: Duration,
+}
+
+/// A new refresh token (plaintext, for the cookie) and when it expires.
+#[derive(Debug, Clone)]
+pub struct RefreshToken {
+    pub token: SecretToken,
+    pub expires_at: OffsetDateTime,
+}
+
+/// What a login, signup or refresh hands to the client.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub session_id: Uuid,
+    pub access: AccessToken,
+    /// `None` when the refresh token was not rotated.
+    pub refresh: Option<RefreshToken>,
+}
+
+/// Why a refresh failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Invalid, expired, revoked or reused token: 401 and cleared cookies.
+    #[error("refresh token is not valid")]
+    Invalid,
+    /// `admin` audience asked for by a non-admin: 401, nothing consumed or cleared.
+    #[error("admin audience refused")]
+    NotAdmin,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing failed")]
+    Signing,
+}
+
+/// Why an access token did not authenticate.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Bad token, expired token, or a session that is no longer live.
+    #[error("not authenticated")]
+    Unauthenticated,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An authenticated request: the verified claims and the user as stored now.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub claims: AccessClaims,
+    pub user: UserRecord,
+}
+
+/// The session service.
+#[derive(Clone)]
+pub struct SessionService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    keys: Arc<JwtKeys>,
+    policy: SessionPolicy,
+}
+
+/// SHA-256 of a refresh token, as stored.
+pub fn hash_refresh_token(token: &str) -> TokenHash {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The roles claim for a user.
+pub fn roles_of(user: &UserRecord) -> Vec<String> {
+    if user.is_admin {
+        vec![ADMIN_ROLE.to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
+impl SessionService {
+    /// Wires the service.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        keys: Arc<JwtKeys>,
+        policy: SessionPolicy,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            random,
+            keys,
+            policy,
+        }
+    }
+
+    /// The configured policy.
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
+    }
+
+    /// Starts a session for a user who just proved who they are.
+    pub async fn start(
+        &self,
+        user: &UserRecord,
+        user_agent: &str,
+        client_ip: &str,
+    ) -> Result<Issued, RefreshError> {
+        let now = self.clock.now();
+        let session = NewSession {
+            id: uuid_v4(&*self.random),
+            user_id: user.id,
+            user_agent: truncate(user_agent, 512),
+            client_ip: truncate(client_ip, 64),
+            created_at: now,
+            expires_at: now + self.policy.session_ttl,
+        };
+        let (token, plain) = self.new_refresh_token(session.id, now, session.expires_at);
+        let refresh = RefreshToken {
+            token: plain,
+            expires_at: token.expires_at,
+        };
+        let (session_id, session_expiry) = (session.id, session.expires_at);
+        self.store.create_session(session, token).await?;
+        let access = self.access_token(user, session_id, Audience::App, now, session_expiry)?;
+        Ok(Issued {
+            session_id,
+            access,
+            refresh: Some(refresh),
+        })
+    }
+
+    /// Refreshes a session with the presented refresh token (SPEC §6).
+    pub async fn refresh(&self, presented: &str, audience: Audience) -> Result<Issued, RefreshError> {
+        if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
+            return Err(RefreshError::Invalid);
+        }
+        let hash = hash_refresh_token(presented);
+        let now = self.clock.now();
+        let record = self.live_record(&hash, now).await?;
+        if audience == Audience::Admin && !record.user.is_admin {
+            return Err(RefreshError::NotAdmin);
+        }
+        if record.consumed_at.is_some() {
+            return self.refresh_consumed(&record, audience, now).await;
+        }
+        if record.expires_at <= now {
+            return Err(RefreshError::Invalid);
+        }
+        let rotate = match self.policy.rotation {
+            Rotation::Always => true,
+            Rotation::After(age) => now - record.created_at >= age,
+            Rotation::Off => false,
+        };
+        let session_expiry = record.session.expires_at;
+        if !rotate {
+            let access =
+                self.access_token(&record.user, record.session_id, audience, now, session_expiry)?;
+            return Ok(Issued {
+                session_id: record.session_id,
+                access,
+                refresh: None,
+            });
+        }
+        let (replacement, plain) = self.new_refresh_token(record.session_id, now, session_expiry);
+        let expires_at = replacement.expires_at;
+        match self
+            .store
+            .consume_refresh_token(&hash, now, replacement)
+            .await?
+        {
+            ConsumeOutcome::Consumed => {
+                let access = self.access_token(
+                    &record.user,
+                    record.session_id,
+                    audience,
+                    now,
+                    session_expiry,
+                )?;
+                Ok(Issued {
+                    session_id: record.session_id,
+                    access,
+                    refresh: Some(RefreshToken {
+                        token: plain,
+                        expires_at,
+                    }),
+                })
+            }
+            // A concurrent request won the race: judge this one as a presentation of a
+            // consumed token, which within the grace window still succeeds.
+            ConsumeOutcome::AlreadyConsumed => {
+                let record = self.live_record(&hash, now).await?;
+                self.refresh_consumed(&record, audience, now).await
+            }
+            ConsumeOutcome::Missing => Err(RefreshError::Invalid),
+        }
+    }
+
+    async fn live_record(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<RefreshTokenRecord, RefreshError> {
+        let record = self
+            .store
+            .find_refresh_token(hash)
+            .await?
+            .ok_or(RefreshError::Invalid)?;
+        let live = record.session.revoked_at.is_none()
+            && record.session.expires_at > now
+            && !record.user.disabled;
+        if live {
+            Ok(record)
+        } else {
+            Err(RefreshError::Invalid)
+        }
+    }
+
+    /// A consumed token presented again: inside the grace window, a new access token only;
+    /// after it, reuse: the whole session is revoked. The revocation is its own store call, so
+    /// no later failure can roll it back.
+    async fn refresh_consumed(
+        &self,
+        record: &RefreshTokenRecord,
+        audience: Audience,
+        now: OffsetDateTime,
+    ) -> Result<Issued, RefreshError> {
+        let consumed_at = record.consumed_at.unwrap_or(now);
+        if now - consumed_at <= self.policy.reuse_grace && record.expires_at > consumed_at {
+            let access = self.access_token(
+                &record.user,
+                record.session_id,
+                audience,
+                now,
+                record.session.expires_at,
+            )?;
+            return Ok(Issued {
+                session_id: record.session_id,
+                access,
+                refresh: None,
+            });
+        }
+        tracing::warn!(
+            session_id = %record.session_id,
+            user_id = %record.user.id,
+            "refresh token reuse detected; revoking the session"
+        );
+        self.store
+            .revoke_session(record.session_id, None, now)
+            .await?;
+        Err(RefreshError::Invalid)
+    }
+
+    /// Logout: revokes the session of the refresh token or, without a usable one, the session
+    /// named by a valid access token. Unknown tokens are not an error.
+    pub async fn logout(&self, refresh: Option<&str>, access: Option<&str>) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        if let Some(r) = refresh.filter(|r| !r.is_empty() && r.len() <= MAX_REFRESH_TOKEN_LEN) {
+            if let Some(rec) = self.store.find_refresh_token(&hash_refresh_token(r)).await? {
+                self.store.revoke_session(rec.session_id, None, now).await?;
+                return Ok(());
+            }
+        }
+        if let Some(claims) = access.and_then(|a| self.keys.verify(a, now).ok()) {
+            self.store
+                .revoke_session(claims.sid, Some(claims.sub), now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Verifies an access token and checks that its session is live right now.
+    pub async fn authenticate(&self, access: &str) -> Result<Authenticated, AuthError> {
+        let now = self.clock.now();
+        let claims = self
+            .keys
+            .verify(access, now)
+            .map_err(|_| AuthError::Unauthenticated)?;
+        let user = self
+            .store
+            .find_live_session_user(claims.sid, claims.sub, now)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        Ok(Authenticated { claims, user })
+    }
+
+    /// Verifies an access token's signature and claims only (no storage), e.g. to tell an
+    /// expired token from a forged one.
+    pub fn verify_access(&self, access: &str) -> Result<AccessClaims, JwtError> {
+        self.keys.verify(access, self.clock.now())
+    }
+
+    /// Revokes one of `owner`'s sessions; `false` when it is not theirs (or does not exist).
+    pub async fn revoke(&self, owner: Uuid, session_id: Uuid) -> Result<bool, StoreError> {
+        self.store
+            .revoke_session(session_id, Some(owner), self.clock.now())
+            .await
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn list(&self, user_id: Uuid) -> Result<Vec<crate::store::SessionRecord>, StoreError> {
+        self.store.list_live_sessions(user_id, self.clock.now()).await
+    }
+
+    /// Removes expired sessions and tokens.
+    pub async fn purge(&self) -> Result<crate::store::PurgeCounts, StoreError> {
+        self.store.purge_expired(self.clock.now()).await
+    }
+
+    fn new_refresh_token(
+        &self,
+        session_id: Uuid,
+        now: OffsetDateTime,
+        session_expiry: OffsetDateTime,
+    ) -> (NewRefreshToken, SecretToken) {
+        let plain = token_256(&*self.random);
+        let token = NewRefreshToken {
+            id: uuid_v4(&*self.random),
+            session_id,
+            token_hash: hash_refresh_token(plain.expose()),
+            created_at: now,
+            expires_at: (now + self.policy.refresh_ttl).min(session_expiry),
+        };
+        (token, plain)
+    }
+
+    fn access_token(
+        &self,
+        user: &UserRecord,
+        session_id: Uuid,
+        audience: Audience,
+        now: OffsetDateTime,
+        session_expiry: OffsetDateTime,
+    ) -> Result<AccessToken, RefreshError> {
+        let exp = (now + self.policy.access_ttl).min(session_expiry);
+        let claims = AccessClaims {
+            iss: self.keys.issuer().to_owned(),
+            sub: user.id,
+            aud: vec![audience.as_str().to_owned()],
+            iat: now.unix_timestamp(),
+            exp: exp.unix_timestamp(),
+            sid: session_id,
+            roles: roles_of(user),
+        };
+        let token = self.keys.sign(&claims).map_err(|_| RefreshError::Signing)?;
+        Ok(AccessToken {
+            token,
+            max_age: exp - now,
+        })
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("").to_owned()
+}
