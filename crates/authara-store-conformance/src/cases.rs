@@ -1,0 +1,1033 @@
+//! The conformance cases. Each takes a fresh store; all but the migration cases expect it
+//! migrated. Times are fixed (no clock) and carry microseconds, the precision both backends
+//! keep, so records read back compare equal to what was written.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use authara_core::store::{
+    ConsumeOutcome, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord,
+    SchemaState, SessionRecord, Store, StoreError, TokenHash, UniqueKey, UserRecord,
+};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// How many tasks race for one refresh token in [`consume_refresh_token_race`].
+pub const RACERS: usize = 8;
+
+/// The tests' "now": a fixed instant with a non-zero microsecond part.
+fn now() -> OffsetDateTime {
+    datetime!(2030-03-04 05:06:07.123456 UTC)
+}
+
+fn us(n: i64) -> Duration {
+    Duration::microseconds(n)
+}
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        id: Uuid::new_v4(),
+        email: format!("{name}@example.com"),
+        username: name.to_owned(),
+        password_hash: Some(format!(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$hash-of-{name}"
+        )),
+        created_at: now() - Duration::days(10) + us(1),
+    }
+}
+
+/// The record a freshly created `user` should read back as.
+fn record_of(user: &NewUser) -> UserRecord {
+    UserRecord {
+        id: user.id,
+        email: user.email.clone(),
+        username: user.username.clone(),
+        password_hash: user.password_hash.clone(),
+        is_admin: false,
+        disabled: false,
+        created_at: user.created_at,
+    }
+}
+
+fn random_hash() -> TokenHash {
+    let mut hash = [0u8; 32];
+    hash[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    hash[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    hash
+}
+
+fn new_token(session_id: Uuid, created_at: OffsetDateTime, ttl: Duration) -> NewRefreshToken {
+    NewRefreshToken {
+        id: Uuid::new_v4(),
+        session_id,
+        token_hash: random_hash(),
+        created_at,
+        expires_at: created_at + ttl,
+    }
+}
+
+/// A session created at `created_at` that expires at `expires_at`, with a first token that
+/// expires with it.
+fn new_login(
+    user_id: Uuid,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> (NewSession, NewRefreshToken) {
+    let session = NewSession {
+        id: Uuid::new_v4(),
+        user_id,
+        user_agent: "Mozilla/5.0 (conformance)".to_owned(),
+        client_ip: "192.0.2.7".to_owned(),
+        created_at,
+        expires_at,
+    };
+    let token = new_token(session.id, created_at, expires_at - created_at);
+    (session, token)
+}
+
+async fn create_user(store: &dyn Store, name: &str) -> NewUser {
+    let user = new_user(name);
+    store.create_user(user.clone()).await.expect("create user");
+    user
+}
+
+/// Creates a session that is live at [`now`] (created an hour before, expires in a day).
+async fn login(store: &dyn Store, user_id: Uuid) -> (NewSession, NewRefreshToken) {
+    login_at(
+        store,
+        user_id,
+        now() - Duration::hours(1),
+        now() + Duration::days(1),
+    )
+    .await
+}
+
+async fn login_at(
+    store: &dyn Store,
+    user_id: Uuid,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> (NewSession, NewRefreshToken) {
+    let (session, token) = new_login(user_id, created_at, expires_at);
+    store
+        .create_session(session.clone(), token.clone())
+        .await
+        .expect("create session");
+    (session, token)
+}
+
+async fn token_record(store: &dyn Store, hash: &TokenHash) -> RefreshTokenRecord {
+    store
+        .find_refresh_token(hash)
+        .await
+        .expect("find refresh token")
+        .expect("refresh token exists")
+}
+
+async fn user_record(store: &dyn Store, id: Uuid) -> UserRecord {
+    store
+        .find_user_by_id(id)
+        .await
+        .expect("find user")
+        .expect("user exists")
+}
+
+async fn is_live(store: &dyn Store, session: &NewSession, at: OffsetDateTime) -> bool {
+    store
+        .find_live_session_user(session.id, session.user_id, at)
+        .await
+        .expect("find live session user")
+        .is_some()
+}
+
+fn assert_conflict(result: Result<(), StoreError>, key: UniqueKey) {
+    match result {
+        Err(StoreError::Conflict(got)) => assert_eq!(got, key, "conflict on the wrong key"),
+        other => panic!("expected Conflict({key:?}), got {other:?}"),
+    }
+}
+
+fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    match result {
+        Err(StoreError::NotFound) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema
+
+/// A fresh database is `Behind` every embedded migration; after `migrate` it is `UpToDate`.
+pub async fn schema_state_behind_then_up_to_date(store: &dyn Store) {
+    match store.schema_state().await.expect("schema state") {
+        SchemaState::Behind { pending } => assert!(pending >= 1),
+        other => panic!("a fresh database should be Behind, got {other:?}"),
+    }
+    store.migrate().await.expect("migrate");
+    assert_eq!(
+        store.schema_state().await.expect("schema state"),
+        SchemaState::UpToDate
+    );
+}
+
+/// Migrating an up-to-date database changes nothing and loses no data.
+pub async fn migrate_twice_is_idempotent(store: &dyn Store) {
+    store.migrate().await.expect("first migrate");
+    let alice = create_user(store, "alice").await;
+    store.migrate().await.expect("second migrate");
+    assert_eq!(
+        store.schema_state().await.expect("schema state"),
+        SchemaState::UpToDate
+    );
+    assert_eq!(user_record(store, alice.id).await, record_of(&alice));
+}
+
+/// `ping` succeeds on a working database.
+pub async fn ping_answers(store: &dyn Store) {
+    store.ping().await.expect("ping");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+/// A created user is found by id and by email, field for field; unknown keys find nothing.
+pub async fn create_and_find_user(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let _bob = create_user(store, "bob").await;
+    let expected = record_of(&alice);
+
+    assert_eq!(user_record(store, alice.id).await, expected);
+    assert_eq!(
+        store
+            .find_user_by_email("alice@example.com")
+            .await
+            .expect("find by email"),
+        Some(expected)
+    );
+    assert_eq!(
+        store.find_user_by_id(Uuid::new_v4()).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_user_by_email("nobody@example.com")
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+/// A user without a password (e.g. from Google sign-in) reads back with `None`.
+pub async fn user_without_password(store: &dyn Store) {
+    let mut carol = new_user("carol");
+    carol.password_hash = None;
+    store.create_user(carol.clone()).await.expect("create");
+    let found = user_record(store, carol.id).await;
+    assert_eq!(found.password_hash, None);
+    assert_eq!(found, record_of(&carol));
+}
+
+/// A taken email is `Conflict(Email)` and nothing is inserted.
+pub async fn create_user_email_conflict(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let mut other = new_user("someone-else");
+    other.email = alice.email.clone();
+    assert_conflict(store.create_user(other.clone()).await, UniqueKey::Email);
+    assert_eq!(store.find_user_by_id(other.id).await.expect("find"), None);
+    assert_eq!(user_record(store, alice.id).await, record_of(&alice));
+}
+
+/// A taken username is `Conflict(Username)` and nothing is inserted.
+pub async fn create_user_username_conflict(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let mut other = new_user("someone-else");
+    other.username = alice.username.clone();
+    assert_conflict(store.create_user(other.clone()).await, UniqueKey::Username);
+    assert_eq!(store.find_user_by_id(other.id).await.expect("find"), None);
+}
+
+/// The store compares emails and usernames byte for byte: normalising case is the caller's
+/// job, so values differing in case are different keys.
+pub async fn email_is_compared_exactly(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    assert_eq!(
+        store
+            .find_user_by_email("Alice@Example.com")
+            .await
+            .expect("find"),
+        None
+    );
+
+    let mut shouty = new_user("ALICE");
+    shouty.email = "Alice@Example.com".to_owned();
+    store
+        .create_user(shouty.clone())
+        .await
+        .expect("a differently cased email and username are not a conflict");
+
+    assert_eq!(
+        store
+            .find_user_by_email("Alice@Example.com")
+            .await
+            .expect("find"),
+        Some(record_of(&shouty))
+    );
+    assert_eq!(
+        store
+            .find_user_by_email("alice@example.com")
+            .await
+            .expect("find"),
+        Some(record_of(&alice))
+    );
+}
+
+/// `set_password_hash` replaces the hash and touches nothing else.
+pub async fn set_password_hash_replaces_hash(store: &dyn Store) {
+    let mut carol = new_user("carol");
+    carol.password_hash = None;
+    store.create_user(carol.clone()).await.expect("create");
+    let bob = create_user(store, "bob").await;
+
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3$new-hash";
+    store.set_password_hash(carol.id, hash).await.expect("set");
+    let mut expected = record_of(&carol);
+    expected.password_hash = Some(hash.to_owned());
+    assert_eq!(user_record(store, carol.id).await, expected);
+
+    store
+        .set_password_hash(carol.id, "$argon2id$again")
+        .await
+        .expect("set again");
+    assert_eq!(
+        user_record(store, carol.id).await.password_hash.as_deref(),
+        Some("$argon2id$again")
+    );
+    assert_eq!(user_record(store, bob.id).await, record_of(&bob));
+}
+
+/// `set_password_hash` on an unknown user is `NotFound`.
+pub async fn set_password_hash_unknown_user(store: &dyn Store) {
+    assert_not_found(store.set_password_hash(Uuid::new_v4(), "$argon2id$x").await);
+}
+
+/// `set_username` renames; renaming to one's own name is fine.
+pub async fn set_username_renames(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    store
+        .set_username(alice.id, "alice2")
+        .await
+        .expect("rename");
+    let mut expected = record_of(&alice);
+    expected.username = "alice2".to_owned();
+    assert_eq!(user_record(store, alice.id).await, expected);
+
+    store
+        .set_username(alice.id, "alice2")
+        .await
+        .expect("keeping one's own username is not a conflict");
+
+    // The old name is free again.
+    let mut other = new_user("other");
+    other.username = "alice".to_owned();
+    store
+        .create_user(other)
+        .await
+        .expect("reuse freed username");
+}
+
+/// Renaming to a taken username is `Conflict(Username)` and changes nothing.
+pub async fn set_username_conflict(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    assert_conflict(
+        store.set_username(bob.id, "alice").await,
+        UniqueKey::Username,
+    );
+    assert_eq!(user_record(store, bob.id).await, record_of(&bob));
+    assert_eq!(user_record(store, alice.id).await, record_of(&alice));
+}
+
+/// `set_username` on an unknown user is `NotFound`.
+pub async fn set_username_unknown_user(store: &dyn Store) {
+    assert_not_found(store.set_username(Uuid::new_v4(), "ghost").await);
+}
+
+/// `set_admin_by_email` grants and revokes, idempotently, for that user only; an unknown
+/// email is `NotFound`.
+pub async fn set_admin_by_email_grants_and_revokes(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    assert!(!user_record(store, alice.id).await.is_admin);
+
+    store
+        .set_admin_by_email(&alice.email, true)
+        .await
+        .expect("grant");
+    assert!(user_record(store, alice.id).await.is_admin);
+    store
+        .set_admin_by_email(&alice.email, true)
+        .await
+        .expect("grant again");
+    assert!(user_record(store, alice.id).await.is_admin);
+    assert!(!user_record(store, bob.id).await.is_admin);
+
+    store
+        .set_admin_by_email(&alice.email, false)
+        .await
+        .expect("revoke");
+    assert_eq!(user_record(store, alice.id).await, record_of(&alice));
+
+    assert_not_found(store.set_admin_by_email("nobody@example.com", true).await);
+}
+
+/// Disabling a user revokes every unrevoked session of theirs at `now` (an earlier revocation
+/// keeps its time), hides them from `find_live_session_user` and `list_live_sessions`, and
+/// leaves other users alone.
+pub async fn set_disabled_revokes_sessions(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let (s1, t1) = login(store, alice.id).await;
+    let (s2, t2) = login(store, alice.id).await;
+    let (s3, t3) = login(store, bob.id).await;
+    let earlier = now() - Duration::minutes(5);
+    assert!(store
+        .revoke_session(s2.id, None, earlier)
+        .await
+        .expect("revoke"));
+    assert!(is_live(store, &s1, now()).await);
+
+    store
+        .set_disabled(alice.id, true, now())
+        .await
+        .expect("disable");
+
+    let found = user_record(store, alice.id).await;
+    assert!(found.disabled);
+    assert!(!is_live(store, &s1, now()).await);
+    assert!(store
+        .list_live_sessions(alice.id, now())
+        .await
+        .expect("list")
+        .is_empty());
+    let r1 = token_record(store, &t1.token_hash).await;
+    assert_eq!(r1.session.revoked_at, Some(now()));
+    assert!(r1.user.disabled);
+    assert_eq!(
+        token_record(store, &t2.token_hash).await.session.revoked_at,
+        Some(earlier)
+    );
+
+    assert!(is_live(store, &s3, now()).await);
+    assert_eq!(
+        token_record(store, &t3.token_hash).await.session.revoked_at,
+        None
+    );
+    assert!(!user_record(store, bob.id).await.disabled);
+
+    // Disabling twice is fine.
+    store
+        .set_disabled(alice.id, true, now() + us(1))
+        .await
+        .expect("disable again");
+    assert_eq!(
+        token_record(store, &t1.token_hash).await.session.revoked_at,
+        Some(now())
+    );
+    let _ = s2;
+}
+
+/// Enabling a user again does not resurrect their revoked sessions; new ones are live.
+pub async fn enable_again_keeps_old_sessions_revoked(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let (s1, _) = login(store, alice.id).await;
+    store
+        .set_disabled(alice.id, true, now())
+        .await
+        .expect("disable");
+    store
+        .set_disabled(alice.id, false, now() + Duration::seconds(1))
+        .await
+        .expect("enable");
+
+    assert_eq!(user_record(store, alice.id).await, record_of(&alice));
+    assert!(!is_live(store, &s1, now() + Duration::seconds(2)).await);
+    let (s2, _) = login(store, alice.id).await;
+    assert!(is_live(store, &s2, now() + Duration::seconds(2)).await);
+    let live = store
+        .list_live_sessions(alice.id, now() + Duration::seconds(2))
+        .await
+        .expect("list");
+    assert_eq!(live.iter().map(|s| s.id).collect::<Vec<_>>(), vec![s2.id]);
+}
+
+/// `set_disabled` on an unknown user is `NotFound`, either way.
+pub async fn set_disabled_unknown_user(store: &dyn Store) {
+    assert_not_found(store.set_disabled(Uuid::new_v4(), true, now()).await);
+    assert_not_found(store.set_disabled(Uuid::new_v4(), false, now()).await);
+}
+
+/// Deleting a user removes their sessions and refresh tokens (consumed or not), frees their
+/// email, and leaves other users alone; deleting again is `NotFound`.
+pub async fn delete_user_cascades(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let (s1, t1) = login(store, alice.id).await;
+    let (s2, t2) = login(store, alice.id).await;
+    let t2b = new_token(s2.id, now(), Duration::days(1));
+    assert_eq!(
+        store
+            .consume_refresh_token(&t2.token_hash, now(), t2b.clone())
+            .await
+            .expect("consume"),
+        ConsumeOutcome::Consumed
+    );
+    let (s3, t3) = login(store, bob.id).await;
+
+    store.delete_user(alice.id).await.expect("delete");
+
+    assert_eq!(store.find_user_by_id(alice.id).await.expect("find"), None);
+    assert_eq!(
+        store.find_user_by_email(&alice.email).await.expect("find"),
+        None
+    );
+    for hash in [&t1.token_hash, &t2.token_hash, &t2b.token_hash] {
+        assert_eq!(store.find_refresh_token(hash).await.expect("find"), None);
+    }
+    assert!(!is_live(store, &s1, now()).await);
+    assert!(store
+        .list_live_sessions(alice.id, now())
+        .await
+        .expect("list")
+        .is_empty());
+    // The sessions are gone, not merely hidden: revoking them finds nothing.
+    assert!(!store
+        .revoke_session(s1.id, None, now())
+        .await
+        .expect("revoke"));
+    assert!(!store
+        .revoke_session(s2.id, None, now())
+        .await
+        .expect("revoke"));
+
+    assert_not_found(store.delete_user(alice.id).await);
+
+    assert!(is_live(store, &s3, now()).await);
+    assert_eq!(
+        token_record(store, &t3.token_hash).await.user,
+        record_of(&bob)
+    );
+
+    let mut again = new_user("alice-again");
+    again.email = alice.email.clone();
+    store.create_user(again).await.expect("email is free again");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions and refresh tokens
+
+/// `find_refresh_token` returns the token joined with its session and user, every timestamp
+/// exact to the microsecond; an unknown hash finds nothing.
+pub async fn create_session_and_find_refresh_token(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let created = now() + us(654_321);
+    let (session, token) = new_login(alice.id, created, created + Duration::days(30) + us(7));
+    let token = NewRefreshToken {
+        expires_at: created + Duration::days(14) + us(3),
+        ..token
+    };
+    store
+        .create_session(session.clone(), token.clone())
+        .await
+        .expect("create session");
+
+    let expected = RefreshTokenRecord {
+        id: token.id,
+        session_id: session.id,
+        created_at: token.created_at,
+        expires_at: token.expires_at,
+        consumed_at: None,
+        session: SessionRecord {
+            id: session.id,
+            user_id: alice.id,
+            user_agent: session.user_agent.clone(),
+            client_ip: session.client_ip.clone(),
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            revoked_at: None,
+        },
+        user: record_of(&alice),
+    };
+    assert_eq!(token_record(store, &token.token_hash).await, expected);
+    assert_eq!(
+        store
+            .find_refresh_token(&random_hash())
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+/// A session for an unknown user is `NotFound`, and its token is not stored.
+pub async fn create_session_unknown_user(store: &dyn Store) {
+    let (session, token) = new_login(Uuid::new_v4(), now(), now() + Duration::days(1));
+    assert_not_found(store.create_session(session, token.clone()).await);
+    assert_eq!(
+        store
+            .find_refresh_token(&token.token_hash)
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+/// A session whose first token's hash is taken is `Conflict(Other)`, and the session is not
+/// stored either (one transaction).
+pub async fn create_session_duplicate_token_hash(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let (s1, t1) = login(store, alice.id).await;
+    let (s2, mut t2) = new_login(alice.id, now(), now() + Duration::days(1));
+    t2.token_hash = t1.token_hash;
+    assert_conflict(store.create_session(s2, t2).await, UniqueKey::Other);
+    let live = store
+        .list_live_sessions(alice.id, now())
+        .await
+        .expect("list");
+    assert_eq!(live.iter().map(|s| s.id).collect::<Vec<_>>(), vec![s1.id]);
+}
+
+/// `find_live_session_user` finds the user only for an unrevoked session that expires after
+/// `now`, belongs to the given user, whose user is enabled.
+pub async fn find_live_session_user_filters(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let (live, _) = login(store, alice.id).await;
+    let (revoked, _) = login(store, alice.id).await;
+    let (expiring, _) = login_at(store, alice.id, now() - Duration::hours(1), now()).await;
+    let (bobs, _) = login(store, bob.id).await;
+    assert!(store
+        .revoke_session(revoked.id, Some(alice.id), now() - Duration::seconds(1))
+        .await
+        .expect("revoke"));
+
+    assert_eq!(
+        store
+            .find_live_session_user(live.id, alice.id, now())
+            .await
+            .expect("find"),
+        Some(record_of(&alice))
+    );
+    // Wrong user, either way round.
+    assert!(store
+        .find_live_session_user(live.id, bob.id, now())
+        .await
+        .expect("find")
+        .is_none());
+    assert!(store
+        .find_live_session_user(bobs.id, alice.id, now())
+        .await
+        .expect("find")
+        .is_none());
+    // Revoked.
+    assert!(!is_live(store, &revoked, now()).await);
+    // Expiry is exclusive: live until the microsecond before `expires_at`.
+    assert!(is_live(store, &expiring, now() - us(1)).await);
+    assert!(!is_live(store, &expiring, now()).await);
+    assert!(!is_live(store, &live, live.expires_at).await);
+    // Unknown session.
+    assert!(store
+        .find_live_session_user(Uuid::new_v4(), alice.id, now())
+        .await
+        .expect("find")
+        .is_none());
+    // Disabled user (and bob's session unaffected).
+    store
+        .set_disabled(alice.id, true, now())
+        .await
+        .expect("disable");
+    assert!(!is_live(store, &live, now()).await);
+    assert!(is_live(store, &bobs, now()).await);
+}
+
+/// `list_live_sessions` lists only the user's unrevoked, unexpired sessions, newest first,
+/// ties broken by id.
+pub async fn list_live_sessions_order_and_filter(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let base = now() - Duration::hours(2);
+    let expires = now() + Duration::days(1);
+    let (a, _) = login_at(store, alice.id, base + Duration::seconds(1), expires).await;
+    let (b, _) = login_at(store, alice.id, base + Duration::seconds(3), expires).await;
+    let (c, _) = login_at(store, alice.id, base + us(2_000_001), expires).await;
+    let (d, _) = login_at(store, alice.id, base + Duration::seconds(4), expires).await;
+    let (e, _) = login_at(store, alice.id, base + Duration::seconds(4), expires).await;
+    let (_expired, _) = login_at(store, alice.id, base + Duration::seconds(5), now()).await;
+    let (revoked, _) = login_at(store, alice.id, base + Duration::seconds(6), expires).await;
+    let (_bobs, _) = login_at(store, bob.id, base + Duration::seconds(7), expires).await;
+    assert!(store
+        .revoke_session(revoked.id, None, now())
+        .await
+        .expect("revoke"));
+
+    let (first, second) = if d.id < e.id { (&d, &e) } else { (&e, &d) };
+    let expected_ids = vec![first.id, second.id, b.id, c.id, a.id];
+    let listed = store
+        .list_live_sessions(alice.id, now())
+        .await
+        .expect("list");
+    assert_eq!(
+        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        expected_ids
+    );
+
+    let expected_c = SessionRecord {
+        id: c.id,
+        user_id: alice.id,
+        user_agent: c.user_agent.clone(),
+        client_ip: c.client_ip.clone(),
+        created_at: c.created_at,
+        expires_at: c.expires_at,
+        revoked_at: None,
+    };
+    assert!(listed.contains(&expected_c));
+
+    assert!(store
+        .list_live_sessions(Uuid::new_v4(), now())
+        .await
+        .expect("list")
+        .is_empty());
+    // At `expires` everything has expired.
+    assert!(store
+        .list_live_sessions(alice.id, expires)
+        .await
+        .expect("list")
+        .is_empty());
+}
+
+/// `revoke_session` with an owner revokes only that owner's session; a mismatch or an unknown
+/// session returns `false` and changes nothing.
+pub async fn revoke_session_owner_check(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let (s1, t1) = login(store, alice.id).await;
+    let (s2, t2) = login(store, alice.id).await;
+
+    assert!(!store
+        .revoke_session(s1.id, Some(bob.id), now())
+        .await
+        .expect("revoke"));
+    assert!(is_live(store, &s1, now()).await);
+    assert_eq!(
+        token_record(store, &t1.token_hash).await.session.revoked_at,
+        None
+    );
+
+    assert!(store
+        .revoke_session(s1.id, Some(alice.id), now())
+        .await
+        .expect("revoke"));
+    assert!(!is_live(store, &s1, now()).await);
+    assert_eq!(
+        token_record(store, &t1.token_hash).await.session.revoked_at,
+        Some(now())
+    );
+
+    // Without an owner (admin), any existing session.
+    assert!(store
+        .revoke_session(s2.id, None, now())
+        .await
+        .expect("revoke"));
+    assert_eq!(
+        token_record(store, &t2.token_hash).await.session.revoked_at,
+        Some(now())
+    );
+
+    assert!(!store
+        .revoke_session(Uuid::new_v4(), None, now())
+        .await
+        .expect("revoke"));
+    assert!(!store
+        .revoke_session(Uuid::new_v4(), Some(alice.id), now())
+        .await
+        .expect("revoke"));
+}
+
+/// Revoking again still returns `true` but keeps the first `revoked_at`; a wrong owner still
+/// gets `false`.
+pub async fn revoke_session_keeps_first_revocation(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let (s1, t1) = login(store, alice.id).await;
+    let first = now();
+    let later = now() + Duration::minutes(1);
+
+    assert!(store
+        .revoke_session(s1.id, Some(alice.id), first)
+        .await
+        .expect("revoke"));
+    assert!(store
+        .revoke_session(s1.id, Some(alice.id), later)
+        .await
+        .expect("revoke"));
+    assert!(store
+        .revoke_session(s1.id, None, later)
+        .await
+        .expect("revoke"));
+    assert!(!store
+        .revoke_session(s1.id, Some(bob.id), later)
+        .await
+        .expect("revoke"));
+    assert_eq!(
+        token_record(store, &t1.token_hash).await.session.revoked_at,
+        Some(first)
+    );
+}
+
+/// `consume_refresh_token`: `Consumed` marks the token and stores the replacement;
+/// `AlreadyConsumed` and `Missing` change nothing and store no replacement.
+pub async fn consume_refresh_token_outcomes(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let (session, t1) = login(store, alice.id).await;
+    let at = now() + us(17);
+
+    let r1 = new_token(session.id, at, Duration::days(14));
+    assert_eq!(
+        store
+            .consume_refresh_token(&t1.token_hash, at, r1.clone())
+            .await
+            .expect("consume"),
+        ConsumeOutcome::Consumed
+    );
+    let consumed = token_record(store, &t1.token_hash).await;
+    assert_eq!(consumed.consumed_at, Some(at));
+    assert_eq!(consumed.id, t1.id);
+
+    let replacement = token_record(store, &r1.token_hash).await;
+    assert_eq!(replacement.id, r1.id);
+    assert_eq!(replacement.session_id, session.id);
+    assert_eq!(replacement.created_at, r1.created_at);
+    assert_eq!(replacement.expires_at, r1.expires_at);
+    assert_eq!(replacement.consumed_at, None);
+    assert_eq!(replacement.session, consumed.session);
+    assert_eq!(replacement.user, record_of(&alice));
+
+    // The same token again: nothing changes, the second replacement is not stored.
+    let r2 = new_token(session.id, at, Duration::days(14));
+    assert_eq!(
+        store
+            .consume_refresh_token(&t1.token_hash, at + Duration::seconds(1), r2.clone())
+            .await
+            .expect("consume"),
+        ConsumeOutcome::AlreadyConsumed
+    );
+    assert_eq!(
+        store
+            .find_refresh_token(&r2.token_hash)
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(
+        token_record(store, &t1.token_hash).await.consumed_at,
+        Some(at)
+    );
+
+    // The replacement rotates in turn.
+    let r3 = new_token(session.id, at, Duration::days(14));
+    assert_eq!(
+        store
+            .consume_refresh_token(&r1.token_hash, at + Duration::seconds(2), r3.clone())
+            .await
+            .expect("consume"),
+        ConsumeOutcome::Consumed
+    );
+    assert_eq!(token_record(store, &r3.token_hash).await.consumed_at, None);
+
+    // An unknown token.
+    let r4 = new_token(session.id, at, Duration::days(14));
+    assert_eq!(
+        store
+            .consume_refresh_token(&random_hash(), at, r4.clone())
+            .await
+            .expect("consume"),
+        ConsumeOutcome::Missing
+    );
+    assert_eq!(
+        store
+            .find_refresh_token(&r4.token_hash)
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+/// A replacement that cannot be stored (its hash is taken) fails the whole call: the old token
+/// stays unconsumed and can be consumed afterwards.
+pub async fn consume_refresh_token_replacement_conflict(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let (session, t1) = login(store, alice.id).await;
+    let (_, other) = login(store, alice.id).await;
+
+    let mut clash = new_token(session.id, now(), Duration::days(1));
+    clash.token_hash = other.token_hash;
+    match store
+        .consume_refresh_token(&t1.token_hash, now(), clash)
+        .await
+    {
+        Err(StoreError::Conflict(UniqueKey::Other)) => {}
+        other => panic!("expected Conflict(Other), got {other:?}"),
+    }
+    assert_eq!(token_record(store, &t1.token_hash).await.consumed_at, None);
+
+    let good = new_token(session.id, now(), Duration::days(1));
+    assert_eq!(
+        store
+            .consume_refresh_token(&t1.token_hash, now(), good.clone())
+            .await
+            .expect("consume"),
+        ConsumeOutcome::Consumed
+    );
+    assert!(store
+        .find_refresh_token(&good.token_hash)
+        .await
+        .expect("find")
+        .is_some());
+}
+
+/// [`RACERS`] concurrent consumes of one token, over several rounds: in each exactly one is
+/// `Consumed`, the rest `AlreadyConsumed`, none errors, and only the winner's replacement is
+/// stored.
+pub async fn consume_refresh_token_race(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let (session, first) = login(&*store, alice.id).await;
+    let mut hash = first.token_hash;
+
+    for round in 0..3i64 {
+        let at = now() + Duration::seconds(round);
+        let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+        let replacements: Vec<NewRefreshToken> = (0..RACERS)
+            .map(|_| new_token(session.id, at, Duration::days(1)))
+            .collect();
+        let tasks: Vec<_> = replacements
+            .iter()
+            .cloned()
+            .map(|replacement| {
+                let store = Arc::clone(&store);
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.consume_refresh_token(&hash, at, replacement).await
+                })
+            })
+            .collect();
+
+        let mut outcomes = Vec::with_capacity(RACERS);
+        for task in tasks {
+            let outcome = task
+                .await
+                .expect("task did not panic")
+                .unwrap_or_else(|e| panic!("round {round}: a racer failed: {e:?}"));
+            outcomes.push(outcome);
+        }
+        let winners: Vec<usize> = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| **o == ConsumeOutcome::Consumed)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: outcomes {outcomes:?}");
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == ConsumeOutcome::AlreadyConsumed)
+                .count(),
+            RACERS - 1,
+            "round {round}: outcomes {outcomes:?}"
+        );
+
+        let mut stored = BTreeSet::new();
+        for (i, replacement) in replacements.iter().enumerate() {
+            if store
+                .find_refresh_token(&replacement.token_hash)
+                .await
+                .expect("find")
+                .is_some()
+            {
+                stored.insert(i);
+            }
+        }
+        assert_eq!(stored, winners.iter().copied().collect::<BTreeSet<_>>());
+        assert_eq!(
+            token_record(&*store, &hash).await.consumed_at,
+            Some(at),
+            "round {round}"
+        );
+        hash = replacements[winners[0]].token_hash;
+    }
+}
+
+/// `purge_expired` deletes sessions and refresh tokens whose `expires_at <= now`, counting
+/// each: `refresh_tokens` counts expired tokens (an expired session's unexpired tokens go by
+/// cascade, uncounted). Revoked but unexpired sessions stay. Purging again deletes nothing.
+pub async fn purge_expired_counts(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let hour = Duration::hours(1);
+    let day = Duration::days(1);
+    let start = now() - day;
+
+    // Expired session with an expired token: one session, one token.
+    let (_s1, t1) = login_at(store, alice.id, start, now() - hour).await;
+    // Session expiring exactly now, whose token would outlive it: one session, token by cascade.
+    let (s2, mut t2) = new_login(alice.id, start, now());
+    t2.expires_at = now() + hour;
+    store.create_session(s2, t2.clone()).await.expect("create");
+    // Live session: its first token expired exactly now (and was consumed), its replacement is
+    // live: one token.
+    let (s3, t3a) = new_login(alice.id, start, now() + day);
+    let t3a = NewRefreshToken {
+        expires_at: now(),
+        ..t3a
+    };
+    store
+        .create_session(s3.clone(), t3a.clone())
+        .await
+        .expect("create");
+    let t3b = new_token(s3.id, start + hour, 2 * day);
+    assert_eq!(
+        store
+            .consume_refresh_token(&t3a.token_hash, start + hour, t3b.clone())
+            .await
+            .expect("consume"),
+        ConsumeOutcome::Consumed
+    );
+    // Live session with a live token: untouched.
+    let (_s4, t4) = login(store, alice.id).await;
+    // Revoked but unexpired: untouched.
+    let (s5, t5) = login(store, alice.id).await;
+    assert!(store
+        .revoke_session(s5.id, None, now())
+        .await
+        .expect("revoke"));
+
+    assert_eq!(
+        store.purge_expired(now()).await.expect("purge"),
+        PurgeCounts {
+            sessions: 2,
+            refresh_tokens: 2,
+        }
+    );
+    for gone in [&t1.token_hash, &t2.token_hash, &t3a.token_hash] {
+        assert_eq!(store.find_refresh_token(gone).await.expect("find"), None);
+    }
+    for kept in [&t3b.token_hash, &t4.token_hash, &t5.token_hash] {
+        assert!(store
+            .find_refresh_token(kept)
+            .await
+            .expect("find")
+            .is_some());
+    }
+    assert_eq!(
+        store.purge_expired(now()).await.expect("purge"),
+        PurgeCounts::default()
+    );
+}

@@ -1,0 +1,201 @@
+//! Backend-independent conformance tests for Authara's [`Store`].
+//!
+//! The cases live in [`cases`], written once against `&dyn Store` (the race case against
+//! `Arc<dyn Store>`). A backend's `tests/` file runs them all with one line:
+//!
+//! ```ignore
+//! authara_store_conformance::conformance_tests!(make_store);
+//! ```
+//!
+//! where `make_store` is a function or closure returning a future of either a [`TestStore`]
+//! or an `Option<TestStore>` (`None` = skip: the factory says why on stderr). The store must be
+//! a fresh, empty, *unmigrated* database; the generated tests migrate it themselves, except for
+//! the cases about migrating. The test file's crate needs `tokio` (with `macros` and
+//! `rt-multi-thread`) as a dev-dependency, because the tests are `#[tokio::test]`s.
+
+#![warn(missing_docs)]
+// This crate is test code compiled as a library: failing loudly is its job.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test support: a failed expectation must fail the test"
+)]
+
+pub mod cases;
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use authara_core::store::Store;
+
+type CloseFn = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+type TeardownFn = Box<dyn FnOnce() + Send>;
+
+/// A store under test: derefs to `dyn Store`, and cleans up after itself.
+///
+/// Cleanup has two halves. [`TestStore::finish`] is called by the generated tests after a case
+/// passed and runs the async *close* hook (e.g. closing the pools). Dropping the guard runs the
+/// synchronous *teardown* hook (e.g. deleting the temp directory, dropping the schema), also
+/// when the case panicked, so a failing test leaves nothing behind either. A teardown hook runs
+/// inside the test's runtime, so it must not block on that runtime: do async work on a thread
+/// of its own with a runtime of its own.
+pub struct TestStore {
+    store: Arc<dyn Store>,
+    close: Option<CloseFn>,
+    teardown: Option<TeardownFn>,
+}
+
+impl TestStore {
+    /// Wraps a fresh, unmigrated store with no cleanup hooks.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            close: None,
+            teardown: None,
+        }
+    }
+
+    /// Sets the async hook [`TestStore::finish`] runs (typically: close the pools).
+    pub fn with_close<F, Fut>(mut self, close: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.close = Some(Box::new(move || Box::pin(close())));
+        self
+    }
+
+    /// Sets the blocking hook run on drop, after `finish` or on a panic.
+    pub fn with_teardown(mut self, teardown: impl FnOnce() + Send + 'static) -> Self {
+        self.teardown = Some(Box::new(teardown));
+        self
+    }
+
+    /// Another handle on the store, for cases that spawn tasks.
+    pub fn shared(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// Runs the close hook, then drops the guard (which runs the teardown hook).
+    pub async fn finish(mut self) {
+        if let Some(close) = self.close.take() {
+            close().await;
+        }
+    }
+}
+
+impl Deref for TestStore {
+    type Target = dyn Store;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.store
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Some(teardown) = self.teardown.take() {
+            teardown();
+        }
+    }
+}
+
+impl fmt::Debug for TestStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestStore")
+            .field("close", &self.close.is_some())
+            .field("teardown", &self.teardown.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Used by [`conformance_tests!`]: unwraps a factory's result (`None` = skipped) and, when
+/// asked, migrates the store.
+#[doc(hidden)]
+pub async fn prepare(made: impl Into<Option<TestStore>>, migrate: bool) -> Option<TestStore> {
+    let store = made.into()?;
+    if migrate {
+        store.migrate().await.expect("migrate a fresh database");
+    }
+    Some(store)
+}
+
+/// Expands into one `#[tokio::test]` per conformance case, each on a fresh store from `$make`.
+///
+/// `$make` is called with no arguments and its future awaited; it yields a [`TestStore`] or an
+/// `Option<TestStore>` (`None` skips the test, which then passes).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr $(,)?) => {
+        $crate::conformance_tests!(@fresh $make;
+            schema_state_behind_then_up_to_date,
+            migrate_twice_is_idempotent,
+        );
+        $crate::conformance_tests!(@migrated $make;
+            ping_answers,
+            create_and_find_user,
+            user_without_password,
+            create_user_email_conflict,
+            create_user_username_conflict,
+            email_is_compared_exactly,
+            set_password_hash_replaces_hash,
+            set_password_hash_unknown_user,
+            set_username_renames,
+            set_username_conflict,
+            set_username_unknown_user,
+            set_admin_by_email_grants_and_revokes,
+            set_disabled_revokes_sessions,
+            enable_again_keeps_old_sessions_revoked,
+            set_disabled_unknown_user,
+            delete_user_cascades,
+            create_session_and_find_refresh_token,
+            create_session_unknown_user,
+            create_session_duplicate_token_hash,
+            find_live_session_user_filters,
+            list_live_sessions_order_and_filter,
+            revoke_session_owner_check,
+            revoke_session_keeps_first_revocation,
+            consume_refresh_token_outcomes,
+            consume_refresh_token_replacement_conflict,
+            purge_expired_counts,
+        );
+        $crate::conformance_tests!(@shared $make;
+            consume_refresh_token_race,
+        );
+    };
+    (@fresh $make:expr; $($case:ident),* $(,)?) => {$(
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let Some(store) = $crate::prepare(($make)().await, false).await else {
+                return;
+            };
+            $crate::cases::$case(&*store).await;
+            store.finish().await;
+        }
+    )*};
+    (@migrated $make:expr; $($case:ident),* $(,)?) => {$(
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let Some(store) = $crate::prepare(($make)().await, true).await else {
+                return;
+            };
+            $crate::cases::$case(&*store).await;
+            store.finish().await;
+        }
+    )*};
+    (@shared $make:expr; $($case:ident),* $(,)?) => {$(
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            let Some(store) = $crate::prepare(($make)().await, true).await else {
+                return;
+            };
+            $crate::cases::$case(store.shared()).await;
+            store.finish().await;
+        }
+    )*};
+}

@@ -1,0 +1,536 @@
+//! PostgreSQL implementation of Authara's [`Store`].
+//!
+//! One pool; optionally every connection confined to one schema through its `search_path`
+//! (so several deployments, or test runs, can share a database). Types: UUID, TIMESTAMPTZ,
+//! BYTEA, BOOLEAN, TEXT. Refresh-token rotation relies on READ COMMITTED row locking: of
+//! concurrent consumes of one token, the losers wait for the winner's commit, re-check
+//! `consumed_at IS NULL` and update nothing.
+
+#![warn(missing_docs)]
+
+mod error;
+mod rows;
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authara_core::store::{
+    ConsumeOutcome, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord,
+    SchemaState, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+};
+use sqlx::error::ErrorKind;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Connection settings (host, credentials, TLS, …), re-exported so callers need no sqlx.
+pub use sqlx::postgres::PgConnectOptions;
+/// TLS modes for [`PgConnectOptions::ssl_mode`], re-exported so callers need no sqlx.
+pub use sqlx::postgres::PgSslMode;
+
+use crate::error::{invalid, map, map_migrate};
+use crate::rows::{
+    SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS, TOKEN_JOIN_COLUMNS, USER_COLUMNS,
+};
+
+/// The migrations in `migrations/`, compiled in.
+static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// How long a call waits for a free pooled connection before failing `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Authara's store on a PostgreSQL database.
+///
+/// Cloning is cheap and shares the pool.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    /// The schema every connection's `search_path` names, if one was given.
+    schema: Option<String>,
+}
+
+/// Whether `name` is an acceptable schema name: `[a-z_][a-z0-9_]{0,62}`, and not `pg_…`
+/// (reserved by PostgreSQL). Such a name needs no quoting anywhere.
+pub fn is_valid_schema_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let first_ok = matches!(bytes.next(), Some(b) if b.is_ascii_lowercase() || b == b'_');
+    first_ok
+        && name.len() <= 63
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !name.starts_with("pg_")
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user:pass@host:port/db?sslmode=…`).
+    /// See [`PgStore::from_options`] for `schema` and `max_connections`.
+    pub async fn connect_url(
+        url: &str,
+        schema: Option<&str>,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
+        // The parse error is not kept: it could quote the URL, password included.
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| invalid("malformed PostgreSQL database URL"))?;
+        Self::from_options(options, schema, max_connections).await
+    }
+
+    /// Connects with `options` and a pool of at most `max_connections` (at least 1).
+    ///
+    /// With `schema`, every connection gets `search_path=<schema>`: the tables and sqlx's
+    /// `_sqlx_migrations` live there, and [`Store::migrate`] creates the schema if needed.
+    /// The name must match `[a-z_][a-z0-9_]{0,62}` (and not start with `pg_`), else this fails
+    /// with `Unavailable`. Opens one connection right away, so a wrong address fails here.
+    /// Does not migrate.
+    pub async fn from_options(
+        options: PgConnectOptions,
+        schema: Option<&str>,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
+        let options = match schema {
+            Some(name) if !is_valid_schema_name(name) => {
+                return Err(invalid(
+                    "invalid PostgreSQL schema name: use [a-z_][a-z0-9_]{0,62}, not pg_*",
+                ))
+            }
+            Some(name) => options.options([("search_path", name)]),
+            None => options,
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(map)?;
+        Ok(Self {
+            pool,
+            schema: schema.map(str::to_owned),
+        })
+    }
+
+    /// The schema this store is confined to, if any.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned. For a clean shutdown;
+    /// later calls on this store (or its clones) fail with `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Compares the applied versions with the embedded ones. Unknown versions win over pending
+/// ones: a database touched by a newer binary must not be "fixed" by this one.
+fn compare_versions(applied: &BTreeSet<i64>, migrator: &Migrator) -> SchemaState {
+    let embedded: BTreeSet<i64> = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .collect();
+    let unknown = applied.difference(&embedded).count();
+    let pending = embedded.difference(applied).count();
+    if unknown > 0 {
+        SchemaState::Ahead { unknown }
+    } else if pending > 0 {
+        SchemaState::Behind { pending }
+    } else {
+        SchemaState::UpToDate
+    }
+}
+
+/// `Ok` when an update or delete touched a row, `NotFound` otherwise.
+fn found(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// Inserts one unconsumed refresh token inside `tx`.
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    token: &NewRefreshToken,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens \
+             (id, session_id, token_hash, created_at, expires_at, consumed_at) \
+         VALUES ($1, $2, $3, $4, $5, NULL)",
+    )
+    .bind(token.id)
+    .bind(token.session_id)
+    .bind(token.token_hash.as_slice())
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(map)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        if let Some(schema) = &self.schema {
+            // The name was validated in `from_options`: nothing in it needs escaping.
+            let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .execute(&self.pool)
+                .await;
+            match created {
+                Ok(_) => {}
+                // Another process created it at the same moment: that is what we wanted.
+                Err(sqlx::Error::Database(db)) if db.kind() == ErrorKind::UniqueViolation => {}
+                Err(e) => return Err(map(e)),
+            }
+        }
+        MIGRATOR.run(&self.pool).await.map_err(map_migrate)
+    }
+
+    async fn schema_state(&self) -> Result<SchemaState, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map)?;
+        // Resolved through the search_path, like sqlx's own unqualified table name.
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map)?;
+        let applied: BTreeSet<i64> = if exists {
+            sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map)?
+                .into_iter()
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        Ok(compare_versions(&applied, &MIGRATOR))
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users \
+                 (id, email, username, password_hash, is_admin, disabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, FALSE, FALSE, $5, $5)",
+        )
+        .bind(user.id)
+        .bind(&user.email)
+        .bind(&user.username)
+        .bind(user.password_hash.as_deref())
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(())
+    }
+
+    async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        found(done.rows_affected())
+    }
+
+    async fn set_username(&self, user_id: Uuid, username: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET username = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        found(done.rows_affected())
+    }
+
+    async fn set_admin_by_email(&self, email: &str, is_admin: bool) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET is_admin = $2 WHERE email = $1")
+            .bind(email)
+            .bind(is_admin)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        found(done.rows_affected())
+    }
+
+    async fn set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        let done = sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(disabled)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if disabled {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        }
+        tx.commit().await.map_err(map)
+    }
+
+    async fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        found(done.rows_affected())
+    }
+
+    async fn create_session(
+        &self,
+        session: NewSession,
+        token: NewRefreshToken,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        sqlx::query(
+            "INSERT INTO sessions \
+                 (id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(session.id)
+        .bind(session.user_id)
+        .bind(&session.user_agent)
+        .bind(&session.client_ip)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        insert_token(&mut tx, &token).await?;
+        tx.commit().await.map_err(map)
+    }
+
+    async fn find_live_session_user(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query_as::<_, UserRow>(
+            "SELECT u.id, u.email, u.username, u.password_hash, u.is_admin, u.disabled, \
+                    u.created_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL \
+               AND s.expires_at > $3 AND NOT u.disabled",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn list_live_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY created_at DESC, id"
+        ))
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(rows.into_iter().map(SessionRecord::from).collect())
+    }
+
+    async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        owner: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let query = match owner {
+            Some(owner) => sqlx::query(
+                "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) \
+                 WHERE id = $1 AND user_id = $3",
+            )
+            .bind(session_id)
+            .bind(now)
+            .bind(owner),
+            None => sqlx::query(
+                "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+            )
+            .bind(session_id)
+            .bind(now),
+        };
+        let done = query.execute(&self.pool).await.map_err(map)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let row = sqlx::query_as::<_, TokenJoinRow>(&format!(
+            "SELECT {TOKEN_JOIN_COLUMNS} \
+             FROM refresh_tokens t \
+             JOIN sessions s ON s.id = t.session_id \
+             JOIN users u ON u.id = s.user_id \
+             WHERE t.token_hash = $1"
+        ))
+        .bind(hash.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(RefreshTokenRecord::from))
+    }
+
+    async fn consume_refresh_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        replacement: NewRefreshToken,
+    ) -> Result<ConsumeOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        // A concurrent consumer of the same row blocks here until we commit, then re-checks
+        // `consumed_at IS NULL` against the committed row and updates nothing.
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET consumed_at = $2 \
+             WHERE token_hash = $1 AND consumed_at IS NULL",
+        )
+        .bind(hash.as_slice())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        if done.rows_affected() == 1 {
+            insert_token(&mut tx, &replacement).await?;
+            tx.commit().await.map_err(map)?;
+            return Ok(ConsumeOutcome::Consumed);
+        }
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM refresh_tokens WHERE token_hash = $1")
+                .bind(hash.as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map)?;
+        tx.rollback().await.map_err(map)?;
+        Ok(if exists.is_some() {
+            ConsumeOutcome::AlreadyConsumed
+        } else {
+            ConsumeOutcome::Missing
+        })
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<PurgeCounts, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        // Tokens first, so `refresh_tokens` counts every expired token, including those of
+        // expired sessions; unexpired tokens of expired sessions go by cascade, uncounted.
+        let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        tx.commit().await.map_err(map)?;
+        Ok(PurgeCounts {
+            sessions: sessions.rows_affected(),
+            refresh_tokens: tokens.rows_affected(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names() {
+        for ok in ["authara", "_x", "t_0123abcd", "a", &"a".repeat(63)] {
+            assert!(is_valid_schema_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "Authara",
+            "1abc",
+            "a-b",
+            "a b",
+            "a\"b",
+            "pg_temp",
+            "ümlaut",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_valid_schema_name(bad), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn rejects_a_bad_schema_before_connecting() {
+        // Port 1 is never a PostgreSQL server: the error must come from validation.
+        let err = PgStore::connect_url("postgres://nobody@127.0.0.1:1/x", Some("Bad"), 1)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("unavailable"), "{err}");
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("schema name"), "{source}");
+    }
+
+    #[tokio::test]
+    async fn malformed_url_does_not_echo_it() {
+        let err = PgStore::connect_url("postgres://user:s3cret@host:notaport/db", None, 1)
+            .await
+            .unwrap_err();
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(!source.contains("s3cret"), "{source}");
+    }
+}
