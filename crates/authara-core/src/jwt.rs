@@ -67,7 +67,10 @@ impl fmt::Debug for JwtKeys {
         let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
         f.debug_struct("JwtKeys")
             .field("kids", &kids)
-            .field("active", &self.keys.get(self.active).map(|k| k.kid.as_str()))
+            .field(
+                "active",
+                &self.keys.get(self.active).map(|k| k.kid.as_str()),
+            )
             .field("issuer", &self.issuer)
             .finish()
     }
@@ -192,12 +195,16 @@ impl JwtKeys {
         }
         let mut mac = key.mac.clone();
         let signed_len = h.len() + 1 + p.len();
-        mac.update(token.as_bytes().get(..signed_len).ok_or(JwtError::Invalid)?);
+        mac.update(
+            token
+                .as_bytes()
+                .get(..signed_len)
+                .ok_or(JwtError::Invalid)?,
+        );
         mac.verify_slice(&sig).map_err(|_| JwtError::Invalid)?;
 
         let payload = URL_SAFE_NO_PAD.decode(p).map_err(|_| JwtError::Invalid)?;
-        let raw: RawClaims =
-            serde_json::from_slice(&payload).map_err(|_| JwtError::Invalid)?;
+        let raw: RawClaims = serde_json::from_slice(&payload).map_err(|_| JwtError::Invalid)?;
         if raw.iss.as_deref() != Some(self.issuer.as_str()) {
             return Err(JwtError::Invalid);
         }
@@ -353,7 +360,9 @@ mod tests {
         let c = claims();
         let t = k.sign(&c).unwrap();
         assert_eq!(k.verify(&t, NOW).unwrap(), c);
-        let header = URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap();
+        let header = URL_SAFE_NO_PAD
+            .decode(t.split('.').next().unwrap())
+            .unwrap();
         let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
         assert_eq!(header, json!({"alg":"HS256","typ":"JWT","kid":"k2"}));
     }
@@ -393,29 +402,68 @@ mod tests {
                 let (hp, _) = t.rsplit_once('.').unwrap();
                 format!("{hp}.")
             }),
-            ("alg none signed", forge(json!({"alg":"none","kid":"k1"}), p.clone(), &k1)),
-            ("HS512", forge(json!({"alg":"HS512","kid":"k1"}), p.clone(), &k1)),
-            ("hs256 lowercase", forge(json!({"alg":"hs256","kid":"k1"}), p.clone(), &k1)),
-            ("RS256", forge(json!({"alg":"RS256","kid":"k1"}), p.clone(), &k1)),
+            (
+                "alg none signed",
+                forge(json!({"alg":"none","kid":"k1"}), p.clone(), &k1),
+            ),
+            (
+                "HS512",
+                forge(json!({"alg":"HS512","kid":"k1"}), p.clone(), &k1),
+            ),
+            (
+                "hs256 lowercase",
+                forge(json!({"alg":"hs256","kid":"k1"}), p.clone(), &k1),
+            ),
+            (
+                "RS256",
+                forge(json!({"alg":"RS256","kid":"k1"}), p.clone(), &k1),
+            ),
             ("missing kid", forge(json!({"alg":"HS256"}), p.clone(), &k1)),
-            ("unknown kid", forge(json!({"alg":"HS256","kid":"k9"}), p.clone(), &k1)),
+            (
+                "unknown kid",
+                forge(json!({"alg":"HS256","kid":"k9"}), p.clone(), &k1),
+            ),
             ("wrong key", forge(hs.clone(), p.clone(), &[9; 32])),
-            ("kid/key mismatch", forge(json!({"alg":"HS256","kid":"k2"}), p.clone(), &k1)),
-            ("wrong iss", forge(hs.clone(), with("iss", json!("evil")), &k1)),
+            (
+                "kid/key mismatch",
+                forge(json!({"alg":"HS256","kid":"k2"}), p.clone(), &k1),
+            ),
+            (
+                "wrong iss",
+                forge(hs.clone(), with("iss", json!("evil")), &k1),
+            ),
             ("missing iss", forge(hs.clone(), without("iss"), &k1)),
-            ("foreign aud", forge(hs.clone(), with("aud", json!(["other"])), &k1)),
-            ("mixed aud", forge(hs.clone(), with("aud", json!(["app", "x"])), &k1)),
+            (
+                "foreign aud",
+                forge(hs.clone(), with("aud", json!(["other"])), &k1),
+            ),
+            (
+                "mixed aud",
+                forge(hs.clone(), with("aud", json!(["app", "x"])), &k1),
+            ),
             ("empty aud", forge(hs.clone(), with("aud", json!([])), &k1)),
             ("missing aud", forge(hs.clone(), without("aud"), &k1)),
-            ("expired", forge(hs.clone(), with("exp", json!(NOW.unix_timestamp())), &k1)),
+            (
+                "expired",
+                forge(hs.clone(), with("exp", json!(NOW.unix_timestamp())), &k1),
+            ),
             ("missing exp", forge(hs.clone(), without("exp"), &k1)),
             ("missing sid", forge(hs.clone(), without("sid"), &k1)),
-            ("non-uuid sid", forge(hs.clone(), with("sid", json!("abc")), &k1)),
+            (
+                "non-uuid sid",
+                forge(hs.clone(), with("sid", json!("abc")), &k1),
+            ),
             ("missing sub", forge(hs.clone(), without("sub"), &k1)),
-            ("non-uuid sub", forge(hs.clone(), with("sub", json!("1' OR 1=1")), &k1)),
+            (
+                "non-uuid sub",
+                forge(hs.clone(), with("sub", json!("1' OR 1=1")), &k1),
+            ),
             ("numeric sub", forge(hs.clone(), with("sub", json!(7)), &k1)),
             ("two parts", "a.b".into()),
-            ("four parts", format!("{}.x", forge(hs.clone(), p.clone(), &k1))),
+            (
+                "four parts",
+                format!("{}.x", forge(hs.clone(), p.clone(), &k1)),
+            ),
             ("empty", String::new()),
             ("huge", "a".repeat(MAX_TOKEN_LEN + 1)),
         ];
@@ -423,7 +471,10 @@ mod tests {
         let t = forge(hs.clone(), p.clone(), &k1);
         let parts: Vec<&str> = t.split('.').collect();
         let evil = URL_SAFE_NO_PAD.encode(with("roles", json!([ADMIN_ROLE])).to_string());
-        cases.push(("tampered payload", format!("{}.{}.{}", parts[0], evil, parts[2])));
+        cases.push((
+            "tampered payload",
+            format!("{}.{}.{}", parts[0], evil, parts[2]),
+        ));
         // Truncated and padded signatures.
         cases.push(("short sig", t[..t.len() - 2].to_owned()));
         cases.push(("padded sig", format!("{t}=")));
@@ -436,13 +487,20 @@ mod tests {
 
     #[test]
     fn key_set_validation() {
-        assert_eq!(JwtKeys::new(vec![], None, "i").unwrap_err(), KeySetError::Empty);
+        assert_eq!(
+            JwtKeys::new(vec![], None, "i").unwrap_err(),
+            KeySetError::Empty
+        );
         assert!(matches!(
             JwtKeys::new(vec![("a".into(), vec![0; 31])], None, "i"),
             Err(KeySetError::TooShort(_))
         ));
         assert!(matches!(
-            JwtKeys::new(vec![("a".into(), vec![0; 32]), ("a".into(), vec![1; 32])], None, "i"),
+            JwtKeys::new(
+                vec![("a".into(), vec![0; 32]), ("a".into(), vec![1; 32])],
+                None,
+                "i"
+            ),
             Err(KeySetError::DuplicateKid(_))
         ));
         assert!(matches!(

@@ -30,6 +30,8 @@ use uuid::Uuid;
 pub use sqlx::postgres::PgConnectOptions;
 /// TLS modes for [`PgConnectOptions::ssl_mode`], re-exported so callers need no sqlx.
 pub use sqlx::postgres::PgSslMode;
+/// The trait behind [`PgConnectOptions`]' logging settings, re-exported so callers need no sqlx.
+pub use sqlx::ConnectOptions;
 
 use crate::error::{invalid, map, map_migrate};
 use crate::rows::{

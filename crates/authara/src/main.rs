@@ -1,1 +1,238 @@
-fn main() {}
+//! The `authara` binary: `serve` (default), `migrate`, `healthcheck`, `keys generate`,
+//! `admin grant|revoke EMAIL`, `version`.
+
+use authara::config::Config;
+use authara::server::{open_store, prepare_store, Deps, Server};
+use authara_core::random::{OsRandom, Random as _};
+use authara_core::store::StoreError;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "authara", version, about = "Self-hosted authentication server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Exit 0 when the server on AUTHARA_HTTP_ADDR answers /auth/health with 200, else 1.
+    Healthcheck,
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// User administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a fresh key as `kid:base64secret` (32 random bytes), for AUTHARA_JWT_KEYS.
+    Generate,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Grant the authara:admin role.
+    Grant { email: String },
+    /// Revoke the authara:admin role.
+    Revoke { email: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    match command {
+        Command::Version => {
+            println!("authara {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => {
+            println!("{}", generate_key());
+            return ExitCode::SUCCESS;
+        }
+        Command::Healthcheck => return healthcheck(),
+        _ => {}
+    }
+    // A missing .env is normal; a broken one is a configuration error.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!(".env: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Migrate => migrate(&config).await,
+            Command::Admin { command } => admin(&config, command).await,
+            _ => serve(&config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("authara: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{level},sqlx=warn,tower_http=info,hyper=info",
+        level = config.log_level
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.is_prod() {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
+    } else {
+        builder.compact().init();
+    }
+}
+
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let server = Server::build(config, Deps::default()).await?;
+    let addr = server.local_addr()?;
+    tracing::info!(%addr, env = ?config.env, "authara listening; login page at http://{addr}/auth/login");
+    server.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    store.migrate().await?;
+    println!("database schema is up to date");
+    Ok(())
+}
+
+async fn admin(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    let store = prepare_store(config).await?;
+    let (email, grant) = match &command {
+        AdminCommand::Grant { email } => (email, true),
+        AdminCommand::Revoke { email } => (email, false),
+    };
+    let email = authara_core::domain::Email::normalise(email);
+    match store.set_admin_by_email(&email, grant).await {
+        Ok(()) => {
+            let verb = if grant { "granted to" } else { "revoked from" };
+            println!("authara:admin {verb} {email}");
+            Ok(())
+        }
+        Err(StoreError::NotFound) => anyhow::bail!("no user with email {email}"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn generate_key() -> String {
+    let mut secret = [0u8; 32];
+    OsRandom.fill(&mut secret);
+    let mut kid = [0u8; 4];
+    OsRandom.fill(&mut kid);
+    let kid: String = kid.iter().map(|b| format!("{b:02x}")).collect();
+    format!("k{kid}:{}", STANDARD.encode(secret))
+}
+
+/// GET /auth/health over plain HTTP/1.1; silent.
+fn healthcheck() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let raw = std::env::var("AUTHARA_HTTP_ADDR")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    let Ok(mut addr) = raw.parse::<SocketAddr>() else {
+        return ExitCode::FAILURE;
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let ok = (|| -> std::io::Result<bool> {
+        let timeout = Duration::from_secs(3);
+        let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        write!(
+            s,
+            "GET /auth/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut buf = Vec::with_capacity(512);
+        s.take(4096).read_to_end(&mut buf)?;
+        Ok(buf.starts_with(b"HTTP/1.1 200 ") || buf.starts_with(b"HTTP/1.0 200 "))
+    })()
+    .unwrap_or(false);
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

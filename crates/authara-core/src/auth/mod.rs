@@ -119,7 +119,11 @@ impl AuthService {
     ) -> Result<(UserRecord, Issued), SignupError> {
         let email = Email::parse(email)?;
         let password = Password::parse_new(password)?;
-        let hash = self.hasher.hash(&password).await.map_err(ServiceError::from)?;
+        let hash = self
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(ServiceError::from)?;
         let user = self.create_user(&email, Some(hash)).await?;
         let issued = self
             .sessions
@@ -218,7 +222,11 @@ impl AuthService {
     }
 
     /// Changes a user's username.
-    pub async fn change_username(&self, user_id: Uuid, raw: &str) -> Result<Username, UsernameChangeError> {
+    pub async fn change_username(
+        &self,
+        user_id: Uuid,
+        raw: &str,
+    ) -> Result<Username, UsernameChangeError> {
         let username = Username::parse(raw)?;
         match self.store.set_username(user_id, username.as_str()).await {
             Ok(()) => Ok(username),
@@ -234,7 +242,9 @@ impl AuthService {
 
     /// Disables (revoking every session) or enables a user.
     pub async fn set_disabled(&self, user_id: Uuid, disabled: bool) -> Result<(), StoreError> {
-        self.store.set_disabled(user_id, disabled, self.clock.now()).await
+        self.store
+            .set_disabled(user_id, disabled, self.clock.now())
+            .await
     }
 
     /// Grants or revokes `authara:admin`. `NotFound` for an unknown email.

@@ -79,8 +79,13 @@ impl PasswordHasher {
         concurrency: usize,
         random: Arc<dyn Random>,
     ) -> Result<Self, HashError> {
-        let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| HashError(e.to_string()))?;
+        let p = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| HashError(e.to_string()))?;
         Ok(Self {
             params,
             argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, p),
@@ -278,7 +283,10 @@ mod tests {
     async fn default_parameters_match_the_spec() {
         let h = PasswordHasher::new(HashParams::default(), 1, Arc::new(OsRandom)).unwrap();
         let hash = h.hash(&pw("correct horse")).await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
     }
 
     #[tokio::test]
@@ -294,7 +302,9 @@ mod tests {
         )
         .unwrap();
         let hash = other.hash(&pw("correct horse")).await.unwrap();
-        let v = cheap().verify(Some(&pw("correct horse")), Some(&hash)).await;
+        let v = cheap()
+            .verify(Some(&pw("correct horse")), Some(&hash))
+            .await;
         assert_eq!(v, Verification::Valid { rehash: true });
     }
 

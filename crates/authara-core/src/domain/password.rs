@@ -65,10 +65,16 @@ mod tests {
     #[test]
     fn length_bounds_count_characters() {
         assert_eq!(Password::parse_new("").err(), Some(PasswordError::Empty));
-        assert_eq!(Password::parse_new("1234567").err(), Some(PasswordError::TooShort));
+        assert_eq!(
+            Password::parse_new("1234567").err(),
+            Some(PasswordError::TooShort)
+        );
         assert!(Password::parse_new("12345678").is_ok());
         assert!(Password::parse_new(&"é".repeat(128)).is_ok());
-        assert_eq!(Password::parse_new(&"a".repeat(129)).err(), Some(PasswordError::TooLong));
+        assert_eq!(
+            Password::parse_new(&"a".repeat(129)).err(),
+            Some(PasswordError::TooLong)
+        );
         assert!(Password::attempt(&"a".repeat(129)).is_none());
     }
 

@@ -75,7 +75,9 @@ fn percent_decode_lossy(s: &str) -> String {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(v);
                 i += 3;
@@ -94,8 +96,20 @@ mod tests {
 
     #[test]
     fn local_paths_are_kept() {
-        for ok in ["/", "/app", "/app/x?y=1#z", "/a/b/c", "/auth/account", "/login", "/auth/loginx"] {
-            assert_eq!(ReturnTo::parse(ok).map(|r| r.0), Some(ok.to_owned()), "{ok}");
+        for ok in [
+            "/",
+            "/app",
+            "/app/x?y=1#z",
+            "/a/b/c",
+            "/auth/account",
+            "/login",
+            "/auth/loginx",
+        ] {
+            assert_eq!(
+                ReturnTo::parse(ok).map(|r| r.0),
+                Some(ok.to_owned()),
+                "{ok}"
+            );
         }
         let max = format!("/{}", "a".repeat(MAX_RETURN_TO - 1));
         assert!(ReturnTo::parse(&max).is_some());

@@ -5,8 +5,8 @@ use crate::clock::Clock;
 use crate::jwt::{AccessClaims, Audience, JwtError, JwtKeys, ADMIN_ROLE};
 use crate::random::{token_256, uuid_v4, Random, SecretToken};
 use crate::store::{
-    ConsumeOutcome, NewRefreshToken, NewSession, RefreshTokenRecord, Store, StoreError,
-    TokenHash, UserRecord,
+    ConsumeOutcome, NewRefreshToken, NewSession, RefreshTokenRecord, Store, StoreError, TokenHash,
+    UserRecord,
 };
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
@@ -49,6 +49,8 @@ pub struct AccessToken {
 pub struct RefreshToken {
     pub token: SecretToken,
     pub expires_at: OffsetDateTime,
+    /// Seconds from issue until `expires_at`: the cookie's `Max-Age`.
+    pub max_age: Duration,
 }
 
 /// What a login, signup or refresh hands to the client.
@@ -159,6 +161,7 @@ impl SessionService {
         let refresh = RefreshToken {
             token: plain,
             expires_at: token.expires_at,
+            max_age: token.expires_at - now,
         };
         let (session_id, session_expiry) = (session.id, session.expires_at);
         self.store.create_session(session, token).await?;
@@ -171,7 +174,11 @@ impl SessionService {
     }
 
     /// Refreshes a session with the presented refresh token (SPEC §6).
-    pub async fn refresh(&self, presented: &str, audience: Audience) -> Result<Issued, RefreshError> {
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        audience: Audience,
+    ) -> Result<Issued, RefreshError> {
         if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
             return Err(RefreshError::Invalid);
         }
@@ -194,8 +201,13 @@ impl SessionService {
         };
         let session_expiry = record.session.expires_at;
         if !rotate {
-            let access =
-                self.access_token(&record.user, record.session_id, audience, now, session_expiry)?;
+            let access = self.access_token(
+                &record.user,
+                record.session_id,
+                audience,
+                now,
+                session_expiry,
+            )?;
             return Ok(Issued {
                 session_id: record.session_id,
                 access,
@@ -223,6 +235,7 @@ impl SessionService {
                     refresh: Some(RefreshToken {
                         token: plain,
                         expires_at,
+                        max_age: expires_at - now,
                     }),
                 })
             }
@@ -293,10 +306,18 @@ impl SessionService {
 
     /// Logout: revokes the session of the refresh token or, without a usable one, the session
     /// named by a valid access token. Unknown tokens are not an error.
-    pub async fn logout(&self, refresh: Option<&str>, access: Option<&str>) -> Result<(), StoreError> {
+    pub async fn logout(
+        &self,
+        refresh: Option<&str>,
+        access: Option<&str>,
+    ) -> Result<(), StoreError> {
         let now = self.clock.now();
         if let Some(r) = refresh.filter(|r| !r.is_empty() && r.len() <= MAX_REFRESH_TOKEN_LEN) {
-            if let Some(rec) = self.store.find_refresh_token(&hash_refresh_token(r)).await? {
+            if let Some(rec) = self
+                .store
+                .find_refresh_token(&hash_refresh_token(r))
+                .await?
+            {
                 self.store.revoke_session(rec.session_id, None, now).await?;
                 return Ok(());
             }
@@ -338,8 +359,13 @@ impl SessionService {
     }
 
     /// The user's live sessions, newest first.
-    pub async fn list(&self, user_id: Uuid) -> Result<Vec<crate::store::SessionRecord>, StoreError> {
-        self.store.list_live_sessions(user_id, self.clock.now()).await
+    pub async fn list(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Vec<crate::store::SessionRecord>, StoreError> {
+        self.store
+            .list_live_sessions(user_id, self.clock.now())
+            .await
     }
 
     /// Removes expired sessions and tokens.

@@ -1,0 +1,124 @@
+//! The only place cookie attributes are set (SPEC §3), and the one cookie reader.
+
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue};
+use time::Duration;
+
+/// Access token cookie.
+pub const ACCESS: &str = "authara_access";
+/// Refresh token cookie.
+pub const REFRESH: &str = "authara_refresh";
+/// CSRF double-submit cookie (readable by JavaScript on purpose).
+pub const CSRF: &str = "authara_csrf";
+/// Lifetime of the CSRF cookie.
+pub const CSRF_MAX_AGE: Duration = Duration::days(30);
+
+/// Longest cookie value we read; larger values are treated as absent.
+const MAX_VALUE_LEN: usize = 4096;
+
+/// Writes `Set-Cookie` headers with the deployment's attributes.
+#[derive(Debug, Clone, Copy)]
+pub struct CookieWriter {
+    /// `Secure` attribute (prod).
+    pub secure: bool,
+}
+
+impl CookieWriter {
+    fn header(self, name: &str, value: &str, max_age: i64, http_only: bool) -> Option<HeaderValue> {
+        let mut s = format!("{name}={value}; Max-Age={}; Path=/", max_age.max(0));
+        if http_only {
+            s.push_str("; HttpOnly");
+        }
+        s.push_str("; SameSite=Lax");
+        if self.secure {
+            s.push_str("; Secure");
+        }
+        HeaderValue::from_str(&s).ok()
+    }
+
+    fn append(self, headers: &mut HeaderMap, v: Option<HeaderValue>) {
+        if let Some(v) = v {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+
+    /// Sets the access cookie.
+    pub fn set_access(self, headers: &mut HeaderMap, token: &str, max_age: Duration) {
+        self.append(
+            headers,
+            self.header(ACCESS, token, max_age.whole_seconds(), true),
+        );
+    }
+
+    /// Sets the refresh cookie to live exactly until the token expires.
+    pub fn set_refresh(self, headers: &mut HeaderMap, token: &str, max_age: Duration) {
+        self.append(
+            headers,
+            self.header(REFRESH, token, max_age.whole_seconds(), true),
+        );
+    }
+
+    /// Sets the CSRF cookie.
+    pub fn set_csrf(self, headers: &mut HeaderMap, token: &str) {
+        let max_age = CSRF_MAX_AGE.whole_seconds();
+        self.append(headers, self.header(CSRF, token, max_age, false));
+    }
+
+    /// Clears both session cookies.
+    pub fn clear_session(self, headers: &mut HeaderMap) {
+        self.append(headers, self.header(ACCESS, "", 0, true));
+        self.append(headers, self.header(REFRESH, "", 0, true));
+    }
+}
+
+/// The first value of cookie `name` in the request, if present, non-empty and of sane size.
+pub fn read<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().trim_matches('"'))
+        .filter(|v| !v.is_empty() && v.len() <= MAX_VALUE_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_match_the_spec() {
+        let mut h = HeaderMap::new();
+        CookieWriter { secure: true }.set_access(&mut h, "t", Duration::minutes(10));
+        CookieWriter { secure: false }.set_csrf(&mut h, "c");
+        CookieWriter { secure: false }.clear_session(&mut h);
+        let v: Vec<&str> = h
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            v,
+            [
+                "authara_access=t; Max-Age=600; Path=/; HttpOnly; SameSite=Lax; Secure",
+                "authara_csrf=c; Max-Age=2592000; Path=/; SameSite=Lax",
+                "authara_access=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
+                "authara_refresh=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_the_named_cookie_only() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; authara_access=xyz; b="),
+        );
+        assert_eq!(read(&h, ACCESS), Some("xyz"));
+        assert_eq!(read(&h, "b"), None);
+        assert_eq!(read(&h, REFRESH), None);
+    }
+}

@@ -1,0 +1,181 @@
+//! Errors as responses: `ApiError` for JSON routes (SPEC §8 envelope), `PageError` for HTML.
+
+use super::pages::render_error_page;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::time::Duration;
+
+/// A JSON API error.
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized,
+    InvalidRequest(&'static str),
+    CsrfInvalid,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RateLimited(Duration),
+    /// An internal failure; the source is logged once here and never shown.
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+    Unavailable,
+}
+
+impl ApiError {
+    /// Wraps an internal failure.
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(e))
+    }
+
+    /// Status, code and message.
+    pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required.",
+            ),
+            Self::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m),
+            Self::CsrfInvalid => (
+                StatusCode::FORBIDDEN,
+                "csrf_invalid",
+                "Missing or invalid CSRF token.",
+            ),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Not allowed."),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found."),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed.",
+            ),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Request body too large.",
+            ),
+            Self::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests.",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal server error.",
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable.",
+            ),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+/// A JSON body in the error envelope.
+pub fn envelope(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::to_vec(&Envelope {
+        error: Body { code, message },
+    })
+    .unwrap_or_default();
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(e) = &self {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let (status, code, message) = self.parts();
+        let mut res = envelope(status, code, message);
+        if let Self::RateLimited(after) = self {
+            set_retry_after(&mut res, after);
+        }
+        res
+    }
+}
+
+/// Sets `Retry-After` in whole seconds, at least 1.
+pub fn set_retry_after(res: &mut Response, after: Duration) {
+    let secs = after.as_secs().max(1) + u64::from(after.subsec_nanos() > 0);
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+}
+
+impl From<authara_core::store::StoreError> for ApiError {
+    fn from(e: authara_core::store::StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+/// An HTML error page.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub message: &'static str,
+    /// Logged once, never shown.
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl PageError {
+    /// An error page with a message for the user.
+    pub fn new(status: StatusCode, message: &'static str) -> Self {
+        Self {
+            status,
+            message,
+            source: None,
+        }
+    }
+
+    /// A 500 page for an internal failure.
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "Something went wrong. Please try again.",
+            source: Some(Box::new(e)),
+        }
+    }
+
+    /// 404.
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "This page does not exist.")
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for PageError {
+    fn from(e: E) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if let Some(e) = &self.source {
+            tracing::error!(error = ?e, "internal error");
+        }
+        render_error_page(self.status, self.message)
+    }
+}
+
+/// Whether a path belongs to the JSON API (errors there are JSON).
+pub fn is_api_path(path: &str) -> bool {
+    path.starts_with("/auth/api/")
+}

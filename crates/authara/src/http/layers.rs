@@ -1,0 +1,176 @@
+//! Middleware: request ids and the request log line, security headers, the body limit,
+//! CSRF, and turning panics into 500s.
+
+use super::cookies;
+use super::error::{envelope, is_api_path, ApiError};
+use super::pages::render_error_page;
+use crate::state::AppState;
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::Instant;
+use tracing::Instrument as _;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
+
+/// Content-Security-Policy for HTML: no inline script at all, no framing.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+fn sane_request_id(v: &HeaderValue) -> Option<&str> {
+    let s = v.to_str().ok()?;
+    let ok = (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then_some(s)
+}
+
+/// Gives every request an `X-Request-Id` (the client's, if sane), runs it inside a span that
+/// carries the id, so every log line of the request shows it, and logs one line at the end.
+pub async fn request_id(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let id = match req.headers().get(&REQUEST_ID).and_then(sane_request_id) {
+        Some(id) => id.to_owned(),
+        None => authara_core::random::uuid_v4(&*state.random).to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let start = Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = res.status().as_u16(),
+            latency_us = start.elapsed().as_micros() as u64,
+            "request finished"
+        );
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    res
+}
+
+/// SPEC §11 headers.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let is_html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
+    res
+}
+
+fn error_for(path: &str, e: ApiError) -> Response {
+    if is_api_path(path) {
+        e.into_response()
+    } else {
+        let (status, _, message) = e.parts();
+        render_error_page(status, message)
+    }
+}
+
+/// Buffers the request body up to 64 KiB; larger bodies get `413` before any handler runs.
+pub async fn body_limit(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return error_for(&path, ApiError::PayloadTooLarge);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return error_for(&path, ApiError::PayloadTooLarge),
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+#[derive(Default, serde::Deserialize)]
+struct CsrfField {
+    csrf_token: Option<String>,
+}
+
+/// SPEC §5: every state-changing request must repeat the `authara_csrf` cookie in the
+/// `X-CSRF-Token` header or the `csrf_token` form field. Applied after routing, so unknown
+/// routes and methods get 404/405 first.
+pub async fn require_csrf(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let path = req.uri().path().to_owned();
+    let cookie = cookies::read(req.headers(), cookies::CSRF).map(str::to_owned);
+    let header = req
+        .headers()
+        .get(&CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (ok, req) = match header {
+        Some(h) => (
+            authara_core::csrf::matches(cookie.as_deref(), Some(&h)),
+            req,
+        ),
+        None => {
+            let (parts, body) = req.into_parts();
+            let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
+                return error_for(&path, ApiError::PayloadTooLarge);
+            };
+            let field: CsrfField = super::form::parse(&bytes);
+            let ok = authara_core::csrf::matches(cookie.as_deref(), field.csrf_token.as_deref());
+            (ok, Request::from_parts(parts, Body::from(bytes)))
+        }
+    };
+    if ok {
+        next.run(req).await
+    } else {
+        tracing::info!("request refused: CSRF token missing or wrong");
+        error_for(&path, ApiError::CsrfInvalid)
+    }
+}
+
+/// A panic inside a handler becomes a JSON 500; the connection is never dropped.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    envelope(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "Internal server error.",
+    )
+}
+
+/// Unknown path: JSON 404 under the API, an HTML page elsewhere.
+pub async fn not_found(req: Request) -> Response {
+    error_for(req.uri().path(), ApiError::NotFound)
+}
+
+/// Known path, wrong method: JSON 405 under the API, an HTML page elsewhere.
+pub async fn method_not_allowed(req: Request) -> Response {
+    error_for(req.uri().path(), ApiError::MethodNotAllowed)
+}

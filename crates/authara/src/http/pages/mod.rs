@@ -1,0 +1,130 @@
+//! HTML pages and form actions. Every page works without JavaScript; htmx gets `HX-Redirect`.
+
+pub mod account;
+pub mod admin;
+pub mod login;
+pub mod session;
+pub mod signup;
+
+use super::cookies::{self, CookieWriter};
+use super::respond::html;
+use crate::state::AppState;
+use askama::Template;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// `/auth/login`.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub csrf_token: &'a str,
+    pub return_to: Option<&'a str>,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+    pub signup_href: String,
+}
+
+/// `/auth/signup`.
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage<'a> {
+    pub csrf_token: &'a str,
+    pub return_to: Option<&'a str>,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+    pub login_href: String,
+}
+
+/// One row of the session list on the account page.
+pub struct SessionRow {
+    pub id: String,
+    pub user_agent: String,
+    pub client_ip: String,
+    pub created_at: String,
+    pub current: bool,
+}
+
+/// `/auth/account`.
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub csrf_token: &'a str,
+    pub email: &'a str,
+    pub username: &'a str,
+    pub sessions: Vec<SessionRow>,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+}
+
+/// A page with a title, one message and one link (errors, deletion).
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    pub link_href: &'a str,
+    pub link_text: &'a str,
+}
+
+/// Renders a template, or a plain 500 if rendering fails (it cannot for these templates).
+pub fn render(t: &impl Template, status: StatusCode, extra: HeaderMap) -> Response {
+    match t.render() {
+        Ok(body) => html(status, body, extra),
+        Err(e) => {
+            tracing::error!(error = ?e, "template rendering failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// An error page.
+pub fn render_error_page(status: StatusCode, message: &str) -> Response {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let page = MessagePage {
+        title,
+        message,
+        link_href: "/auth/login",
+        link_text: "Go to sign in",
+    };
+    render(&page, status, HeaderMap::new())
+}
+
+/// `GET /auth/successful-deletion`.
+pub async fn get_successful_deletion() -> Response {
+    let page = MessagePage {
+        title: "Account deleted",
+        message: "Your account and all its sessions have been deleted.",
+        link_href: "/",
+        link_text: "Back to the application",
+    };
+    render(&page, StatusCode::OK, HeaderMap::new())
+}
+
+/// The CSRF token for a page: the cookie's value when it has one that looks like ours, else a
+/// fresh token that is also set as the cookie in `out`.
+pub fn ensure_csrf(state: &AppState, request: &HeaderMap, out: &mut HeaderMap) -> String {
+    if let Some(v) = cookies::read(request, cookies::CSRF).filter(|v| looks_like_token(v)) {
+        return v.to_owned();
+    }
+    let token = authara_core::csrf::generate(&*state.random);
+    state.cookies.set_csrf(out, token.expose());
+    token.expose().to_owned()
+}
+
+fn looks_like_token(v: &str) -> bool {
+    (32..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Sets the cookies of a freshly issued session (or refresh) into `out`.
+pub fn set_session_cookies(
+    writer: CookieWriter,
+    issued: &authara_core::session::Issued,
+    out: &mut HeaderMap,
+) {
+    writer.set_access(out, &issued.access.token, issued.access.max_age);
+    if let Some(r) = &issued.refresh {
+        writer.set_refresh(out, r.token.expose(), r.max_age);
+    }
+}

@@ -1,0 +1,122 @@
+//! Browser session actions: logout, refresh, revoking one session.
+
+use super::account::{page_user, signed_in};
+use super::set_session_cookies;
+use crate::http::cookies;
+use crate::http::error::PageError;
+use crate::http::extract::{return_to, ClientInfo};
+use crate::http::form::{self, ReturnToQuery};
+use crate::http::respond::{login_href, redirect};
+use crate::state::AppState;
+use authara_core::domain::ReturnTo;
+use authara_core::jwt::Audience;
+use authara_core::session::RefreshError;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+const ACCOUNT: &str = "/auth/account";
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct SessionQuery {
+    return_to: Option<String>,
+    audience: Option<String>,
+}
+
+fn target(body: &[u8], query: Option<&str>) -> (Option<ReturnTo>, SessionQuery) {
+    let f: ReturnToQuery = form::parse(body);
+    let q: SessionQuery = form::parse_query(query);
+    (
+        return_to(&[f.return_to.as_deref(), q.return_to.as_deref()]),
+        q,
+    )
+}
+
+/// `POST /auth/sessions/logout`: revoke, clear cookies, back to `return_to`.
+pub async fn post_logout(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (rt, _) = target(&body, query.as_deref());
+    let result = state
+        .sessions
+        .logout(
+            cookies::read(&headers, cookies::REFRESH),
+            cookies::read(&headers, cookies::ACCESS),
+        )
+        .await;
+    let mut out = HeaderMap::new();
+    state.cookies.clear_session(&mut out);
+    if let Err(e) = result {
+        let mut res = PageError::internal(e).into_response();
+        res.headers_mut().extend(out);
+        return Ok(res);
+    }
+    let to = rt.unwrap_or_else(ReturnTo::root);
+    Ok(redirect(client.htmx, to.as_str(), out))
+}
+
+/// `POST /auth/sessions/refresh`: the browser variant of refresh.
+pub async fn post_refresh(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (rt, q) = target(&body, query.as_deref());
+    let audience = q
+        .audience
+        .as_deref()
+        .map_or(Some(Audience::App), Audience::parse)
+        .unwrap_or(Audience::App);
+    let mut out = HeaderMap::new();
+    let result = match cookies::read(&headers, cookies::REFRESH) {
+        Some(token) => state.sessions.refresh(token, audience).await,
+        None => Err(RefreshError::Invalid),
+    };
+    match result {
+        Ok(issued) => {
+            set_session_cookies(state.cookies, &issued, &mut out);
+            let to = rt.unwrap_or_else(ReturnTo::root);
+            Ok(redirect(client.htmx, to.as_str(), out))
+        }
+        Err(RefreshError::Invalid) => {
+            state.cookies.clear_session(&mut out);
+            let rt = rt.as_ref().map(ReturnTo::as_str);
+            Ok(redirect(client.htmx, &login_href(rt), out))
+        }
+        Err(RefreshError::NotAdmin) => {
+            let rt = rt.as_ref().map(ReturnTo::as_str);
+            Ok(redirect(client.htmx, &login_href(rt), out))
+        }
+        Err(e @ (RefreshError::Store(_) | RefreshError::Signing)) => Err(PageError::internal(e)),
+    }
+}
+
+/// `POST /auth/sessions/{id}/revoke`: revoke one of the caller's own sessions.
+pub async fn post_revoke(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let user = signed_in!(state, headers, client.htmx);
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return Err(PageError::not_found());
+    };
+    if !state.sessions.revoke(user.auth.user.id, id).await? {
+        return Err(PageError::not_found());
+    }
+    let mut out = user.cookies;
+    if id == user.auth.claims.sid {
+        state.cookies.clear_session(&mut out);
+        return Ok(redirect(client.htmx, &login_href(Some(ACCOUNT)), out));
+    }
+    Ok(redirect(client.htmx, ACCOUNT, out))
+}

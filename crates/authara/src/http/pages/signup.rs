@@ -1,0 +1,101 @@
+//! `GET /auth/signup`, `POST /auth/signup`.
+
+use super::login::CredentialsForm;
+use super::{ensure_csrf, render, set_session_cookies, SignupPage};
+use crate::http::error::{set_retry_after, PageError};
+use crate::http::extract::{return_to, ClientInfo};
+use crate::http::form::{self, ReturnToQuery};
+use crate::http::respond::{login_href, redirect};
+use crate::state::AppState;
+use authara_core::auth::{Origin, SignupError};
+use authara_core::domain::{Email, ReturnTo};
+use authara_core::limits::LimitKey;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+/// `GET /auth/signup`.
+pub async fn get_signup(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let q: ReturnToQuery = form::parse_query(query.as_deref());
+    let rt = return_to(&[q.return_to.as_deref()]);
+    let mut out = HeaderMap::new();
+    let csrf = ensure_csrf(&state, &headers, &mut out);
+    let rt = rt.as_ref().map(ReturnTo::as_str);
+    let page = SignupPage {
+        csrf_token: &csrf,
+        return_to: rt,
+        email: "",
+        error: None,
+        login_href: login_href(rt),
+    };
+    render(&page, StatusCode::OK, out)
+}
+
+/// `POST /auth/signup`.
+pub async fn post_signup(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let f: CredentialsForm = form::parse(&body);
+    let q: ReturnToQuery = form::parse_query(query.as_deref());
+    let rt = return_to(&[f.return_to.as_deref(), q.return_to.as_deref()]);
+    let email = f.email.as_deref().unwrap_or("");
+    let password = f.password.as_deref().unwrap_or("");
+
+    let show = |status: StatusCode, error: &str| {
+        let mut out = HeaderMap::new();
+        let csrf = ensure_csrf(&state, &headers, &mut out);
+        let rt = rt.as_ref().map(ReturnTo::as_str);
+        let page = SignupPage {
+            csrf_token: &csrf,
+            return_to: rt,
+            email: email.trim(),
+            error: Some(error),
+            login_href: login_href(rt),
+        };
+        render(&page, status, out)
+    };
+
+    let normalised = Email::normalise(email);
+    for key in [
+        LimitKey::SignupIp(&client.ip),
+        LimitKey::SignupEmail(&normalised),
+    ] {
+        if let Err(l) = state.limiter.hit(key).await {
+            let mut res = show(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts. Please wait and try again.",
+            );
+            set_retry_after(&mut res, l.retry_after);
+            return Ok(res);
+        }
+    }
+
+    let origin = Origin {
+        user_agent: &client.user_agent,
+        client_ip: &client.ip,
+    };
+    match state.auth.signup(email, password, origin).await {
+        Ok((_, issued)) => {
+            let mut out = HeaderMap::new();
+            set_session_cookies(state.cookies, &issued, &mut out);
+            let to = rt.unwrap_or_else(ReturnTo::root);
+            Ok(redirect(client.htmx, to.as_str(), out))
+        }
+        Err(SignupError::Email(e)) => Ok(show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())),
+        Err(SignupError::Password(e)) => Ok(show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())),
+        Err(SignupError::Duplicate) => Ok(show(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Could not create account. If you already have one, sign in instead.",
+        )),
+        Err(SignupError::Failed(e)) => Err(PageError::internal(e)),
+    }
+}

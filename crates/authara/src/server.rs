@@ -1,0 +1,236 @@
+//! Building the server from a `Config` (store, keys, services, router, listener) and running it.
+//! `build` binds its own listener, so port 0 works and tests get a real server.
+
+use crate::config::{Config, DatabaseConfig, KeySource, PostgresConfig};
+use crate::http::cookies::CookieWriter;
+use crate::state::{AppState, Inner};
+use authara_core::auth::password::{HashError, PasswordHasher};
+use authara_core::auth::AuthService;
+use authara_core::clock::{Clock, SystemClock};
+use authara_core::jwt::{JwtKeys, KeySetError};
+use authara_core::limits::{RateLimiter, Unlimited};
+use authara_core::random::{OsRandom, Random};
+use authara_core::session::SessionService;
+use authara_core::store::{SchemaState, Store, StoreError};
+use authara_store_postgres::ConnectOptions as _;
+use authara_store_postgres::{PgConnectOptions, PgStore};
+use authara_store_sqlite::SqliteStore;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How often expired sessions and tokens are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// What can stop the server from starting; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the database: {0}")]
+    Database(#[source] StoreError),
+    #[error("the database schema is behind this binary ({pending} pending migration(s)): run `authara migrate`")]
+    SchemaBehind { pending: usize },
+    #[error("the database schema is newer than this binary ({unknown} unknown migration(s)): run a newer authara, or restore the database")]
+    SchemaAhead { unknown: usize },
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[source] StoreError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeySetError),
+    #[error("password hashing: {0}")]
+    Hash(#[from] HashError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Injected dependencies; tests replace the clock (and could replace the rest).
+pub struct Deps {
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    pub limiter: Arc<dyn RateLimiter>,
+}
+
+impl Default for Deps {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+            limiter: Arc::new(Unlimited),
+        }
+    }
+}
+
+/// A built server with its bound listener.
+pub struct Server {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+/// Opens the configured database (no migration, no schema check).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    match &config.database {
+        DatabaseConfig::Sqlite { url } => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        DatabaseConfig::Postgres(pg) => Ok(Arc::new(open_postgres(pg).await?)),
+    }
+}
+
+async fn open_postgres(pg: &PostgresConfig) -> Result<PgStore, StoreError> {
+    let schema = pg.schema.as_deref();
+    if let Some(url) = &pg.url {
+        return PgStore::connect_url(url, schema, pg.max_connections).await;
+    }
+    let mut opts = PgConnectOptions::new()
+        .host(&pg.host)
+        .port(pg.port)
+        .database(&pg.database)
+        .username(&pg.username)
+        .options([("timezone", pg.timezone.as_str())]);
+    if let Some(p) = &pg.password {
+        opts = opts.password(p.expose());
+    }
+    if !pg.log_sql {
+        opts = opts.disable_statement_logging();
+    }
+    PgStore::from_options(opts, schema, pg.max_connections).await
+}
+
+/// Opens the store and makes sure its schema matches this binary, migrating first when
+/// `AUTHARA_AUTO_MIGRATE` says so.
+pub async fn prepare_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let store = open_store(config).await.map_err(StartError::Database)?;
+    if config.auto_migrate {
+        store.migrate().await.map_err(StartError::Migrate)?;
+    }
+    match store.schema_state().await.map_err(StartError::Database)? {
+        SchemaState::UpToDate => Ok(store),
+        SchemaState::Behind { pending } => Err(StartError::SchemaBehind { pending }),
+        SchemaState::Ahead { unknown } => Err(StartError::SchemaAhead { unknown }),
+    }
+}
+
+/// The key set from the configuration, or an ephemeral one (dev only; config enforces that).
+fn jwt_keys(config: &Config, random: &dyn Random) -> Result<JwtKeys, KeySetError> {
+    match &config.jwt.keys {
+        KeySource::Configured { keys, active } => {
+            let keys = keys
+                .iter()
+                .map(|(kid, secret)| (kid.clone(), secret.expose().to_vec()))
+                .collect();
+            JwtKeys::new(keys, active.as_deref(), config.jwt.issuer.clone())
+        }
+        KeySource::Ephemeral => {
+            tracing::warn!(
+                "AUTHARA_JWT_KEYS is not set: using an ephemeral signing key; every session ends \
+                 when the server restarts (generate keys with `authara keys generate`)"
+            );
+            let mut secret = vec![0u8; 32];
+            random.fill(&mut secret);
+            JwtKeys::new(
+                vec![("ephemeral".into(), secret)],
+                None,
+                config.jwt.issuer.clone(),
+            )
+        }
+    }
+}
+
+impl Server {
+    /// Builds everything and binds `config.http_addr`.
+    pub async fn build(config: &Config, deps: Deps) -> Result<Self, StartError> {
+        let store = prepare_store(config).await?;
+        Self::build_with_store(config, deps, store).await
+    }
+
+    /// Like `build`, with a store that is already open and checked.
+    pub async fn build_with_store(
+        config: &Config,
+        deps: Deps,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, StartError> {
+        let keys = Arc::new(jwt_keys(config, &*deps.random)?);
+        let sessions = SessionService::new(
+            store.clone(),
+            deps.clock.clone(),
+            deps.random.clone(),
+            keys,
+            config.session,
+        );
+        let hasher = Arc::new(PasswordHasher::new(
+            config.password_hash,
+            config.hash_concurrency,
+            deps.random.clone(),
+        )?);
+        let auth = AuthService::new(
+            store.clone(),
+            deps.clock.clone(),
+            deps.random.clone(),
+            hasher,
+            sessions.clone(),
+        );
+        let state = AppState::new(Inner {
+            auth,
+            sessions,
+            store,
+            random: deps.random,
+            limiter: deps.limiter,
+            cookies: CookieWriter {
+                secure: config.is_prod(),
+            },
+            trusted_proxies: config.trusted_proxies.clone(),
+        });
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.http_addr,
+                source,
+            })?;
+        let router = crate::http::router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let purge = tokio::spawn(purge_loop(self.state.clone()));
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        purge.abort();
+        result
+    }
+}
+
+async fn purge_loop(state: AppState) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        every.tick().await;
+        match state.sessions.purge().await {
+            Ok(c) if c.sessions + c.refresh_tokens > 0 => tracing::info!(
+                sessions = c.sessions,
+                refresh_tokens = c.refresh_tokens,
+                "purged expired sessions and refresh tokens"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = ?e, "purging expired sessions failed"),
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Everything a request handler may use, built once at start-up.
+
+use crate::config::Cidr;
+use crate::http::cookies::CookieWriter;
+use authara_core::auth::AuthService;
+use authara_core::limits::RateLimiter;
+use authara_core::random::Random;
+use authara_core::session::SessionService;
+use authara_core::store::Store;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Shared application state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    pub auth: AuthService,
+    pub sessions: SessionService,
+    pub store: Arc<dyn Store>,
+    pub random: Arc<dyn Random>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub cookies: CookieWriter,
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,201 @@
+//! The binary's subcommands, run as a user would run them.
+
+use crate::helpers::{email, postgres_url};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn authara(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_authara"));
+    cmd.args(args).current_dir(dir).env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn version_and_keys_generate_print_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = authara(dir.path(), &["version"], &[]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("authara {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let out = authara(dir.path(), &["keys", "generate"], &[]);
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    let (kid, secret) = line.trim_end().split_once(':').unwrap();
+    assert!(!kid.is_empty());
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(secret)
+        .unwrap();
+    assert_eq!(bytes.len(), 32);
+    let again = authara(dir.path(), &["keys", "generate"], &[]);
+    assert_ne!(String::from_utf8(again.stdout).unwrap(), line);
+}
+
+#[test]
+fn configuration_errors_are_one_line_naming_the_variable_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[("AUTHARA_REFRESH_TOKEN_TTL_DAYS", "90")],
+            "AUTHARA_REFRESH_TOKEN_TTL_DAYS (90) must not exceed AUTHARA_SESSION_TTL_DAYS (60)",
+        ),
+        (&[("APP_ENV", "prod")], "AUTHARA_JWT"),
+        (
+            &[("AUTHARA_ACCESS_TOKEN_TTL_MINUTES", "abc")],
+            "AUTHARA_ACCESS_TOKEN_TTL_MINUTES",
+        ),
+        (&[("AUTHARA_HTTP_ADDR", "nowhere")], "AUTHARA_HTTP_ADDR"),
+    ];
+    for (env, needle) in cases {
+        let out = authara(dir.path(), &["serve"], env);
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+#[test]
+fn serve_refuses_an_unmigrated_database_until_migrate_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let env = [
+        ("DATABASE_URL", "sqlite://authara.db"),
+        ("AUTHARA_AUTO_MIGRATE", "false"),
+        ("AUTHARA_HTTP_ADDR", addr.as_str()),
+    ];
+    let out = authara(dir.path(), &["serve"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("run `authara migrate`"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = authara(dir.path(), &["migrate"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = authara(dir.path(), &["admin", "grant", &email("nobody")], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no user with email"));
+
+    // Healthcheck: 1 with no server, 0 with one.
+    let out = authara(dir.path(), &["healthcheck"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "healthcheck is silent"
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authara"))
+        .current_dir(dir.path())
+        .env_clear()
+        .envs(env)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if authara(dir.path(), &["healthcheck"], &env).status.success() {
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(healthy, "the server never became healthy");
+}
+
+#[test]
+fn zero_config_serve_starts_on_sqlite_with_an_ephemeral_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authara"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("AUTHARA_HTTP_ADDR", &addr)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ok = false;
+    for _ in 0..100 {
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            use std::io::{Read as _, Write as _};
+            let _ = write!(
+                s,
+                "GET /auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            );
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") && buf.contains(r#"name="password""#) {
+                ok = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(ok, "login page not served");
+    assert!(dir.path().join("authara.db").exists());
+    assert!(
+        stderr(&out).contains("ephemeral signing key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn postgres_serve_refuses_an_unmigrated_schema() {
+    let Some(url) = postgres_url() else {
+        eprintln!("skipped: AUTHARA_TEST_POSTGRES_URL not set (PostgreSQL CLI)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = format!("cli_{}", std::process::id());
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("POSTGRESQL_SCHEMA", schema.as_str()),
+    ];
+    let out = authara(dir.path(), &["serve"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("run `authara migrate`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = authara(dir.path(), &["migrate"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = authara(dir.path(), &["admin", "revoke", &email("nobody")], &env);
+    assert_eq!(out.status.code(), Some(1));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,314 @@
+//! `TestApp`: the real server on a random port, on a fresh database, driven by a real HTTP
+//! client with a cookie jar and redirects off.
+
+use authara::config::Config;
+use authara::server::{Deps, Server};
+use authara_core::clock::ManualClock;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use reqwest::cookie::CookieStore as _;
+use reqwest::header::HeaderMap;
+use reqwest::{Client, Response, Url};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// The backend a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL URL for tests, when configured.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("AUTHARA_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A test signing key (kid `test`), as configured.
+pub const TEST_KEY: [u8; 32] = [7; 32];
+
+/// Builds an email address without writing one literally.
+pub fn email(local: &str) -> String {
+    format!("{local}{}example.com", '@')
+}
+
+/// A running server plus a client.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+    pub clock: Arc<ManualClock>,
+    pub config: Config,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl TestApp {
+    /// Starts the server with the default test configuration.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Starts the server with extra environment variables on top of the test defaults.
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vars: HashMap<String, String> = HashMap::new();
+        let key = format!("test:{}", STANDARD.encode(TEST_KEY));
+        for (k, v) in [
+            ("AUTHARA_HTTP_ADDR", "127.0.0.1:0"),
+            ("AUTHARA_JWT_KEYS", key.as_str()),
+            ("AUTHARA_JWT_ISSUER", "authara-test"),
+            ("AUTHARA_PASSWORD_HASH_MEMORY_KIB", "256"),
+            ("AUTHARA_PASSWORD_HASH_ITERATIONS", "1"),
+            ("AUTHARA_AUTO_MIGRATE", "true"),
+        ] {
+            vars.insert(k.into(), v.into());
+        }
+        let mut pg = None;
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("authara.db").display());
+                vars.insert("DATABASE_URL".into(), url);
+            }
+            Backend::Postgres => {
+                let url = postgres_url().expect("AUTHARA_TEST_POSTGRES_URL");
+                let mut suffix = [0u8; 6];
+                authara_core::random::Random::fill(&authara_core::random::OsRandom, &mut suffix);
+                let schema: String = std::iter::once("t_".to_owned())
+                    .chain(suffix.iter().map(|b| format!("{b:02x}")))
+                    .collect();
+                vars.insert("DATABASE_URL".into(), url.clone());
+                vars.insert("POSTGRESQL_SCHEMA".into(), schema.clone());
+                vars.insert("AUTHARA_DATABASE_MAX_CONNECTIONS".into(), "8".into());
+                pg = Some((url, schema));
+            }
+        }
+        for (k, v) in extra {
+            vars.insert((*k).into(), (*v).into());
+        }
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+        let clock = Arc::new(ManualClock::starting_now());
+        let deps = Deps {
+            clock: clock.clone(),
+            ..Deps::default()
+        };
+        let server = Server::build(&config, deps).await.expect("server builds");
+        let addr = server.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(server.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("authara-tests/1.0")
+            .build()
+            .unwrap();
+        Self {
+            addr,
+            client,
+            jar,
+            clock,
+            config,
+            shutdown: Some(tx),
+            _dir: dir,
+            pg,
+        }
+    }
+
+    /// `http://addr` + path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A cookie's value from the jar.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let url = Url::parse(&self.url("/")).unwrap();
+        let header = self.jar.cookies(&url)?;
+        let header = header.to_str().ok()?.to_owned();
+        header
+            .split(';')
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    }
+
+    /// Puts a cookie into the jar.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        let url = Url::parse(&self.url("/")).unwrap();
+        self.jar
+            .add_cookie_str(&format!("{name}={value}; Path=/"), &url);
+    }
+
+    /// Removes a cookie from the jar.
+    pub fn drop_cookie(&self, name: &str) {
+        let url = Url::parse(&self.url("/")).unwrap();
+        self.jar
+            .add_cookie_str(&format!("{name}=; Max-Age=0; Path=/"), &url);
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// The CSRF token (fetched once from `/auth/api/v1/csrf`, which also sets the cookie).
+    pub async fn csrf(&self) -> String {
+        if let Some(c) = self.cookie("authara_csrf") {
+            return c;
+        }
+        let res = self.get("/auth/api/v1/csrf").await;
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        body["csrf_token"].as_str().unwrap().to_owned()
+    }
+
+    /// POST a form with the right `csrf_token` added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let csrf = self.csrf().await;
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &csrf));
+        self.client
+            .post(self.url(path))
+            .form(&all)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POST a form exactly as given (no CSRF field added).
+    pub async fn post_form_raw(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POST with the `X-CSRF-Token` header and no body.
+    pub async fn post_api(&self, path: &str) -> Response {
+        let csrf = self.csrf().await;
+        self.client
+            .post(self.url(path))
+            .header("x-csrf-token", csrf)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs up and returns the response (a 303 on success).
+    pub async fn signup(&self, email: &str, password: &str) -> Response {
+        self.post_form("/auth/signup", &[("email", email), ("password", password)])
+            .await
+    }
+
+    /// Logs in and returns the response.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_form("/auth/login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    /// Signs up a fresh user and checks it worked; returns the email.
+    pub async fn signed_up(&self, local: &str) -> String {
+        let e = email(local);
+        let res = self.signup(&e, "correct horse battery").await;
+        assert_eq!(
+            res.status(),
+            303,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+        e
+    }
+
+    /// `GET /auth/api/v1/user` as JSON, with its status.
+    pub async fn user(&self) -> (u16, serde_json::Value) {
+        let res = self.get("/auth/api/v1/user").await;
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// A second browser: a client with its own, empty cookie jar.
+    pub fn fresh_client(&self) -> Client {
+        Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some((url, schema)) = self.pg.take() {
+            // Async drop does not exist: clean up on a runtime of our own, in its own thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(drop_schema(&url, &schema));
+            })
+            .join();
+        }
+    }
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    use sqlx::Connection as _;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(url).await {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&mut conn)
+            .await;
+        let _ = conn.close().await;
+    }
+}
+
+/// All `Set-Cookie` headers of a response.
+pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The `Set-Cookie` header for one cookie, if any.
+pub fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    set_cookies(headers)
+        .into_iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// Runs each named `async fn(Backend)` test on SQLite and, when configured, on PostgreSQL.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    if $crate::helpers::postgres_url().is_none() {
+                        eprintln!("skipped: AUTHARA_TEST_POSTGRES_URL not set ({} on PostgreSQL)", stringify!($name));
+                        return;
+                    }
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,18 @@
+//! HTTP integration tests: the real server on a random port, a real client with a cookie jar.
+//! Every test runs on SQLite and, when `AUTHARA_TEST_POSTGRES_URL` is set, on PostgreSQL.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod helpers;
+
+mod account;
+mod api;
+mod cli;
+mod login;
+mod security;
+mod sessions;

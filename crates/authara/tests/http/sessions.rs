@@ -1,0 +1,306 @@
+//! Refresh, rotation, reuse detection and revocation (SPEC §6).
+
+use crate::helpers::{set_cookie, Backend, TestApp};
+use crate::on_both;
+use time::Duration;
+
+on_both!(
+    refresh_with_rotation_always_issues_both_cookies,
+    refresh_without_rotation_issues_only_an_access_cookie,
+    rotation_interval_rotates_only_old_tokens,
+    reuse_after_the_grace_window_revokes_the_whole_session,
+    reuse_within_the_grace_window_gets_access_but_no_refresh_cookie,
+    eight_concurrent_refreshes_issue_at_most_one_refresh_token,
+    refresh_without_cookie_is_401_and_bad_audience_400,
+    admin_audience_for_a_non_admin_is_401_and_consumes_nothing,
+    expired_refresh_token_is_refused,
+    expired_session_is_refused_on_refresh,
+    browser_refresh_redirects_and_failure_goes_to_login,
+    api_logout_is_204_and_always_succeeds,
+    logout_with_only_an_access_token_revokes_its_session,
+    expired_access_token_is_401_on_the_api,
+);
+
+async fn refresh_with_rotation_always_issues_both_cookies(b: Backend) {
+    let app =
+        TestApp::spawn_with(b, &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always")]).await;
+    app.signed_up("rot").await;
+    let before = app.cookie("authara_refresh").unwrap();
+    app.clock.advance(Duration::seconds(5));
+    let res = app
+        .post_api("/auth/api/v1/sessions/refresh?audience=app")
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(set_cookie(res.headers(), "authara_access").is_some());
+    let refresh = set_cookie(res.headers(), "authara_refresh").unwrap();
+    assert!(refresh.contains("HttpOnly; SameSite=Lax"));
+    assert_eq!(res.text().await.unwrap(), "");
+    let after = app.cookie("authara_refresh").unwrap();
+    assert_ne!(before, after);
+    assert_eq!(app.user().await.0, 200);
+}
+
+async fn refresh_without_rotation_issues_only_an_access_cookie(b: Backend) {
+    let app = TestApp::spawn_with(b, &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "off")]).await;
+    app.signed_up("norot").await;
+    for _ in 0..3 {
+        let res = app.post_api("/auth/api/v1/sessions/refresh").await;
+        assert_eq!(res.status(), 200);
+        assert!(set_cookie(res.headers(), "authara_access").is_some());
+        assert!(set_cookie(res.headers(), "authara_refresh").is_none());
+    }
+}
+
+async fn rotation_interval_rotates_only_old_tokens(b: Backend) {
+    let app = TestApp::spawn_with(b, &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "30m")]).await;
+    app.signed_up("interval").await;
+    let res = app.post_api("/auth/api/v1/sessions/refresh").await;
+    assert!(set_cookie(res.headers(), "authara_refresh").is_none());
+    app.clock.advance(Duration::minutes(31));
+    let res = app.post_api("/auth/api/v1/sessions/refresh").await;
+    assert_eq!(res.status(), 200);
+    assert!(set_cookie(res.headers(), "authara_refresh").is_some());
+}
+
+async fn reuse_after_the_grace_window_revokes_the_whole_session(b: Backend) {
+    let app =
+        TestApp::spawn_with(b, &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always")]).await;
+    app.signed_up("reuse").await;
+    let stolen = app.cookie("authara_refresh").unwrap();
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
+        200
+    );
+    let newer = app.cookie("authara_refresh").unwrap();
+    app.clock.advance(Duration::seconds(11));
+    // The attacker replays the consumed token.
+    app.set_cookie("authara_refresh", &stolen);
+    let res = app.post_api("/auth/api/v1/sessions/refresh").await;
+    assert_eq!(res.status(), 401);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    // The whole session is gone: the legitimate newer token and the access token too.
+    app.set_cookie("authara_refresh", &newer);
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
+        401
+    );
+    assert_eq!(app.user().await.0, 401);
+}
+
+async fn reuse_within_the_grace_window_gets_access_but_no_refresh_cookie(b: Backend) {
+    let app = TestApp::spawn_with(
+        b,
+        &[
+            ("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always"),
+            ("AUTHARA_REFRESH_TOKEN_REUSE_GRACE", "10s"),
+        ],
+    )
+    .await;
+    app.signed_up("tabs").await;
+    let old = app.cookie("authara_refresh").unwrap();
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
+        200
+    );
+    let newer = app.cookie("authara_refresh").unwrap();
+    app.clock.advance(Duration::seconds(9));
+    app.set_cookie("authara_refresh", &old);
+    let res = app.post_api("/auth/api/v1/sessions/refresh").await;
+    assert_eq!(res.status(), 200);
+    assert!(set_cookie(res.headers(), "authara_access").is_some());
+    assert!(set_cookie(res.headers(), "authara_refresh").is_none());
+    // The newer token still works: the session was not revoked.
+    app.set_cookie("authara_refresh", &newer);
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
+        200
+    );
+}
+
+async fn eight_concurrent_refreshes_issue_at_most_one_refresh_token(b: Backend) {
+    let app =
+        TestApp::spawn_with(b, &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always")]).await;
+    app.signed_up("race").await;
+    let csrf = app.csrf().await;
+    let token = app.cookie("authara_refresh").unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let client = reqwest::Client::new();
+        let url = app.url("/auth/api/v1/sessions/refresh");
+        let cookie = format!("authara_refresh={token}; authara_csrf={csrf}");
+        let csrf = csrf.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .header("cookie", cookie)
+                .header("x-csrf-token", csrf)
+                .send()
+                .await
+                .unwrap()
+        }));
+    }
+    let mut new_refresh = 0;
+    for t in tasks {
+        let res = t.await.unwrap();
+        assert_eq!(
+            res.status(),
+            200,
+            "no request may fail inside the grace window"
+        );
+        if set_cookie(res.headers(), "authara_refresh").is_some() {
+            new_refresh += 1;
+        }
+    }
+    assert_eq!(new_refresh, 1);
+}
+
+async fn refresh_without_cookie_is_401_and_bad_audience_400(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let res = app.post_api("/auth/api/v1/sessions/refresh").await;
+    assert_eq!(res.status(), 401);
+    app.signed_up("aud").await;
+    let res = app
+        .post_api("/auth/api/v1/sessions/refresh?audience=root")
+        .await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request");
+    app.set_cookie("authara_refresh", "not-a-real-token");
+    let res = app.post_api("/auth/api/v1/sessions/refresh").await;
+    assert_eq!(res.status(), 401);
+    assert!(set_cookie(res.headers(), "authara_access")
+        .unwrap()
+        .contains("Max-Age=0"));
+}
+
+async fn admin_audience_for_a_non_admin_is_401_and_consumes_nothing(b: Backend) {
+    let app =
+        TestApp::spawn_with(b, &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always")]).await;
+    app.signed_up("plain").await;
+    let token = app.cookie("authara_refresh").unwrap();
+    let res = app
+        .post_api("/auth/api/v1/sessions/refresh?audience=admin")
+        .await;
+    assert_eq!(res.status(), 401);
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "cookies untouched"
+    );
+    assert_eq!(app.cookie("authara_refresh").unwrap(), token);
+    app.clock.advance(Duration::minutes(5));
+    let res = app
+        .post_api("/auth/api/v1/sessions/refresh?audience=app")
+        .await;
+    assert_eq!(res.status(), 200, "the token was not consumed");
+    assert!(set_cookie(res.headers(), "authara_refresh").is_some());
+}
+
+async fn expired_refresh_token_is_refused(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.signed_up("old").await;
+    app.clock.advance(Duration::days(15));
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
+        401
+    );
+}
+
+async fn expired_session_is_refused_on_refresh(b: Backend) {
+    let app = TestApp::spawn_with(
+        b,
+        &[
+            ("AUTHARA_SESSION_TTL_DAYS", "2"),
+            ("AUTHARA_REFRESH_TOKEN_TTL_DAYS", "2"),
+            ("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always"),
+        ],
+    )
+    .await;
+    app.signed_up("short").await;
+    app.clock.advance(Duration::days(1));
+    let res = app.post_api("/auth/api/v1/sessions/refresh").await;
+    assert_eq!(res.status(), 200);
+    let c = set_cookie(res.headers(), "authara_refresh").unwrap();
+    assert!(
+        c.contains("Max-Age=86400;"),
+        "capped at the session's expiry: {c}"
+    );
+    app.clock.advance(Duration::days(1));
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
+        401
+    );
+}
+
+async fn browser_refresh_redirects_and_failure_goes_to_login(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.signed_up("browser").await;
+    let res = app
+        .post_form("/auth/sessions/refresh", &[("return_to", "/after")])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/after");
+    assert!(set_cookie(res.headers(), "authara_access").is_some());
+    app.set_cookie("authara_refresh", "bogus");
+    let res = app
+        .post_form("/auth/sessions/refresh", &[("return_to", "/after")])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/auth/login?return_to=/after");
+    assert!(set_cookie(res.headers(), "authara_refresh")
+        .unwrap()
+        .contains("Max-Age=0"));
+    let res = app
+        .client
+        .post(app.url("/auth/sessions/refresh"))
+        .header("hx-request", "true")
+        .header("x-csrf-token", app.csrf().await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["hx-redirect"], "/auth/login");
+}
+
+async fn api_logout_is_204_and_always_succeeds(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let res = app.post_api("/auth/api/v1/sessions/logout").await;
+    assert_eq!(res.status(), 204);
+    app.signed_up("apilogout").await;
+    let refresh = app.cookie("authara_refresh").unwrap();
+    let res = app.post_api("/auth/api/v1/sessions/logout").await;
+    assert_eq!(res.status(), 204);
+    assert!(set_cookie(res.headers(), "authara_refresh")
+        .unwrap()
+        .contains("Max-Age=0"));
+    app.set_cookie("authara_refresh", &refresh);
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
+        401
+    );
+}
+
+async fn logout_with_only_an_access_token_revokes_its_session(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.signed_up("accessonly").await;
+    let access = app.cookie("authara_access").unwrap();
+    app.drop_cookie("authara_refresh");
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/logout").await.status(),
+        204
+    );
+    app.set_cookie("authara_access", &access);
+    assert_eq!(app.user().await.0, 401);
+}
+
+async fn expired_access_token_is_401_on_the_api(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.signed_up("expire").await;
+    app.clock.advance(Duration::minutes(10));
+    assert_eq!(app.user().await.0, 401);
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
+        200
+    );
+    assert_eq!(app.user().await.0, 200);
+}
