@@ -220,7 +220,9 @@ impl Server {
 }
 
 async fn purge_loop(state: AppState) {
-    let mut every = tokio::time::interval(PURGE_EVERY);
+    // The first purge waits one period: start-up stays fast and short-lived processes never purge.
+    let start = tokio::time::Instant::now() + PURGE_EVERY;
+    let mut every = tokio::time::interval_at(start, PURGE_EVERY);
     loop {
         every.tick().await;
         match state.sessions.purge().await {

@@ -252,6 +252,8 @@ impl Drop for TestApp {
         }
         if let Some((url, schema)) = self.pg.take() {
             // Async drop does not exist: clean up on a runtime of our own, in its own thread.
+            // Tests run on a multi-thread runtime, so the server's tasks (which may hold a
+            // transaction the DROP waits for) keep running while this thread blocks.
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -296,11 +298,11 @@ macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
                     super::$name($crate::helpers::Backend::Sqlite).await;
                 }
-                #[tokio::test]
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if $crate::helpers::postgres_url().is_none() {
                         eprintln!("skipped: AUTHARA_TEST_POSTGRES_URL not set ({} on PostgreSQL)", stringify!($name));
