@@ -152,6 +152,12 @@ impl Server {
         deps: Deps,
         store: Arc<dyn Store>,
     ) -> Result<Self, StartError> {
+        if config.oauth.google.is_some() {
+            tracing::warn!(
+                "AUTHARA_OAUTH_PROVIDERS lists google, but Google sign-in is not in this build yet; \
+                 the login page shows password sign-in only"
+            );
+        }
         let keys = Arc::new(jwt_keys(config, &*deps.random)?);
         let sessions = SessionService::new(
             store.clone(),

@@ -174,3 +174,54 @@ pub async fn not_found(req: Request) -> Response {
 pub async fn method_not_allowed(req: Request) -> Response {
     error_for(req.uri().path(), ApiError::MethodNotAllowed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::middleware::from_fn;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt as _;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_json_500() {
+        let app = Router::new()
+            .route(
+                "/auth/api/v1/boom",
+                get(|| async {
+                    panic!("boom");
+                    #[allow(unreachable_code)]
+                    ()
+                }),
+            )
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(from_fn(security_headers));
+        let res = app
+            .oneshot(
+                Request::get("/auth/api/v1/boom")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()["content-type"], "application/json");
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        let body = to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(
+            &body[..],
+            br#"{"error":{"code":"internal_error","message":"Internal server error."}}"#
+        );
+    }
+
+    #[test]
+    fn request_ids_must_be_short_and_plain() {
+        let ok = HeaderValue::from_static("req-1.2_3:4");
+        assert_eq!(sane_request_id(&ok), Some("req-1.2_3:4"));
+        for bad in ["", "has space", "<script>", &"a".repeat(129)] {
+            let v = HeaderValue::from_str(bad).unwrap();
+            assert_eq!(sane_request_id(&v), None, "{bad}");
+        }
+    }
+}

@@ -15,6 +15,8 @@ on_both!(
     htmx_requests_get_200_with_hx_redirect,
     logout_clears_cookies_and_revokes_the_session,
     disabled_account_gets_403_only_with_the_right_password,
+    legacy_hashes_verify_and_are_rehashed_on_login,
+    password_less_account_gives_the_same_422,
 );
 
 async fn signup_sets_session_cookies_and_redirects_to_return_to(b: Backend) {
@@ -228,4 +230,83 @@ async fn disabled_account_gets_403_only_with_the_right_password(b: Backend) {
     let res = app.login(&e, "correct horse battery").await;
     assert_eq!(res.status(), 403);
     assert!(set_cookie(res.headers(), "authara_access").is_none());
+}
+
+async fn legacy_hashes_verify_and_are_rehashed_on_login(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let store = authara::server::open_store(&app.config).await.unwrap();
+    let e = email("legacy");
+    let legacy = authara_core::auth::password::encode_legacy(
+        "old secret 123",
+        b"saltsaltsaltsalt",
+        1,
+        64,
+        1,
+    )
+    .unwrap();
+    assert!(legacy.starts_with("$argon2id$v=1$t=1$m=64$p=1$"));
+    let id = uuid::Uuid::new_v4();
+    store
+        .create_user(authara_core::store::NewUser {
+            id,
+            email: e.clone(),
+            username: "legacy-user".into(),
+            password_hash: Some(legacy.clone()),
+            created_at: authara_core::clock::Clock::now(&*app.clock),
+        })
+        .await
+        .unwrap();
+    assert_eq!(app.login(&e, "not it").await.status(), 422);
+    let stored = store
+        .find_user_by_id(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert_eq!(
+        stored.as_deref(),
+        Some(legacy.as_str()),
+        "a failed login changes nothing"
+    );
+    assert_eq!(app.login(&e, "old secret 123").await.status(), 303);
+    let stored = store
+        .find_user_by_id(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=256,t=1,p=1$"),
+        "{stored}"
+    );
+    app.post_api("/auth/api/v1/sessions/logout").await;
+    assert_eq!(
+        app.login(&e, "old secret 123").await.status(),
+        303,
+        "the new hash verifies"
+    );
+}
+
+async fn password_less_account_gives_the_same_422(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let store = authara::server::open_store(&app.config).await.unwrap();
+    let e = email("nopass");
+    store
+        .create_user(authara_core::store::NewUser {
+            id: uuid::Uuid::new_v4(),
+            email: e.clone(),
+            username: "nopass-user".into(),
+            password_hash: None,
+            created_at: authara_core::clock::Clock::now(&*app.clock),
+        })
+        .await
+        .unwrap();
+    let res = app.login(&e, "authara dummy password").await;
+    assert_eq!(res.status(), 422);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Invalid email or password."));
 }

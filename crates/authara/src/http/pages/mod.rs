@@ -90,14 +90,19 @@ pub fn render_error_page(status: StatusCode, message: &str) -> Response {
 }
 
 /// `GET /auth/successful-deletion`.
-pub async fn get_successful_deletion() -> Response {
+pub async fn get_successful_deletion(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: HeaderMap,
+) -> Response {
+    let mut out = HeaderMap::new();
+    ensure_csrf(&state, &headers, &mut out);
     let page = MessagePage {
         title: "Account deleted",
         message: "Your account and all its sessions have been deleted.",
         link_href: "/",
         link_text: "Back to the application",
     };
-    render(&page, StatusCode::OK, HeaderMap::new())
+    render(&page, StatusCode::OK, out)
 }
 
 /// The CSRF token for a page: the cookie's value when it has one that looks like ours, else a
