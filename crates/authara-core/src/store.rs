@@ -149,15 +149,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts a user. `Conflict(Email | Username)` when taken.
     async fn create_user(&self, user: NewUser) -> Result<(), StoreError>;
+    /// The user with this id, if any.
     async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
     /// `email` must already be normalised (trimmed, lowercased).
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
     /// Replaces the password hash (re-hash on login). `NotFound` for an unknown user.
-    async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> Result<(), StoreError>;
+    async fn set_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// `NotFound` for an unknown user, `Conflict(Username)` when taken.
-    async fn set_username(&self, user_id: Uuid, username: &str) -> Result<(), StoreError>;
+    async fn set_username(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// Grants or revokes `authara:admin` by email. `NotFound` for an unknown email.
-    async fn set_admin_by_email(&self, email: &str, is_admin: bool) -> Result<(), StoreError>;
+    async fn set_admin_by_email(
+        &self,
+        email: &str,
+        is_admin: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// Disables or enables a user; disabling also revokes all their sessions, in one transaction.
     /// `NotFound` for an unknown user.
     async fn set_disabled(

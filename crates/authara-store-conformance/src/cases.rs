@@ -290,13 +290,16 @@ pub async fn set_password_hash_replaces_hash(store: &dyn Store) {
     let bob = create_user(store, "bob").await;
 
     let hash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3$new-hash";
-    store.set_password_hash(carol.id, hash).await.expect("set");
+    store
+        .set_password_hash(carol.id, hash, now())
+        .await
+        .expect("set");
     let mut expected = record_of(&carol);
     expected.password_hash = Some(hash.to_owned());
     assert_eq!(user_record(store, carol.id).await, expected);
 
     store
-        .set_password_hash(carol.id, "$argon2id$again")
+        .set_password_hash(carol.id, "$argon2id$again", now())
         .await
         .expect("set again");
     assert_eq!(
@@ -308,14 +311,18 @@ pub async fn set_password_hash_replaces_hash(store: &dyn Store) {
 
 /// `set_password_hash` on an unknown user is `NotFound`.
 pub async fn set_password_hash_unknown_user(store: &dyn Store) {
-    assert_not_found(store.set_password_hash(Uuid::new_v4(), "$argon2id$x").await);
+    assert_not_found(
+        store
+            .set_password_hash(Uuid::new_v4(), "$argon2id$x", now())
+            .await,
+    );
 }
 
 /// `set_username` renames; renaming to one's own name is fine.
 pub async fn set_username_renames(store: &dyn Store) {
     let alice = create_user(store, "alice").await;
     store
-        .set_username(alice.id, "alice2")
+        .set_username(alice.id, "alice2", now())
         .await
         .expect("rename");
     let mut expected = record_of(&alice);
@@ -323,7 +330,7 @@ pub async fn set_username_renames(store: &dyn Store) {
     assert_eq!(user_record(store, alice.id).await, expected);
 
     store
-        .set_username(alice.id, "alice2")
+        .set_username(alice.id, "alice2", now())
         .await
         .expect("keeping one's own username is not a conflict");
 
@@ -341,7 +348,7 @@ pub async fn set_username_conflict(store: &dyn Store) {
     let alice = create_user(store, "alice").await;
     let bob = create_user(store, "bob").await;
     assert_conflict(
-        store.set_username(bob.id, "alice").await,
+        store.set_username(bob.id, "alice", now()).await,
         UniqueKey::Username,
     );
     assert_eq!(user_record(store, bob.id).await, record_of(&bob));
@@ -350,7 +357,7 @@ pub async fn set_username_conflict(store: &dyn Store) {
 
 /// `set_username` on an unknown user is `NotFound`.
 pub async fn set_username_unknown_user(store: &dyn Store) {
-    assert_not_found(store.set_username(Uuid::new_v4(), "ghost").await);
+    assert_not_found(store.set_username(Uuid::new_v4(), "ghost", now()).await);
 }
 
 /// `set_admin_by_email` grants and revokes, idempotently, for that user only; an unknown
@@ -361,24 +368,28 @@ pub async fn set_admin_by_email_grants_and_revokes(store: &dyn Store) {
     assert!(!user_record(store, alice.id).await.is_admin);
 
     store
-        .set_admin_by_email(&alice.email, true)
+        .set_admin_by_email(&alice.email, true, now())
         .await
         .expect("grant");
     assert!(user_record(store, alice.id).await.is_admin);
     store
-        .set_admin_by_email(&alice.email, true)
+        .set_admin_by_email(&alice.email, true, now())
         .await
         .expect("grant again");
     assert!(user_record(store, alice.id).await.is_admin);
     assert!(!user_record(store, bob.id).await.is_admin);
 
     store
-        .set_admin_by_email(&alice.email, false)
+        .set_admin_by_email(&alice.email, false, now())
         .await
         .expect("revoke");
     assert_eq!(user_record(store, alice.id).await, record_of(&alice));
 
-    assert_not_found(store.set_admin_by_email("nobody@example.com", true).await);
+    assert_not_found(
+        store
+            .set_admin_by_email("nobody@example.com", true, now())
+            .await,
+    );
 }
 
 /// Disabling a user revokes every unrevoked session of theirs at `now` (an earlier revocation

@@ -258,30 +258,49 @@ impl Store for PgStore {
         Ok(row.map(UserRecord::from))
     }
 
-    async fn set_password_hash(&self, user_id: Uuid, hash: &str) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-            .bind(user_id)
-            .bind(hash)
-            .execute(&self.pool)
-            .await
-            .map_err(map)?;
+    async fn set_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(user_id)
+                .bind(hash)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(map)?;
         found(done.rows_affected())
     }
 
-    async fn set_username(&self, user_id: Uuid, username: &str) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE users SET username = $2 WHERE id = $1")
+    async fn set_username(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET username = $2, updated_at = $3 WHERE id = $1")
             .bind(user_id)
             .bind(username)
+            .bind(now)
             .execute(&self.pool)
             .await
             .map_err(map)?;
         found(done.rows_affected())
     }
 
-    async fn set_admin_by_email(&self, email: &str, is_admin: bool) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE users SET is_admin = $2 WHERE email = $1")
+    async fn set_admin_by_email(
+        &self,
+        email: &str,
+        is_admin: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET is_admin = $2, updated_at = $3 WHERE email = $1")
             .bind(email)
             .bind(is_admin)
+            .bind(now)
             .execute(&self.pool)
             .await
             .map_err(map)?;

@@ -3,6 +3,7 @@
 
 use authara::config::Config;
 use authara::server::{open_store, prepare_store, Deps, Server};
+use authara_core::clock::{Clock as _, SystemClock};
 use authara_core::random::{OsRandom, Random as _};
 use authara_core::store::StoreError;
 use base64::engine::general_purpose::STANDARD;
@@ -158,7 +159,10 @@ async fn admin(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Revoke { email } => (email, false),
     };
     let email = authara_core::domain::Email::normalise(email);
-    match store.set_admin_by_email(&email, grant).await {
+    match store
+        .set_admin_by_email(&email, grant, SystemClock.now())
+        .await
+    {
         Ok(()) => {
             let verb = if grant { "granted to" } else { "revoked from" };
             println!("authara:admin {verb} {email}");

@@ -213,7 +213,11 @@ impl AuthService {
         let Some(password) = password else { return };
         match self.hasher.hash(password).await {
             Ok(hash) => {
-                if let Err(e) = self.store.set_password_hash(user.id, &hash).await {
+                if let Err(e) = self
+                    .store
+                    .set_password_hash(user.id, &hash, self.clock.now())
+                    .await
+                {
                     tracing::warn!(user_id = %user.id, error = ?e, "could not store re-hashed password");
                 }
             }
@@ -228,7 +232,11 @@ impl AuthService {
         raw: &str,
     ) -> Result<Username, UsernameChangeError> {
         let username = Username::parse(raw)?;
-        match self.store.set_username(user_id, username.as_str()).await {
+        match self
+            .store
+            .set_username(user_id, username.as_str(), self.clock.now())
+            .await
+        {
             Ok(()) => Ok(username),
             Err(StoreError::Conflict(_)) => Err(UsernameChangeError::Taken),
             Err(e) => Err(ServiceError::from(e).into()),
@@ -250,7 +258,7 @@ impl AuthService {
     /// Grants or revokes `authara:admin`. `NotFound` for an unknown email.
     pub async fn set_admin(&self, email: &str, admin: bool) -> Result<(), StoreError> {
         self.store
-            .set_admin_by_email(&Email::normalise(email), admin)
+            .set_admin_by_email(&Email::normalise(email), admin, self.clock.now())
             .await
     }
 }

@@ -213,7 +213,10 @@ async fn admin_can_disable_and_enable_users_with_an_admin_token_only(b: Backend)
     let boss = app.signed_up("boss").await;
     // Not an admin: 403.
     assert_eq!(app.post_form(&disable, &[]).await.status(), 403);
-    store.set_admin_by_email(&boss, true).await.unwrap();
+    store
+        .set_admin_by_email(&boss, true, authara_core::clock::Clock::now(&*app.clock))
+        .await
+        .unwrap();
     // An admin with an app token: still 403.
     assert_eq!(app.post_form(&disable, &[]).await.status(), 403);
     assert_eq!(

@@ -151,7 +151,10 @@ async fn admin_grant_gives_admin_tokens_and_roles(b: Backend) {
     let app = TestApp::spawn(b).await;
     let e = app.signed_up("boss").await;
     let store = authara::server::open_store(&app.config).await.unwrap();
-    store.set_admin_by_email(&e, true).await.unwrap();
+    store
+        .set_admin_by_email(&e, true, authara_core::clock::Clock::now(&*app.clock))
+        .await
+        .unwrap();
     let (_, user) = app.user().await;
     assert_eq!(user["roles"], serde_json::json!(["authara:admin"]));
     let res = app
