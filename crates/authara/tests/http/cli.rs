@@ -91,6 +91,36 @@ fn serve_refuses_an_unmigrated_database_until_migrate_runs() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no user with email"));
 
+    // Grant and revoke for a real user (emails are normalised as login does).
+    let url = format!("sqlite://{}", dir.path().join("authara.db").display());
+    let config =
+        authara::config::Config::from_lookup(|k| (k == "DATABASE_URL").then(|| url.clone()))
+            .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt.block_on(authara::server::open_store(&config)).unwrap();
+    let id = uuid::Uuid::new_v4();
+    rt.block_on(store.create_user(authara_core::store::NewUser {
+        id,
+        email: email("chief"),
+        username: "chief".into(),
+        password_hash: None,
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+    }))
+    .unwrap();
+    let is_admin = || {
+        rt.block_on(store.find_user_by_id(id))
+            .unwrap()
+            .unwrap()
+            .is_admin
+    };
+    let out = authara(dir.path(), &["admin", "grant", &email("CHIEF")], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("granted"));
+    assert!(is_admin());
+    let out = authara(dir.path(), &["admin", "revoke", &email("chief")], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!is_admin());
+
     // Healthcheck: 1 with no server, 0 with one.
     let out = authara(dir.path(), &["healthcheck"], &env);
     assert_eq!(out.status.code(), Some(1));
