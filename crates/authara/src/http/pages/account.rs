@@ -17,6 +17,10 @@ use axum::response::{IntoResponse, Response};
 
 const ACCOUNT: &str = "/auth/account";
 
+/// How session start times are shown.
+const SINCE: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+
 /// A signed-in page visitor, and any cookies that signing them in on the fly produced.
 pub struct PageUser {
     pub auth: Authenticated,
@@ -122,10 +126,7 @@ async fn account_page(
                 s.user_agent
             },
             client_ip: s.client_ip,
-            created_at: s
-                .created_at
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            created_at: s.created_at.format(SINCE).unwrap_or_default(),
             current: s.id == auth.claims.sid,
         })
         .collect();
