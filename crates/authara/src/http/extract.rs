@@ -44,6 +44,16 @@ impl FromRequestParts<AppState> for ClientInfo {
     }
 }
 
+impl ClientInfo {
+    /// The session origin recorded at login and signup.
+    pub fn origin(&self) -> authara_core::auth::Origin<'_> {
+        authara_core::auth::Origin {
+            user_agent: &self.user_agent,
+            client_ip: &self.ip,
+        }
+    }
+}
+
 /// The client address: the peer, unless the peer is a trusted proxy, in which case the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
 pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) -> Option<IpAddr> {

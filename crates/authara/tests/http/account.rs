@@ -113,38 +113,13 @@ async fn revoking_a_session_ends_it_at_once_and_others_are_404(b: Backend) {
         assert_eq!(res.status(), 404, "{id}");
     }
     // Another user's live session: 404, and it stays live.
-    let other = app.fresh_client();
-    let csrf = "o".repeat(43);
-    let res = other
-        .post(app.url("/auth/signup"))
-        .header("cookie", format!("authara_csrf={csrf}"))
-        .form(&[
-            ("email", email("other").as_str()),
-            ("password", "correct horse"),
-            ("csrf_token", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let other_access = set_cookie(res.headers(), "authara_access").unwrap();
-    let other_access = other_access
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("authara_access=")
-        .to_owned();
+    let other_access = app.signup_elsewhere("other").await;
     let other_sid = sid_of(&other_access);
     let res = app
         .post_form(&format!("/auth/sessions/{other_sid}/revoke"), &[])
         .await;
     assert_eq!(res.status(), 404);
-    let res = other
-        .get(app.url("/auth/api/v1/user"))
-        .header("cookie", format!("authara_access={other_access}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(app.user_status_with(&other_access).await, 200);
 }
 
 fn sid_of(access: &str) -> String {
@@ -181,27 +156,7 @@ async fn admin_can_disable_and_enable_users_with_an_admin_token_only(b: Backend)
     let app = TestApp::spawn(b).await;
     let store = authara::server::open_store(&app.config).await.unwrap();
     // The victim, in another browser.
-    let victim = app.fresh_client();
-    let csrf = "v".repeat(43);
-    let res = victim
-        .post(app.url("/auth/signup"))
-        .header("cookie", format!("authara_csrf={csrf}"))
-        .form(&[
-            ("email", email("victim").as_str()),
-            ("password", "correct horse"),
-            ("csrf_token", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    let victim_access = set_cookie(res.headers(), "authara_access").unwrap();
-    let victim_access = victim_access
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("authara_access=")
-        .to_owned();
+    let victim_access = app.signup_elsewhere("victim").await;
     let victim_id = store
         .find_user_by_email(&email("victim"))
         .await
@@ -245,13 +200,11 @@ async fn admin_can_disable_and_enable_users_with_an_admin_token_only(b: Backend)
             .unwrap()
             .disabled
     );
-    let res = victim
-        .get(app.url("/auth/api/v1/user"))
-        .header("cookie", format!("authara_access={victim_access}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401, "disabling revokes every session at once");
+    assert_eq!(
+        app.user_status_with(&victim_access).await,
+        401,
+        "disabling revokes every session at once"
+    );
     let enable = format!("/auth/admin/users/{victim_id}/enable");
     assert_eq!(app.post_form(&enable, &[]).await.status(), 303);
     assert!(

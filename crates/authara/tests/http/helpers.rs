@@ -235,6 +235,39 @@ impl TestApp {
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Signs up another user from another browser; returns that user's access token.
+    pub async fn signup_elsewhere(&self, local: &str) -> String {
+        let csrf = "e".repeat(43);
+        let res = self
+            .fresh_client()
+            .post(self.url("/auth/signup"))
+            .header("cookie", format!("authara_csrf={csrf}"))
+            .form(&[
+                ("email", email(local).as_str()),
+                ("password", "correct horse"),
+                ("csrf_token", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let cookie = set_cookie(res.headers(), "authara_access").unwrap();
+        let value = cookie.split(';').next().unwrap();
+        value.trim_start_matches("authara_access=").to_owned()
+    }
+
+    /// The status of `GET /auth/api/v1/user` with only the given access token.
+    pub async fn user_status_with(&self, access: &str) -> u16 {
+        self.fresh_client()
+            .get(self.url("/auth/api/v1/user"))
+            .header("cookie", format!("authara_access={access}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// A second browser: a client with its own, empty cookie jar.
     pub fn fresh_client(&self) -> Client {
         Client::builder()

@@ -87,15 +87,7 @@ pub async fn post_refresh(
 
 /// `POST /auth/api/v1/sessions/logout`: always `204` with cleared cookies (unless storage fails).
 pub async fn post_logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let result = state
-        .sessions
-        .logout(
-            cookies::read(&headers, cookies::REFRESH),
-            cookies::read(&headers, cookies::ACCESS),
-        )
-        .await;
-    let mut out = HeaderMap::new();
-    state.cookies.clear_session(&mut out);
+    let (out, result) = super::pages::session::end_session(&state, &headers).await;
     match result {
         Ok(()) => (StatusCode::NO_CONTENT, out).into_response(),
         Err(e) => (out, ApiError::from(e)).into_response(),

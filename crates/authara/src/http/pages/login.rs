@@ -1,13 +1,16 @@
 //! `GET /auth/login`, `POST /auth/login`.
 
-use super::{ensure_csrf, render, set_session_cookies, LoginPage};
+use super::{ensure_csrf, over_limit, render, signed_in_redirect, LoginPage};
 use crate::http::cookies;
 use crate::http::error::{set_retry_after, PageError};
 use crate::http::extract::{return_to, ClientInfo};
 use crate::http::form::{self, ReturnToQuery};
 use crate::http::respond::{redirect, with_return_to};
+
+/// Shown when a login or signup is rate limited.
+pub const TOO_MANY: &str = "Too many attempts. Please wait and try again.";
 use crate::state::AppState;
-use authara_core::auth::{LoginError, Origin};
+use authara_core::auth::LoginError;
 use authara_core::domain::ReturnTo;
 use authara_core::limits::LimitKey;
 use axum::body::Bytes;
@@ -84,32 +87,18 @@ pub async fn post_login(
     };
 
     let normalised = authara_core::domain::Email::normalise(email);
-    for key in [
+    let keys = [
         LimitKey::LoginIp(&client.ip),
         LimitKey::LoginEmail(&normalised),
-    ] {
-        if let Err(l) = state.limiter.hit(key).await {
-            let mut res = show(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts. Please wait and try again.",
-                HeaderMap::new(),
-            );
-            set_retry_after(&mut res, l.retry_after);
-            return Ok(res);
-        }
+    ];
+    if let Some(l) = over_limit(&state, &keys).await {
+        let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY, HeaderMap::new());
+        set_retry_after(&mut res, l.retry_after);
+        return Ok(res);
     }
 
-    let origin = Origin {
-        user_agent: &client.user_agent,
-        client_ip: &client.ip,
-    };
-    match state.auth.login(email, password, origin).await {
-        Ok((_, issued)) => {
-            let mut out = HeaderMap::new();
-            set_session_cookies(state.cookies, &issued, &mut out);
-            let to = rt.unwrap_or_else(ReturnTo::root);
-            Ok(redirect(client.htmx, to.as_str(), out))
-        }
+    match state.auth.login(email, password, client.origin()).await {
+        Ok((_, issued)) => Ok(signed_in_redirect(&state, client.htmx, &issued, rt)),
         Err(LoginError::Empty) => Ok(show(
             StatusCode::BAD_REQUEST,
             "Email and password are required.",

@@ -133,3 +133,29 @@ pub fn set_session_cookies(
         writer.set_refresh(out, r.token.expose(), r.max_age);
     }
 }
+
+/// Asks the rate limiter about each key in turn; the first refusal, if any.
+pub async fn over_limit(
+    state: &AppState,
+    keys: &[authara_core::limits::LimitKey<'_>],
+) -> Option<authara_core::limits::Limited> {
+    for key in keys {
+        if let Err(limited) = state.limiter.hit(*key).await {
+            return Some(limited);
+        }
+    }
+    None
+}
+
+/// After a successful login or signup: the session cookies and a redirect to `return_to`.
+pub fn signed_in_redirect(
+    state: &AppState,
+    htmx: bool,
+    issued: &authara_core::session::Issued,
+    return_to: Option<authara_core::domain::ReturnTo>,
+) -> Response {
+    let mut out = HeaderMap::new();
+    set_session_cookies(state.cookies, issued, &mut out);
+    let to = return_to.unwrap_or_else(authara_core::domain::ReturnTo::root);
+    super::respond::redirect(htmx, to.as_str(), out)
+}

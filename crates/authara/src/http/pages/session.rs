@@ -43,15 +43,7 @@ pub async fn post_logout(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let (rt, _) = target(&body, query.as_deref());
-    let result = state
-        .sessions
-        .logout(
-            cookies::read(&headers, cookies::REFRESH),
-            cookies::read(&headers, cookies::ACCESS),
-        )
-        .await;
-    let mut out = HeaderMap::new();
-    state.cookies.clear_session(&mut out);
+    let (out, result) = end_session(&state, &headers).await;
     if let Err(e) = result {
         let mut res = PageError::internal(e).into_response();
         res.headers_mut().extend(out);
@@ -59,6 +51,24 @@ pub async fn post_logout(
     }
     let to = rt.unwrap_or_else(ReturnTo::root);
     Ok(redirect(client.htmx, to.as_str(), out))
+}
+
+/// Revokes the caller's session (by refresh token, else by access token) and returns the
+/// headers that clear both session cookies, whatever the outcome.
+pub async fn end_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> (HeaderMap, Result<(), authara_core::store::StoreError>) {
+    let result = state
+        .sessions
+        .logout(
+            cookies::read(headers, cookies::REFRESH),
+            cookies::read(headers, cookies::ACCESS),
+        )
+        .await;
+    let mut out = HeaderMap::new();
+    state.cookies.clear_session(&mut out);
+    (out, result)
 }
 
 /// `POST /auth/sessions/refresh`: the browser variant of refresh.

@@ -1,13 +1,13 @@
 //! `GET /auth/signup`, `POST /auth/signup`.
 
-use super::login::CredentialsForm;
-use super::{ensure_csrf, render, set_session_cookies, SignupPage};
+use super::login::{CredentialsForm, TOO_MANY};
+use super::{ensure_csrf, over_limit, render, signed_in_redirect, SignupPage};
 use crate::http::error::{set_retry_after, PageError};
 use crate::http::extract::{return_to, ClientInfo};
 use crate::http::form::{self, ReturnToQuery};
-use crate::http::respond::{login_href, redirect};
+use crate::http::respond::login_href;
 use crate::state::AppState;
-use authara_core::auth::{Origin, SignupError};
+use authara_core::auth::SignupError;
 use authara_core::domain::{Email, ReturnTo};
 use authara_core::limits::LimitKey;
 use axum::body::Bytes;
@@ -65,31 +65,18 @@ pub async fn post_signup(
     };
 
     let normalised = Email::normalise(email);
-    for key in [
+    let keys = [
         LimitKey::SignupIp(&client.ip),
         LimitKey::SignupEmail(&normalised),
-    ] {
-        if let Err(l) = state.limiter.hit(key).await {
-            let mut res = show(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts. Please wait and try again.",
-            );
-            set_retry_after(&mut res, l.retry_after);
-            return Ok(res);
-        }
+    ];
+    if let Some(l) = over_limit(&state, &keys).await {
+        let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
+        set_retry_after(&mut res, l.retry_after);
+        return Ok(res);
     }
 
-    let origin = Origin {
-        user_agent: &client.user_agent,
-        client_ip: &client.ip,
-    };
-    match state.auth.signup(email, password, origin).await {
-        Ok((_, issued)) => {
-            let mut out = HeaderMap::new();
-            set_session_cookies(state.cookies, &issued, &mut out);
-            let to = rt.unwrap_or_else(ReturnTo::root);
-            Ok(redirect(client.htmx, to.as_str(), out))
-        }
+    match state.auth.signup(email, password, client.origin()).await {
+        Ok((_, issued)) => Ok(signed_in_redirect(&state, client.htmx, &issued, rt)),
         Err(SignupError::Email(e)) => Ok(show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())),
         Err(SignupError::Password(e)) => Ok(show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())),
         Err(SignupError::Duplicate) => Ok(show(
