@@ -178,6 +178,7 @@ impl Server {
             hasher,
             sessions.clone(),
         );
+        let request_ids = crate::http::layers::RequestIds::new(&*deps.random);
         let state = AppState::new(Inner {
             auth,
             sessions,
@@ -188,6 +189,7 @@ impl Server {
                 secure: config.is_prod(),
             },
             trusted_proxies: config.trusted_proxies.clone(),
+            request_ids,
         });
         let listener = TcpListener::bind(config.http_addr)
             .await

@@ -23,6 +23,7 @@ pub struct Inner {
     pub limiter: Arc<dyn RateLimiter>,
     pub cookies: CookieWriter,
     pub trusted_proxies: Vec<Cidr>,
+    pub request_ids: crate::http::layers::RequestIds,
 }
 
 impl AppState {

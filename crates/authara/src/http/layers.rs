@@ -23,6 +23,39 @@ static CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
+/// Request ids for requests that brought none: UUID-shaped, a random per-process prefix and a
+/// counter, so that no request pays for a call into the operating system's RNG. Request ids are
+/// not secrets.
+#[derive(Debug)]
+pub struct RequestIds {
+    prefix: [u8; 8],
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl RequestIds {
+    /// A generator with a fresh random prefix.
+    pub fn new(random: &dyn authara_core::random::Random) -> Self {
+        let mut prefix = [0u8; 8];
+        random.fill(&mut prefix);
+        Self {
+            prefix,
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The next id.
+    pub fn next(&self) -> uuid::Uuid {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut bytes = [0u8; 16];
+        let (head, tail) = bytes.split_at_mut(8);
+        head.copy_from_slice(&self.prefix);
+        tail.copy_from_slice(&n.to_be_bytes());
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+}
+
 fn sane_request_id(v: &HeaderValue) -> Option<&str> {
     let s = v.to_str().ok()?;
     let ok = (1..=128).contains(&s.len())
@@ -36,7 +69,7 @@ fn sane_request_id(v: &HeaderValue) -> Option<&str> {
 pub async fn request_id(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = match req.headers().get(&REQUEST_ID).and_then(sane_request_id) {
         Some(id) => id.to_owned(),
-        None => authara_core::random::uuid_v4(&*state.random).to_string(),
+        None => state.request_ids.next().to_string(),
     };
     if let Ok(v) = HeaderValue::from_str(&id) {
         req.headers_mut().insert(REQUEST_ID.clone(), v);
@@ -213,6 +246,15 @@ mod tests {
             &body[..],
             br#"{"error":{"code":"internal_error","message":"Internal server error."}}"#
         );
+    }
+
+    #[test]
+    fn generated_request_ids_are_distinct_uuids() {
+        let ids = RequestIds::new(&authara_core::random::OsRandom);
+        let a = ids.next();
+        let b = ids.next();
+        assert_ne!(a, b);
+        assert_eq!(a.get_version_num(), 4);
     }
 
     #[test]
