@@ -1,0 +1,362 @@
+//! `authara-bench`: Authara's benchmark suite (issue 3). See `bench/README.md`.
+//!
+//! One run: build `authara` and `authara-hello` in release mode; measure Argon2 hashes/s in this
+//! process alone; measure the hello ceiling; then per backend start the server on a fresh
+//! database, seed users through the store, and drive the scenarios with a hyper load generator
+//! over loopback; measure Argon2 again; print the tables, the ratios and PASS/FAIL per target.
+//!
+//! Exit status: 0 when the run completed (whether or not targets pass), 1 when something broke
+//! (a build, the server, the database, or a scenario in which not one request succeeded), or with
+//! `--strict` when a target fails; 2 for bad arguments.
+
+mod argon;
+mod cli;
+mod load;
+mod pg;
+mod procs;
+mod report;
+mod seed;
+mod target;
+
+use anyhow::{bail, Context as _};
+use authara_core::jwt::JwtKeys;
+use clap::Parser as _;
+use cli::{Args, Scenario};
+use hyper::StatusCode;
+use report::{Argon2Report, Machine, Report, Row, Settings};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// What every phase needs.
+pub struct Ctx {
+    pub authara: PathBuf,
+    pub hello: PathBuf,
+    pub postgres_url: String,
+    pub keys: Arc<JwtKeys>,
+    pub password_hash: Arc<str>,
+    pub users: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub connections: usize,
+    pub hash_connections: usize,
+    pub scenarios: Vec<Scenario>,
+}
+
+/// Ctrl-C, seen by every phase: async ones through `guard`, threads through `flag`.
+#[derive(Clone)]
+pub struct Cancel {
+    rx: watch::Receiver<bool>,
+    flag: Arc<AtomicBool>,
+}
+
+impl Cancel {
+    /// Listens for Ctrl-C (which, once listened for, no longer kills the process by itself).
+    fn install() -> Self {
+        let (tx, rx) = watch::channel(false);
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                f.store(true, Ordering::Relaxed);
+                let _ = tx.send(true);
+            }
+        });
+        Self { rx, flag }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    /// Runs `fut` unless Ctrl-C comes first; then `fut` is dropped (its child processes are
+    /// killed by their guards) and this fails with "interrupted".
+    pub async fn guard<T>(
+        &self,
+        fut: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        let mut rx = self.rx.clone();
+        tokio::select! {
+            r = fut => r,
+            _ = rx.wait_for(|c| *c) => bail!("interrupted"),
+        }
+    }
+}
+
+/// A progress line on stderr (stdout is for the report).
+pub fn progress(msg: &str) {
+    eprintln!("authara-bench: {msg}");
+}
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu_model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == "model name").then(|| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| format!("Linux {}", s.trim()))
+        .unwrap_or_default();
+    Machine {
+        nproc: cores(),
+        cpu_model,
+        kernel,
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+async fn argon_rate(ctx: &Ctx, duration: Duration, cancel: &Cancel) -> anyhow::Result<f64> {
+    let hash = ctx.password_hash.clone();
+    let flag = cancel.flag.clone();
+    let threads = cores();
+    tokio::task::spawn_blocking(move || {
+        argon::hashes_per_second(&hash, seed::PASSWORD, threads, duration, &flag)
+    })
+    .await
+    .context("the Argon2 measurement failed")?
+}
+
+/// The ceiling: `authara-hello` under the same load settings as `user`.
+async fn hello(ctx: &Ctx) -> anyhow::Result<Row> {
+    let port = procs::free_port()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let dir = tempfile::Builder::new()
+        .prefix("authara-bench-hello-")
+        .tempdir()?;
+    let log = dir.path().join("hello.log");
+    let started = Instant::now();
+    let mut child = procs::ChildGuard::spawn(
+        "authara-hello",
+        Command::new(&ctx.hello).arg(port.to_string()),
+        Some(&log),
+    )?;
+    target::wait_ready(addr, "/hello", &mut child, started).await?;
+    progress(&format!("[hello] {} connections", ctx.connections));
+    let reset = procs::reset_peak(child.pid());
+    let host = load::host_header(addr);
+    let w = (0..ctx.connections)
+        .map(|_| load::Get {
+            host: host.clone(),
+            path: "/hello",
+            expect: StatusCode::OK,
+        })
+        .collect();
+    let spec = load::LoadSpec {
+        addr,
+        warmup: ctx.warmup,
+        duration: ctx.duration,
+    };
+    let result = load::run(spec, w).await?;
+    child.ensure_running()?;
+    let peak = procs::memory(child.pid())
+        .ok()
+        .filter(|_| reset)
+        .map(|m| procs::mib(m.hwm_kib));
+    let row = Row::new("hello", &result, peak);
+    progress(&format!(
+        "[hello] {:.0} req/s, p99 {} ms, {} errors",
+        row.requests_per_s,
+        report::fmt_ms(row.p99_ms),
+        row.errors
+    ));
+    Ok(row)
+}
+
+async fn run(args: Args) -> anyhow::Result<Report> {
+    let cancel = Cancel::install();
+    let backends = args.target.backends();
+    let mut scenarios = args.scenarios.clone();
+    scenarios.sort();
+    scenarios.dedup();
+    if args.connections == 0 || args.hash_connections == 0 || args.users == 0 {
+        bail!("--connections, --hash-connections and --users must be at least 1");
+    }
+    if args.users < args.connections {
+        bail!("--users must be at least --connections (each refresh connection owns sessions)");
+    }
+    if args.duration.is_zero() {
+        bail!("--duration must be more than 0");
+    }
+    let uses_pg = backends.contains(&cli::Backend::Postgres);
+    if uses_pg {
+        pg::check_loopback(&args.postgres_url)?;
+        pg::ping(&args.postgres_url).await?;
+    }
+
+    let root = procs::workspace_root();
+    let target_dir = procs::target_dir(&root).join("release");
+    if !args.no_build {
+        progress("cargo build --release -p authara --bin authara");
+        procs::cargo_build(&root, "authara", "authara")?;
+        progress("cargo build --release -p authara-bench --bin authara-hello");
+        procs::cargo_build(&root, "authara-bench", "authara-hello")?;
+    }
+    let authara = target_dir.join("authara");
+    let hello_bin = target_dir.join("authara-hello");
+    for b in [&authara, &hello_bin] {
+        if !b.is_file() {
+            bail!("{} is missing (run without --no-build)", b.display());
+        }
+    }
+
+    progress("hashing the seed password (Argon2id, default parameters)");
+    let password_hash: Arc<str> = argon::default_hash(seed::PASSWORD).await?.into();
+    let ctx = Ctx {
+        authara,
+        hello: hello_bin,
+        postgres_url: args.postgres_url.clone(),
+        keys: Arc::new(seed::keys()?),
+        password_hash,
+        users: args.users,
+        warmup: args.warmup,
+        duration: args.duration,
+        connections: args.connections,
+        hash_connections: args.hash_connections,
+        scenarios: scenarios.clone(),
+    };
+
+    let hashing = scenarios.contains(&Scenario::Login) || scenarios.contains(&Scenario::Signup);
+    let before = if hashing {
+        progress(&format!(
+            "Argon2 hashes/s in the bench alone ({} threads, {:.1} s)",
+            cores(),
+            args.hash_duration.as_secs_f64()
+        ));
+        argon_rate(&ctx, args.hash_duration, &cancel).await?
+    } else {
+        0.0
+    };
+    if cancel.is_cancelled() {
+        bail!("interrupted");
+    }
+
+    let hello_row = if scenarios.contains(&Scenario::Hello) {
+        Some(cancel.guard(hello(&ctx)).await?)
+    } else {
+        None
+    };
+
+    let mut targets = Vec::new();
+    for b in &backends {
+        targets.push(target::run(&ctx, *b, &cancel).await?);
+    }
+
+    let after = if hashing {
+        progress("Argon2 hashes/s again, after the servers are gone");
+        let a = argon_rate(&ctx, args.hash_duration, &cancel).await?;
+        if cancel.is_cancelled() {
+            bail!("interrupted");
+        }
+        Some(a)
+    } else {
+        None
+    };
+
+    let mut notes = vec![
+        "load generator and server share the machine's cores; hello is measured the same way, so ratios compare like with like".to_owned(),
+        "errors count unexpected statuses and I/O errors over warm-up and measured window; latency and req/s count the measured window only".to_owned(),
+    ];
+    if !procs::reset_peak(std::process::id()) {
+        notes.push(
+            "cannot write /proc/<pid>/clear_refs: peak RSS per scenario not available".into(),
+        );
+    }
+    let mut report = Report {
+        machine: machine(),
+        settings: Settings {
+            duration_s: args.duration.as_secs_f64(),
+            warmup_s: args.warmup.as_secs_f64(),
+            connections: args.connections,
+            hash_connections: args.hash_connections,
+            users: args.users,
+            scenarios: scenarios.iter().map(|s| s.name().to_owned()).collect(),
+        },
+        hello: hello_row,
+        argon2: Argon2Report {
+            params: "argon2id m=19456,t=2,p=1".into(),
+            threads: cores(),
+            before_hashes_per_s: before,
+            after_hashes_per_s: after,
+            hashes_per_s: after.map_or(before, |a| before.max(a)),
+        },
+        targets,
+        checks: Vec::new(),
+        notes,
+    };
+    report.finish();
+    Ok(report)
+}
+
+/// A scenario in which nothing succeeded means the setup is wrong, not that the server is slow.
+fn broken(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    let rows = report.hello.iter().map(|r| ("hello", r)).chain(
+        report
+            .targets
+            .iter()
+            .flat_map(|t| t.rows.iter().map(move |r| (t.backend.as_str(), r))),
+    );
+    for (backend, r) in rows {
+        if r.requests == 0 {
+            out.push(format!(
+                "{backend} {}: no request succeeded ({} errors)",
+                r.scenario, r.errors
+            ));
+        }
+    }
+    out
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let json = args.json;
+    let strict = args.strict;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("authara-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = match runtime.block_on(run(args)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("authara-bench: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("authara-bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", report::text(&report));
+    }
+    let broken = broken(&report);
+    for b in &broken {
+        eprintln!("authara-bench: broken: {b}");
+    }
+    if !broken.is_empty() || (strict && !report.all_pass()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
