@@ -48,6 +48,11 @@ pub struct Args {
     /// Exit 1 when any target of the issue fails (by default only a broken run exits non-zero).
     #[arg(long)]
     pub strict: bool,
+    /// Run `authara serve` under this command, e.g. "valgrind --tool=callgrind"
+    /// (split on spaces; the server is stopped with SIGTERM so the tool can write its output).
+    /// Figures measured this way describe the tool, not the server.
+    #[arg(long, value_name = "COMMAND")]
+    pub server_wrapper: Option<String>,
     /// PostgreSQL server for `--target postgres|both`; a fresh schema is created and dropped.
     #[arg(
         long,

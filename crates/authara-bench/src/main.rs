@@ -46,6 +46,8 @@ pub struct Ctx {
     pub connections: usize,
     pub hash_connections: usize,
     pub scenarios: Vec<Scenario>,
+    /// Program and arguments `authara serve` runs under (empty: none).
+    pub wrapper: Vec<String>,
 }
 
 /// Ctrl-C, seen by every phase: async ones through `guard`, threads through `flag`.
@@ -224,6 +226,13 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         connections: args.connections,
         hash_connections: args.hash_connections,
         scenarios: scenarios.clone(),
+        wrapper: args
+            .server_wrapper
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
     };
 
     let hashing = scenarios.contains(&Scenario::Login) || scenarios.contains(&Scenario::Signup);
@@ -263,10 +272,17 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         None
     };
 
-    let mut notes = vec![
+    let mut notes = Vec::new();
+    if !ctx.wrapper.is_empty() {
+        notes.push(format!(
+            "the server ran under `{}`: these figures describe that tool, not the server",
+            ctx.wrapper.join(" ")
+        ));
+    }
+    notes.extend([
         "load generator and server share the machine's cores; hello is measured the same way, so ratios compare like with like".to_owned(),
         "errors count unexpected statuses and I/O errors over warm-up and measured window; latency and req/s count the measured window only".to_owned(),
-    ];
+    ]);
     if !procs::reset_peak(std::process::id()) {
         notes.push(
             "cannot write /proc/<pid>/clear_refs: peak RSS per scenario not available".into(),

@@ -13,7 +13,13 @@ pub struct ChildGuard {
     child: Child,
     name: &'static str,
     log: Option<PathBuf>,
+    /// Stop with SIGTERM first (and wait up to `GRACE`), so a wrapper such as valgrind can write
+    /// its output; SIGKILL only if that does not end it.
+    graceful: bool,
 }
+
+/// How long a graceful stop may take before SIGKILL.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl ChildGuard {
     /// Spawns `cmd`; its stderr goes to `log` when given (else nowhere), stdout nowhere.
@@ -36,7 +42,14 @@ impl ChildGuard {
             child,
             name,
             log: log.map(Path::to_path_buf),
+            graceful: false,
         })
+    }
+
+    /// Makes the guard stop the process with SIGTERM before resorting to SIGKILL.
+    pub fn stop_gracefully(mut self) -> Self {
+        self.graceful = true;
+        self
     }
 
     /// The process id.
@@ -74,6 +87,23 @@ impl ChildGuard {
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
+        if self.graceful && self.child.try_wait().ok().flatten().is_none() {
+            // No libc here (unsafe is forbidden): kill(1) sends the signal.
+            let sent = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            let start = std::time::Instant::now();
+            while sent && start.elapsed() < GRACE {
+                if self.child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
         if self.child.try_wait().ok().flatten().is_none() {
             let _ = self.child.kill();
         }

@@ -343,15 +343,17 @@ pub fn text(r: &Report) -> String {
         st.duration_s, st.warmup_s, st.connections, st.hash_connections, st.users
     );
     let a = &r.argon2;
-    let _ = writeln!(
-        s,
-        "argon2id ({}) in the bench alone, {} threads: {:.1} hashes/s (before {:.1}, after {})",
-        a.params,
-        a.threads,
-        a.hashes_per_s,
-        a.before_hashes_per_s,
-        fmt_opt(a.after_hashes_per_s, 1)
-    );
+    if a.hashes_per_s > 0.0 {
+        let _ = writeln!(
+            s,
+            "{} in the bench alone, {} threads: {:.1} hashes/s (before {:.1}, after {})",
+            a.params,
+            a.threads,
+            a.hashes_per_s,
+            a.before_hashes_per_s,
+            fmt_opt(a.after_hashes_per_s, 1)
+        );
+    }
     if let Some(h) = &r.hello {
         let _ = writeln!(s, "\nceiling: authara-hello GET /hello");
         s.push_str(&table(&[h]));

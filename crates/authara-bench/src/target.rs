@@ -126,8 +126,20 @@ fn limit_var(kind: &str, what: &str) -> &'static str {
     }
 }
 
-fn authara_command(bin: &Path, dir: &Path, env: &[(&'static str, String)]) -> Command {
-    let mut cmd = Command::new(bin);
+fn authara_command(
+    bin: &Path,
+    wrapper: &[String],
+    dir: &Path,
+    env: &[(&'static str, String)],
+) -> Command {
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
     cmd.env_clear().current_dir(dir);
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
@@ -176,7 +188,7 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
     let env = server_env(addr, db);
 
     crate::progress(&format!("[{name}] authara migrate"));
-    let out = authara_command(&ctx.authara, dir, &env)
+    let out = authara_command(&ctx.authara, &[], dir, &env)
         .arg("migrate")
         .output()
         .context("running authara migrate")?;
@@ -193,9 +205,12 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
     let started = Instant::now();
     let mut server = ChildGuard::spawn(
         "authara serve",
-        authara_command(&ctx.authara, dir, &env).arg("serve"),
+        authara_command(&ctx.authara, &ctx.wrapper, dir, &env).arg("serve"),
         Some(&log),
     )?;
+    if !ctx.wrapper.is_empty() {
+        server = server.stop_gracefully();
+    }
     let cold_start = wait_ready(addr, "/auth/health", &mut server, started).await?;
     tokio::time::sleep(SETTLE).await;
     let idle = procs::memory(server.pid())?;
