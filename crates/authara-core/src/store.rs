@@ -137,6 +137,28 @@ pub struct PurgeCounts {
     pub refresh_tokens: u64,
 }
 
+/// A change to sessions or users that caches of them must forget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// This session was revoked.
+    Session(Uuid),
+    /// This user changed (disabled, deleted, renamed, roles).
+    User(Uuid),
+    /// The feed was interrupted: changes may be missed until `Resumed`.
+    Lost,
+    /// The feed works again; anything before this may have been missed.
+    Resumed,
+}
+
+/// How a backend reports changes that other processes make.
+#[derive(Debug)]
+pub enum ChangeFeed {
+    /// Changes arrive on this channel (PostgreSQL: LISTEN/NOTIFY).
+    Channel(tokio::sync::mpsc::Receiver<Change>),
+    /// The backend cannot report them.
+    Unsupported,
+}
+
 /// The one storage interface; implemented for PostgreSQL and SQLite.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -227,6 +249,10 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         replacement: NewRefreshToken,
     ) -> Result<ConsumeOutcome, StoreError>;
+
+    /// Starts reporting session revocations and user changes committed by any process,
+    /// including this one, for caches to forget.
+    async fn watch_changes(&self) -> Result<ChangeFeed, StoreError>;
 
     /// Deletes expired sessions (with their tokens) and expired refresh tokens.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<PurgeCounts, StoreError>;

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use authara_core::store::{
-    ConsumeOutcome, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord,
-    SchemaState, SessionRecord, Store, StoreError, TokenHash, UniqueKey, UserRecord,
+    Change, ChangeFeed, ConsumeOutcome, NewRefreshToken, NewSession, NewUser, PurgeCounts,
+    RefreshTokenRecord, SchemaState, SessionRecord, Store, StoreError, TokenHash, UniqueKey,
+    UserRecord,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -1041,4 +1042,40 @@ pub async fn purge_expired_counts(store: &dyn Store) {
         store.purge_expired(now()).await.expect("purge"),
         PurgeCounts::default()
     );
+}
+
+/// A backend with a change feed reports, after `Resumed`, every session revocation and user
+/// change, whoever made it; one without says `Unsupported`.
+pub async fn watch_changes_reports_revocations_and_user_changes(store: &dyn Store) {
+    let mut rx = match store.watch_changes().await.expect("watch") {
+        ChangeFeed::Unsupported => return,
+        ChangeFeed::Channel(rx) => rx,
+    };
+    assert_eq!(next_change(&mut rx).await, Change::Resumed);
+    let alice = create_user(store, "alice").await;
+    let (session, _) = login(store, alice.id).await;
+    assert!(store
+        .revoke_session(session.id, None, now())
+        .await
+        .expect("revoke"));
+    assert_eq!(next_change(&mut rx).await, Change::Session(session.id));
+    store
+        .set_disabled(alice.id, true, now())
+        .await
+        .expect("disable");
+    assert_eq!(next_change(&mut rx).await, Change::User(alice.id));
+    store
+        .set_username(alice.id, "alice-renamed", now())
+        .await
+        .expect("rename");
+    assert_eq!(next_change(&mut rx).await, Change::User(alice.id));
+    store.delete_user(alice.id).await.expect("delete");
+    assert_eq!(next_change(&mut rx).await, Change::User(alice.id));
+}
+
+async fn next_change(rx: &mut tokio::sync::mpsc::Receiver<Change>) -> Change {
+    tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a change within 5 s")
+        .expect("feed open")
 }

@@ -163,6 +163,7 @@ macro_rules! conformance_tests {
             consume_refresh_token_outcomes,
             consume_refresh_token_replacement_conflict,
             purge_expired_counts,
+            watch_changes_reports_revocations_and_user_changes,
         );
         $crate::conformance_tests!(@shared $make;
             consume_refresh_token_race,

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authara_core::store::{
-    ConsumeOutcome, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord,
-    SchemaState, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+    Change, ChangeFeed, ConsumeOutcome, NewRefreshToken, NewSession, NewUser, PurgeCounts,
+    RefreshTokenRecord, SchemaState, SessionRecord, Store, StoreError, TokenHash, UserRecord,
 };
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
@@ -281,14 +281,19 @@ impl Store for PgStore {
         username: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE users SET username = $2, updated_at = $3 WHERE id = $1")
-            .bind(user_id)
-            .bind(username)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(map)?;
-        found(done.rows_affected())
+        let changed = sqlx::query(
+            "WITH c AS (UPDATE users SET username = $2, updated_at = $3 WHERE id = $1 \
+             RETURNING id) SELECT pg_notify($4, $5 || 'u:' || id::text)::text FROM c",
+        )
+        .bind(user_id)
+        .bind(username)
+        .bind(now)
+        .bind(CHANGES_CHANNEL)
+        .bind(self.change_prefix())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        found(changed.len() as u64)
     }
 
     async fn set_admin_by_email(
@@ -297,14 +302,19 @@ impl Store for PgStore {
         is_admin: bool,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE users SET is_admin = $2, updated_at = $3 WHERE email = $1")
-            .bind(email)
-            .bind(is_admin)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(map)?;
-        found(done.rows_affected())
+        let changed = sqlx::query(
+            "WITH c AS (UPDATE users SET is_admin = $2, updated_at = $3 WHERE email = $1 \
+             RETURNING id) SELECT pg_notify($4, $5 || 'u:' || id::text)::text FROM c",
+        )
+        .bind(email)
+        .bind(is_admin)
+        .bind(now)
+        .bind(CHANGES_CHANNEL)
+        .bind(self.change_prefix())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        found(changed.len() as u64)
     }
 
     async fn set_disabled(
@@ -334,16 +344,28 @@ impl Store for PgStore {
             .await
             .map_err(map)?;
         }
+        // Delivered to listeners only when the transaction commits.
+        sqlx::query("SELECT pg_notify($1, $2)::text")
+            .bind(CHANGES_CHANNEL)
+            .bind(format!("{}u:{user_id}", self.change_prefix()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         tx.commit().await.map_err(map)
     }
 
     async fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(user_id)
-            .execute(&self.pool)
-            .await
-            .map_err(map)?;
-        found(done.rows_affected())
+        let changed = sqlx::query(
+            "WITH c AS (DELETE FROM users WHERE id = $1 RETURNING id) \
+             SELECT pg_notify($2, $3 || 'u:' || id::text)::text FROM c",
+        )
+        .bind(user_id)
+        .bind(CHANGES_CHANNEL)
+        .bind(self.change_prefix())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        found(changed.len() as u64)
     }
 
     async fn create_session(
@@ -416,22 +438,21 @@ impl Store for PgStore {
         owner: Option<Uuid>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let query = match owner {
-            Some(owner) => sqlx::query(
-                "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) \
-                 WHERE id = $1 AND user_id = $3",
-            )
-            .bind(session_id)
-            .bind(now)
-            .bind(owner),
-            None => sqlx::query(
-                "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
-            )
-            .bind(session_id)
-            .bind(now),
-        };
-        let done = query.execute(&self.pool).await.map_err(map)?;
-        Ok(done.rows_affected() > 0)
+        // One statement: the revocation and its notification commit together.
+        let changed = sqlx::query(
+            "WITH c AS (UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) \
+             WHERE id = $1 AND ($3::uuid IS NULL OR user_id = $3) RETURNING id) \
+             SELECT pg_notify($4, $5 || 's:' || id::text)::text FROM c",
+        )
+        .bind(session_id)
+        .bind(now)
+        .bind(owner)
+        .bind(CHANGES_CHANNEL)
+        .bind(self.change_prefix())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(!changed.is_empty())
     }
 
     async fn find_refresh_token(
@@ -487,6 +508,18 @@ impl Store for PgStore {
         } else {
             ConsumeOutcome::Missing
         })
+    }
+
+    async fn watch_changes(&self) -> Result<ChangeFeed, StoreError> {
+        let listener = listen(&self.pool).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(forward_changes(
+            listener,
+            self.pool.clone(),
+            self.change_prefix(),
+            tx,
+        ));
+        Ok(ChangeFeed::Channel(rx))
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<PurgeCounts, StoreError> {
@@ -553,5 +586,109 @@ mod tests {
             .unwrap_err();
         let source = std::error::Error::source(&err).unwrap().to_string();
         assert!(!source.contains("s3cret"), "{source}");
+    }
+}
+
+/// The NOTIFY channel for session revocations and user changes. Channels are per database, so
+/// payloads start with the schema (`<schema>:`) and listeners ignore other schemas'.
+pub const CHANGES_CHANNEL: &str = "authara_changes";
+
+/// How long to wait before listening again after the listening connection failed.
+const RELISTEN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl PgStore {
+    /// The payload prefix that names this store's schema.
+    fn change_prefix(&self) -> String {
+        format!("{}:", self.schema.as_deref().unwrap_or(""))
+    }
+}
+
+async fn listen(pool: &PgPool) -> Result<sqlx::postgres::PgListener, StoreError> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+        .await
+        .map_err(map)?;
+    listener.listen(CHANGES_CHANNEL).await.map_err(map)?;
+    Ok(listener)
+}
+
+/// Parses `<schema>:s:<uuid>` or `<schema>:u:<uuid>` for this store's schema.
+fn parse_change(payload: &str, prefix: &str) -> Option<Change> {
+    let rest = payload.strip_prefix(prefix)?;
+    let (kind, id) = rest.split_once(':')?;
+    let id = Uuid::parse_str(id).ok()?;
+    match kind {
+        "s" => Some(Change::Session(id)),
+        "u" => Some(Change::User(id)),
+        _ => None,
+    }
+}
+
+/// Forwards notifications until the receiver goes away. A broken listening connection is
+/// reported as `Lost`, then re-established (once a second) and reported as `Resumed`.
+async fn forward_changes(
+    mut listener: sqlx::postgres::PgListener,
+    pool: PgPool,
+    prefix: String,
+    tx: tokio::sync::mpsc::Sender<Change>,
+) {
+    if tx.send(Change::Resumed).await.is_err() {
+        return;
+    }
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(n)) => {
+                if let Some(change) = parse_change(n.payload(), &prefix) {
+                    if tx.send(change).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Ok(None) | Err(_) => {
+                tracing::warn!(
+                    "lost the PostgreSQL change listener; caches are off until it is back"
+                );
+                if tx.send(Change::Lost).await.is_err() {
+                    return;
+                }
+                loop {
+                    tokio::time::sleep(RELISTEN_AFTER).await;
+                    if tx.is_closed() {
+                        return;
+                    }
+                    if let Ok(l) = listen(&pool).await {
+                        listener = l;
+                        break;
+                    }
+                }
+                if tx.send(Change::Resumed).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+
+    #[test]
+    fn payloads_of_other_schemas_and_garbage_are_ignored() {
+        let id = Uuid::new_v4();
+        assert_eq!(
+            parse_change(&format!("a:s:{id}"), "a:"),
+            Some(Change::Session(id))
+        );
+        assert_eq!(
+            parse_change(&format!("a:u:{id}"), "a:"),
+            Some(Change::User(id))
+        );
+        assert_eq!(
+            parse_change(&format!(":u:{id}"), ":"),
+            Some(Change::User(id))
+        );
+        assert_eq!(parse_change(&format!("b:s:{id}"), "a:"), None);
+        assert_eq!(parse_change(&format!("a:x:{id}"), "a:"), None);
+        assert_eq!(parse_change("a:s:nope", "a:"), None);
     }
 }

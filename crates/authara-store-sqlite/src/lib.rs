@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authara_core::store::{
-    ConsumeOutcome, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord,
-    SchemaState, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+    ChangeFeed, ConsumeOutcome, NewRefreshToken, NewSession, NewUser, PurgeCounts,
+    RefreshTokenRecord, SchemaState, SessionRecord, Store, StoreError, TokenHash, UserRecord,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -465,6 +465,12 @@ impl Store for SqliteStore {
         } else {
             ConsumeOutcome::Missing
         })
+    }
+
+    /// SQLite has no notifications; the server instead holds a lock that keeps every other
+    /// server off the file, so the only writer besides it is the `authara admin` CLI.
+    async fn watch_changes(&self) -> Result<ChangeFeed, StoreError> {
+        Ok(ChangeFeed::Unsupported)
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<PurgeCounts, StoreError> {

@@ -110,6 +110,8 @@ pub mod var {
     pub const HASH_PARALLELISM: &str = "AUTHARA_PASSWORD_HASH_PARALLELISM";
     /// Password hashes computed at once.
     pub const HASH_CONCURRENCY: &str = "AUTHARA_PASSWORD_HASH_CONCURRENCY";
+    /// Seconds a live session may be answered from memory; 0 turns the cache off.
+    pub const SESSION_CACHE_SECONDS: &str = "AUTHARA_SESSION_CACHE_SECONDS";
 
     /// Every variable above.
     pub const ALL: &[&str] = &[
@@ -154,6 +156,7 @@ pub mod var {
         HASH_ITERATIONS,
         HASH_PARALLELISM,
         HASH_CONCURRENCY,
+        SESSION_CACHE_SECONDS,
     ];
 }
 
@@ -209,6 +212,8 @@ pub struct Config {
     pub password_hash: HashParams,
     /// How many password hashes run at once.
     pub hash_concurrency: usize,
+    /// How long a live session may be answered from memory (zero: never).
+    pub session_cache_max_age: std::time::Duration,
 }
 
 /// The deployment mode.
@@ -381,6 +386,7 @@ impl fmt::Debug for Config {
             auto_migrate,
             password_hash,
             hash_concurrency,
+            session_cache_max_age,
         } = self;
         f.debug_struct("Config")
             .field("env", env)
@@ -397,6 +403,7 @@ impl fmt::Debug for Config {
             .field("auto_migrate", auto_migrate)
             .field("password_hash", password_hash)
             .field("hash_concurrency", hash_concurrency)
+            .field("session_cache_max_age", session_cache_max_age)
             .finish()
     }
 }
@@ -1438,6 +1445,8 @@ impl Config {
             .map_or(2, std::num::NonZeroUsize::get)
             .clamp(1, 256);
         let hash_concurrency = e.whole(HASH_CONCURRENCY, default_concurrency, 1, 256, "")?;
+        let cache_seconds: u64 = e.whole(SESSION_CACHE_SECONDS, 5, 0, 60, "")?;
+        let session_cache_max_age = std::time::Duration::from_secs(cache_seconds);
         Ok(Config {
             env,
             log_level,
@@ -1453,6 +1462,7 @@ impl Config {
             auto_migrate,
             password_hash,
             hash_concurrency,
+            session_cache_max_age,
         })
     }
 

@@ -10,7 +10,9 @@ use authara_core::clock::{Clock, SystemClock};
 use authara_core::jwt::{JwtKeys, KeySetError};
 use authara_core::limits::{RateLimiter, Unlimited};
 use authara_core::random::{OsRandom, Random};
+use authara_core::session::cache::SessionCache;
 use authara_core::session::SessionService;
+use authara_core::store::{Change, ChangeFeed};
 use authara_core::store::{SchemaState, Store, StoreError};
 use authara_store_postgres::ConnectOptions as _;
 use authara_store_postgres::{PgConnectOptions, PgStore};
@@ -20,6 +22,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// Most live sessions kept in memory.
+const SESSION_CACHE_CAPACITY: usize = 50_000;
 
 /// How often expired sessions and tokens are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -39,6 +44,14 @@ pub enum StartError {
     Keys(#[from] KeySetError),
     #[error("password hashing: {0}")]
     Hash(#[from] HashError),
+    #[error("another authara server is using {0}: one server per SQLite file (use PostgreSQL to run several)")]
+    SqliteInUse(String),
+    #[error("cannot create the lock file {path}: {source}")]
+    SqliteLock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -69,6 +82,8 @@ pub struct Server {
     listener: TcpListener,
     router: axum::Router,
     state: AppState,
+    /// Held while serving: no second server may use the same SQLite file.
+    _sqlite_lock: Option<std::fs::File>,
 }
 
 /// Opens the configured database (no migration, no schema check).
@@ -159,12 +174,21 @@ impl Server {
             );
         }
         let keys = Arc::new(jwt_keys(config, &*deps.random)?);
+        let sqlite_lock = lock_sqlite_file(config)?;
+        let cache = Arc::new(SessionCache::new(
+            time::Duration::try_from(config.session_cache_max_age).unwrap_or(time::Duration::ZERO),
+            SESSION_CACHE_CAPACITY,
+        ));
+        if !config.session_cache_max_age.is_zero() {
+            connect_cache(&*store, &cache, sqlite_lock.is_some() || is_memory(config)).await?;
+        }
         let sessions = SessionService::new(
             store.clone(),
             deps.clock.clone(),
             deps.random.clone(),
             keys,
             config.session,
+            cache,
         );
         let hasher = Arc::new(PasswordHasher::new(
             config.password_hash,
@@ -202,6 +226,7 @@ impl Server {
             listener,
             router,
             state,
+            _sqlite_lock: sqlite_lock,
         })
     }
 
@@ -243,4 +268,81 @@ async fn purge_loop(state: AppState) {
             Err(e) => tracing::warn!(error = ?e, "purging expired sessions failed"),
         }
     }
+}
+
+/// The SQLite database file named by the configuration, if it is a file.
+fn sqlite_path(config: &Config) -> Option<std::path::PathBuf> {
+    let DatabaseConfig::Sqlite { url } = &config.database else {
+        return None;
+    };
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
+fn is_memory(config: &Config) -> bool {
+    matches!(&config.database, DatabaseConfig::Sqlite { .. }) && sqlite_path(config).is_none()
+}
+
+/// Takes an exclusive lock next to a SQLite file, so that this server is the only one using it
+/// (the session cache relies on that). `None` for PostgreSQL and in-memory SQLite.
+fn lock_sqlite_file(config: &Config) -> Result<Option<std::fs::File>, StartError> {
+    let Some(db) = sqlite_path(config) else {
+        return Ok(None);
+    };
+    let mut name = db.clone().into_os_string();
+    name.push(".lock");
+    let path = std::path::PathBuf::from(name);
+    let shown = path.display().to_string();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StartError::SqliteLock {
+            path: shown.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StartError::SqliteInUse(db.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(StartError::SqliteLock {
+            path: shown,
+            source,
+        }),
+    }
+}
+
+/// Turns the session cache on when it can be kept exact: with a change feed (PostgreSQL),
+/// following it; without one only when this process is the only server (`sole_writer`).
+async fn connect_cache(
+    store: &dyn Store,
+    cache: &Arc<SessionCache>,
+    sole_writer: bool,
+) -> Result<(), StartError> {
+    match store.watch_changes().await.map_err(StartError::Database)? {
+        ChangeFeed::Channel(mut changes) => {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                while let Some(change) = changes.recv().await {
+                    match change {
+                        Change::Session(id) => cache.evict_session(id),
+                        Change::User(id) => cache.evict_user(id),
+                        Change::Lost => cache.set_enabled(false),
+                        Change::Resumed => {
+                            cache.clear();
+                            cache.set_enabled(true);
+                        }
+                    }
+                }
+                cache.set_enabled(false);
+            });
+        }
+        ChangeFeed::Unsupported => cache.set_enabled(sole_writer),
+    }
+    Ok(())
 }

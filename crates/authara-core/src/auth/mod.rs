@@ -232,11 +232,12 @@ impl AuthService {
         raw: &str,
     ) -> Result<Username, UsernameChangeError> {
         let username = Username::parse(raw)?;
-        match self
+        let result = self
             .store
             .set_username(user_id, username.as_str(), self.clock.now())
-            .await
-        {
+            .await;
+        self.sessions.cache().evict_user(user_id);
+        match result {
             Ok(()) => Ok(username),
             Err(StoreError::Conflict(_)) => Err(UsernameChangeError::Taken),
             Err(e) => Err(ServiceError::from(e).into()),
@@ -245,20 +246,29 @@ impl AuthService {
 
     /// Deletes a user with all their sessions.
     pub async fn delete_account(&self, user_id: Uuid) -> Result<(), StoreError> {
-        self.store.delete_user(user_id).await
+        let result = self.store.delete_user(user_id).await;
+        self.sessions.cache().evict_user(user_id);
+        result
     }
 
     /// Disables (revoking every session) or enables a user.
     pub async fn set_disabled(&self, user_id: Uuid, disabled: bool) -> Result<(), StoreError> {
-        self.store
+        let result = self
+            .store
             .set_disabled(user_id, disabled, self.clock.now())
-            .await
+            .await;
+        self.sessions.cache().evict_user(user_id);
+        result
     }
 
     /// Grants or revokes `authara:admin`. `NotFound` for an unknown email.
     pub async fn set_admin(&self, email: &str, admin: bool) -> Result<(), StoreError> {
-        self.store
+        let result = self
+            .store
             .set_admin_by_email(&Email::normalise(email), admin, self.clock.now())
-            .await
+            .await;
+        // The user's id is not at hand and this is rare: forget everything.
+        self.sessions.cache().clear();
+        result
     }
 }

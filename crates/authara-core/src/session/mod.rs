@@ -1,6 +1,8 @@
 //! Sessions: issuing tokens, refreshing with rotation and reuse detection, revoking,
 //! and authenticating access tokens against live sessions (SPEC §6).
 
+pub mod cache;
+
 use crate::clock::Clock;
 use crate::jwt::{AccessClaims, Audience, JwtError, JwtKeys, ADMIN_ROLE};
 use crate::random::{token_256, uuid_v4, Random, SecretToken};
@@ -8,6 +10,7 @@ use crate::store::{
     ConsumeOutcome, NewRefreshToken, NewSession, RefreshTokenRecord, Store, StoreError, TokenHash,
     UserRecord,
 };
+use cache::SessionCache;
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -91,7 +94,7 @@ pub enum AuthError {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub claims: AccessClaims,
-    pub user: UserRecord,
+    pub user: Arc<UserRecord>,
 }
 
 /// The session service.
@@ -102,6 +105,7 @@ pub struct SessionService {
     random: Arc<dyn Random>,
     keys: Arc<JwtKeys>,
     policy: SessionPolicy,
+    cache: Arc<SessionCache>,
 }
 
 /// SHA-256 of a refresh token, as stored.
@@ -109,13 +113,18 @@ pub fn hash_refresh_token(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// A user's roles: `["authara:admin"]` for administrators, else none.
+pub fn role_names(user: &UserRecord) -> &'static [&'static str] {
+    if user.is_admin {
+        &[ADMIN_ROLE]
+    } else {
+        &[]
+    }
+}
+
 /// The roles claim for a user.
 pub fn roles_of(user: &UserRecord) -> Vec<String> {
-    if user.is_admin {
-        vec![ADMIN_ROLE.to_owned()]
-    } else {
-        Vec::new()
-    }
+    role_names(user).iter().map(|r| (*r).to_owned()).collect()
 }
 
 impl SessionService {
@@ -126,6 +135,7 @@ impl SessionService {
         random: Arc<dyn Random>,
         keys: Arc<JwtKeys>,
         policy: SessionPolicy,
+        cache: Arc<SessionCache>,
     ) -> Self {
         Self {
             store,
@@ -133,7 +143,13 @@ impl SessionService {
             random,
             keys,
             policy,
+            cache,
         }
+    }
+
+    /// The cache of live sessions; callers that change users evict from it.
+    pub fn cache(&self) -> &Arc<SessionCache> {
+        &self.cache
     }
 
     /// The configured policy.
@@ -301,6 +317,7 @@ impl SessionService {
         self.store
             .revoke_session(record.session_id, None, now)
             .await?;
+        self.cache.evict_session(record.session_id);
         Err(RefreshError::Invalid)
     }
 
@@ -319,6 +336,7 @@ impl SessionService {
                 .await?
             {
                 self.store.revoke_session(rec.session_id, None, now).await?;
+                self.cache.evict_session(rec.session_id);
                 return Ok(());
             }
         }
@@ -326,12 +344,38 @@ impl SessionService {
             self.store
                 .revoke_session(claims.sid, Some(claims.sub), now)
                 .await?;
+            self.cache.evict_session(claims.sid);
         }
         Ok(())
     }
 
-    /// Verifies an access token and checks that its session is live right now.
+    /// Verifies an access token and checks that its session is live right now, answering from
+    /// the live-session cache when it can (see [`cache`] for why that is still "right now").
     pub async fn authenticate(&self, access: &str) -> Result<Authenticated, AuthError> {
+        let now = self.clock.now();
+        let claims = self
+            .keys
+            .verify(access, now)
+            .map_err(|_| AuthError::Unauthenticated)?;
+        if let Some(user) = self.cache.get(claims.sid, claims.sub, now) {
+            return Ok(Authenticated { claims, user });
+        }
+        let ticket = self.cache.ticket();
+        let user = self
+            .store
+            .find_live_session_user(claims.sid, claims.sub, now)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        let user = Arc::new(user);
+        let bound = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
+        self.cache
+            .insert(ticket, claims.sid, user.clone(), now, bound);
+        Ok(Authenticated { claims, user })
+    }
+
+    /// Like [`SessionService::authenticate`], always asking the database: for decisions that
+    /// must see another process's changes at once (administrator rights).
+    pub async fn authenticate_fresh(&self, access: &str) -> Result<Authenticated, AuthError> {
         let now = self.clock.now();
         let claims = self
             .keys
@@ -342,7 +386,10 @@ impl SessionService {
             .find_live_session_user(claims.sid, claims.sub, now)
             .await?
             .ok_or(AuthError::Unauthenticated)?;
-        Ok(Authenticated { claims, user })
+        Ok(Authenticated {
+            claims,
+            user: Arc::new(user),
+        })
     }
 
     /// Verifies an access token's signature and claims only (no storage), e.g. to tell an
@@ -353,9 +400,12 @@ impl SessionService {
 
     /// Revokes one of `owner`'s sessions; `false` when it is not theirs (or does not exist).
     pub async fn revoke(&self, owner: Uuid, session_id: Uuid) -> Result<bool, StoreError> {
-        self.store
+        let revoked = self
+            .store
             .revoke_session(session_id, Some(owner), self.clock.now())
-            .await
+            .await?;
+        self.cache.evict_session(session_id);
+        Ok(revoked)
     }
 
     /// The user's live sessions, newest first.

@@ -148,7 +148,8 @@ async fn health_and_version_answer(b: Backend) {
 }
 
 async fn admin_grant_gives_admin_tokens_and_roles(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    // Roles are granted behind the server's back (as `authara admin grant` does): no cache.
+    let app = TestApp::spawn_with(b, &[("AUTHARA_SESSION_CACHE_SECONDS", "0")]).await;
     let e = app.signed_up("boss").await;
     let store = authara::server::open_store(&app.config).await.unwrap();
     store

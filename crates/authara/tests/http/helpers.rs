@@ -122,6 +122,42 @@ impl TestApp {
         }
     }
 
+    /// A second server on the same database (another instance behind the load balancer),
+    /// with its own client and cookie jar. The database is cleaned up by `self`.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        let clock = Arc::new(ManualClock::new(authara_core::clock::Clock::now(
+            &*self.clock,
+        )));
+        let deps = Deps {
+            clock: clock.clone(),
+            ..Deps::default()
+        };
+        let server = Server::build(&self.config, deps)
+            .await
+            .expect("sibling builds");
+        let addr = server.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(server.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestApp {
+            addr,
+            client,
+            jar,
+            clock,
+            config: self.config.clone(),
+            shutdown: Some(tx),
+            _dir: tempfile::tempdir().unwrap(),
+            pg: None,
+        }
+    }
+
     /// `http://addr` + path.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

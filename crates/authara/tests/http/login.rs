@@ -212,7 +212,9 @@ async fn logout_clears_cookies_and_revokes_the_session(b: Backend) {
 }
 
 async fn disabled_account_gets_403_only_with_the_right_password(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    // The test disables the user behind the server's back, as another process would: without
+    // the session cache, so that the refusal is immediate on every backend.
+    let app = TestApp::spawn_with(b, &[("AUTHARA_SESSION_CACHE_SECONDS", "0")]).await;
     let e = app.signed_up("off").await;
     let (_, user) = app.user().await;
     let id = user["id"].as_str().unwrap().parse().unwrap();

@@ -19,6 +19,7 @@ on_both!(
     api_logout_is_204_and_always_succeeds,
     logout_with_only_an_access_token_revokes_its_session,
     expired_access_token_is_401_on_the_api,
+    cached_sessions_are_forgotten_at_once_on_revocation,
 );
 
 async fn refresh_with_rotation_always_issues_both_cookies(b: Backend) {
@@ -303,4 +304,78 @@ async fn expired_access_token_is_401_on_the_api(b: Backend) {
         200
     );
     assert_eq!(app.user().await.0, 200);
+}
+
+async fn cached_sessions_are_forgotten_at_once_on_revocation(b: Backend) {
+    let app = TestApp::spawn_with(b, &[("AUTHARA_SESSION_CACHE_SECONDS", "60")]).await;
+    app.signed_up("cached").await;
+    let access = app.cookie("authara_access").unwrap();
+    // Fill the cache, then revoke through each path and look again at once.
+    assert_eq!(app.user().await.0, 200);
+    assert_eq!(app.user().await.0, 200);
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/logout").await.status(),
+        204
+    );
+    assert_eq!(app.user_status_with(&access).await, 401);
+    // Username changes show at once too.
+    app.signed_up("renamed").await;
+    assert_eq!(app.user().await.0, 200);
+    let res = app
+        .post_form("/auth/user/username", &[("username", "fresh.name")])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(app.user().await.1["username"], "fresh.name");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_on_one_instance_is_seen_by_the_others_cache() {
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!("skipped: AUTHARA_TEST_POSTGRES_URL not set (cross-instance revocation)");
+        return;
+    }
+    let a = TestApp::spawn_with(
+        Backend::Postgres,
+        &[("AUTHARA_SESSION_CACHE_SECONDS", "60")],
+    )
+    .await;
+    let b = a.spawn_sibling().await;
+    a.signed_up("twoinstances").await;
+    let access = a.cookie("authara_access").unwrap();
+    let refresh = a.cookie("authara_refresh").unwrap();
+    // Both instances have the session cached.
+    assert_eq!(a.user_status_with(&access).await, 200);
+    assert_eq!(b.user_status_with(&access).await, 200);
+    // Log out through instance B.
+    b.set_cookie("authara_refresh", &refresh);
+    assert_eq!(
+        b.post_api("/auth/api/v1/sessions/logout").await.status(),
+        204
+    );
+    assert_eq!(b.user_status_with(&access).await, 401);
+    // Instance A hears of it through PostgreSQL's notification, within milliseconds; the
+    // bound here is only against a hang.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if a.user_status_with(&access).await == 401 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "instance A kept the revoked session"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_sqlite_file_refuses_to_start() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let second =
+        authara::server::Server::build(&app.config, authara::server::Deps::default()).await;
+    let err = second
+        .err()
+        .expect("a second server must not start")
+        .to_string();
+    assert!(err.contains("another authara server is using"), "{err}");
 }

@@ -4,7 +4,7 @@ use super::cookies;
 use super::error::ApiError;
 use crate::state::AppState;
 use authara_core::jwt::Audience;
-use authara_core::session::{roles_of, AuthError, RefreshError};
+use authara_core::session::{role_names, AuthError, RefreshError};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
@@ -13,41 +13,44 @@ use time::format_description::well_known::Rfc3339;
 
 /// The `GET /auth/api/v1/user` body.
 #[derive(Debug, Serialize)]
-pub struct UserBody {
-    pub id: String,
-    pub email: String,
-    pub username: String,
-    pub roles: Vec<String>,
+pub struct UserBody<'a> {
+    pub id: uuid::Uuid,
+    pub email: &'a str,
+    pub username: &'a str,
+    pub roles: &'static [&'static str],
     pub disabled: bool,
     pub created_at: String,
 }
 
 /// `GET /auth/api/v1/user`.
-pub async fn get_user(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<UserBody>, ApiError> {
-    let access = cookies::read(&headers, cookies::ACCESS).ok_or(ApiError::Unauthorized)?;
+pub async fn get_user(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(access) = cookies::read(&headers, cookies::ACCESS) else {
+        return ApiError::Unauthorized.into_response();
+    };
     let auth = match state.sessions.authenticate(access).await {
         Ok(a) => a,
-        Err(AuthError::Unauthenticated) => return Err(ApiError::Unauthorized),
-        Err(AuthError::Store(e)) => return Err(e.into()),
+        Err(AuthError::Unauthenticated) => return ApiError::Unauthorized.into_response(),
+        Err(AuthError::Store(e)) => return ApiError::from(e).into_response(),
     };
-    let u = auth.user;
-    let created_at = u
+    let u = &*auth.user;
+    let created_at = match u
         .created_at
         .replace_nanosecond(0)
         .unwrap_or(u.created_at)
         .format(&Rfc3339)
-        .map_err(ApiError::internal)?;
-    Ok(Json(UserBody {
-        id: u.id.to_string(),
-        roles: roles_of(&u),
-        email: u.email,
-        username: u.username,
+    {
+        Ok(t) => t,
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    Json(UserBody {
+        id: u.id,
+        email: &u.email,
+        username: &u.username,
+        roles: role_names(u),
         disabled: u.disabled,
         created_at,
-    }))
+    })
+    .into_response()
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

@@ -52,7 +52,8 @@ async fn set_disabled(
     let Some(access) = cookies::read(&headers, cookies::ACCESS) else {
         return Err(PageError::new(StatusCode::UNAUTHORIZED, "Please sign in."));
     };
-    let admin = match state.sessions.authenticate(access).await {
+    // Always from the database: rights revoked elsewhere count at once here.
+    let admin = match state.sessions.authenticate_fresh(access).await {
         Ok(a) => a,
         Err(AuthError::Unauthenticated) => {
             return Err(PageError::new(StatusCode::UNAUTHORIZED, "Please sign in."))
