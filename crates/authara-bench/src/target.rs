@@ -103,6 +103,10 @@ fn server_env(addr: SocketAddr, db: &Db) -> Vec<(&'static str, String)> {
             seed::ACCESS_TTL_MINUTES.to_string(),
         ),
         ("PUBLIC_URL", format!("http://{addr}")),
+        // PostgreSQL commits in groups: a write-heavy load wants more connections in flight
+        // than the default 10 (pgbench, the reference, uses one per client). A deployment
+        // knob, documented in bench/README.md.
+        ("AUTHARA_DATABASE_MAX_CONNECTIONS", "32".to_owned()),
     ];
     // Limits raised to the largest accepted value (1 000 000 per 1 s): no 429s.
     for kind in ["LOGIN_IP", "LOGIN_EMAIL", "SIGNUP_IP", "SIGNUP_EMAIL"] {

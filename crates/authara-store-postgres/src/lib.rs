@@ -479,30 +479,40 @@ impl Store for PgStore {
         now: OffsetDateTime,
         replacement: NewRefreshToken,
     ) -> Result<ConsumeOutcome, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map)?;
-        // A concurrent consumer of the same row blocks here until we commit, then re-checks
-        // `consumed_at IS NULL` against the committed row and updates nothing.
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET consumed_at = $2 \
-             WHERE token_hash = $1 AND consumed_at IS NULL",
+        // One statement, so one round trip and its own transaction: the replacement is inserted
+        // only for the row this statement consumed. A concurrent consumer of the same row
+        // blocks on the row lock until we commit, then re-checks `consumed_at IS NULL` against
+        // the committed row, consumes nothing and inserts nothing. A failing insert (duplicate
+        // hash) fails the statement, so the old token stays unconsumed.
+        let inserted = sqlx::query(
+            "WITH consumed AS ( \
+                 UPDATE refresh_tokens SET consumed_at = $2 \
+                 WHERE token_hash = $1 AND consumed_at IS NULL \
+                 RETURNING session_id) \
+             INSERT INTO refresh_tokens \
+                 (id, session_id, token_hash, created_at, expires_at, consumed_at) \
+             SELECT $3, $4, $5, $6, $7, NULL FROM consumed \
+             RETURNING id",
         )
         .bind(hash.as_slice())
         .bind(now)
-        .execute(&mut *tx)
+        .bind(replacement.id)
+        .bind(replacement.session_id)
+        .bind(replacement.token_hash.as_slice())
+        .bind(replacement.created_at)
+        .bind(replacement.expires_at)
+        .fetch_optional(&self.pool)
         .await
         .map_err(map)?;
-        if done.rows_affected() == 1 {
-            insert_token(&mut tx, &replacement).await?;
-            tx.commit().await.map_err(map)?;
+        if inserted.is_some() {
             return Ok(ConsumeOutcome::Consumed);
         }
         let exists: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM refresh_tokens WHERE token_hash = $1")
                 .bind(hash.as_slice())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&self.pool)
                 .await
                 .map_err(map)?;
-        tx.rollback().await.map_err(map)?;
         Ok(if exists.is_some() {
             ConsumeOutcome::AlreadyConsumed
         } else {
