@@ -1,16 +1,17 @@
-//! Argon2id password hashing, off the async executor and behind a semaphore, so a login flood
-//! queues instead of exhausting memory or starving other requests.
+//! Argon2id password hashing on a fixed set of threads of its own, off the async executor: a
+//! login flood queues instead of exhausting memory or starving other requests. Each thread keeps
+//! its Argon2 working memory between hashes, so memory stays at threads × `m` and no hash pays
+//! for fresh pages.
 
 use crate::domain::Password;
 use crate::random::Random;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::PasswordHash;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use subtle::ConstantTimeEq as _;
-use tokio::sync::{OnceCell, Semaphore};
-use tracing::Instrument as _;
+use tokio::sync::OnceCell;
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,9 +60,60 @@ pub struct HashError(String);
 pub struct PasswordHasher {
     params: HashParams,
     argon: Argon2<'static>,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     random: Arc<dyn Random>,
     dummy: OnceCell<String>,
+}
+
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce(&mut Scratch) + Send>;
+
+/// Argon2 working memory one hashing thread keeps between hashes.
+struct Scratch {
+    blocks: Vec<Block>,
+    /// The most blocks kept; hashes with larger parameters get memory of their own.
+    keep: usize,
+}
+
+impl Scratch {
+    fn hash_into(
+        &mut self,
+        argon: &Argon2<'_>,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), argon2::Error> {
+        let need = argon.params().block_count();
+        if need > self.keep {
+            let mut own = vec![Block::default(); need];
+            return argon.hash_password_into_with_memory(password, salt, out, &mut own);
+        }
+        if self.blocks.len() < need {
+            self.blocks.resize(need, Block::default());
+        }
+        argon.hash_password_into_with_memory(password, salt, out, &mut self.blocks)
+    }
+}
+
+/// One hashing thread: takes jobs until the hasher is dropped. A panicking job loses only itself.
+fn hashing_thread(jobs: Arc<Mutex<mpsc::Receiver<Job>>>, keep: usize) {
+    let mut scratch = Scratch {
+        blocks: Vec::new(),
+        keep,
+    };
+    loop {
+        let job = {
+            let receiver = jobs.lock().unwrap_or_else(|p| p.into_inner());
+            match receiver.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        let run = std::panic::AssertUnwindSafe(|| job(&mut scratch));
+        if std::panic::catch_unwind(run).is_err() {
+            tracing::error!("a password hashing job panicked");
+        }
+    }
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -86,10 +138,20 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| HashError(e.to_string()))?;
+        let keep = p.block_count();
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..concurrency.max(1) {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("authara-hash-{i}"))
+                .spawn(move || hashing_thread(receiver, keep))
+                .map_err(|e| HashError(e.to_string()))?;
+        }
         Ok(Self {
             params,
             argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, p),
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs,
             random,
             dummy: OnceCell::new(),
         })
@@ -106,12 +168,20 @@ impl PasswordHasher {
         self.random.fill(&mut salt);
         let argon = self.argon.clone();
         let pw = password.clone();
-        self.blocking(move || {
-            let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
-            argon
-                .hash_password(pw.expose().as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| HashError(e.to_string()))
+        let p = self.params;
+        self.run(move |scratch| {
+            let mut out = [0u8; 32];
+            scratch
+                .hash_into(&argon, pw.expose().as_bytes(), &salt, &mut out)
+                .map_err(|e| HashError(e.to_string()))?;
+            Ok(format!(
+                "$argon2id$v=19$m={},t={},p={}${}${}",
+                p.memory_kib,
+                p.iterations,
+                p.parallelism,
+                STANDARD_NO_PAD.encode(salt),
+                STANDARD_NO_PAD.encode(out)
+            ))
         })
         .await?
     }
@@ -130,7 +200,7 @@ impl PasswordHasher {
         let pw = password.map(|p| p.expose().to_owned()).unwrap_or_default();
         let current = self.params;
         let ok = self
-            .blocking(move || verify_any(&pw, &stored, current))
+            .run(move |scratch| verify_any(scratch, &pw, &stored, current))
             .await
             .unwrap_or(Verification::Invalid);
         if real {
@@ -149,26 +219,32 @@ impl PasswordHasher {
             .await
     }
 
-    async fn blocking<T: Send + 'static>(
+    /// Runs `f` on a hashing thread, inside the caller's tracing span, and waits for it.
+    async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> T + Send + 'static,
+        f: impl FnOnce(&mut Scratch) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError(e.to_string()))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(f))
-            .instrument(tracing::Span::current())
-            .await
-            .map_err(|e| HashError(e.to_string()))
+        let job: Job = Box::new(move |scratch| {
+            let _ = tx.send(span.in_scope(|| f(scratch)));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| HashError("the hashing threads have stopped".into()))?;
+        rx.await
+            .map_err(|_| HashError("the hashing job did not finish".into()))
     }
 }
 
-fn verify_any(password: &str, stored: &str, current: HashParams) -> Verification {
+fn verify_any(
+    scratch: &mut Scratch,
+    password: &str,
+    stored: &str,
+    current: HashParams,
+) -> Verification {
     if stored.starts_with("$argon2id$v=1$") {
-        return match verify_legacy(password, stored) {
+        return match verify_legacy(scratch, password, stored) {
             Some(true) => Verification::Valid { rehash: true },
             _ => Verification::Invalid,
         };
@@ -185,10 +261,7 @@ fn verify_any(password: &str, stored: &str, current: HashParams) -> Verification
     {
         return Verification::Invalid;
     }
-    if Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
-    {
+    if recompute(scratch, password, &parsed, params.clone()) != Some(true) {
         return Verification::Invalid;
     }
     let rehash = parsed.algorithm.as_str() != "argon2id"
@@ -199,9 +272,30 @@ fn verify_any(password: &str, stored: &str, current: HashParams) -> Verification
     Verification::Valid { rehash }
 }
 
+/// Hashes `password` with the algorithm, version, parameters and salt of `parsed` and compares
+/// with its hash in constant time. `None` when the hash string is unusable.
+fn recompute(
+    scratch: &mut Scratch,
+    password: &str,
+    parsed: &PasswordHash<'_>,
+    params: Params,
+) -> Option<bool> {
+    let expected = parsed.hash?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = Version::try_from(parsed.version.unwrap_or(0x13)).ok()?;
+    let mut salt_buf = [0u8; 64];
+    let salt = parsed.salt?.decode_b64(&mut salt_buf).ok()?;
+    let argon = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    scratch
+        .hash_into(&argon, password.as_bytes(), salt, &mut out)
+        .ok()?;
+    Some(out.ct_eq(expected.as_bytes()).into())
+}
+
 /// Authara's older format: `$argon2id$v=1$t=3$m=65536$p=4$<salt>$<hash>` (base64, with or
 /// without padding). `None` when the string is not in that format.
-fn verify_legacy(password: &str, stored: &str) -> Option<bool> {
+fn verify_legacy(scratch: &mut Scratch, password: &str, stored: &str) -> Option<bool> {
     let mut it = stored.split('$');
     let (Some(""), Some("argon2id"), Some("v=1")) = (it.next(), it.next(), it.next()) else {
         return None;
@@ -223,8 +317,8 @@ fn verify_legacy(password: &str, stored: &str) -> Option<bool> {
     let params = Params::new(m, t, p, Some(hash.len())).ok()?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let mut out = vec![0u8; hash.len()];
-    argon
-        .hash_password_into(password.as_bytes(), &salt, &mut out)
+    scratch
+        .hash_into(&argon, password.as_bytes(), &salt, &mut out)
         .ok()?;
     Some(out.ct_eq(&hash).into())
 }
@@ -277,6 +371,43 @@ mod tests {
         assert_eq!(ok, Verification::Valid { rehash: false });
         let bad = h.verify(Some(&pw("wrong horse")), Some(&hash)).await;
         assert_eq!(bad, Verification::Invalid);
+    }
+
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_reference_phc_implementation() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
+        let h = cheap();
+        let ours = h.hash(&pw("correct horse")).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok());
+        let params = Params::new(256, 1, 1, None).unwrap();
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(
+                b"correct horse",
+                &SaltString::encode_b64(b"0123456789abcdef").unwrap(),
+            )
+            .unwrap()
+            .to_string();
+        let v = h.verify(Some(&pw("correct horse")), Some(&reference)).await;
+        assert_eq!(v, Verification::Valid { rehash: false });
+        let v = h.verify(Some(&pw("wrong horse")), Some(&reference)).await;
+        assert_eq!(v, Verification::Invalid);
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_hashes_all_complete_on_the_fixed_threads() {
+        let h = Arc::new(cheap());
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move { h.hash(&pw(&format!("password {i}"))).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().is_ok());
+        }
     }
 
     #[tokio::test]
