@@ -353,6 +353,11 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
         rows.push(row);
     }
 
+    // The server goes first: its pool's connections would count against PostgreSQL's
+    // max_connections while pgbench opens one per client.
+    server.ensure_running()?;
+    drop(server);
+
     let pgbench = match db {
         Db::Postgres { url, schema } if ctx.scenarios.contains(&Scenario::Refresh) => {
             crate::progress(&format!(
@@ -366,8 +371,6 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
         }
         _ => None,
     };
-    server.ensure_running()?;
-    drop(server);
 
     Ok(TargetReport {
         backend: name.to_owned(),

@@ -103,6 +103,12 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // No ping before every checkout (a round trip per query). Connections are instead
+            // recycled when idle for a minute and after half an hour; a connection that broke
+            // meanwhile fails its one query and is discarded.
+            .test_before_acquire(false)
+            .idle_timeout(std::time::Duration::from_secs(60))
+            .max_lifetime(std::time::Duration::from_secs(1800))
             .connect_with(options)
             .await
             .map_err(map)?;
