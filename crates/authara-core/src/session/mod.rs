@@ -4,7 +4,7 @@
 pub mod cache;
 
 use crate::clock::Clock;
-use crate::jwt::{AccessClaims, Audience, JwtError, JwtKeys, ADMIN_ROLE};
+use crate::jwt::{AccessClaims, Audience, JwtKeys, ADMIN_ROLE};
 use crate::random::{token_256, uuid_v4, Random, SecretToken};
 use crate::store::{
     ConsumeOutcome, NewRefreshToken, NewSession, RefreshTokenRecord, Store, StoreError, TokenHash,
@@ -150,11 +150,6 @@ impl SessionService {
     /// The cache of live sessions; callers that change users evict from it.
     pub fn cache(&self) -> &Arc<SessionCache> {
         &self.cache
-    }
-
-    /// The configured policy.
-    pub fn policy(&self) -> &SessionPolicy {
-        &self.policy
     }
 
     /// Starts a session for a user who just proved who they are.
@@ -390,12 +385,6 @@ impl SessionService {
             claims,
             user: Arc::new(user),
         })
-    }
-
-    /// Verifies an access token's signature and claims only (no storage), e.g. to tell an
-    /// expired token from a forged one.
-    pub fn verify_access(&self, access: &str) -> Result<AccessClaims, JwtError> {
-        self.keys.verify(access, self.clock.now())
     }
 
     /// Revokes one of `owner`'s sessions; `false` when it is not theirs (or does not exist).
