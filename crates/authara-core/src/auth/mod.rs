@@ -183,11 +183,16 @@ impl AuthService {
             return Err(LoginError::Empty);
         }
         let attempt = Password::attempt(password);
-        let user = self
-            .store
-            .find_user_by_email(&email)
-            .await
-            .map_err(ServiceError::from)?;
+        // No account can have a longer address: such input never reaches the database, and
+        // still costs one (dummy) verification like any unknown email.
+        let user = if email.len() > crate::domain::MAX_EMAIL_LEN {
+            None
+        } else {
+            self.store
+                .find_user_by_email(&email)
+                .await
+                .map_err(ServiceError::from)?
+        };
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let verification = self.hasher.verify(attempt.as_ref(), stored).await;
         let (Some(user), Verification::Valid { rehash }) = (user, verification) else {

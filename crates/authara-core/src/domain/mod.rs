@@ -5,7 +5,7 @@ mod password;
 mod return_to;
 mod username;
 
-pub use email::{Email, EmailError};
+pub use email::{Email, EmailError, MAX_EMAIL_LEN};
 pub use password::{Password, PasswordError};
 pub use return_to::ReturnTo;
 pub use username::{Username, UsernameError};

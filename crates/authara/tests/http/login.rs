@@ -135,6 +135,15 @@ async fn login_with_unknown_email_gives_the_same_422_as_a_wrong_password(b: Back
     let unknown_body = strip(unknown.text().await.unwrap(), &email("nobody"));
     assert_eq!(wrong_body, unknown_body);
     assert!(wrong_body.contains("Invalid email or password."));
+    // An address longer than any account can have gets the same answer.
+    let huge = format!("{}{}", "a".repeat(20_000), email(""));
+    let res = app.login(&huge, "wrong password").await;
+    assert_eq!(res.status(), 422);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Invalid email or password."));
 }
 
 async fn login_with_empty_fields_is_400(b: Backend) {
