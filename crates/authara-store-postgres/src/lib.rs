@@ -287,19 +287,14 @@ impl Store for PgStore {
         username: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let changed = sqlx::query(
-            "WITH c AS (UPDATE users SET username = $2, updated_at = $3 WHERE id = $1 \
-             RETURNING id) SELECT pg_notify($4, $5 || 'u:' || id::text)::text FROM c",
-        )
-        .bind(user_id)
-        .bind(username)
-        .bind(now)
-        .bind(CHANGES_CHANNEL)
-        .bind(self.change_prefix())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map)?;
-        found(changed.len() as u64)
+        let done = sqlx::query("UPDATE users SET username = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(username)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        found(done.rows_affected())
     }
 
     async fn set_admin_by_email(
@@ -308,19 +303,14 @@ impl Store for PgStore {
         is_admin: bool,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let changed = sqlx::query(
-            "WITH c AS (UPDATE users SET is_admin = $2, updated_at = $3 WHERE email = $1 \
-             RETURNING id) SELECT pg_notify($4, $5 || 'u:' || id::text)::text FROM c",
-        )
-        .bind(email)
-        .bind(is_admin)
-        .bind(now)
-        .bind(CHANGES_CHANNEL)
-        .bind(self.change_prefix())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map)?;
-        found(changed.len() as u64)
+        let done = sqlx::query("UPDATE users SET is_admin = $2, updated_at = $3 WHERE email = $1")
+            .bind(email)
+            .bind(is_admin)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        found(done.rows_affected())
     }
 
     async fn set_disabled(
@@ -350,28 +340,16 @@ impl Store for PgStore {
             .await
             .map_err(map)?;
         }
-        // Delivered to listeners only when the transaction commits.
-        sqlx::query("SELECT pg_notify($1, $2)::text")
-            .bind(CHANGES_CHANNEL)
-            .bind(format!("{}u:{user_id}", self.change_prefix()))
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
         tx.commit().await.map_err(map)
     }
 
     async fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError> {
-        let changed = sqlx::query(
-            "WITH c AS (DELETE FROM users WHERE id = $1 RETURNING id) \
-             SELECT pg_notify($2, $3 || 'u:' || id::text)::text FROM c",
-        )
-        .bind(user_id)
-        .bind(CHANGES_CHANNEL)
-        .bind(self.change_prefix())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map)?;
-        found(changed.len() as u64)
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        found(done.rows_affected())
     }
 
     async fn create_session(
@@ -444,21 +422,17 @@ impl Store for PgStore {
         owner: Option<Uuid>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        // One statement: the revocation and its notification commit together.
-        let changed = sqlx::query(
-            "WITH c AS (UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) \
-             WHERE id = $1 AND ($3::uuid IS NULL OR user_id = $3) RETURNING id) \
-             SELECT pg_notify($4, $5 || 's:' || id::text)::text FROM c",
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) \
+             WHERE id = $1 AND ($3::uuid IS NULL OR user_id = $3)",
         )
         .bind(session_id)
         .bind(now)
         .bind(owner)
-        .bind(CHANGES_CHANNEL)
-        .bind(self.change_prefix())
-        .fetch_all(&self.pool)
+        .execute(&self.pool)
         .await
         .map_err(map)?;
-        Ok(!changed.is_empty())
+        Ok(done.rows_affected() > 0)
     }
 
     async fn find_refresh_token(
@@ -527,14 +501,10 @@ impl Store for PgStore {
     }
 
     async fn watch_changes(&self) -> Result<ChangeFeed, StoreError> {
+        let prefix = self.change_prefix().await?;
         let listener = listen(&self.pool).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(forward_changes(
-            listener,
-            self.pool.clone(),
-            self.change_prefix(),
-            tx,
-        ));
+        tokio::spawn(forward_changes(listener, self.pool.clone(), prefix, tx));
         Ok(ChangeFeed::Channel(rx))
     }
 
@@ -605,17 +575,25 @@ mod tests {
     }
 }
 
-/// The NOTIFY channel for session revocations and user changes. Channels are per database, so
-/// payloads start with the schema (`<schema>:`) and listeners ignore other schemas'.
+/// The NOTIFY channel on which the triggers of migration 0002 announce session revocations and
+/// user changes. Channels are per database, so payloads start with the schema (`<schema>:`) and
+/// listeners ignore other schemas'.
 pub const CHANGES_CHANNEL: &str = "authara_changes";
 
 /// How long to wait before listening again after the listening connection failed.
 const RELISTEN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl PgStore {
-    /// The payload prefix that names this store's schema.
-    fn change_prefix(&self) -> String {
-        format!("{}:", self.schema.as_deref().unwrap_or(""))
+    /// The payload prefix that names this store's schema (the triggers' `TG_TABLE_SCHEMA`).
+    async fn change_prefix(&self) -> Result<String, StoreError> {
+        let schema = match &self.schema {
+            Some(s) => s.clone(),
+            None => sqlx::query_scalar::<_, String>("SELECT current_schema()")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map)?,
+        };
+        Ok(format!("{schema}:"))
     }
 }
 
