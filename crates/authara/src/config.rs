@@ -181,8 +181,9 @@ const MAX_RATE_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 /// Longest part of a value echoed in a message.
 const MAX_SHOWN: usize = 80;
 
-/// The complete server configuration.
-#[derive(Clone)]
+/// The complete server configuration. `Debug` shows no secret: every field that may hold one
+/// is a [`Secret`].
+#[derive(Debug, Clone)]
 pub struct Config {
     /// `dev` or `prod`.
     pub env: AppEnv,
@@ -201,7 +202,7 @@ pub struct Config {
     /// Login and signup rate limits.
     pub rate_limits: RateLimits,
     /// Redis for state shared between instances; may contain a password.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<Secret>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Cidr>,
     /// Enabled third-party sign-in.
@@ -238,11 +239,11 @@ pub enum DatabaseConfig {
 }
 
 /// How to reach PostgreSQL: either `url`, or the discrete `POSTGRESQL_*` fields.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PostgresConfig {
     /// `DATABASE_URL` when it is a `postgres://` URL; then `host`, `database` and `username`
     /// are empty and `password` is `None`. May contain a password.
-    pub url: Option<String>,
+    pub url: Option<Secret>,
     /// `POSTGRESQL_HOST`.
     pub host: String,
     /// `POSTGRESQL_PORT`.
@@ -356,84 +357,6 @@ impl Secret<Vec<u8>> {
 impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
-    }
-}
-
-/// Prints `<redacted>` in place of a secret.
-struct Redacted;
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Destructured so that a new field cannot be forgotten here.
-        let Config {
-            env,
-            log_level,
-            http_addr,
-            database,
-            public_url,
-            jwt,
-            session,
-            rate_limits,
-            redis_url,
-            trusted_proxies,
-            oauth,
-            auto_migrate,
-            password_hash,
-            hash_concurrency,
-            session_cache_max_age,
-        } = self;
-        f.debug_struct("Config")
-            .field("env", env)
-            .field("log_level", log_level)
-            .field("http_addr", http_addr)
-            .field("database", database)
-            .field("public_url", public_url)
-            .field("jwt", jwt)
-            .field("session", session)
-            .field("rate_limits", rate_limits)
-            .field("redis_url", &redis_url.as_ref().map(|_| Redacted))
-            .field("trusted_proxies", trusted_proxies)
-            .field("oauth", oauth)
-            .field("auto_migrate", auto_migrate)
-            .field("password_hash", password_hash)
-            .field("hash_concurrency", hash_concurrency)
-            .field("session_cache_max_age", session_cache_max_age)
-            .finish()
-    }
-}
-
-impl fmt::Debug for PostgresConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let PostgresConfig {
-            url,
-            host,
-            port,
-            database,
-            username,
-            password,
-            schema,
-            timezone,
-            log_sql,
-            max_connections,
-        } = self;
-        f.debug_struct("PostgresConfig")
-            .field("url", &url.as_ref().map(|_| Redacted))
-            .field("host", host)
-            .field("port", port)
-            .field("database", database)
-            .field("username", username)
-            .field("password", password)
-            .field("schema", schema)
-            .field("timezone", timezone)
-            .field("log_sql", log_sql)
-            .field("max_connections", max_connections)
-            .finish()
     }
 }
 
@@ -1029,7 +952,7 @@ fn database(e: &Env<'_>, env: AppEnv) -> Result<DatabaseConfig, ConfigError> {
                     ));
                 }
                 return Ok(DatabaseConfig::Postgres(PostgresConfig {
-                    url: Some(url),
+                    url: Some(Secret(url)),
                     host: String::new(),
                     port: 5432,
                     database: String::new(),
@@ -1304,7 +1227,7 @@ fn rate_limits(e: &Env<'_>) -> Result<RateLimits, ConfigError> {
     })
 }
 
-fn redis_url(e: &Env<'_>) -> Result<Option<String>, ConfigError> {
+fn redis_url(e: &Env<'_>) -> Result<Option<Secret>, ConfigError> {
     let Some(v) = e.get(REDIS_URL) else {
         return Ok(None);
     };
@@ -1312,7 +1235,7 @@ fn redis_url(e: &Env<'_>) -> Result<Option<String>, ConfigError> {
         .iter()
         .any(|p| v.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
     if ok {
-        Ok(Some(v))
+        Ok(Some(Secret(v)))
     } else {
         Err(err(
             REDIS_URL,
@@ -1567,7 +1490,7 @@ mod tests {
                 max_entries: 50_000,
             }
         );
-        assert_eq!(c.redis_url, None);
+        assert_eq!(c.redis_url.as_ref().map(Secret::<String>::expose), None);
         assert!(c.trusted_proxies.is_empty());
         assert!(c.oauth.google.is_none());
         assert!(c.auto_migrate);
@@ -1942,7 +1865,7 @@ mod tests {
         let DatabaseConfig::Postgres(pg) = &c.database else {
             panic!("not postgres: {c:?}");
         };
-        assert_eq!(pg.url, None);
+        assert_eq!(pg.url.as_ref().map(Secret::<String>::expose), None);
         assert_eq!(pg.host, "db.internal");
         assert_eq!(pg.port, 5432);
         assert_eq!(pg.database, "auth");
@@ -1990,7 +1913,7 @@ mod tests {
             let DatabaseConfig::Postgres(pg) = &c.database else {
                 panic!("not postgres");
             };
-            assert_eq!(pg.url.as_deref(), Some(url));
+            assert_eq!(pg.url.as_ref().map(Secret::<String>::expose), Some(url));
             assert_eq!(pg.schema, None);
             assert_eq!(pg.timezone, "UTC");
             assert_eq!(pg.max_connections, 10);
@@ -2187,7 +2110,10 @@ mod tests {
             }
         );
         assert_eq!(c.rate_limits.max_entries, 1000);
-        assert_eq!(c.redis_url.as_deref(), Some("rediss://:pw@cache:6380/0"));
+        assert_eq!(
+            c.redis_url.as_ref().map(Secret::<String>::expose),
+            Some("rediss://:pw@cache:6380/0")
+        );
         let proxies: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
         assert_eq!(proxies, ["10.0.0.0/8", "fd00::/8", "192.168.1.1/32"]);
         let google = c.oauth.google.unwrap();

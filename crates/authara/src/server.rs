@@ -97,7 +97,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
 async fn open_postgres(pg: &PostgresConfig) -> Result<PgStore, StoreError> {
     let schema = pg.schema.as_deref();
     if let Some(url) = &pg.url {
-        return PgStore::connect_url(url, schema, pg.max_connections).await;
+        return PgStore::connect_url(url.expose(), schema, pg.max_connections).await;
     }
     let mut opts = PgConnectOptions::new()
         .host(&pg.host)
