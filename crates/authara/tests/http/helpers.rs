@@ -45,7 +45,7 @@ pub struct TestApp {
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
-    pg: Option<(String, String)>,
+    pg: Option<SchemaGuard>,
 }
 
 impl TestApp {
@@ -85,7 +85,7 @@ impl TestApp {
                 vars.insert("DATABASE_URL".into(), url.clone());
                 vars.insert("POSTGRESQL_SCHEMA".into(), schema.clone());
                 vars.insert("AUTHARA_DATABASE_MAX_CONNECTIONS".into(), "8".into());
-                pg = Some((url, schema));
+                pg = Some(SchemaGuard::new(&url, &schema));
             }
         }
         for (k, v) in extra {
@@ -319,19 +319,40 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some((url, schema)) = self.pg.take() {
-            // Async drop does not exist: clean up on a runtime of our own, in its own thread.
-            // Tests run on a multi-thread runtime, so the server's tasks (which may hold a
-            // transaction the DROP waits for) keep running while this thread blocks.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(drop_schema(&url, &schema));
-            })
-            .join();
+        // Tests run on a multi-thread runtime, so the server's tasks (which may hold a
+        // transaction the DROP waits for) keep running while the guard blocks this thread.
+        drop(self.pg.take());
+    }
+}
+
+/// Drops a PostgreSQL schema when it goes out of scope, also when the test failed.
+pub struct SchemaGuard {
+    url: String,
+    schema: String,
+}
+
+impl SchemaGuard {
+    /// Guards `schema` in the database at `url`.
+    pub fn new(url: &str, schema: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            schema: schema.to_owned(),
         }
+    }
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // Async drop does not exist: clean up on a runtime of our own, in its own thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(drop_schema(&url, &schema));
+        })
+        .join();
     }
 }
 
