@@ -119,15 +119,36 @@ pub struct RefreshTokenRecord {
     pub user: UserRecord,
 }
 
-/// What an atomic consume did.
+/// When [`Store::rotate_refresh_token`] may rotate the token it finds. Besides these, the
+/// token must be unconsumed, its session unrevoked and its user enabled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsumeOutcome {
-    /// This call consumed the token and stored the replacement.
-    Consumed,
-    /// The token was already consumed (by a concurrent call or earlier); nothing changed.
-    AlreadyConsumed,
-    /// No such token.
-    Missing,
+pub struct RotateIf {
+    /// The instant of the refresh. The token and its session must both expire after it; it
+    /// becomes the token's `consumed_at` and the replacement's `created_at`.
+    pub now: OffsetDateTime,
+    /// Only a token created at or before this instant (a rotation interval); `None`: any.
+    pub created_at_most: Option<OffsetDateTime>,
+    /// Only when the user is an admin (the `admin` audience).
+    pub admin_only: bool,
+}
+
+/// The token a rotation stores in the same session as the one it consumes.
+#[derive(Debug, Clone)]
+pub struct Replacement {
+    pub id: Uuid,
+    pub token_hash: TokenHash,
+    /// Latest expiry; the store caps it at the session's.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What [`Store::rotate_refresh_token`] found, and whether it rotated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotateOutcome {
+    /// The token with its session and user as they were before the call.
+    pub record: RefreshTokenRecord,
+    /// The stored replacement's expiry when this call consumed the token; `None` when it
+    /// changed nothing.
+    pub rotated: Option<OffsetDateTime>,
 }
 
 /// Rows removed by a purge.
@@ -241,14 +262,16 @@ pub trait Store: Send + Sync + 'static {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<RefreshTokenRecord>, StoreError>;
-    /// Marks the token consumed at `now` and inserts `replacement`, atomically: of several
-    /// concurrent calls with one hash exactly one gets `Consumed`.
-    async fn consume_refresh_token(
+    /// A refresh in one round trip: finds the token with its session and user and, when every
+    /// condition of [`RotateIf`] holds, marks it consumed and stores `replacement`, atomically.
+    /// Of several concurrent calls with one hash at most one rotates. `None` for an unknown
+    /// token. A replacement that cannot be stored fails the call and changes nothing.
+    async fn rotate_refresh_token(
         &self,
         hash: &TokenHash,
-        now: OffsetDateTime,
-        replacement: NewRefreshToken,
-    ) -> Result<ConsumeOutcome, StoreError>;
+        rotate_if: RotateIf,
+        replacement: Replacement,
+    ) -> Result<Option<RotateOutcome>, StoreError>;
 
     /// Starts reporting session revocations and user changes committed by any process,
     /// including this one, for caches to forget.

@@ -6,15 +6,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use authara_core::store::{
-    Change, ChangeFeed, ConsumeOutcome, NewRefreshToken, NewSession, NewUser, PurgeCounts,
-    RefreshTokenRecord, SchemaState, SessionRecord, Store, StoreError, TokenHash, UniqueKey,
-    UserRecord,
+    Change, ChangeFeed, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord,
+    Replacement, RotateIf, RotateOutcome, SchemaState, SessionRecord, Store, StoreError, TokenHash,
+    UniqueKey, UserRecord,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-/// How many tasks race for one refresh token in [`consume_refresh_token_race`].
+/// How many tasks race for one refresh token in [`rotate_refresh_token_race`].
 pub const RACERS: usize = 8;
 
 /// The tests' "now": a fixed instant with a non-zero microsecond part.
@@ -124,6 +124,53 @@ async fn token_record(store: &dyn Store, hash: &TokenHash) -> RefreshTokenRecord
         .await
         .expect("find refresh token")
         .expect("refresh token exists")
+}
+
+fn replacement(expires_at: OffsetDateTime) -> Replacement {
+    Replacement {
+        id: Uuid::new_v4(),
+        token_hash: random_hash(),
+        expires_at,
+    }
+}
+
+/// Rotation on any condition a refresh with rotation `always` and the `app` audience sets.
+fn always(at: OffsetDateTime) -> RotateIf {
+    RotateIf {
+        now: at,
+        created_at_most: None,
+        admin_only: false,
+    }
+}
+
+async fn rotate(
+    store: &dyn Store,
+    hash: &TokenHash,
+    rotate_if: RotateIf,
+    replacement: &Replacement,
+) -> Option<RotateOutcome> {
+    store
+        .rotate_refresh_token(hash, rotate_if, replacement.clone())
+        .await
+        .expect("rotate")
+}
+
+/// Rotates `hash`, which must succeed; returns the replacement's hash.
+async fn rotate_ok(store: &dyn Store, hash: &TokenHash, at: OffsetDateTime) -> TokenHash {
+    let next = replacement(at + Duration::days(1));
+    let outcome = rotate(store, hash, always(at), &next)
+        .await
+        .expect("token exists");
+    assert!(outcome.rotated.is_some(), "not rotated: {outcome:?}");
+    next.token_hash
+}
+
+async fn is_stored(store: &dyn Store, hash: &TokenHash) -> bool {
+    store
+        .find_refresh_token(hash)
+        .await
+        .expect("find refresh token")
+        .is_some()
 }
 
 async fn user_record(store: &dyn Store, id: Uuid) -> UserRecord {
@@ -486,14 +533,7 @@ pub async fn delete_user_cascades(store: &dyn Store) {
     let bob = create_user(store, "bob").await;
     let (s1, t1) = login(store, alice.id).await;
     let (s2, t2) = login(store, alice.id).await;
-    let t2b = new_token(s2.id, now(), Duration::days(1));
-    assert_eq!(
-        store
-            .consume_refresh_token(&t2.token_hash, now(), t2b.clone())
-            .await
-            .expect("consume"),
-        ConsumeOutcome::Consumed
-    );
+    let t2b = rotate_ok(store, &t2.token_hash, now()).await;
     let (s3, t3) = login(store, bob.id).await;
 
     store.delete_user(alice.id).await.expect("delete");
@@ -503,7 +543,7 @@ pub async fn delete_user_cascades(store: &dyn Store) {
         store.find_user_by_email(&alice.email).await.expect("find"),
         None
     );
-    for hash in [&t1.token_hash, &t2.token_hash, &t2b.token_hash] {
+    for hash in [&t1.token_hash, &t2.token_hash, &t2b] {
         assert_eq!(store.find_refresh_token(hash).await.expect("find"), None);
     }
     assert!(!is_live(store, &s1, now()).await);
@@ -795,95 +835,181 @@ pub async fn revoke_session_keeps_first_revocation(store: &dyn Store) {
     );
 }
 
-/// `consume_refresh_token`: `Consumed` marks the token and stores the replacement;
-/// `AlreadyConsumed` and `Missing` change nothing and store no replacement.
-pub async fn consume_refresh_token_outcomes(store: &dyn Store) {
+/// `rotate_refresh_token` on a rotatable token returns the record as it was, marks the token
+/// consumed at `now` and stores the replacement in the same session, created at `now`, expiring
+/// at the earlier of its own expiry and the session's. The same token again: the consumed
+/// record, and nothing changes. An unknown token: `None`, and nothing is stored.
+pub async fn rotate_refresh_token_outcomes(store: &dyn Store) {
     let alice = create_user(store, "alice").await;
     let (session, t1) = login(store, alice.id).await;
+    let before = token_record(store, &t1.token_hash).await;
     let at = now() + us(17);
 
-    let r1 = new_token(session.id, at, Duration::days(14));
+    let r1 = replacement(at + Duration::hours(1));
     assert_eq!(
-        store
-            .consume_refresh_token(&t1.token_hash, at, r1.clone())
-            .await
-            .expect("consume"),
-        ConsumeOutcome::Consumed
+        rotate(store, &t1.token_hash, always(at), &r1).await,
+        Some(RotateOutcome {
+            record: before.clone(),
+            rotated: Some(r1.expires_at),
+        })
     );
     let consumed = token_record(store, &t1.token_hash).await;
-    assert_eq!(consumed.consumed_at, Some(at));
-    assert_eq!(consumed.id, t1.id);
-
-    let replacement = token_record(store, &r1.token_hash).await;
-    assert_eq!(replacement.id, r1.id);
-    assert_eq!(replacement.session_id, session.id);
-    assert_eq!(replacement.created_at, r1.created_at);
-    assert_eq!(replacement.expires_at, r1.expires_at);
-    assert_eq!(replacement.consumed_at, None);
-    assert_eq!(replacement.session, consumed.session);
-    assert_eq!(replacement.user, record_of(&alice));
+    assert_eq!(
+        consumed,
+        RefreshTokenRecord {
+            consumed_at: Some(at),
+            ..before.clone()
+        }
+    );
+    assert_eq!(
+        token_record(store, &r1.token_hash).await,
+        RefreshTokenRecord {
+            id: r1.id,
+            session_id: session.id,
+            created_at: at,
+            expires_at: r1.expires_at,
+            consumed_at: None,
+            session: before.session.clone(),
+            user: record_of(&alice),
+        }
+    );
 
     // The same token again: nothing changes, the second replacement is not stored.
-    let r2 = new_token(session.id, at, Duration::days(14));
+    let r2 = replacement(at + Duration::hours(1));
     assert_eq!(
-        store
-            .consume_refresh_token(&t1.token_hash, at + Duration::seconds(1), r2.clone())
-            .await
-            .expect("consume"),
-        ConsumeOutcome::AlreadyConsumed
+        rotate(
+            store,
+            &t1.token_hash,
+            always(at + Duration::seconds(1)),
+            &r2
+        )
+        .await,
+        Some(RotateOutcome {
+            record: consumed.clone(),
+            rotated: None,
+        })
     );
-    assert_eq!(
-        store
-            .find_refresh_token(&r2.token_hash)
-            .await
-            .expect("find"),
-        None
-    );
-    assert_eq!(
-        token_record(store, &t1.token_hash).await.consumed_at,
-        Some(at)
-    );
+    assert!(!is_stored(store, &r2.token_hash).await);
+    assert_eq!(token_record(store, &t1.token_hash).await, consumed);
 
-    // The replacement rotates in turn.
-    let r3 = new_token(session.id, at, Duration::days(14));
+    // The replacement rotates in turn; a replacement that would outlive the session expires
+    // with it.
+    let r3 = replacement(session.expires_at + Duration::days(13));
+    let third = rotate(
+        store,
+        &r1.token_hash,
+        always(at + Duration::seconds(2)),
+        &r3,
+    )
+    .await
+    .expect("found");
+    assert_eq!(third.rotated, Some(session.expires_at));
     assert_eq!(
-        store
-            .consume_refresh_token(&r1.token_hash, at + Duration::seconds(2), r3.clone())
-            .await
-            .expect("consume"),
-        ConsumeOutcome::Consumed
+        token_record(store, &r3.token_hash).await.expires_at,
+        session.expires_at
     );
-    assert_eq!(token_record(store, &r3.token_hash).await.consumed_at, None);
 
     // An unknown token.
-    let r4 = new_token(session.id, at, Duration::days(14));
+    let r4 = replacement(at + Duration::hours(1));
+    assert_eq!(rotate(store, &random_hash(), always(at), &r4).await, None);
+    assert!(!is_stored(store, &r4.token_hash).await);
+}
+
+/// Rotates `token` under `rotate_if` and expects a refusal that changed nothing: the record as
+/// it was, no rotation, the token as it was, no replacement stored.
+async fn assert_refused(store: &dyn Store, token: &TokenHash, rotate_if: RotateIf, why: &str) {
+    let before = token_record(store, token).await;
+    let next = replacement(rotate_if.now + Duration::hours(1));
     assert_eq!(
-        store
-            .consume_refresh_token(&random_hash(), at, r4.clone())
-            .await
-            .expect("consume"),
-        ConsumeOutcome::Missing
+        rotate(store, token, rotate_if, &next).await,
+        Some(RotateOutcome {
+            record: before.clone(),
+            rotated: None,
+        }),
+        "{why}"
     );
-    assert_eq!(
-        store
-            .find_refresh_token(&r4.token_hash)
-            .await
-            .expect("find"),
-        None
+    assert_eq!(token_record(store, token).await, before, "{why}");
+    assert!(!is_stored(store, &next.token_hash).await, "{why}");
+}
+
+/// Each condition of a rotation alone stops it and changes nothing: the token expired (at
+/// exactly `now` too), the session expired (likewise) or revoked, the user disabled, the
+/// `admin` audience for a non-admin, a token younger than `created_at_most`. At the
+/// boundaries that still allow it (an admin for `admin_only`, `created_at_most` equal to the
+/// token's creation) it rotates.
+pub async fn rotate_refresh_token_conditions(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let at = now();
+    let hour = Duration::hours(1);
+    let day = Duration::days(1);
+
+    let (s, mut t) = new_login(alice.id, at - hour, at + day);
+    t.expires_at = at;
+    store.create_session(s, t.clone()).await.expect("create");
+    assert_refused(store, &t.token_hash, always(at), "token expires now").await;
+
+    let (s, mut t) = new_login(alice.id, at - day, at - hour);
+    t.expires_at = at + day;
+    store.create_session(s, t.clone()).await.expect("create");
+    assert_refused(store, &t.token_hash, always(at), "session expired").await;
+
+    let (s, mut t) = new_login(alice.id, at - day, at);
+    t.expires_at = at + day;
+    store.create_session(s, t.clone()).await.expect("create");
+    assert_refused(store, &t.token_hash, always(at), "session expires now").await;
+
+    let (s, t) = login(store, alice.id).await;
+    assert!(store.revoke_session(s.id, None, at).await.expect("revoke"));
+    assert_refused(store, &t.token_hash, always(at), "session revoked").await;
+
+    // Disabling revokes sessions; this one starts after, so only the user is disabled.
+    let bob = create_user(store, "bob").await;
+    store.set_disabled(bob.id, true, at).await.expect("disable");
+    let (_, t) = login(store, bob.id).await;
+    assert_refused(store, &t.token_hash, always(at), "user disabled").await;
+
+    let admin_only = RotateIf {
+        admin_only: true,
+        ..always(at)
+    };
+    let (_, t) = login(store, alice.id).await;
+    assert_refused(store, &t.token_hash, admin_only, "admin audience, no admin").await;
+    store
+        .set_admin_by_email(&alice.email, true, at)
+        .await
+        .expect("grant");
+    let next = replacement(at + hour);
+    let outcome = rotate(store, &t.token_hash, admin_only, &next).await;
+    assert!(
+        outcome.is_some_and(|o| o.rotated.is_some()),
+        "admin rotates"
     );
+
+    let (_, t) = login(store, alice.id).await;
+    let too_young = RotateIf {
+        created_at_most: Some(t.created_at - us(1)),
+        ..always(at)
+    };
+    assert_refused(store, &t.token_hash, too_young, "token too young").await;
+    let old_enough = RotateIf {
+        created_at_most: Some(t.created_at),
+        ..always(at)
+    };
+    let outcome = rotate(store, &t.token_hash, old_enough, &replacement(at + hour)).await;
+    assert!(outcome.is_some_and(|o| o.rotated.is_some()), "old enough");
 }
 
 /// A replacement that cannot be stored (its hash is taken) fails the whole call: the old token
-/// stays unconsumed and can be consumed afterwards.
-pub async fn consume_refresh_token_replacement_conflict(store: &dyn Store) {
+/// stays unconsumed and rotates afterwards.
+pub async fn rotate_refresh_token_replacement_conflict(store: &dyn Store) {
     let alice = create_user(store, "alice").await;
-    let (session, t1) = login(store, alice.id).await;
+    let (_, t1) = login(store, alice.id).await;
     let (_, other) = login(store, alice.id).await;
 
-    let mut clash = new_token(session.id, now(), Duration::days(1));
+    let mut clash = replacement(now() + Duration::days(1));
     clash.token_hash = other.token_hash;
     match store
-        .consume_refresh_token(&t1.token_hash, now(), clash)
+        .rotate_refresh_token(&t1.token_hash, always(now()), clash)
         .await
     {
         Err(StoreError::Conflict(UniqueKey::Other)) => {}
@@ -891,34 +1017,23 @@ pub async fn consume_refresh_token_replacement_conflict(store: &dyn Store) {
     }
     assert_eq!(token_record(store, &t1.token_hash).await.consumed_at, None);
 
-    let good = new_token(session.id, now(), Duration::days(1));
-    assert_eq!(
-        store
-            .consume_refresh_token(&t1.token_hash, now(), good.clone())
-            .await
-            .expect("consume"),
-        ConsumeOutcome::Consumed
-    );
-    assert!(store
-        .find_refresh_token(&good.token_hash)
-        .await
-        .expect("find")
-        .is_some());
+    let good = rotate_ok(store, &t1.token_hash, now()).await;
+    assert!(is_stored(store, &good).await);
 }
 
-/// [`RACERS`] concurrent consumes of one token, over several rounds: in each exactly one is
-/// `Consumed`, the rest `AlreadyConsumed`, none errors, and only the winner's replacement is
-/// stored.
-pub async fn consume_refresh_token_race(store: Arc<dyn Store>) {
+/// [`RACERS`] concurrent rotations of one token, over several rounds: in each exactly one
+/// rotates, the rest find the token unconsumed or consumed but rotate nothing, none errors,
+/// and only the winner's replacement is stored.
+pub async fn rotate_refresh_token_race(store: Arc<dyn Store>) {
     let alice = create_user(&*store, "alice").await;
-    let (session, first) = login(&*store, alice.id).await;
+    let (_, first) = login(&*store, alice.id).await;
     let mut hash = first.token_hash;
 
     for round in 0..3i64 {
         let at = now() + Duration::seconds(round);
         let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
-        let replacements: Vec<NewRefreshToken> = (0..RACERS)
-            .map(|_| new_token(session.id, at, Duration::days(1)))
+        let replacements: Vec<Replacement> = (0..RACERS)
+            .map(|_| replacement(at + Duration::days(1)))
             .collect();
         let tasks: Vec<_> = replacements
             .iter()
@@ -928,43 +1043,28 @@ pub async fn consume_refresh_token_race(store: Arc<dyn Store>) {
                 let barrier = Arc::clone(&barrier);
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.consume_refresh_token(&hash, at, replacement).await
+                    store
+                        .rotate_refresh_token(&hash, always(at), replacement)
+                        .await
                 })
             })
             .collect();
 
-        let mut outcomes = Vec::with_capacity(RACERS);
+        let mut rotated = Vec::with_capacity(RACERS);
         for task in tasks {
             let outcome = task
                 .await
                 .expect("task did not panic")
-                .unwrap_or_else(|e| panic!("round {round}: a racer failed: {e:?}"));
-            outcomes.push(outcome);
+                .unwrap_or_else(|e| panic!("round {round}: a racer failed: {e:?}"))
+                .unwrap_or_else(|| panic!("round {round}: the token was not found"));
+            rotated.push(outcome.rotated.is_some());
         }
-        let winners: Vec<usize> = outcomes
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| **o == ConsumeOutcome::Consumed)
-            .map(|(i, _)| i)
-            .collect();
-        assert_eq!(winners.len(), 1, "round {round}: outcomes {outcomes:?}");
-        assert_eq!(
-            outcomes
-                .iter()
-                .filter(|o| **o == ConsumeOutcome::AlreadyConsumed)
-                .count(),
-            RACERS - 1,
-            "round {round}: outcomes {outcomes:?}"
-        );
+        let winners: Vec<usize> = (0..RACERS).filter(|&i| rotated[i]).collect();
+        assert_eq!(winners.len(), 1, "round {round}: rotated {rotated:?}");
 
         let mut stored = BTreeSet::new();
         for (i, replacement) in replacements.iter().enumerate() {
-            if store
-                .find_refresh_token(&replacement.token_hash)
-                .await
-                .expect("find")
-                .is_some()
-            {
+            if is_stored(&*store, &replacement.token_hash).await {
                 stored.insert(i);
             }
         }
@@ -1004,14 +1104,7 @@ pub async fn purge_expired_counts(store: &dyn Store) {
         .create_session(s3.clone(), t3a.clone())
         .await
         .expect("create");
-    let t3b = new_token(s3.id, start + hour, 2 * day);
-    assert_eq!(
-        store
-            .consume_refresh_token(&t3a.token_hash, start + hour, t3b.clone())
-            .await
-            .expect("consume"),
-        ConsumeOutcome::Consumed
-    );
+    let t3b = rotate_ok(store, &t3a.token_hash, start + hour).await;
     // Live session with a live token: untouched.
     let (_s4, t4) = login(store, alice.id).await;
     // Revoked but unexpired: untouched.
@@ -1031,7 +1124,7 @@ pub async fn purge_expired_counts(store: &dyn Store) {
     for gone in [&t1.token_hash, &t2.token_hash, &t3a.token_hash] {
         assert_eq!(store.find_refresh_token(gone).await.expect("find"), None);
     }
-    for kept in [&t3b.token_hash, &t4.token_hash, &t5.token_hash] {
+    for kept in [&t3b, &t4.token_hash, &t5.token_hash] {
         assert!(store
             .find_refresh_token(kept)
             .await

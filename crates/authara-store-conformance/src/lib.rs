@@ -160,13 +160,14 @@ macro_rules! conformance_tests {
             list_live_sessions_order_and_filter,
             revoke_session_owner_check,
             revoke_session_keeps_first_revocation,
-            consume_refresh_token_outcomes,
-            consume_refresh_token_replacement_conflict,
+            rotate_refresh_token_outcomes,
+            rotate_refresh_token_conditions,
+            rotate_refresh_token_replacement_conflict,
             purge_expired_counts,
             watch_changes_reports_revocations_and_user_changes,
         );
         $crate::conformance_tests!(@shared $make;
-            consume_refresh_token_race,
+            rotate_refresh_token_race,
         );
     };
     (@fresh $make:expr; $($case:ident),* $(,)?) => {$(

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authara_core::store::{
-    Change, ChangeFeed, ConsumeOutcome, NewRefreshToken, NewSession, NewUser, PurgeCounts,
-    RefreshTokenRecord, SchemaState, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+    Change, ChangeFeed, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord,
+    Replacement, RotateIf, RotateOutcome, SchemaState, SessionRecord, Store, StoreError, TokenHash,
+    UserRecord,
 };
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
@@ -35,7 +36,7 @@ pub use sqlx::ConnectOptions;
 
 use crate::error::{invalid, map, map_migrate};
 use crate::rows::{
-    SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS, TOKEN_JOIN_COLUMNS, USER_COLUMNS,
+    RotateRow, SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS, TOKEN_JOIN_COLUMNS, USER_COLUMNS,
 };
 
 /// The migrations in `migrations/`, compiled in.
@@ -453,51 +454,55 @@ impl Store for PgStore {
         Ok(row.map(RefreshTokenRecord::from))
     }
 
-    async fn consume_refresh_token(
+    async fn rotate_refresh_token(
         &self,
         hash: &TokenHash,
-        now: OffsetDateTime,
-        replacement: NewRefreshToken,
-    ) -> Result<ConsumeOutcome, StoreError> {
-        // One statement, so one round trip and its own transaction: the replacement is inserted
-        // only for the row this statement consumed. A concurrent consumer of the same row
-        // blocks on the row lock until we commit, then re-checks `consumed_at IS NULL` against
-        // the committed row, consumes nothing and inserts nothing. A failing insert (duplicate
-        // hash) fails the statement, so the old token stays unconsumed.
-        let inserted = sqlx::query(
-            "WITH consumed AS ( \
+        rotate_if: RotateIf,
+        replacement: Replacement,
+    ) -> Result<Option<RotateOutcome>, StoreError> {
+        // One statement, so one round trip and its own transaction. `found` is the state
+        // before the call (the statement's snapshot). The update re-checks `consumed_at IS
+        // NULL` against the row it locks: a concurrent rotation of the same token makes it
+        // wait for that commit, then consume nothing, so nothing is inserted either. A failing
+        // insert (a duplicate hash) fails the statement and the token stays unconsumed.
+        let row = sqlx::query_as::<_, RotateRow>(&format!(
+            "WITH found AS ( \
+                 SELECT {TOKEN_JOIN_COLUMNS} \
+                 FROM refresh_tokens t \
+                 JOIN sessions s ON s.id = t.session_id \
+                 JOIN users u ON u.id = s.user_id \
+                 WHERE t.token_hash = $1), \
+             consumed AS ( \
                  UPDATE refresh_tokens SET consumed_at = $2 \
-                 WHERE token_hash = $1 AND consumed_at IS NULL \
-                 RETURNING session_id) \
-             INSERT INTO refresh_tokens \
-                 (id, session_id, token_hash, created_at, expires_at, consumed_at) \
-             SELECT $3, $4, $5, $6, $7, NULL FROM consumed \
-             RETURNING id",
-        )
+                 WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 \
+                   AND ($3::timestamptz IS NULL OR created_at <= $3) \
+                   AND EXISTS (SELECT 1 FROM found f \
+                       WHERE f.session_revoked_at IS NULL AND f.session_expires_at > $2 \
+                         AND NOT f.user_disabled AND (NOT $4::boolean OR f.user_is_admin)) \
+                 RETURNING session_id), \
+             inserted AS ( \
+                 INSERT INTO refresh_tokens \
+                     (id, session_id, token_hash, created_at, expires_at, consumed_at) \
+                 SELECT $5, c.session_id, $6, $2, LEAST($7, f.session_expires_at), NULL \
+                 FROM consumed c CROSS JOIN found f \
+                 RETURNING expires_at) \
+             SELECT found.*, (SELECT expires_at FROM inserted) AS rotated_expires_at \
+             FROM found"
+        ))
         .bind(hash.as_slice())
-        .bind(now)
+        .bind(rotate_if.now)
+        .bind(rotate_if.created_at_most)
+        .bind(rotate_if.admin_only)
         .bind(replacement.id)
-        .bind(replacement.session_id)
         .bind(replacement.token_hash.as_slice())
-        .bind(replacement.created_at)
         .bind(replacement.expires_at)
         .fetch_optional(&self.pool)
         .await
         .map_err(map)?;
-        if inserted.is_some() {
-            return Ok(ConsumeOutcome::Consumed);
-        }
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM refresh_tokens WHERE token_hash = $1")
-                .bind(hash.as_slice())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map)?;
-        Ok(if exists.is_some() {
-            ConsumeOutcome::AlreadyConsumed
-        } else {
-            ConsumeOutcome::Missing
-        })
+        Ok(row.map(|row| RotateOutcome {
+            record: row.token.into(),
+            rotated: row.rotated_expires_at,
+        }))
     }
 
     async fn watch_changes(&self) -> Result<ChangeFeed, StoreError> {

@@ -96,6 +96,14 @@ pub(crate) struct TokenJoinRow {
     user_created_at: OffsetDateTime,
 }
 
+/// [`TokenJoinRow`] as found by a rotation, with the replacement's expiry if it rotated.
+#[derive(FromRow)]
+pub(crate) struct RotateRow {
+    #[sqlx(flatten)]
+    pub(crate) token: TokenJoinRow,
+    pub(crate) rotated_expires_at: Option<OffsetDateTime>,
+}
+
 impl From<TokenJoinRow> for RefreshTokenRecord {
     fn from(row: TokenJoinRow) -> Self {
         RefreshTokenRecord {

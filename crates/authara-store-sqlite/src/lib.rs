@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authara_core::store::{
-    ChangeFeed, ConsumeOutcome, NewRefreshToken, NewSession, NewUser, PurgeCounts,
-    RefreshTokenRecord, SchemaState, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+    ChangeFeed, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord, Replacement,
+    RotateIf, RotateOutcome, SchemaState, SessionRecord, Store, StoreError, TokenHash, UserRecord,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -432,39 +432,69 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn consume_refresh_token(
+    async fn rotate_refresh_token(
         &self,
         hash: &TokenHash,
-        now: OffsetDateTime,
-        replacement: NewRefreshToken,
-    ) -> Result<ConsumeOutcome, StoreError> {
+        rotate_if: RotateIf,
+        replacement: Replacement,
+    ) -> Result<Option<RotateOutcome>, StoreError> {
+        // On the writer, in one immediate transaction: the record read is the state the
+        // conditional update sees, and no other writer comes between them.
+        let now = micros(rotate_if.now)?;
+        let created_at_most = rotate_if.created_at_most.map(micros).transpose()?;
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let found = sqlx::query_as::<_, TokenJoinRow>(&format!(
+            "SELECT {TOKEN_JOIN_COLUMNS} \
+             FROM refresh_tokens t \
+             JOIN sessions s ON s.id = t.session_id \
+             JOIN users u ON u.id = s.user_id \
+             WHERE t.token_hash = ?1"
+        ))
+        .bind(hash.as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map)?;
+        let Some(found) = found else {
+            tx.rollback().await.map_err(map)?;
+            return Ok(None);
+        };
+        let record = found.into_record()?;
+        let consumed = sqlx::query(
             "UPDATE refresh_tokens SET consumed_at = ?2 \
-             WHERE token_hash = ?1 AND consumed_at IS NULL",
+             WHERE token_hash = ?1 AND consumed_at IS NULL AND expires_at > ?2 \
+               AND (?3 IS NULL OR created_at <= ?3) \
+               AND EXISTS (SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id \
+                   WHERE s.id = refresh_tokens.session_id \
+                     AND s.revoked_at IS NULL AND s.expires_at > ?2 \
+                     AND u.disabled = 0 AND (?4 = 0 OR u.is_admin = 1))",
         )
         .bind(hash.as_slice())
-        .bind(micros(now)?)
+        .bind(now)
+        .bind(created_at_most)
+        .bind(rotate_if.admin_only)
         .execute(&mut *tx)
         .await
         .map_err(map)?;
-        if done.rows_affected() == 1 {
-            insert_token(&mut tx, &replacement).await?;
-            tx.commit().await.map_err(map)?;
-            return Ok(ConsumeOutcome::Consumed);
+        if consumed.rows_affected() == 0 {
+            tx.rollback().await.map_err(map)?;
+            return Ok(Some(RotateOutcome {
+                record,
+                rotated: None,
+            }));
         }
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM refresh_tokens WHERE token_hash = ?1")
-                .bind(hash.as_slice())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map)?;
-        tx.rollback().await.map_err(map)?;
-        Ok(if exists.is_some() {
-            ConsumeOutcome::AlreadyConsumed
-        } else {
-            ConsumeOutcome::Missing
-        })
+        let token = NewRefreshToken {
+            id: replacement.id,
+            session_id: record.session_id,
+            token_hash: replacement.token_hash,
+            created_at: rotate_if.now,
+            expires_at: replacement.expires_at.min(record.session.expires_at),
+        };
+        insert_token(&mut tx, &token).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(Some(RotateOutcome {
+            record,
+            rotated: Some(token.expires_at),
+        }))
     }
 
     /// SQLite has no notifications; the server instead holds a lock that keeps every other

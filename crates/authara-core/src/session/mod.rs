@@ -7,8 +7,8 @@ use crate::clock::Clock;
 use crate::jwt::{AccessClaims, Audience, JwtKeys, ADMIN_ROLE};
 use crate::random::{token_256, uuid_v4, Random, SecretToken};
 use crate::store::{
-    ConsumeOutcome, NewRefreshToken, NewSession, RefreshTokenRecord, Store, StoreError, TokenHash,
-    UserRecord,
+    NewRefreshToken, NewSession, RefreshTokenRecord, Replacement, RotateIf, Store, StoreError,
+    TokenHash, UserRecord,
 };
 use cache::SessionCache;
 use sha2::{Digest as _, Sha256};
@@ -95,6 +95,14 @@ pub enum AuthError {
 pub struct Authenticated {
     pub claims: AccessClaims,
     pub user: Arc<UserRecord>,
+}
+
+/// What the refresh rules say of a token that is not invalid.
+enum Verdict {
+    /// Consumed before: the grace window or reuse detection decides.
+    Consumed,
+    /// Refreshes; rotates when `rotate`.
+    Refresh { rotate: bool },
 }
 
 /// The session service.
@@ -195,89 +203,136 @@ impl SessionService {
         }
         let hash = hash_refresh_token(presented);
         let now = self.clock.now();
-        let record = self.live_record(&hash, now).await?;
+        // The rules below decide; `rotate_if` asks the store to rotate in the same round trip
+        // as the lookup exactly when they will say "rotate", so the common refresh is one
+        // round trip. They must agree: see the last arm of the match.
+        let rotate_if = self.rotate_if(now, audience);
+        let (record, rotated) = match rotate_if {
+            Some(rotate_if) => {
+                let plain = token_256(&*self.random);
+                let replacement = Replacement {
+                    id: uuid_v4(&*self.random),
+                    token_hash: hash_refresh_token(plain.expose()),
+                    expires_at: now + self.policy.refresh_ttl,
+                };
+                let found = self
+                    .store
+                    .rotate_refresh_token(&hash, rotate_if, replacement)
+                    .await?
+                    .ok_or(RefreshError::Invalid)?;
+                (found.record, found.rotated.map(|exp| (plain, exp)))
+            }
+            None => {
+                let record = self
+                    .store
+                    .find_refresh_token(&hash)
+                    .await?
+                    .ok_or(RefreshError::Invalid)?;
+                (record, None)
+            }
+        };
+        let rotation_due = match self.verdict(&record, audience, now, rotate_if)? {
+            Verdict::Consumed => return self.refresh_consumed(&record, audience, now).await,
+            Verdict::Refresh { rotate } => rotate,
+        };
+        let session_expiry = record.session.expires_at;
+        let refresh = match (rotation_due, rotated) {
+            (true, Some((token, expires_at))) => Some(RefreshToken {
+                token,
+                expires_at,
+                max_age: expires_at - now,
+            }),
+            (false, None) => None,
+            // A concurrent request consumed the token between our read and our update: judge
+            // this one as a presentation of a consumed token, which within the grace window
+            // still succeeds.
+            (true, None) => {
+                let record = self
+                    .store
+                    .find_refresh_token(&hash)
+                    .await?
+                    .ok_or(RefreshError::Invalid)?;
+                return match self.verdict(&record, audience, now, rotate_if)? {
+                    Verdict::Consumed => self.refresh_consumed(&record, audience, now).await,
+                    // Still unconsumed: the store refused a rotation the rules allow.
+                    Verdict::Refresh { .. } => {
+                        tracing::error!(
+                            session_id = %record.session_id,
+                            "store did not rotate a rotatable refresh token"
+                        );
+                        Err(RefreshError::Invalid)
+                    }
+                };
+            }
+            // The store rotated a token the rules refuse: a bug in a backend. Fail closed; the
+            // replacement's plaintext is dropped here, so it can never be used.
+            (false, Some(_)) => {
+                tracing::error!(
+                    session_id = %record.session_id,
+                    "store rotated a refresh token the rules refuse"
+                );
+                return Err(RefreshError::Invalid);
+            }
+        };
+        let access = self.access_token(
+            &record.user,
+            record.session_id,
+            audience,
+            now,
+            session_expiry,
+        )?;
+        Ok(Issued {
+            session_id: record.session_id,
+            access,
+            refresh,
+        })
+    }
+
+    /// What the rotation policy lets the store rotate at `now`; `None` when it never rotates.
+    fn rotate_if(&self, now: OffsetDateTime, audience: Audience) -> Option<RotateIf> {
+        let created_at_most = match self.policy.rotation {
+            Rotation::Always => None,
+            Rotation::After(age) => Some(now.checked_sub(age)?),
+            Rotation::Off => return None,
+        };
+        Some(RotateIf {
+            now,
+            created_at_most,
+            admin_only: audience == Audience::Admin,
+        })
+    }
+
+    /// The refresh rules (SPEC §6) applied to a token as read: a dead session, a disabled user
+    /// or an expired token is invalid; the `admin` audience needs an admin; a consumed token
+    /// is judged by [`Self::refresh_consumed`]; otherwise the token refreshes, and rotates when
+    /// `rotate_if` allows its age.
+    fn verdict(
+        &self,
+        record: &RefreshTokenRecord,
+        audience: Audience,
+        now: OffsetDateTime,
+        rotate_if: Option<RotateIf>,
+    ) -> Result<Verdict, RefreshError> {
+        let live = record.session.revoked_at.is_none()
+            && record.session.expires_at > now
+            && !record.user.disabled;
+        if !live {
+            return Err(RefreshError::Invalid);
+        }
         if audience == Audience::Admin && !record.user.is_admin {
             return Err(RefreshError::NotAdmin);
         }
         if record.consumed_at.is_some() {
-            return self.refresh_consumed(&record, audience, now).await;
+            return Ok(Verdict::Consumed);
         }
         if record.expires_at <= now {
             return Err(RefreshError::Invalid);
         }
-        let rotate = match self.policy.rotation {
-            Rotation::Always => true,
-            Rotation::After(age) => now - record.created_at >= age,
-            Rotation::Off => false,
-        };
-        let session_expiry = record.session.expires_at;
-        if !rotate {
-            let access = self.access_token(
-                &record.user,
-                record.session_id,
-                audience,
-                now,
-                session_expiry,
-            )?;
-            return Ok(Issued {
-                session_id: record.session_id,
-                access,
-                refresh: None,
-            });
-        }
-        let (replacement, plain) = self.new_refresh_token(record.session_id, now, session_expiry);
-        let expires_at = replacement.expires_at;
-        match self
-            .store
-            .consume_refresh_token(&hash, now, replacement)
-            .await?
-        {
-            ConsumeOutcome::Consumed => {
-                let access = self.access_token(
-                    &record.user,
-                    record.session_id,
-                    audience,
-                    now,
-                    session_expiry,
-                )?;
-                Ok(Issued {
-                    session_id: record.session_id,
-                    access,
-                    refresh: Some(RefreshToken {
-                        token: plain,
-                        expires_at,
-                        max_age: expires_at - now,
-                    }),
-                })
-            }
-            // A concurrent request won the race: judge this one as a presentation of a
-            // consumed token, which within the grace window still succeeds.
-            ConsumeOutcome::AlreadyConsumed => {
-                let record = self.live_record(&hash, now).await?;
-                self.refresh_consumed(&record, audience, now).await
-            }
-            ConsumeOutcome::Missing => Err(RefreshError::Invalid),
-        }
-    }
-
-    async fn live_record(
-        &self,
-        hash: &TokenHash,
-        now: OffsetDateTime,
-    ) -> Result<RefreshTokenRecord, RefreshError> {
-        let record = self
-            .store
-            .find_refresh_token(hash)
-            .await?
-            .ok_or(RefreshError::Invalid)?;
-        let live = record.session.revoked_at.is_none()
-            && record.session.expires_at > now
-            && !record.user.disabled;
-        if live {
-            Ok(record)
-        } else {
-            Err(RefreshError::Invalid)
-        }
+        let rotate = rotate_if.is_some_and(|r| {
+            r.created_at_most
+                .is_none_or(|most| record.created_at <= most)
+        });
+        Ok(Verdict::Refresh { rotate })
     }
 
     /// A consumed token presented again: inside the grace window, a new access token only;
