@@ -31,6 +31,11 @@ pub struct Args {
     /// How long the bench alone hashes with Argon2 (before and after the servers run).
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub hash_duration: Duration,
+    /// Repeat the whole measurement (Argon2 and hello references, every backend on a fresh
+    /// database and server, pgbench) this many times, 1 to 9, and report medians with their
+    /// min–max; the checks use the medians.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub runs: u8,
     /// Comma-separated scenarios to run.
     #[arg(
         long,
@@ -209,5 +214,16 @@ mod tests {
         );
         assert_eq!(a.scenarios.len(), 5);
         assert!(Args::try_parse_from(["authara-bench", "--scenarios", "nope"]).is_err());
+    }
+
+    #[test]
+    fn runs_default_to_one_and_stay_within_one_to_nine() {
+        let runs = |v: &str| Args::try_parse_from(["authara-bench", "--runs", v]).map(|a| a.runs);
+        assert_eq!(Args::try_parse_from(["authara-bench"]).unwrap().runs, 1);
+        assert_eq!(runs("3").unwrap(), 3);
+        assert_eq!(runs("9").unwrap(), 9);
+        for bad in ["0", "10", "-1", "x"] {
+            assert!(runs(bad).is_err(), "{bad}");
+        }
     }
 }

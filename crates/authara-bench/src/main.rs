@@ -4,11 +4,14 @@
 //! process alone; measure the hello ceiling; then per backend start the server on a fresh
 //! database, seed users through the store, and drive the scenarios with a hyper load generator
 //! over loopback; measure Argon2 again; print the tables, the ratios and PASS/FAIL per target.
+//! With `--runs N` everything after the build is repeated N times; the report gives the medians
+//! of the runs' figures and of their ratios (each computed against its own run's references).
 //!
 //! Exit status: 0 when the run completed (whether or not targets pass), 1 when something broke
 //! (a build, the server, the database, or a scenario in which not one request succeeded), or with
 //! `--strict` when a target fails; 2 for bad arguments.
 
+mod aggregate;
 mod argon;
 mod cli;
 mod load;
@@ -16,14 +19,15 @@ mod pg;
 mod procs;
 mod report;
 mod seed;
+mod stats;
 mod target;
 
 use anyhow::{bail, Context as _};
 use authara_core::jwt::JwtKeys;
 use clap::Parser as _;
-use cli::{Args, Scenario};
+use cli::{Args, Backend, Scenario};
 use hyper::StatusCode;
-use report::{Argon2Report, Machine, Report, Row, Settings};
+use report::{Argon2Report, Machine, Report, Row, RunReport, Settings};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +38,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// What every phase needs.
+#[derive(Clone)]
 pub struct Ctx {
     pub authara: PathBuf,
     pub hello: PathBuf,
@@ -48,6 +53,31 @@ pub struct Ctx {
     pub scenarios: Vec<Scenario>,
     /// Program and arguments `authara serve` runs under (empty: none).
     pub wrapper: Vec<String>,
+    /// How long the bench alone hashes with Argon2, before and after the servers.
+    pub hash_duration: Duration,
+    /// Prefix of this run's progress lines: `run 2/3: ` with `--runs` > 1, else nothing.
+    pub label: String,
+}
+
+impl Ctx {
+    /// A progress line of this run.
+    pub fn progress(&self, msg: &str) {
+        progress(&format!("{}{msg}", self.label));
+    }
+
+    /// Whether `login` or `signup` runs (then the Argon2 reference is measured).
+    fn hashing(&self) -> bool {
+        self.scenarios.contains(&Scenario::Login) || self.scenarios.contains(&Scenario::Signup)
+    }
+}
+
+/// `run 2/3: `, or nothing for a single run.
+fn run_label(run: usize, runs: usize) -> String {
+    if runs > 1 {
+        format!("run {run}/{runs}: ")
+    } else {
+        String::new()
+    }
 }
 
 /// Ctrl-C, seen by every phase: async ones through `guard`, threads through `flag`.
@@ -144,7 +174,7 @@ async fn hello(ctx: &Ctx) -> anyhow::Result<Row> {
         Some(&log),
     )?;
     target::wait_ready(addr, "/hello", &mut child, started).await?;
-    progress(&format!("[hello] {} connections", ctx.connections));
+    ctx.progress(&format!("[hello] {} connections", ctx.connections));
     let reset = procs::reset_peak(child.pid());
     let host = load::host_header(addr);
     let w = (0..ctx.connections)
@@ -166,7 +196,7 @@ async fn hello(ctx: &Ctx) -> anyhow::Result<Row> {
         .filter(|_| reset)
         .map(|m| procs::mib(m.hwm_kib));
     let row = Row::new("hello", &result, peak);
-    progress(&format!(
+    ctx.progress(&format!(
         "[hello] {:.0} req/s, p99 {} ms, {} errors",
         row.requests_per_s,
         report::fmt_ms(row.p99_ms),
@@ -175,8 +205,9 @@ async fn hello(ctx: &Ctx) -> anyhow::Result<Row> {
     Ok(row)
 }
 
-async fn run(args: Args) -> anyhow::Result<Report> {
-    let cancel = Cancel::install();
+/// The backends and the (sorted, deduplicated) scenarios, once the arguments make sense and
+/// PostgreSQL answers if it is needed.
+async fn check_args(args: &Args) -> anyhow::Result<(Vec<Backend>, Vec<Scenario>)> {
     let backends = args.target.backends();
     let mut scenarios = args.scenarios.clone();
     scenarios.sort();
@@ -190,15 +221,18 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     if args.duration.is_zero() {
         bail!("--duration must be more than 0");
     }
-    let uses_pg = backends.contains(&cli::Backend::Postgres);
-    if uses_pg {
+    if backends.contains(&Backend::Postgres) {
         pg::check_loopback(&args.postgres_url)?;
         pg::ping(&args.postgres_url).await?;
     }
+    Ok((backends, scenarios))
+}
 
+/// Builds (unless `no_build`) and finds `authara` and `authara-hello`.
+fn binaries(no_build: bool) -> anyhow::Result<(PathBuf, PathBuf)> {
     let root = procs::workspace_root();
     let target_dir = procs::target_dir(&root).join("release");
-    if !args.no_build {
+    if !no_build {
         progress("cargo build --release -p authara --bin authara");
         procs::cargo_build(&root, "authara", "authara")?;
         progress("cargo build --release -p authara-bench --bin authara-hello");
@@ -211,6 +245,110 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             bail!("{} is missing (run without --no-build)", b.display());
         }
     }
+    Ok((authara, hello_bin))
+}
+
+/// Argon2 hashes/s in the bench alone, or 0 when no scenario hashes.
+async fn argon_reference(ctx: &Ctx, msg: &str, cancel: &Cancel) -> anyhow::Result<f64> {
+    if !ctx.hashing() {
+        return Ok(0.0);
+    }
+    ctx.progress(msg);
+    let rate = argon_rate(ctx, ctx.hash_duration, cancel).await?;
+    if cancel.is_cancelled() {
+        bail!("interrupted");
+    }
+    Ok(rate)
+}
+
+/// One run: Argon2, hello, every backend (fresh database, fresh server, pgbench), Argon2 again,
+/// so that its ratios are computed against references measured close in time. Ratios filled.
+async fn measure(ctx: &Ctx, backends: &[Backend], cancel: &Cancel) -> anyhow::Result<RunReport> {
+    let before = argon_reference(
+        ctx,
+        &format!(
+            "Argon2 hashes/s in the bench alone ({} threads, {:.1} s)",
+            cores(),
+            ctx.hash_duration.as_secs_f64()
+        ),
+        cancel,
+    )
+    .await?;
+    if cancel.is_cancelled() {
+        bail!("interrupted");
+    }
+    let hello = if ctx.scenarios.contains(&Scenario::Hello) {
+        Some(cancel.guard(hello(ctx)).await?)
+    } else {
+        None
+    };
+    let mut targets = Vec::new();
+    for b in backends {
+        targets.push(target::run(ctx, *b, cancel).await?);
+    }
+    let after = if ctx.hashing() {
+        let msg = "Argon2 hashes/s again, after the servers are gone";
+        Some(argon_reference(ctx, msg, cancel).await?)
+    } else {
+        None
+    };
+    let mut run = RunReport {
+        hello,
+        argon2: Argon2Report {
+            params: "argon2id m=19456,t=2,p=1".into(),
+            threads: cores(),
+            before_hashes_per_s: before,
+            after_hashes_per_s: after,
+            hashes_per_s: after.map_or(before, |a| before.max(a)),
+            spread: None,
+        },
+        targets,
+    };
+    run.fill_ratios();
+    Ok(run)
+}
+
+fn notes(ctx: &Ctx, runs: usize) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !ctx.wrapper.is_empty() {
+        notes.push(format!(
+            "the server ran under `{}`: these figures describe that tool, not the server",
+            ctx.wrapper.join(" ")
+        ));
+    }
+    notes.extend([
+        "load generator and server share the machine's cores; hello is measured the same way, so ratios compare like with like".to_owned(),
+        "errors count unexpected statuses and I/O errors over warm-up and measured window; latency and req/s count the measured window only".to_owned(),
+    ]);
+    if runs > 1 {
+        notes.push(format!(
+            "{runs} runs: each figure is the median of the runs' figures, each ratio the median of the runs' own ratios (not a ratio of medians); errors are totals over the runs"
+        ));
+    }
+    if !procs::reset_peak(std::process::id()) {
+        notes.push(
+            "cannot write /proc/<pid>/clear_refs: peak RSS per scenario not available".into(),
+        );
+    }
+    notes
+}
+
+fn settings(args: &Args, scenarios: &[Scenario]) -> Settings {
+    Settings {
+        duration_s: args.duration.as_secs_f64(),
+        warmup_s: args.warmup.as_secs_f64(),
+        connections: args.connections,
+        hash_connections: args.hash_connections,
+        users: args.users,
+        scenarios: scenarios.iter().map(|s| s.name().to_owned()).collect(),
+        runs: usize::from(args.runs),
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<Report> {
+    let cancel = Cancel::install();
+    let (backends, scenarios) = check_args(&args).await?;
+    let (authara, hello_bin) = binaries(args.no_build)?;
 
     progress("hashing the seed password (Argon2id, default parameters)");
     let password_hash: Arc<str> = argon::default_hash(seed::PASSWORD).await?.into();
@@ -233,93 +371,48 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             .split_whitespace()
             .map(str::to_owned)
             .collect(),
+        hash_duration: args.hash_duration,
+        label: String::new(),
     };
 
-    let hashing = scenarios.contains(&Scenario::Login) || scenarios.contains(&Scenario::Signup);
-    let before = if hashing {
-        progress(&format!(
-            "Argon2 hashes/s in the bench alone ({} threads, {:.1} s)",
-            cores(),
-            args.hash_duration.as_secs_f64()
-        ));
-        argon_rate(&ctx, args.hash_duration, &cancel).await?
-    } else {
-        0.0
-    };
-    if cancel.is_cancelled() {
-        bail!("interrupted");
+    let total = usize::from(args.runs);
+    let mut runs = Vec::with_capacity(total);
+    for i in 1..=total {
+        let run_ctx = Ctx {
+            label: run_label(i, total),
+            ..ctx.clone()
+        };
+        runs.push(measure(&run_ctx, &backends, &cancel).await?);
     }
-
-    let hello_row = if scenarios.contains(&Scenario::Hello) {
-        Some(cancel.guard(hello(&ctx)).await?)
-    } else {
-        None
-    };
-
-    let mut targets = Vec::new();
-    for b in &backends {
-        targets.push(target::run(&ctx, *b, &cancel).await?);
-    }
-
-    let after = if hashing {
-        progress("Argon2 hashes/s again, after the servers are gone");
-        let a = argon_rate(&ctx, args.hash_duration, &cancel).await?;
-        if cancel.is_cancelled() {
-            bail!("interrupted");
-        }
-        Some(a)
-    } else {
-        None
-    };
-
-    let mut notes = Vec::new();
-    if !ctx.wrapper.is_empty() {
-        notes.push(format!(
-            "the server ran under `{}`: these figures describe that tool, not the server",
-            ctx.wrapper.join(" ")
-        ));
-    }
-    notes.extend([
-        "load generator and server share the machine's cores; hello is measured the same way, so ratios compare like with like".to_owned(),
-        "errors count unexpected statuses and I/O errors over warm-up and measured window; latency and req/s count the measured window only".to_owned(),
-    ]);
-    if !procs::reset_peak(std::process::id()) {
-        notes.push(
-            "cannot write /proc/<pid>/clear_refs: peak RSS per scenario not available".into(),
-        );
-    }
-    let mut report = Report {
-        machine: machine(),
-        settings: Settings {
-            duration_s: args.duration.as_secs_f64(),
-            warmup_s: args.warmup.as_secs_f64(),
-            connections: args.connections,
-            hash_connections: args.hash_connections,
-            users: args.users,
-            scenarios: scenarios.iter().map(|s| s.name().to_owned()).collect(),
-        },
-        hello: hello_row,
-        argon2: Argon2Report {
-            params: "argon2id m=19456,t=2,p=1".into(),
-            threads: cores(),
-            before_hashes_per_s: before,
-            after_hashes_per_s: after,
-            hashes_per_s: after.map_or(before, |a| before.max(a)),
-        },
-        targets,
-        checks: Vec::new(),
-        notes,
-    };
-    report.finish();
-    Ok(report)
+    Report::from_runs(
+        machine(),
+        settings(&args, &scenarios),
+        notes(&ctx, total),
+        runs,
+    )
 }
 
-/// A scenario in which nothing succeeded means the setup is wrong, not that the server is slow.
+/// A scenario in which nothing succeeded, in any run, means the setup is wrong, not that the
+/// server is slow.
 fn broken(report: &Report) -> Vec<String> {
+    let total = report.runs.len();
+    report
+        .runs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, run)| {
+            let label = run_label(i + 1, total);
+            broken_rows(run)
+                .into_iter()
+                .map(move |msg| format!("{label}{msg}"))
+        })
+        .collect()
+}
+
+fn broken_rows(run: &RunReport) -> Vec<String> {
     let mut out = Vec::new();
-    let rows = report.hello.iter().map(|r| ("hello", r)).chain(
-        report
-            .targets
+    let rows = run.hello.iter().map(|r| ("hello", r)).chain(
+        run.targets
             .iter()
             .flat_map(|t| t.rows.iter().map(move |r| (t.backend.as_str(), r))),
     );

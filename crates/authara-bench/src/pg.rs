@@ -75,7 +75,7 @@ pub struct PgbenchResult {
 }
 
 /// The script: one refresh-like write transaction (mark a token consumed, insert its
-/// replacement), like `consume_refresh_token` in the PostgreSQL store.
+/// replacement), like `rotate_refresh_token` in the PostgreSQL store.
 fn script(schema: &str) -> String {
     format!(
         "\\set id random(1, {SCRATCH_ROWS})\n\

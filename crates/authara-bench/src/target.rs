@@ -191,7 +191,7 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let env = server_env(addr, db);
 
-    crate::progress(&format!("[{name}] authara migrate"));
+    ctx.progress(&format!("[{name}] authara migrate"));
     let out = authara_command(&ctx.authara, &[], dir, &env)
         .arg("migrate")
         .output()
@@ -204,7 +204,7 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
         );
     }
 
-    crate::progress(&format!("[{name}] authara serve on {addr}"));
+    ctx.progress(&format!("[{name}] authara serve on {addr}"));
     let log = dir.join("authara.log");
     let started = Instant::now();
     let mut server = ChildGuard::spawn(
@@ -218,13 +218,13 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
     let cold_start = wait_ready(addr, "/auth/health", &mut server, started).await?;
     tokio::time::sleep(SETTLE).await;
     let idle = procs::memory(server.pid())?;
-    crate::progress(&format!(
+    ctx.progress(&format!(
         "[{name}] healthy after {:.1} ms; idle RSS {:.1} MiB",
         cold_start.as_secs_f64() * 1000.0,
         procs::mib(idle.rss_kib)
     ));
 
-    crate::progress(&format!("[{name}] seeding {} users", ctx.users));
+    ctx.progress(&format!("[{name}] seeding {} users", ctx.users));
     let seed_start = Instant::now();
     let opened = db.open(SEED_TASKS as u32).await?;
     let users = seed::seed(
@@ -237,7 +237,7 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
     .await?;
     opened.close().await;
     let seed_s = seed_start.elapsed().as_secs_f64();
-    crate::progress(&format!("[{name}] seeded in {seed_s:.1} s"));
+    ctx.progress(&format!("[{name}] seeded in {seed_s:.1} s"));
     server.ensure_running()?;
 
     let spec = LoadSpec {
@@ -262,7 +262,7 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
             Scenario::Login | Scenario::Signup => ctx.hash_connections,
             _ => ctx.connections,
         };
-        crate::progress(&format!("[{name}] {s}: {conns} connections"));
+        ctx.progress(&format!("[{name}] {s}: {conns} connections"));
         let peak_reset = procs::reset_peak(server.pid());
         let result = match scenario {
             Scenario::User => {
@@ -344,7 +344,7 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
             .filter(|_| peak_reset)
             .map(|m| procs::mib(m.hwm_kib));
         let row = Row::new(s, &result, peak);
-        crate::progress(&format!(
+        ctx.progress(&format!(
             "[{name}] {s}: {:.0} req/s, p99 {} ms, {} errors",
             row.requests_per_s,
             crate::report::fmt_ms(row.p99_ms),
@@ -360,13 +360,13 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
 
     let pgbench = match db {
         Db::Postgres { url, schema } if ctx.scenarios.contains(&Scenario::Refresh) => {
-            crate::progress(&format!(
+            ctx.progress(&format!(
                 "[{name}] pgbench reference: {} clients, {:.0} s",
                 ctx.connections,
                 ctx.duration.as_secs_f64().ceil()
             ));
             let p = pg::pgbench(url, schema, ctx.connections, ctx.duration, dir).await?;
-            crate::progress(&format!("[{name}] pgbench: {:.1} tps", p.tps));
+            ctx.progress(&format!("[{name}] pgbench: {:.1} tps", p.tps));
             Some(p)
         }
         _ => None,
@@ -383,6 +383,7 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
         signup_to_hashes: None,
         pgbench,
         refresh_to_pgbench: None,
+        spread: None,
     })
 }
 
