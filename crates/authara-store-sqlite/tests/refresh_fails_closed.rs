@@ -1,0 +1,277 @@
+//! The session service asks the store to rotate a refresh token in the same round trip as the
+//! lookup, and then applies its own rules to what the store found. These tests put a real
+//! SQLite store behind a wrapper that disagrees with those rules, in both directions, and check
+//! that the refresh then fails (401) instead of trusting the store.
+
+#![allow(
+    clippy::expect_used,
+    reason = "test setup: a broken fixture must fail the test"
+)]
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use authara_core::clock::{Clock as _, ManualClock};
+use authara_core::jwt::{Audience, JwtKeys};
+use authara_core::random::OsRandom;
+use authara_core::session::cache::SessionCache;
+use authara_core::session::{
+    hash_refresh_token, RefreshError, Rotation, SessionPolicy, SessionService,
+};
+use authara_core::store::{
+    ChangeFeed, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord, Replacement,
+    RotateIf, RotateOutcome, SchemaState, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+};
+use authara_store_sqlite::SqliteStore;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// How the wrapper departs from the store contract in `rotate_refresh_token`.
+#[derive(Clone, Copy)]
+enum Lie {
+    /// Rotates whatever its age, ignoring `created_at_most`.
+    RotatesTooEarly,
+    /// Never rotates; only looks the token up.
+    NeverRotates,
+}
+
+struct Disagreeing {
+    inner: SqliteStore,
+    lie: Lie,
+}
+
+#[async_trait]
+impl Store for Disagreeing {
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        rotate_if: RotateIf,
+        replacement: Replacement,
+    ) -> Result<Option<RotateOutcome>, StoreError> {
+        match self.lie {
+            Lie::RotatesTooEarly => {
+                let loose = RotateIf {
+                    created_at_most: None,
+                    ..rotate_if
+                };
+                self.inner
+                    .rotate_refresh_token(hash, loose, replacement)
+                    .await
+            }
+            Lie::NeverRotates => {
+                Ok(self
+                    .inner
+                    .find_refresh_token(hash)
+                    .await?
+                    .map(|record| RotateOutcome {
+                        record,
+                        rotated: None,
+                    }))
+            }
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.inner.migrate().await
+    }
+    async fn schema_state(&self) -> Result<SchemaState, StoreError> {
+        self.inner.schema_state().await
+    }
+    async fn create_user(&self, user: NewUser) -> Result<(), StoreError> {
+        self.inner.create_user(user).await
+    }
+    async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        self.inner.find_user_by_id(id).await
+    }
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.inner.find_user_by_email(email).await
+    }
+    async fn set_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.inner.set_password_hash(user_id, hash, now).await
+    }
+    async fn set_username(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.inner.set_username(user_id, username, now).await
+    }
+    async fn set_admin_by_email(
+        &self,
+        email: &str,
+        is_admin: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.inner.set_admin_by_email(email, is_admin, now).await
+    }
+    async fn set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.inner.set_disabled(user_id, disabled, now).await
+    }
+    async fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError> {
+        self.inner.delete_user(user_id).await
+    }
+    async fn create_session(
+        &self,
+        session: NewSession,
+        token: NewRefreshToken,
+    ) -> Result<(), StoreError> {
+        self.inner.create_session(session, token).await
+    }
+    async fn find_live_session_user(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        self.inner
+            .find_live_session_user(session_id, user_id, now)
+            .await
+    }
+    async fn list_live_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.inner.list_live_sessions(user_id, now).await
+    }
+    async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        owner: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.revoke_session(session_id, owner, now).await
+    }
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        self.inner.find_refresh_token(hash).await
+    }
+    async fn watch_changes(&self) -> Result<ChangeFeed, StoreError> {
+        self.inner.watch_changes().await
+    }
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<PurgeCounts, StoreError> {
+        self.inner.purge_expired(now).await
+    }
+}
+
+struct Fixture {
+    service: SessionService,
+    /// The refresh token of a session the service just started.
+    token: String,
+    /// The store without the wrapper.
+    inner: SqliteStore,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+/// A session service on a fresh SQLite database behind `lie`, rotating refresh tokens older
+/// than an hour, with a session it just started.
+async fn service_with_session(lie: Lie) -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("authara.db").display());
+    let inner = SqliteStore::connect(&url).await.expect("open sqlite");
+    inner.migrate().await.expect("migrate");
+    let store = Arc::new(Disagreeing {
+        inner: inner.clone(),
+        lie,
+    });
+    let clock = Arc::new(ManualClock::starting_now());
+    let user = NewUser {
+        id: Uuid::new_v4(),
+        email: format!("alice{}example.com", '@'),
+        username: "alice".to_owned(),
+        password_hash: None,
+        created_at: clock.now(),
+    };
+    store.create_user(user.clone()).await.expect("create user");
+    let user = store
+        .find_user_by_id(user.id)
+        .await
+        .expect("find user")
+        .expect("user exists");
+    let keys = JwtKeys::new(vec![("k1".to_owned(), vec![7; 32])], None, "test").expect("jwt keys");
+    let policy = SessionPolicy {
+        access_ttl: Duration::minutes(10),
+        session_ttl: Duration::days(30),
+        refresh_ttl: Duration::days(14),
+        rotation: Rotation::After(Duration::hours(1)),
+        reuse_grace: Duration::seconds(10),
+    };
+    let service = SessionService::new(
+        store,
+        Arc::clone(&clock) as _,
+        Arc::new(OsRandom),
+        Arc::new(keys),
+        policy,
+        Arc::new(SessionCache::new(Duration::seconds(5), 100)),
+    );
+    let issued = service
+        .start(&user, "test agent", "192.0.2.1")
+        .await
+        .expect("start session");
+    let refresh = issued.refresh.expect("a first refresh token");
+    Fixture {
+        service,
+        token: refresh.token.expose().to_owned(),
+        inner,
+        clock,
+        _dir: dir,
+    }
+}
+
+async fn stored(store: &SqliteStore, token: &str) -> RefreshTokenRecord {
+    store
+        .find_refresh_token(&hash_refresh_token(token))
+        .await
+        .expect("find")
+        .expect("exists")
+}
+
+#[tokio::test]
+async fn a_rotation_the_rules_refuse_is_not_handed_out() {
+    // The token is new and the policy rotates after an hour: the store rotates anyway.
+    let f = service_with_session(Lie::RotatesTooEarly).await;
+    match f.service.refresh(&f.token, Audience::App).await {
+        Err(RefreshError::Invalid) => {}
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    // The store did consume the token; the service handed out neither the replacement nor an
+    // access token.
+    assert!(stored(&f.inner, &f.token).await.consumed_at.is_some());
+}
+
+#[tokio::test]
+async fn a_rotation_the_store_refuses_against_the_rules_fails() {
+    let f = service_with_session(Lie::NeverRotates).await;
+    // Within the interval nothing rotates and the store agrees: a plain refresh.
+    let issued = f
+        .service
+        .refresh(&f.token, Audience::App)
+        .await
+        .expect("refresh within the interval");
+    assert!(issued.refresh.is_none());
+
+    // Past the interval the rules rotate and the store does not.
+    f.clock.advance(Duration::hours(2));
+    match f.service.refresh(&f.token, Audience::App).await {
+        Err(RefreshError::Invalid) => {}
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(stored(&f.inner, &f.token).await.consumed_at, None);
+}
