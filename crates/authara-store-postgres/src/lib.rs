@@ -159,27 +159,6 @@ fn found(rows_affected: u64) -> Result<(), StoreError> {
     }
 }
 
-/// Inserts one unconsumed refresh token inside `tx`.
-async fn insert_token(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    token: &NewRefreshToken,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens \
-             (id, session_id, token_hash, created_at, expires_at, consumed_at) \
-         VALUES ($1, $2, $3, $4, $5, NULL)",
-    )
-    .bind(token.id)
-    .bind(token.session_id)
-    .bind(token.token_hash.as_slice())
-    .bind(token.created_at)
-    .bind(token.expires_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(map)?;
-    Ok(())
-}
-
 #[async_trait]
 impl Store for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -358,11 +337,17 @@ impl Store for PgStore {
         session: NewSession,
         token: NewRefreshToken,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map)?;
+        // One statement (one round trip, its own transaction): the token's foreign key is
+        // checked at the end of the statement, when the session row exists.
         sqlx::query(
-            "INSERT INTO sessions \
-                 (id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+            "WITH s AS ( \
+                 INSERT INTO sessions \
+                     (id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL) \
+                 RETURNING id) \
+             INSERT INTO refresh_tokens \
+                 (id, session_id, token_hash, created_at, expires_at, consumed_at) \
+             SELECT $7, s.id, $8, $9, $10, NULL FROM s",
         )
         .bind(session.id)
         .bind(session.user_id)
@@ -370,11 +355,14 @@ impl Store for PgStore {
         .bind(&session.client_ip)
         .bind(session.created_at)
         .bind(session.expires_at)
-        .execute(&mut *tx)
+        .bind(token.id)
+        .bind(token.token_hash.as_slice())
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
         .await
         .map_err(map)?;
-        insert_token(&mut tx, &token).await?;
-        tx.commit().await.map_err(map)
+        Ok(())
     }
 
     async fn find_live_session_user(
