@@ -1,8 +1,9 @@
 //! `authara-hello`: the machine's ceiling for the benchmark suite.
 //!
-//! A trivial axum server (the same HTTP stack, runtime and release profile as `authara`) that
-//! answers `GET /hello` with a short text body and does nothing else. Whatever the suite measures
-//! against Authara is divided by what it measures here, in the same run, on the same machine.
+//! A trivial axum server (the same HTTP stack, runtime, allocator and release profile as
+//! `authara`) that answers `GET /hello` with a short text body and does nothing else. Whatever
+//! the suite measures against Authara is divided by what it measures here, in the same run, on
+//! the same machine.
 //!
 //! Usage: `authara-hello [PORT | ADDR]`, or `AUTHARA_HELLO_ADDR=127.0.0.1:PORT authara-hello`.
 //! A bare port listens on 127.0.0.1. Stops on Ctrl-C or SIGTERM.
@@ -11,6 +12,10 @@ use axum::routing::get;
 use axum::Router;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
+
+/// The same allocator as `authara`, so the ceiling differs from it only in the work done.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Where to listen: the first argument, else `AUTHARA_HELLO_ADDR`, else 127.0.0.1:8081.
 fn listen_addr(arg: Option<String>, env: Option<String>) -> Result<SocketAddr, String> {
@@ -49,6 +54,11 @@ async fn stopped() {
 }
 
 fn main() -> ExitCode {
+    // Like `authara`: no transparent huge pages for the allocator's regions.
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        eprintln!("authara-hello: could not opt out of transparent huge pages: {e}");
+    }
     let addr = match listen_addr(
         std::env::args().nth(1),
         std::env::var("AUTHARA_HELLO_ADDR").ok(),
