@@ -36,7 +36,8 @@ pub use sqlx::ConnectOptions;
 
 use crate::error::{invalid, map, map_migrate};
 use crate::rows::{
-    RotateRow, SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS, TOKEN_JOIN_COLUMNS, USER_COLUMNS,
+    RotateRow, SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS, TOKEN_JOIN_COLUMNS,
+    TOKEN_JOIN_FROM, USER_COLUMNS,
 };
 
 /// The migrations in `migrations/`, compiled in.
@@ -429,11 +430,7 @@ impl Store for PgStore {
         hash: &TokenHash,
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
         let row = sqlx::query_as::<_, TokenJoinRow>(&format!(
-            "SELECT {TOKEN_JOIN_COLUMNS} \
-             FROM refresh_tokens t \
-             JOIN sessions s ON s.id = t.session_id \
-             JOIN users u ON u.id = s.user_id \
-             WHERE t.token_hash = $1"
+            "SELECT {TOKEN_JOIN_COLUMNS} {TOKEN_JOIN_FROM} WHERE t.token_hash = $1"
         ))
         .bind(hash.as_slice())
         .fetch_optional(&self.pool)
@@ -455,11 +452,7 @@ impl Store for PgStore {
         // insert (a duplicate hash) fails the statement and the token stays unconsumed.
         let row = sqlx::query_as::<_, RotateRow>(&format!(
             "WITH found AS ( \
-                 SELECT {TOKEN_JOIN_COLUMNS} \
-                 FROM refresh_tokens t \
-                 JOIN sessions s ON s.id = t.session_id \
-                 JOIN users u ON u.id = s.user_id \
-                 WHERE t.token_hash = $1), \
+                 SELECT {TOKEN_JOIN_COLUMNS} {TOKEN_JOIN_FROM} WHERE t.token_hash = $1), \
              consumed AS ( \
                  UPDATE refresh_tokens SET consumed_at = $2 \
                  WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 \

@@ -74,6 +74,12 @@ pub(crate) const TOKEN_JOIN_COLUMNS: &str = "\
     u.password_hash AS user_password_hash, u.is_admin AS user_is_admin, \
     u.disabled AS user_disabled, u.created_at AS user_created_at";
 
+/// The tables behind [`TOKEN_JOIN_COLUMNS`], with those aliases.
+pub(crate) const TOKEN_JOIN_FROM: &str = "\
+    FROM refresh_tokens t \
+    JOIN sessions s ON s.id = t.session_id \
+    JOIN users u ON u.id = s.user_id";
+
 /// A refresh token joined with its session and user.
 #[derive(FromRow)]
 pub(crate) struct TokenJoinRow {

@@ -417,19 +417,7 @@ impl Store for SqliteStore {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
-        sqlx::query_as::<_, TokenJoinRow>(&format!(
-            "SELECT {TOKEN_JOIN_COLUMNS} \
-             FROM refresh_tokens t \
-             JOIN sessions s ON s.id = t.session_id \
-             JOIN users u ON u.id = s.user_id \
-             WHERE t.token_hash = ?1"
-        ))
-        .bind(hash.as_slice())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(map)?
-        .map(TokenJoinRow::into_record)
-        .transpose()
+        find_token(&self.reader, hash).await
     }
 
     async fn rotate_refresh_token(
@@ -443,22 +431,10 @@ impl Store for SqliteStore {
         let now = micros(rotate_if.now)?;
         let created_at_most = rotate_if.created_at_most.map(micros).transpose()?;
         let mut tx = self.begin().await?;
-        let found = sqlx::query_as::<_, TokenJoinRow>(&format!(
-            "SELECT {TOKEN_JOIN_COLUMNS} \
-             FROM refresh_tokens t \
-             JOIN sessions s ON s.id = t.session_id \
-             JOIN users u ON u.id = s.user_id \
-             WHERE t.token_hash = ?1"
-        ))
-        .bind(hash.as_slice())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map)?;
-        let Some(found) = found else {
+        let Some(record) = find_token(&mut *tx, hash).await? else {
             tx.rollback().await.map_err(map)?;
             return Ok(None);
         };
-        let record = found.into_record()?;
         let consumed = sqlx::query(
             "UPDATE refresh_tokens SET consumed_at = ?2 \
              WHERE token_hash = ?1 AND consumed_at IS NULL AND expires_at > ?2 \
@@ -533,6 +509,29 @@ fn found(rows_affected: u64) -> Result<(), StoreError> {
     } else {
         Ok(())
     }
+}
+
+/// The refresh token with this hash, joined with its session and user, on `conn`.
+async fn find_token<'c, E>(
+    conn: E,
+    hash: &TokenHash,
+) -> Result<Option<RefreshTokenRecord>, StoreError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    sqlx::query_as::<_, TokenJoinRow>(&format!(
+        "SELECT {TOKEN_JOIN_COLUMNS} \
+         FROM refresh_tokens t \
+         JOIN sessions s ON s.id = t.session_id \
+         JOIN users u ON u.id = s.user_id \
+         WHERE t.token_hash = ?1"
+    ))
+    .bind(hash.as_slice())
+    .fetch_optional(conn)
+    .await
+    .map_err(map)?
+    .map(TokenJoinRow::into_record)
+    .transpose()
 }
 
 /// Inserts one unconsumed refresh token inside `tx`.
