@@ -1,5 +1,6 @@
 //! HTTP integration tests: the real server on a random port, a real client with a cookie jar.
-//! Every test runs on SQLite and, when `AUTHARA_TEST_POSTGRES_URL` is set, on PostgreSQL.
+//! Every test runs on SQLite and, when `AUTHARA_TEST_POSTGRES_URL` is set, on PostgreSQL; the
+//! browser end-to-end test (`browser`) runs on SQLite only.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,6 +13,7 @@ mod helpers;
 
 mod account;
 mod api;
+mod browser;
 mod cli;
 mod login;
 mod security;
