@@ -13,7 +13,8 @@ on_both!(
     prod_mode_sets_secure_cookies,
 );
 
-const STATE_CHANGING: [&str; 10] = [
+/// Every route the router wraps in `checked(...)`, with a POST handler.
+const STATE_CHANGING: [&str; 11] = [
     "/auth/login",
     "/auth/signup",
     "/auth/sessions/logout",
@@ -24,7 +25,11 @@ const STATE_CHANGING: [&str; 10] = [
     "/auth/api/v1/sessions/logout",
     "/auth/sessions/00000000-0000-4000-8000-000000000000/revoke",
     "/auth/admin/users/00000000-0000-4000-8000-000000000000/disable",
+    "/auth/admin/users/00000000-0000-4000-8000-000000000000/enable",
 ];
+
+/// The message of the CSRF error (`ApiError::CsrfInvalid`), on HTML pages as in JSON.
+const CSRF_MESSAGE: &str = "Missing or invalid CSRF token.";
 
 async fn every_state_changing_route_refuses_a_missing_or_wrong_csrf_token(b: Backend) {
     let app = TestApp::spawn(b).await;
@@ -63,6 +68,9 @@ async fn every_state_changing_route_refuses_a_missing_or_wrong_csrf_token(b: Bac
                 assert!(body.contains(r#""code":"csrf_invalid""#), "{body}");
             } else {
                 assert!(ct.starts_with("text/html"), "{path}: {ct}");
+                // Refused by the CSRF check itself, not by a later one (the admin routes
+                // answer 403 to this non-admin user anyway).
+                assert!(body.contains(CSRF_MESSAGE), "{path}: {body}");
             }
         }
     }
