@@ -6,9 +6,11 @@ use crate::state::AppState;
 use authara_core::domain::ReturnTo;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Where a request came from, as recorded on sessions.
 #[derive(Debug, Clone)]
@@ -54,27 +56,34 @@ impl ClientInfo {
     }
 }
 
-/// The client address: the peer, unless the peer is a trusted proxy, in which case the
-/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+/// The client address: the peer, unless the peer is a trusted proxy, in which case
+/// `X-Forwarded-For` is walked from the right (the last header first, each one's entries
+/// right to left): trusted hops are skipped and the first untrusted address is the client.
+/// Only the entries right of the first untrusted one were written by proxies we trust, so the
+/// walk stops there; it also stops at the first entry that is not an address (it may have been
+/// written by the client), answering the last trusted hop, as it does when every hop is trusted.
 pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) -> Option<IpAddr> {
     let peer = peer?;
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     if !is_trusted(peer) {
         return Some(peer);
     }
-    let forwarded: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().parse::<IpAddr>())
-        .collect::<Result<_, _>>()
-        .unwrap_or_default();
-    forwarded
-        .into_iter()
-        .rev()
-        .find(|ip| !is_trusted(*ip))
-        .or(Some(peer))
+    let mut last_trusted = peer;
+    for value in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
+        let Ok(value) = value.to_str() else {
+            return Some(last_trusted);
+        };
+        for entry in value.rsplit(',') {
+            let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+                return Some(last_trusted);
+            };
+            if !is_trusted(ip) {
+                return Some(ip);
+            }
+            last_trusted = ip;
+        }
+    }
+    Some(last_trusted)
 }
 
 /// The accepted `return_to`, if any (SPEC §10): a bad one is silently dropped.
@@ -102,5 +111,55 @@ mod tests {
         assert_eq!(client_ip(Some(proxy), &h, &[]), Some(proxy));
         h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(client_ip(Some(proxy), &h, &trusted), Some(proxy));
+    }
+
+    fn forwarded(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn a_garbage_entry_left_of_the_client_does_not_hide_the_client() {
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let h = forwarded(&["x, 203.0.113.5"]);
+        assert_eq!(
+            client_ip(Some(proxy), &h, &trusted),
+            "203.0.113.5".parse().ok()
+        );
+    }
+
+    #[test]
+    fn the_walk_goes_right_to_left_across_headers_and_stops_at_garbage() {
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let cases: [(&[&'static str], &str); 6] = [
+            // The last header holds the right-most entries.
+            (&["1.2.3.4", "5.6.7.8, 10.0.0.2"], "5.6.7.8"),
+            (&["1.2.3.4", "10.0.0.2"], "1.2.3.4"),
+            // Garbage between trusted hops: the last trusted hop seen, never further left.
+            (&["1.2.3.4, x, 10.0.0.7"], "10.0.0.7"),
+            (&["1.2.3.4, , 10.0.0.7"], "10.0.0.7"),
+            // Every hop trusted: the left-most of them.
+            (&["10.0.0.9, 10.0.0.7"], "10.0.0.9"),
+            // IPv6 entries parse as well.
+            (&["2001:db8::1, 10.0.0.7"], "2001:db8::1"),
+        ];
+        for (values, want) in cases {
+            let h = forwarded(values);
+            assert_eq!(
+                client_ip(Some(proxy), &h, &trusted),
+                want.parse().ok(),
+                "{values:?}"
+            );
+        }
+        assert_eq!(
+            client_ip(Some(proxy), &HeaderMap::new(), &trusted),
+            Some(proxy)
+        );
+        assert_eq!(client_ip(None, &forwarded(&["1.2.3.4"]), &trusted), None);
     }
 }
