@@ -18,8 +18,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-/// The fields of the login and signup forms.
-#[derive(Debug, Default, serde::Deserialize)]
+/// The fields of the login and signup forms. No `Debug`: it would print the password.
+#[derive(Default, serde::Deserialize)]
 pub struct CredentialsForm {
     pub email: Option<String>,
     pub password: Option<String>,
