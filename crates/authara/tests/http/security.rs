@@ -99,7 +99,15 @@ async fn csrf_header_works_as_well_as_the_form_field(b: Backend) {
 }
 
 async fn return_to_attacks_fall_back_to_root_through_login_and_signup(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    // One signup and one login per attack, all from one address.
+    let app = TestApp::spawn_with(
+        b,
+        &[
+            ("AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT", "100"),
+            ("AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT", "100"),
+        ],
+    )
+    .await;
     let e = app.signed_up("redirect").await;
     let attacks = [
         "//evil.example",
@@ -138,6 +146,34 @@ async fn return_to_attacks_fall_back_to_root_through_login_and_signup(b: Backend
             .unwrap();
         assert!(!page.contains(r#"name="return_to""#), "{attack:?}");
     }
+    for (i, attack) in attacks.into_iter().enumerate() {
+        app.post_api("/auth/api/v1/sessions/logout").await;
+        let res = app
+            .post_form(
+                "/auth/signup",
+                &[
+                    ("email", &email(&format!("attack{i}"))),
+                    ("password", "correct horse battery"),
+                    ("return_to", attack),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 303, "{attack:?}");
+        assert_eq!(res.headers()["location"], "/", "{attack:?}");
+        // The signup page never echoes it into the form either.
+        app.post_api("/auth/api/v1/sessions/logout").await;
+        let page = app
+            .client
+            .get(app.url("/auth/signup"))
+            .query(&[("return_to", attack)])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains(r#"name="return_to""#), "{attack:?}");
+    }
     // A good one survives the round trip through the signup form and the signup link.
     let page = app
         .get("/auth/login?return_to=/app/inbox%3Fx%3D1")
@@ -147,6 +183,14 @@ async fn return_to_attacks_fall_back_to_root_through_login_and_signup(b: Backend
         .unwrap();
     assert!(page.contains(r#"name="return_to" value="/app/inbox?x=1""#));
     assert!(page.contains("/auth/signup?return_to=/app/inbox%3Fx%3D1"));
+    let page = app
+        .get("/auth/signup?return_to=/app/inbox%3Fx%3D1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"name="return_to" value="/app/inbox?x=1""#));
+    assert!(page.contains("/auth/login?return_to=/app/inbox%3Fx%3D1"));
 }
 
 fn forge(header: serde_json::Value, claims: serde_json::Value, key: &[u8]) -> String {
