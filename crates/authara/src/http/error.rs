@@ -114,10 +114,15 @@ impl IntoResponse for ApiError {
 
 /// Sets `Retry-After` in whole seconds, at least 1.
 pub fn set_retry_after(res: &mut Response, after: Duration) {
-    let secs = after.as_secs().max(1) + u64::from(after.subsec_nanos() > 0);
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        res.headers_mut().insert(header::RETRY_AFTER, v);
-    }
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs(after)),
+    );
+}
+
+/// `after` rounded up to whole seconds, at least 1 (a client told 0 would retry at once).
+fn retry_after_secs(after: Duration) -> u64 {
+    (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1)
 }
 
 impl From<authara_core::store::StoreError> for ApiError {
@@ -178,4 +183,25 @@ impl IntoResponse for PageError {
 /// Whether a path belongs to the JSON API (errors there are JSON).
 pub fn is_api_path(path: &str) -> bool {
     path.starts_with("/auth/api/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds_and_is_at_least_one() {
+        for (after, want) in [
+            (Duration::ZERO, 1),
+            (Duration::from_millis(500), 1),
+            (Duration::from_secs(1), 1),
+            (Duration::from_millis(1200), 2),
+            (Duration::from_secs(60), 60),
+        ] {
+            assert_eq!(retry_after_secs(after), want, "{after:?}");
+        }
+        let mut res = StatusCode::TOO_MANY_REQUESTS.into_response();
+        set_retry_after(&mut res, Duration::from_millis(500));
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+    }
 }
