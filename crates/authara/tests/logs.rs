@@ -57,7 +57,8 @@ async fn logs_carry_the_request_id_and_never_a_secret() {
     // Reuse after the grace window logs a warning about the session, not the token.
     app.clock.advance(time::Duration::seconds(30));
     app.set_cookie("authara_refresh", &refresh);
-    app.post_api("/auth/api/v1/sessions/refresh").await;
+    let res = app.post_api("/auth/api/v1/sessions/refresh").await;
+    let reuse_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
     drop(app);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -68,6 +69,21 @@ async fn logs_carry_the_request_id_and_never_a_secret() {
         .collect();
     assert!(finished.len() >= 5, "{logs}");
     for line in logs.lines().filter(|l| l.contains("request{")) {
+        assert!(line.contains("request_id="), "{line}");
+    }
+    // Lines the request path emits carry the id of their request: the warning of the reuse
+    // and every "request finished".
+    let reuse: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("refresh token reuse detected"))
+        .collect();
+    assert_eq!(reuse.len(), 1, "{logs}");
+    assert!(
+        reuse[0].contains(&format!("request_id={reuse_id}")),
+        "{}",
+        reuse[0]
+    );
+    for line in &finished {
         assert!(line.contains("request_id="), "{line}");
     }
     for secret in [
