@@ -127,7 +127,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // Once, on stderr where the logs go too, and whatever the log level: the reason
+            // the process stops must be seen.
             eprintln!("authara: {e:#}");
             ExitCode::FAILURE
         }
