@@ -136,7 +136,6 @@ async fn account_page(
         username: &auth.user.username,
         sessions,
         error,
-        notice: None,
     };
     Ok(render(&page, status, out))
 }

@@ -53,7 +53,6 @@ pub struct AccountPage<'a> {
     pub username: &'a str,
     pub sessions: Vec<SessionRow>,
     pub error: Option<&'a str>,
-    pub notice: Option<&'a str>,
 }
 
 /// A page with a title, one message and one link (errors, deletion).
