@@ -93,30 +93,15 @@ impl TestApp {
         }
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
         let clock = Arc::new(ManualClock::starting_now());
-        let deps = Deps {
-            clock: clock.clone(),
-            ..Deps::default()
-        };
-        let server = Server::build(&config, deps).await.expect("server builds");
-        let addr = server.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(server.run_until_stopped(async {
-            let _ = rx.await;
-        }));
-        let jar = Arc::new(reqwest::cookie::Jar::default());
-        let client = Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("authara-tests/1.0")
-            .build()
-            .unwrap();
+        let (addr, shutdown) = start_server(&config, clock.clone(), "server").await;
+        let (client, jar) = cookie_client();
         Self {
             addr,
             client,
             jar,
             clock,
             config,
-            shutdown: Some(tx),
+            shutdown: Some(shutdown),
             _dir: dir,
             pg,
         }
@@ -128,31 +113,15 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(authara_core::clock::Clock::now(
             &*self.clock,
         )));
-        let deps = Deps {
-            clock: clock.clone(),
-            ..Deps::default()
-        };
-        let server = Server::build(&self.config, deps)
-            .await
-            .expect("sibling builds");
-        let addr = server.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(server.run_until_stopped(async {
-            let _ = rx.await;
-        }));
-        let jar = Arc::new(reqwest::cookie::Jar::default());
-        let client = Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let (addr, shutdown) = start_server(&self.config, clock.clone(), "sibling").await;
+        let (client, jar) = cookie_client();
         TestApp {
             addr,
             client,
             jar,
             clock,
             config: self.config.clone(),
-            shutdown: Some(tx),
+            shutdown: Some(shutdown),
             _dir: tempfile::tempdir().unwrap(),
             pg: None,
         }
@@ -306,12 +275,42 @@ impl TestApp {
 
     /// A second browser: a client with its own, empty cookie jar.
     pub fn fresh_client(&self) -> Client {
-        Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
+        cookie_client().0
     }
+}
+
+/// Starts a server on `config` with `clock` on a task of its own; returns its address and the
+/// sender that stops it. `what` names the server in the panic when it does not build.
+async fn start_server(
+    config: &Config,
+    clock: Arc<ManualClock>,
+    what: &str,
+) -> (SocketAddr, oneshot::Sender<()>) {
+    let deps = Deps {
+        clock,
+        ..Deps::default()
+    };
+    let server = Server::build(config, deps)
+        .await
+        .unwrap_or_else(|e| panic!("{what} does not build: {e}"));
+    let addr = server.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(server.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    (addr, tx)
+}
+
+/// A browser: a client with its own, empty cookie jar, redirects off and the tests' user agent.
+fn cookie_client() -> (Client, Arc<reqwest::cookie::Jar>) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let client = Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("authara-tests/1.0")
+        .build()
+        .unwrap();
+    (client, jar)
 }
 
 impl Drop for TestApp {
