@@ -6,12 +6,12 @@
 //! profile and a new user. Where the driver or the browser is missing, the test prints a notice
 //! and passes. `AUTHARA_TEST_CHROMEDRIVER` and `AUTHARA_TEST_CHROMIUM` override the Debian paths.
 
-use crate::helpers::{email, Backend, TestApp};
+use crate::helpers::{email, free_port, Backend, TestApp};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Map};
 use std::io::Write as _;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -204,11 +204,6 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// Proves the JavaScript setting took effect. Authara's pages carry no script at all (and their

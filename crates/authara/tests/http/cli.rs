@@ -1,8 +1,11 @@
 //! The binary's subcommands, run as a user would run them.
 
-use crate::helpers::{email, postgres_url};
+use crate::helpers::{email, free_port, postgres_url};
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a spawned `serve` may take to answer: generous, for a loaded machine.
+const READY_WITHIN: Duration = Duration::from_secs(30);
 
 fn authara(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_authara"));
@@ -70,12 +73,11 @@ fn configuration_errors_are_one_line_naming_the_variable_and_exit_2() {
 #[test]
 fn serve_refuses_an_unmigrated_database_until_migrate_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
+    // No fixed port until the server starts: these runs never listen.
     let env = [
         ("DATABASE_URL", "sqlite://authara.db"),
         ("AUTHARA_AUTO_MIGRATE", "false"),
-        ("AUTHARA_HTTP_ADDR", addr.as_str()),
+        ("AUTHARA_HTTP_ADDR", "127.0.0.1:0"),
     ];
     refuses_to_serve_until_migrated(dir.path(), &env);
 
@@ -109,7 +111,14 @@ fn serve_refuses_an_unmigrated_database_until_migrate_runs() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!is_admin());
 
-    // Healthcheck: 1 with no server, 0 with one.
+    // Healthcheck: 1 with no server, 0 with one. The port is picked right before the server
+    // binds it.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let env = [
+        ("DATABASE_URL", "sqlite://authara.db"),
+        ("AUTHARA_AUTO_MIGRATE", "false"),
+        ("AUTHARA_HTTP_ADDR", addr.as_str()),
+    ];
     let out = authara(dir.path(), &["healthcheck"], &env);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -123,14 +132,9 @@ fn serve_refuses_an_unmigrated_database_until_migrate_runs() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut healthy = false;
-    for _ in 0..100 {
-        if authara(dir.path(), &["healthcheck"], &env).status.success() {
-            healthy = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let healthy = wait_until_ready(&mut child, || {
+        authara(dir.path(), &["healthcheck"], &env).status.success()
+    });
     let _ = child.kill();
     let _ = child.wait();
     assert!(healthy, "the server never became healthy");
@@ -148,23 +152,19 @@ fn zero_config_serve_starts_on_sqlite_with_an_ephemeral_key() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut ok = false;
-    for _ in 0..100 {
-        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
-            use std::io::{Read as _, Write as _};
-            let _ = write!(
-                s,
-                "GET /auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            );
-            let mut buf = String::new();
-            let _ = s.read_to_string(&mut buf);
-            if buf.starts_with("HTTP/1.1 200") && buf.contains(r#"name="password""#) {
-                ok = true;
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let ok = wait_until_ready(&mut child, || {
+        let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
+            return false;
+        };
+        use std::io::{Read as _, Write as _};
+        let _ = write!(
+            s,
+            "GET /auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        );
+        let mut buf = String::new();
+        let _ = s.read_to_string(&mut buf);
+        buf.starts_with("HTTP/1.1 200") && buf.contains(r#"name="password""#)
+    });
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
     assert!(ok, "login page not served");
@@ -210,10 +210,17 @@ fn refuses_to_serve_until_migrated(dir: &std::path::Path, env: &[(&str, &str)]) 
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Polls `ready` until it holds, the server exits, or `READY_WITHIN` passes.
+fn wait_until_ready(child: &mut std::process::Child, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + READY_WITHIN;
+    while Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }

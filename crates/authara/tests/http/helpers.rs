@@ -365,6 +365,16 @@ async fn drop_schema(url: &str, schema: &str) {
     }
 }
 
+/// A loopback port nothing listens on right now. Another process may take it before the caller
+/// binds it: pick it right before starting what binds it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// All `Set-Cookie` headers of a response.
 pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
     headers
