@@ -184,7 +184,7 @@ impl AuthService {
         }
         let attempt = Password::attempt(password);
         // No account can have a longer address: such input never reaches the database, and
-        // still costs one (dummy) verification like any unknown email.
+        // still costs one (decoy) verification like any unknown email.
         let user = if email.len() > crate::domain::MAX_EMAIL_LEN {
             None
         } else {

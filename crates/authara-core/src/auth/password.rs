@@ -11,7 +11,6 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use base64::Engine as _;
 use std::sync::{mpsc, Arc, Mutex};
 use subtle::ConstantTimeEq as _;
-use tokio::sync::OnceCell;
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,18 +50,21 @@ pub enum Verification {
     Invalid,
 }
 
+/// Salt of the decoy hash run when there is nothing to verify against: fixed, since its output is
+/// thrown away; 16 bytes, like the salt of every hash we write.
+const DECOY_SALT: [u8; 16] = *b"authara-decoy-01";
+
 /// Hashing failed (bad parameters or the blocking pool went away).
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
 
-/// The password hasher: Argon2id PHC, legacy-format verification, a dummy hash for unknown users.
+/// The password hasher: Argon2id PHC, legacy-format verification, a decoy hash for unknown users.
 pub struct PasswordHasher {
     params: HashParams,
     argon: Argon2<'static>,
     jobs: mpsc::Sender<Job>,
     random: Arc<dyn Random>,
-    dummy: OnceCell<String>,
 }
 
 /// Work for a hashing thread.
@@ -153,7 +155,6 @@ impl PasswordHasher {
             argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, p),
             jobs,
             random,
-            dummy: OnceCell::new(),
         })
     }
 
@@ -186,37 +187,28 @@ impl PasswordHasher {
         .await?
     }
 
-    /// Verifies `password` against `stored`. With no stored hash (unknown user, password-less
-    /// account) it verifies against a dummy hash so the answer takes as long as a real one.
+    /// Verifies `password` against `stored`. Whenever there is nothing to verify against (unknown
+    /// user, password-less account, an oversized attempt, an unreadable stored hash) it runs a
+    /// decoy: the configured Argon2 over the attempt, as a verification of a hash written with
+    /// the configured parameters would, so the answer takes as long as a real one.
     pub async fn verify(&self, password: Option<&Password>, stored: Option<&str>) -> Verification {
-        let dummy;
-        let (stored, real) = match (stored, password) {
-            (Some(s), Some(_)) => (s.to_owned(), true),
-            _ => {
-                dummy = self.dummy_hash().await;
-                (dummy.clone(), false)
-            }
-        };
-        let pw = password.map(|p| p.expose().to_owned()).unwrap_or_default();
+        let password = password.cloned();
+        let stored = stored.map(str::to_owned);
+        let argon = self.argon.clone();
         let current = self.params;
-        let ok = self
-            .run(move |scratch| verify_any(scratch, &pw, &stored, current))
-            .await
-            .unwrap_or(Verification::Invalid);
-        if real {
-            ok
-        } else {
-            Verification::Invalid
-        }
-    }
-
-    async fn dummy_hash(&self) -> &String {
-        self.dummy
-            .get_or_init(|| async {
-                let pw = Password::internal("authara dummy password");
-                self.hash(&pw).await.unwrap_or_default()
+        self.run(move |scratch| {
+            let attempt = password.as_ref().map_or("", Password::expose);
+            let found = match (&password, &stored) {
+                (Some(_), Some(stored)) => verify_stored(scratch, attempt, stored, current),
+                _ => None,
+            };
+            found.unwrap_or_else(|| {
+                decoy(scratch, &argon, attempt);
+                Verification::Invalid
             })
-            .await
+        })
+        .await
+        .unwrap_or(Verification::Invalid)
     }
 
     /// Runs `f` on a hashing thread, inside the caller's tracing span, and waits for it.
@@ -237,39 +229,50 @@ impl PasswordHasher {
     }
 }
 
-fn verify_any(
+/// What `stored` says of `password`; `None` when `stored` is unusable (unreadable, or with
+/// parameters beyond our bounds), so that the caller runs the decoy instead.
+fn verify_stored(
     scratch: &mut Scratch,
     password: &str,
     stored: &str,
     current: HashParams,
-) -> Verification {
+) -> Option<Verification> {
     if stored.starts_with("$argon2id$v=1$") {
-        return match verify_legacy(scratch, password, stored) {
-            Some(true) => Verification::Valid { rehash: true },
-            _ => Verification::Invalid,
-        };
+        return Some(match verify_legacy(scratch, password, stored)? {
+            true => Verification::Valid { rehash: true },
+            false => Verification::Invalid,
+        });
     }
-    let Ok(parsed) = PasswordHash::new(stored) else {
-        return Verification::Invalid;
-    };
-    let Ok(params) = Params::try_from(&parsed) else {
-        return Verification::Invalid;
-    };
+    let parsed = PasswordHash::new(stored).ok()?;
+    let params = Params::try_from(&parsed).ok()?;
     if params.m_cost() > MAX_MEMORY_KIB
         || params.t_cost() > MAX_ITERATIONS
         || params.p_cost() > MAX_PARALLELISM
     {
-        return Verification::Invalid;
+        return None;
     }
-    if recompute(scratch, password, &parsed, params.clone()) != Some(true) {
-        return Verification::Invalid;
+    if !recompute(scratch, password, &parsed, params.clone())? {
+        return Some(Verification::Invalid);
     }
     let rehash = parsed.algorithm.as_str() != "argon2id"
         || parsed.version != Some(0x13)
         || params.m_cost() != current.memory_kib
         || params.t_cost() != current.iterations
         || params.p_cost() != current.parallelism;
-    Verification::Valid { rehash }
+    Some(Verification::Valid { rehash })
+}
+
+/// The work of one verification with nothing to verify against: `argon` (the configured
+/// parameters) over the attempt with a fixed salt and a 32-byte output, on the thread's scratch
+/// memory, exactly as [`recompute`] does for a hash we wrote. The output is discarded.
+fn decoy(scratch: &mut Scratch, argon: &Argon2<'_>, password: &str) {
+    let mut out = [0u8; 32];
+    if let Err(e) = scratch.hash_into(argon, password.as_bytes(), &DECOY_SALT, &mut out) {
+        // The configured parameters were validated at start-up, so this cannot happen; were it
+        // to, real hashes would fail alike and the timing would reveal nothing.
+        tracing::error!(error = %e, "decoy password hash failed");
+    }
+    std::hint::black_box(&out);
 }
 
 /// Hashes `password` with the algorithm, version, parameters and salt of `parsed` and compares
@@ -477,5 +480,62 @@ mod tests {
         assert_eq!(v, Verification::Invalid);
         let v = h.verify(None, None).await;
         assert_eq!(v, Verification::Invalid);
+    }
+
+    /// How many Argon2 blocks the single hashing thread of `h` holds.
+    async fn scratch_blocks(h: &PasswordHasher) -> usize {
+        h.run(|scratch| scratch.blocks.len()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn nothing_to_verify_against_still_runs_the_configured_argon2_on_the_hashing_thread() {
+        let params = HashParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let cases: [(Option<Password>, Option<&str>); 4] = [
+            (Some(pw("correct horse")), None),
+            (None, None),
+            (
+                None,
+                Some("$argon2id$v=19$m=256,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"),
+            ),
+            (Some(pw("correct horse")), Some("plaintext")),
+        ];
+        for (attempt, stored) in cases {
+            let h = PasswordHasher::new(params, 1, Arc::new(OsRandom)).unwrap();
+            assert_eq!(scratch_blocks(&h).await, 0);
+            let v = h.verify(attempt.as_ref(), stored).await;
+            assert_eq!(v, Verification::Invalid, "{stored:?}");
+            // The decoy filled the thread's memory to the configured size: it ran Argon2 with
+            // the configured parameters, where a real verification of such a hash runs.
+            assert_eq!(scratch_blocks(&h).await, 256, "{stored:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_costs_as_much_as_a_wrong_password_at_the_default_parameters() {
+        use std::time::{Duration, Instant};
+        let h = PasswordHasher::new(HashParams::default(), 1, Arc::new(OsRandom)).unwrap();
+        let stored = h.hash(&pw("correct horse")).await.unwrap();
+        let attempt = pw("wrong horse");
+        let (mut real, mut decoy) = (Duration::MAX, Duration::MAX);
+        // Minimums of a few interleaved runs, so that other tests on the same cores matter less.
+        for _ in 0..3 {
+            let t = Instant::now();
+            let v = h.verify(Some(&attempt), Some(&stored)).await;
+            real = real.min(t.elapsed());
+            assert_eq!(v, Verification::Invalid);
+            let t = Instant::now();
+            let v = h.verify(Some(&attempt), None).await;
+            decoy = decoy.min(t.elapsed());
+            assert_eq!(v, Verification::Invalid);
+        }
+        // The same Argon2 work either way; a decoy that skipped it would take microseconds.
+        assert!(
+            decoy * 2 > real && real * 2 > decoy,
+            "decoy {decoy:?} against a real verification {real:?}"
+        );
     }
 }

@@ -41,11 +41,6 @@ impl Password {
         (raw.chars().count() <= MAX_PASSWORD_CHARS).then(|| Self(raw.to_owned()))
     }
 
-    /// A password the server itself chose (the dummy hash's).
-    pub(crate) fn internal(s: &str) -> Self {
-        Self(s.to_owned())
-    }
-
     /// The plaintext, for the hasher only.
     pub fn expose(&self) -> &str {
         &self.0
