@@ -135,9 +135,20 @@ fn sid_of(access: &str) -> String {
 }
 
 async fn delete_account_removes_the_user_and_all_sessions(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    let app = TestApp::spawn_with(b, &[("AUTHARA_SESSION_CACHE_SECONDS", "60")]).await;
     let e = app.signed_up("gone").await;
     let access = app.cookie("authara_access").unwrap();
+    // That first session is cached; a second one, also cached, deletes the account.
+    assert_eq!(app.user().await.0, 200);
+    assert_eq!(app.login(&e, "correct horse battery").await.status(), 303);
+    let second = app.cookie("authara_access").unwrap();
+    assert_ne!(second, access);
+    assert_eq!(app.user().await.0, 200);
+    assert_eq!(
+        app.user_status_with(&access).await,
+        200,
+        "both sessions live"
+    );
     let res = app.post_form("/auth/user/delete", &[]).await;
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/auth/successful-deletion");
@@ -147,6 +158,7 @@ async fn delete_account_removes_the_user_and_all_sessions(b: Backend) {
     assert_eq!(app.get("/auth/successful-deletion").await.status(), 200);
     app.set_cookie("authara_access", &access);
     assert_eq!(app.user().await.0, 401);
+    assert_eq!(app.user_status_with(&second).await, 401);
     assert_eq!(app.login(&e, "correct horse battery").await.status(), 422);
     // The email is free again.
     assert_eq!(app.signup(&e, "correct horse battery").await.status(), 303);
