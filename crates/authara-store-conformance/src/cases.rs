@@ -493,7 +493,6 @@ pub async fn set_disabled_revokes_sessions(store: &dyn Store) {
         token_record(store, &t1.token_hash).await.session.revoked_at,
         Some(now())
     );
-    let _ = s2;
 }
 
 /// Enabling a user again does not resurrect their revoked sessions; new ones are live.

@@ -29,8 +29,6 @@ use uuid::Uuid;
 
 /// Connection settings (host, credentials, TLS, …), re-exported so callers need no sqlx.
 pub use sqlx::postgres::PgConnectOptions;
-/// TLS modes for [`PgConnectOptions::ssl_mode`], re-exported so callers need no sqlx.
-pub use sqlx::postgres::PgSslMode;
 /// The trait behind [`PgConnectOptions`]' logging settings, re-exported so callers need no sqlx.
 pub use sqlx::ConnectOptions;
 
@@ -118,11 +116,6 @@ impl PgStore {
             pool,
             schema: schema.map(str::to_owned),
         })
-    }
-
-    /// The schema this store is confined to, if any.
-    pub fn schema(&self) -> Option<&str> {
-        self.schema.as_deref()
     }
 
     /// Closes the pool, waiting for connections in use to be returned. For a clean shutdown;
@@ -564,7 +557,7 @@ mod tests {
 /// The NOTIFY channel on which the triggers of migration 0002 announce session revocations and
 /// user changes. Channels are per database, so payloads start with the schema (`<schema>:`) and
 /// listeners ignore other schemas'.
-pub const CHANGES_CHANNEL: &str = "authara_changes";
+const CHANGES_CHANNEL: &str = "authara_changes";
 
 /// How long to wait before listening again after the listening connection failed.
 const RELISTEN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);

@@ -41,11 +41,12 @@ pub(crate) fn invalid(what: &'static str) -> StoreError {
     StoreError::unavailable(Invalid(what))
 }
 
-/// Which unique key a SQLite "UNIQUE constraint failed: table.column" message is about.
+/// Which unique key a SQLite "UNIQUE constraint failed: table.column" message is about. SQLite
+/// names the columns, never the constraint (`users_email_key` etc. only in PostgreSQL).
 pub(crate) fn unique_key(message: &str) -> UniqueKey {
-    if message.contains("users.email") || message.contains("users_email_key") {
+    if message.contains("users.email") {
         UniqueKey::Email
-    } else if message.contains("users.username") || message.contains("users_username_key") {
+    } else if message.contains("users.username") {
         UniqueKey::Username
     } else {
         UniqueKey::Other
