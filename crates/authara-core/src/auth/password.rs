@@ -211,7 +211,9 @@ impl PasswordHasher {
         .unwrap_or(Verification::Invalid)
     }
 
-    /// Runs `f` on a hashing thread, inside the caller's tracing span, and waits for it.
+    /// Runs `f` on a hashing thread, inside the caller's tracing span, and waits for it. A job
+    /// whose caller has gone (its future dropped: client disconnect, timeout) is skipped, so a
+    /// flood of abandoned logins costs no Argon2 work.
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Scratch) -> T + Send + 'static,
@@ -219,6 +221,9 @@ impl PasswordHasher {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move |scratch| {
+            if tx.is_closed() {
+                return;
+            }
             let _ = tx.send(span.in_scope(|| f(scratch)));
         });
         self.jobs
@@ -480,6 +485,42 @@ mod tests {
         assert_eq!(v, Verification::Invalid);
         let v = h.verify(None, None).await;
         assert_eq!(v, Verification::Invalid);
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_has_gone_is_skipped() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let h = PasswordHasher::new(HashParams::default(), 1, Arc::new(OsRandom)).unwrap();
+        // Hold the only hashing thread until the abandoned job is queued behind it.
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (release, gate) = mpsc::channel::<()>();
+        let blocker = h.run(move |_| {
+            let _ = started_tx.send(());
+            let _ = gate.recv();
+        });
+        tokio::pin!(blocker);
+        tokio::select! {
+            biased;
+            _ = &mut blocker => panic!("the blocker cannot finish before it is released"),
+            _ = started_rx => {}
+        }
+        let ran = Arc::new(AtomicBool::new(false));
+        {
+            let flag = ran.clone();
+            let abandoned = h.run(move |_| flag.store(true, Ordering::SeqCst));
+            tokio::pin!(abandoned);
+            // Polled once, which queues the job; then dropped like a disconnected request.
+            tokio::select! {
+                biased;
+                _ = &mut abandoned => panic!("the thread is busy"),
+                () = std::future::ready(()) => {}
+            }
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap();
+        // One thread takes jobs in order: once this one ran, the abandoned one was dequeued.
+        h.run(|_| ()).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst));
     }
 
     /// How many Argon2 blocks the single hashing thread of `h` holds.
