@@ -125,20 +125,39 @@ async fn eight_concurrent_refreshes_issue_at_most_one_refresh_token(b: Backend) 
     app.signed_up("race").await;
     let csrf = app.csrf().await;
     let token = app.cookie("authara_refresh").unwrap();
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let client = reqwest::Client::new();
-        let url = app.url("/auth/api/v1/sessions/refresh");
-        let cookie = format!("authara_refresh={token}; authara_csrf={csrf}");
-        let csrf = csrf.clone();
-        tasks.push(tokio::spawn(async move {
+    // Eight browsers, each already connected, with its request ready: a barrier releases all
+    // eight sends at once, so the refreshes really overlap.
+    const N: usize = 8;
+    let mut ready = Vec::with_capacity(N);
+    for _ in 0..N {
+        let client = app.fresh_client();
+        assert_eq!(
             client
-                .post(url)
-                .header("cookie", cookie)
-                .header("x-csrf-token", csrf)
+                .get(app.url("/auth/health"))
                 .send()
                 .await
                 .unwrap()
+                .status(),
+            200
+        );
+        let request = client
+            .post(app.url("/auth/api/v1/sessions/refresh"))
+            .header(
+                "cookie",
+                format!("authara_refresh={token}; authara_csrf={csrf}"),
+            )
+            .header("x-csrf-token", &csrf)
+            .build()
+            .unwrap();
+        ready.push((client, request));
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(N));
+    let mut tasks = Vec::with_capacity(N);
+    for (client, request) in ready {
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            client.execute(request).await.unwrap()
         }));
     }
     let mut new_refresh = 0;
