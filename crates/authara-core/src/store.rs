@@ -1,6 +1,8 @@
 //! The storage interface. Each method is one use case and atomic on its own; no transaction
 //! handle crosses this boundary and "now" is always passed in, so backends never read a clock.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -27,7 +29,18 @@ impl StoreError {
     pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Unavailable(Box::new(e))
     }
+
+    /// `Unavailable` with a fixed description of a bad configuration or of unreadable stored
+    /// data; it names no values (a URL could carry a password).
+    pub fn invalid(what: &'static str) -> Self {
+        Self::unavailable(Invalid(what))
+    }
 }
+
+/// The source of [`StoreError::invalid`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Invalid(&'static str);
 
 /// The unique keys a caller may collide with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +62,23 @@ pub enum SchemaState {
     Behind { pending: usize },
     /// The database has migrations this binary does not know (an older binary).
     Ahead { unknown: usize },
+}
+
+impl SchemaState {
+    /// Compares the migration versions applied to a database with those embedded in the
+    /// binary. Unknown versions win over pending ones: a database touched by a newer binary
+    /// must not be "fixed" by this one.
+    pub fn compare(applied: &BTreeSet<i64>, embedded: &BTreeSet<i64>) -> Self {
+        let unknown = applied.difference(embedded).count();
+        let pending = embedded.difference(applied).count();
+        if unknown > 0 {
+            Self::Ahead { unknown }
+        } else if pending > 0 {
+            Self::Behind { pending }
+        } else {
+            Self::UpToDate
+        }
+    }
 }
 
 /// A user as stored.
@@ -279,4 +309,37 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes expired sessions (with their tokens) and expired refresh tokens.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<PurgeCounts, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(v: &[i64]) -> BTreeSet<i64> {
+        v.iter().copied().collect()
+    }
+
+    #[test]
+    fn schema_state_compares_applied_with_embedded_versions() {
+        let embedded = versions(&[1, 2, 3]);
+        let compare = |applied: &[i64]| SchemaState::compare(&versions(applied), &embedded);
+        assert_eq!(compare(&[1, 2, 3]), SchemaState::UpToDate);
+        assert_eq!(compare(&[]), SchemaState::Behind { pending: 3 });
+        assert_eq!(compare(&[1, 3]), SchemaState::Behind { pending: 1 });
+        assert_eq!(compare(&[1, 2, 3, 4, 5]), SchemaState::Ahead { unknown: 2 });
+        // Unknown versions win over pending ones.
+        assert_eq!(compare(&[1, 4]), SchemaState::Ahead { unknown: 1 });
+        assert_eq!(
+            SchemaState::compare(&versions(&[]), &versions(&[])),
+            SchemaState::UpToDate
+        );
+    }
+
+    #[test]
+    fn invalid_is_unavailable_with_the_description_as_source() {
+        let err = StoreError::invalid("bad thing");
+        assert!(matches!(err, StoreError::Unavailable(_)));
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("bad thing"));
+    }
 }

@@ -31,23 +31,6 @@ impl fmt::Display for DbError {
 
 impl std::error::Error for DbError {}
 
-/// A problem with the configuration, described without values.
-#[derive(Debug)]
-pub(crate) struct Invalid(pub(crate) &'static str);
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for Invalid {}
-
-/// `StoreError::Unavailable` carrying a fixed description.
-pub(crate) fn invalid(what: &'static str) -> StoreError {
-    StoreError::unavailable(Invalid(what))
-}
-
 /// Which unique key a violated constraint is; the message is a fallback for a constraint
 /// name the server did not report.
 pub(crate) fn unique_key(constraint: Option<&str>, message: &str) -> UniqueKey {

@@ -32,7 +32,7 @@ pub use sqlx::postgres::PgConnectOptions;
 /// The trait behind [`PgConnectOptions`]' logging settings, re-exported so callers need no sqlx.
 pub use sqlx::ConnectOptions;
 
-use crate::error::{invalid, map, map_migrate};
+use crate::error::{map, map_migrate};
 use crate::rows::{
     RotateRow, SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS, TOKEN_JOIN_COLUMNS,
     TOKEN_JOIN_FROM, USER_COLUMNS,
@@ -75,7 +75,7 @@ impl PgStore {
     ) -> Result<Self, StoreError> {
         // The parse error is not kept: it could quote the URL, password included.
         let options = PgConnectOptions::from_str(url)
-            .map_err(|_| invalid("malformed PostgreSQL database URL"))?;
+            .map_err(|_| StoreError::invalid("malformed PostgreSQL database URL"))?;
         Self::from_options(options, schema, max_connections).await
     }
 
@@ -93,7 +93,7 @@ impl PgStore {
     ) -> Result<Self, StoreError> {
         let options = match schema {
             Some(name) if !is_valid_schema_name(name) => {
-                return Err(invalid(
+                return Err(StoreError::invalid(
                     "invalid PostgreSQL schema name: use [a-z_][a-z0-9_]{0,62}, not pg_*",
                 ))
             }
@@ -122,25 +122,6 @@ impl PgStore {
     /// later calls on this store (or its clones) fail with `Unavailable`.
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-/// Compares the applied versions with the embedded ones. Unknown versions win over pending
-/// ones: a database touched by a newer binary must not be "fixed" by this one.
-fn compare_versions(applied: &BTreeSet<i64>, migrator: &Migrator) -> SchemaState {
-    let embedded: BTreeSet<i64> = migrator
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration())
-        .map(|m| m.version)
-        .collect();
-    let unknown = applied.difference(&embedded).count();
-    let pending = embedded.difference(applied).count();
-    if unknown > 0 {
-        SchemaState::Ahead { unknown }
-    } else if pending > 0 {
-        SchemaState::Behind { pending }
-    } else {
-        SchemaState::UpToDate
     }
 }
 
@@ -196,7 +177,12 @@ impl Store for PgStore {
         } else {
             BTreeSet::new()
         };
-        Ok(compare_versions(&applied, &MIGRATOR))
+        let embedded: BTreeSet<i64> = MIGRATOR
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .map(|m| m.version)
+            .collect();
+        Ok(SchemaState::compare(&applied, &embedded))
     }
 
     async fn create_user(&self, user: NewUser) -> Result<(), StoreError> {

@@ -24,23 +24,6 @@ impl fmt::Display for DbError {
 
 impl std::error::Error for DbError {}
 
-/// A problem with the data read back or with the configuration, described without values.
-#[derive(Debug)]
-pub(crate) struct Invalid(pub(crate) &'static str);
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for Invalid {}
-
-/// `StoreError::Unavailable` carrying a fixed description.
-pub(crate) fn invalid(what: &'static str) -> StoreError {
-    StoreError::unavailable(Invalid(what))
-}
-
 /// Which unique key a SQLite "UNIQUE constraint failed: table.column" message is about. SQLite
 /// names the columns, never the constraint (`users_email_key` etc. only in PostgreSQL).
 pub(crate) fn unique_key(message: &str) -> UniqueKey {

@@ -29,7 +29,7 @@ use sqlx::sqlite::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::error::{invalid, map, map_migrate};
+use crate::error::{map, map_migrate};
 use crate::rows::{
     id_text, micros, SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS, TOKEN_JOIN_COLUMNS,
     USER_COLUMNS,
@@ -69,10 +69,12 @@ impl SqliteStore {
     /// database held by one shared connection. Does not migrate; see [`Store::migrate`].
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         if !url.starts_with("sqlite:") {
-            return Err(invalid("a SQLite database URL must start with `sqlite:`"));
+            return Err(StoreError::invalid(
+                "a SQLite database URL must start with `sqlite:`",
+            ));
         }
         let base = SqliteConnectOptions::from_str(url)
-            .map_err(|_| invalid("malformed SQLite database URL"))?
+            .map_err(|_| StoreError::invalid("malformed SQLite database URL"))?
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .synchronous(SqliteSynchronous::Normal);
@@ -94,7 +96,7 @@ impl SqliteStore {
         }
 
         if base.get_filename().as_os_str().is_empty() {
-            return Err(invalid("the SQLite database URL names no file"));
+            return Err(StoreError::invalid("the SQLite database URL names no file"));
         }
 
         // The writer connects first: it creates the file and switches it to WAL (persistent),
@@ -144,25 +146,6 @@ async fn migrations_table_exists(conn: &mut SqliteConnection) -> Result<bool, St
     Ok(found.is_some())
 }
 
-/// Compares the applied versions with the embedded ones. Unknown versions win over pending
-/// ones: a database touched by a newer binary must not be "fixed" by this one.
-fn compare_versions(applied: &BTreeSet<i64>, migrator: &Migrator) -> SchemaState {
-    let embedded: BTreeSet<i64> = migrator
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration())
-        .map(|m| m.version)
-        .collect();
-    let unknown = applied.difference(&embedded).count();
-    let pending = embedded.difference(applied).count();
-    if unknown > 0 {
-        SchemaState::Ahead { unknown }
-    } else if pending > 0 {
-        SchemaState::Behind { pending }
-    } else {
-        SchemaState::UpToDate
-    }
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -189,7 +172,12 @@ impl Store for SqliteStore {
         } else {
             BTreeSet::new()
         };
-        Ok(compare_versions(&applied, &MIGRATOR))
+        let embedded: BTreeSet<i64> = MIGRATOR
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .map(|m| m.version)
+            .collect();
+        Ok(SchemaState::compare(&applied, &embedded))
     }
 
     async fn create_user(&self, user: NewUser) -> Result<(), StoreError> {

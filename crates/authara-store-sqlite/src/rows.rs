@@ -6,8 +6,6 @@ use sqlx::FromRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::error::invalid;
-
 /// The columns of [`UserRow`], for `SELECT {USER_COLUMNS} FROM users`.
 pub(crate) const USER_COLUMNS: &str =
     "id, email, username, password_hash, is_admin, disabled, created_at";
@@ -24,16 +22,16 @@ pub(crate) fn id_text(id: Uuid) -> String {
 /// A timestamp as stored: whole microseconds since the epoch (sub-microsecond parts dropped).
 pub(crate) fn micros(t: OffsetDateTime) -> Result<i64, StoreError> {
     i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000))
-        .map_err(|_| invalid("timestamp out of range"))
+        .map_err(|_| StoreError::invalid("timestamp out of range"))
 }
 
 fn parse_id(text: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(text).map_err(|_| invalid("malformed uuid in the database"))
+    Uuid::parse_str(text).map_err(|_| StoreError::invalid("malformed uuid in the database"))
 }
 
 fn parse_time(us: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
-        .map_err(|_| invalid("timestamp out of range in the database"))
+        .map_err(|_| StoreError::invalid("timestamp out of range in the database"))
 }
 
 fn parse_opt_time(us: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
