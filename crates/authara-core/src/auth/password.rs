@@ -269,15 +269,16 @@ fn verify_stored(
 
 /// The work of one verification with nothing to verify against: `argon` (the configured
 /// parameters) over the attempt with a fixed salt and a 32-byte output, on the thread's scratch
-/// memory, exactly as [`recompute`] does for a hash we wrote. The output is discarded.
+/// memory, through the same [`hash_matches`] as [`recompute`] for a hash we wrote. The answer
+/// is discarded.
 fn decoy(scratch: &mut Scratch, argon: &Argon2<'_>, password: &str) {
-    let mut out = [0u8; 32];
-    if let Err(e) = scratch.hash_into(argon, password.as_bytes(), &DECOY_SALT, &mut out) {
+    let answer = hash_matches(scratch, argon, password, &DECOY_SALT, &[0u8; 32]);
+    if answer.is_none() {
         // The configured parameters were validated at start-up, so this cannot happen; were it
         // to, real hashes would fail alike and the timing would reveal nothing.
-        tracing::error!(error = %e, "decoy password hash failed");
+        tracing::error!("decoy password hash failed");
     }
-    std::hint::black_box(&out);
+    std::hint::black_box(answer);
 }
 
 /// Hashes `password` with the algorithm, version, parameters and salt of `parsed` and compares
@@ -294,11 +295,7 @@ fn recompute(
     let mut salt_buf = [0u8; 64];
     let salt = parsed.salt?.decode_b64(&mut salt_buf).ok()?;
     let argon = Argon2::new(algorithm, version, params);
-    let mut out = vec![0u8; expected.len()];
-    scratch
-        .hash_into(&argon, password.as_bytes(), salt, &mut out)
-        .ok()?;
-    Some(out.ct_eq(expected.as_bytes()).into())
+    hash_matches(scratch, &argon, password, salt, expected.as_bytes())
 }
 
 /// Authara's older format: `$argon2id$v=1$t=3$m=65536$p=4$<salt>$<hash>` (base64, with or
@@ -324,11 +321,23 @@ fn verify_legacy(scratch: &mut Scratch, password: &str, stored: &str) -> Option<
     }
     let params = Params::new(m, t, p, Some(hash.len())).ok()?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    let mut out = vec![0u8; hash.len()];
+    hash_matches(scratch, &argon, password, &salt, &hash)
+}
+
+/// Hashes `password` with `argon` and `salt` into as many bytes as `expected` has and compares
+/// them in constant time. `None` when hashing fails.
+fn hash_matches(
+    scratch: &mut Scratch,
+    argon: &Argon2<'_>,
+    password: &str,
+    salt: &[u8],
+    expected: &[u8],
+) -> Option<bool> {
+    let mut out = vec![0u8; expected.len()];
     scratch
-        .hash_into(&argon, password.as_bytes(), &salt, &mut out)
+        .hash_into(argon, password.as_bytes(), salt, &mut out)
         .ok()?;
-    Some(out.ct_eq(&hash).into())
+    Some(out.ct_eq(expected).into())
 }
 
 fn decode_b64(s: &str) -> Option<Vec<u8>> {
