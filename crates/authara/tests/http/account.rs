@@ -1,6 +1,6 @@
 //! The account page and its actions.
 
-use crate::helpers::{email, set_cookie, Backend, TestApp};
+use crate::helpers::{claims, email, set_cookie, Backend, TestApp};
 use crate::on_both;
 use time::Duration;
 
@@ -123,15 +123,7 @@ async fn revoking_a_session_ends_it_at_once_and_others_are_404(b: Backend) {
 }
 
 fn sid_of(access: &str) -> String {
-    use base64::Engine as _;
-    let payload = access.split('.').nth(1).unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
-    claims["sid"].as_str().unwrap().to_owned()
+    claims(access)["sid"].as_str().unwrap().to_owned()
 }
 
 async fn delete_account_removes_the_user_and_all_sessions(b: Backend) {

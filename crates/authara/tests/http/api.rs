@@ -1,6 +1,6 @@
 //! The JSON API's shapes and error envelopes (SPEC §7, §8).
 
-use crate::helpers::{set_cookie, Backend, TestApp};
+use crate::helpers::{claims, set_cookie, Backend, TestApp};
 use crate::on_both;
 
 on_both!(
@@ -163,14 +163,7 @@ async fn admin_grant_gives_admin_tokens_and_roles(b: Backend) {
         .await;
     assert_eq!(res.status(), 200);
     let access = app.cookie("authara_access").unwrap();
-    let payload = access.split('.').nth(1).unwrap();
-    use base64::Engine as _;
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = claims(&access);
     assert_eq!(claims["aud"], serde_json::json!(["admin"]));
     assert_eq!(claims["roles"], serde_json::json!(["authara:admin"]));
     assert_eq!(claims["iss"], "authara-test");
