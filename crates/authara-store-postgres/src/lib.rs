@@ -351,13 +351,12 @@ impl Store for PgStore {
         user_id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query_as::<_, UserRow>(
-            "SELECT u.id, u.email, u.username, u.password_hash, u.is_admin, u.disabled, \
-                    u.created_at \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL \
-               AND s.expires_at > $3 AND NOT u.disabled",
-        )
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users \
+             WHERE id = $2 AND NOT disabled \
+               AND EXISTS (SELECT 1 FROM sessions \
+                   WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3)"
+        ))
         .bind(session_id)
         .bind(user_id)
         .bind(now)
