@@ -240,21 +240,28 @@ impl TestApp {
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
-    /// Signs up another user from another browser; returns that user's access token.
-    pub async fn signup_elsewhere(&self, local: &str) -> String {
+    /// Signs up from another browser that never loaded a page: a fresh client sending a
+    /// made-up CSRF token as both the cookie and the form field. Returns the response.
+    pub async fn signup_in_another_browser(&self, email: &str, password: &str) -> Response {
         let csrf = "e".repeat(43);
-        let res = self
-            .fresh_client()
+        self.fresh_client()
             .post(self.url("/auth/signup"))
             .header("cookie", format!("authara_csrf={csrf}"))
             .form(&[
-                ("email", email(local).as_str()),
-                ("password", "correct horse"),
+                ("email", email),
+                ("password", password),
                 ("csrf_token", csrf.as_str()),
             ])
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Signs up another user from another browser; returns that user's access token.
+    pub async fn signup_elsewhere(&self, local: &str) -> String {
+        let res = self
+            .signup_in_another_browser(&email(local), "correct horse")
+            .await;
         assert_eq!(res.status(), 303);
         let cookie = set_cookie(res.headers(), "authara_access").unwrap();
         let value = cookie.split(';').next().unwrap();

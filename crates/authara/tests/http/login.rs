@@ -79,19 +79,9 @@ async fn signup_rejects_bad_input_with_422_naming_the_problem(b: Backend) {
 async fn duplicate_signup_does_not_say_the_email_exists(b: Backend) {
     let app = TestApp::spawn(b).await;
     let e = app.signed_up("dup").await;
-    let other = app.fresh_client();
-    let csrf = "c".repeat(43);
-    let res = other
-        .post(app.url("/auth/signup"))
-        .header("cookie", format!("authara_csrf={csrf}"))
-        .form(&[
-            ("email", e.to_uppercase().as_str()),
-            ("password", "another password"),
-            ("csrf_token", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .signup_in_another_browser(&e.to_uppercase(), "another password")
+        .await;
     assert_eq!(res.status(), 422);
     let body = res.text().await.unwrap();
     assert!(body.contains("Could not create account"));

@@ -317,19 +317,9 @@ async fn prod_mode_sets_secure_cookies(b: Backend) {
     assert!(set_cookie(res.headers(), "authara_csrf")
         .unwrap()
         .ends_with("; Secure"));
-    let csrf = "p".repeat(43);
     let res = app
-        .client
-        .post(app.url("/auth/signup"))
-        .header("cookie", format!("authara_csrf={csrf}"))
-        .form(&[
-            ("email", email("prod").as_str()),
-            ("password", "correct horse"),
-            ("csrf_token", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .signup_in_another_browser(&email("prod"), "correct horse")
+        .await;
     assert_eq!(res.status(), 303);
     for name in ["authara_access", "authara_refresh"] {
         let c = set_cookie(res.headers(), name).unwrap();
