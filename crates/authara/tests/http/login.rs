@@ -21,16 +21,11 @@ on_both!(
 
 async fn signup_sets_session_cookies_and_redirects_to_return_to(b: Backend) {
     let app = TestApp::spawn(b).await;
-    let csrf = app.csrf().await;
     let e = email("ada");
     let res = app
-        .post_form_raw(
+        .post_form(
             "/auth/signup?return_to=/dashboard",
-            &[
-                ("email", &e),
-                ("password", "correct horse"),
-                ("csrf_token", &csrf),
-            ],
+            &[("email", &e), ("password", "correct horse")],
         )
         .await;
     assert_eq!(res.status(), 303);
