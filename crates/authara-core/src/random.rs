@@ -4,6 +4,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore as _;
 use std::fmt;
+use subtle::ConstantTimeEq as _;
 
 /// A source of cryptographically secure random bytes.
 pub trait Random: Send + Sync + 'static {
@@ -51,8 +52,9 @@ pub fn uuid_v4(random: &dyn Random) -> uuid::Uuid {
     uuid::Builder::from_random_bytes(b).into_uuid()
 }
 
-/// A secret string (refresh token, CSRF token) whose `Debug` shows only that it is redacted.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret string (refresh token, CSRF token) whose `Debug` shows only that it is redacted and
+/// whose equality is decided in constant time.
+#[derive(Clone)]
 pub struct SecretToken(String);
 
 impl SecretToken {
@@ -61,6 +63,15 @@ impl SecretToken {
         &self.0
     }
 }
+
+impl PartialEq for SecretToken {
+    /// Constant time in the contents (only the lengths may show).
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for SecretToken {}
 
 impl fmt::Debug for SecretToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -82,6 +93,18 @@ mod tests {
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn equality_compares_the_whole_token() {
+        let a = token_256(&OsRandom);
+        assert_eq!(a, a.clone());
+        let mut last = a.expose().to_owned();
+        let flipped = if last.pop() == Some('A') { 'B' } else { 'A' };
+        last.push(flipped);
+        assert_ne!(a, SecretToken(last));
+        assert_ne!(a, SecretToken(a.expose()[..42].to_owned()));
+        assert_ne!(a, SecretToken(String::new()));
     }
 
     #[test]

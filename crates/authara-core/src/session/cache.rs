@@ -16,15 +16,16 @@ use std::sync::{Arc, Mutex};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-/// What a cache entry remembers about one session.
-#[derive(Debug, Clone)]
+/// What a cache entry remembers about one session. No `Debug`: the user record holds the
+/// password hash.
+#[derive(Clone)]
 struct Entry {
     user: Arc<UserRecord>,
     valid_until: OffsetDateTime,
 }
 
-/// The cache. Cheap to share (`Arc`), safe to use from any task.
-#[derive(Debug)]
+/// The cache. Cheap to share (`Arc`), safe to use from any task. `Debug` shows counts only, never
+/// the cached users.
 pub struct SessionCache {
     entries: Mutex<HashMap<Uuid, Entry>>,
     generation: AtomicU64,
@@ -36,6 +37,18 @@ pub struct SessionCache {
 /// A ticket taken before a database read; the insert succeeds only if nothing was evicted since.
 #[derive(Debug, Clone, Copy)]
 pub struct Ticket(u64);
+
+impl std::fmt::Debug for SessionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCache")
+            .field("entries", &self.lock().len())
+            .field("generation", &self.generation.load(Ordering::SeqCst))
+            .field("enabled", &self.enabled.load(Ordering::SeqCst))
+            .field("max_age", &self.max_age)
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
 
 impl SessionCache {
     /// A cache that starts disabled; [`SessionCache::enable`] turns it on once a change feed
@@ -256,6 +269,24 @@ mod tests {
         c.set_enabled(false);
         c.set_enabled(true);
         assert!(c.get(sid, uid, NOW).is_none(), "disabling forgets");
+    }
+
+    #[test]
+    fn debug_shows_counts_but_no_cached_user() {
+        let c = cache();
+        let mut u = user(Uuid::new_v4());
+        u.email = "someone@example.com".into();
+        u.password_hash = Some("$argon2id$v=19$m=256,t=1,p=1$c2FsdA$aGFzaA".into());
+        c.insert(
+            c.ticket(),
+            Uuid::new_v4(),
+            Arc::new(u),
+            NOW,
+            NOW + Duration::minutes(1),
+        );
+        let s = format!("{c:?}");
+        assert!(s.contains("entries: 1"), "{s}");
+        assert!(!s.contains("argon2id") && !s.contains("someone"), "{s}");
     }
 
     #[test]

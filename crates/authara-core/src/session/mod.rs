@@ -40,11 +40,21 @@ pub struct SessionPolicy {
     pub reuse_grace: Duration,
 }
 
-/// A signed access token and how long its cookie lives.
-#[derive(Debug, Clone)]
+/// A signed access token and how long its cookie lives. `Debug` redacts the token: it is a bearer
+/// credential.
+#[derive(Clone)]
 pub struct AccessToken {
     pub token: String,
     pub max_age: Duration,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("token", &format_args!("<redacted>"))
+            .field("max_age", &self.max_age)
+            .finish()
+    }
 }
 
 /// A new refresh token (plaintext, for the cookie) and when it expires.
@@ -90,11 +100,21 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-/// An authenticated request: the verified claims and the user as stored now.
-#[derive(Debug, Clone)]
+/// An authenticated request: the verified claims and the user as stored now. `Debug` names the
+/// user by id only: the record holds the password hash.
+#[derive(Clone)]
 pub struct Authenticated {
     pub claims: AccessClaims,
     pub user: Arc<UserRecord>,
+}
+
+impl std::fmt::Debug for Authenticated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("claims", &self.claims)
+            .field("user_id", &self.user.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the refresh rules say of a token that is not invalid.
@@ -516,4 +536,43 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s.get(..end).unwrap_or("").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_neither_the_access_token_nor_the_password_hash() {
+        let access = AccessToken {
+            token: "eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl".into(),
+            max_age: Duration::minutes(10),
+        };
+        let s = format!("{access:?}");
+        assert!(s.contains("<redacted>") && !s.contains("eyJ"), "{s}");
+
+        let user = UserRecord {
+            id: Uuid::nil(),
+            email: "someone@example.com".into(),
+            username: "someone".into(),
+            password_hash: Some("$argon2id$v=19$m=256,t=1,p=1$c2FsdA$aGFzaA".into()),
+            is_admin: false,
+            disabled: false,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let auth = Authenticated {
+            claims: AccessClaims {
+                iss: "authara".into(),
+                sub: user.id,
+                aud: vec!["app".into()],
+                iat: 0,
+                exp: 600,
+                sid: Uuid::nil(),
+                roles: vec![],
+            },
+            user: Arc::new(user),
+        };
+        let s = format!("{auth:?}");
+        assert!(!s.contains("argon2id") && !s.contains("someone@"), "{s}");
+    }
 }
