@@ -381,22 +381,16 @@ impl Store for SqliteStore {
         owner: Option<Uuid>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let now = micros(now)?;
-        let query = match owner {
-            Some(owner) => sqlx::query(
-                "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
-                 WHERE id = ?1 AND user_id = ?3",
-            )
-            .bind(id_text(session_id))
-            .bind(now)
-            .bind(id_text(owner)),
-            None => sqlx::query(
-                "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
-            )
-            .bind(id_text(session_id))
-            .bind(now),
-        };
-        let done = query.execute(&self.writer).await.map_err(map)?;
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?2) \
+             WHERE id = ?1 AND (?3 IS NULL OR user_id = ?3)",
+        )
+        .bind(id_text(session_id))
+        .bind(micros(now)?)
+        .bind(owner.map(id_text))
+        .execute(&self.writer)
+        .await
+        .map_err(map)?;
         Ok(done.rows_affected() > 0)
     }
 
