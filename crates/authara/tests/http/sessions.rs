@@ -67,12 +67,7 @@ async fn reuse_after_the_grace_window_revokes_the_whole_session(b: Backend) {
     let app =
         TestApp::spawn_with(b, &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always")]).await;
     app.signed_up("reuse").await;
-    let stolen = app.cookie("authara_refresh").unwrap();
-    assert_eq!(
-        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
-        200
-    );
-    let newer = app.cookie("authara_refresh").unwrap();
+    let (stolen, newer) = rotate_once(&app).await;
     app.clock.advance(Duration::seconds(11));
     // The attacker replays the consumed token.
     app.set_cookie("authara_refresh", &stolen);
@@ -99,12 +94,7 @@ async fn reuse_within_the_grace_window_gets_access_but_no_refresh_cookie(b: Back
     )
     .await;
     app.signed_up("tabs").await;
-    let old = app.cookie("authara_refresh").unwrap();
-    assert_eq!(
-        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
-        200
-    );
-    let newer = app.cookie("authara_refresh").unwrap();
+    let (old, newer) = rotate_once(&app).await;
     app.clock.advance(Duration::seconds(9));
     app.set_cookie("authara_refresh", &old);
     let res = app.post_api("/auth/api/v1/sessions/refresh").await;
@@ -117,6 +107,19 @@ async fn reuse_within_the_grace_window_gets_access_but_no_refresh_cookie(b: Back
         app.post_api("/auth/api/v1/sessions/refresh").await.status(),
         200
     );
+}
+
+/// Refreshes once through the API with rotation on; returns the refresh token before and the
+/// one that replaced it.
+async fn rotate_once(app: &TestApp) -> (String, String) {
+    let before = app.cookie("authara_refresh").unwrap();
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
+        200
+    );
+    let after = app.cookie("authara_refresh").unwrap();
+    assert_ne!(before, after, "the refresh token rotated");
+    (before, after)
 }
 
 async fn eight_concurrent_refreshes_issue_at_most_one_refresh_token(b: Backend) {
