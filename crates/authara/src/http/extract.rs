@@ -1,6 +1,7 @@
 //! Request facts the handlers need: client IP (trusting proxies only when configured),
 //! user agent, htmx, and `return_to`.
 
+use super::form::{self, ReturnToQuery};
 use crate::config::Cidr;
 use crate::state::AppState;
 use authara_core::domain::ReturnTo;
@@ -86,9 +87,20 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) ->
     Some(last_trusted)
 }
 
-/// The accepted `return_to`, if any (SPEC §10): a bad one is silently dropped.
-pub fn return_to(candidates: &[Option<&str>]) -> Option<ReturnTo> {
-    candidates.iter().flatten().find_map(|r| ReturnTo::parse(r))
+/// The accepted `return_to` of an HTML route (SPEC §7, §10): the form field when it is valid,
+/// else the query parameter of `raw_query`; a bad one is silently dropped, never an error.
+/// Pages without a form pass `None` as the field.
+pub fn return_to(field: Option<&str>, raw_query: Option<&str>) -> Option<ReturnTo> {
+    field.and_then(ReturnTo::parse).or_else(|| {
+        let q: ReturnToQuery = form::parse_query(raw_query);
+        q.return_to.as_deref().and_then(ReturnTo::parse)
+    })
+}
+
+/// [`return_to`] of a form whose only other field is the CSRF token (logout, refresh, admin).
+pub fn body_return_to(body: &[u8], raw_query: Option<&str>) -> Option<ReturnTo> {
+    let f: ReturnToQuery = form::parse(body);
+    return_to(f.return_to.as_deref(), raw_query)
 }
 
 #[cfg(test)]
@@ -111,6 +123,23 @@ mod tests {
         assert_eq!(client_ip(Some(proxy), &h, &[]), Some(proxy));
         h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(client_ip(Some(proxy), &h, &trusted), Some(proxy));
+    }
+
+    #[test]
+    fn return_to_takes_a_valid_form_field_else_the_query() {
+        let got = |field, query| return_to(field, query).map(|r| r.as_str().to_owned());
+        assert_eq!(got(Some("/a"), Some("return_to=/b")).as_deref(), Some("/a"));
+        assert_eq!(
+            got(Some("//evil"), Some("return_to=/b")).as_deref(),
+            Some("/b")
+        );
+        assert_eq!(
+            got(None, Some("return_to=%2Fb%3Fx%3D1")).as_deref(),
+            Some("/b?x=1")
+        );
+        assert_eq!(got(Some("//evil"), Some("return_to=//evil")), None);
+        assert_eq!(got(None, Some("return_to")), None);
+        assert_eq!(got(None, None), None);
     }
 
     fn forwarded(values: &[&'static str]) -> HeaderMap {

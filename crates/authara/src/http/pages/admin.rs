@@ -2,8 +2,7 @@
 
 use crate::http::cookies;
 use crate::http::error::PageError;
-use crate::http::extract::{return_to, ClientInfo};
-use crate::http::form::{self, ReturnToQuery};
+use crate::http::extract::{body_return_to, ClientInfo};
 use crate::http::respond::redirect;
 use crate::state::AppState;
 use authara_core::domain::ReturnTo;
@@ -79,9 +78,6 @@ async fn set_disabled(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(admin_id = %admin.user.id, user_id = %target, disabled, "user access changed by an administrator");
-    let f: ReturnToQuery = form::parse(&body);
-    let q: ReturnToQuery = form::parse_query(query.as_deref());
-    let to =
-        return_to(&[f.return_to.as_deref(), q.return_to.as_deref()]).unwrap_or_else(ReturnTo::root);
+    let to = body_return_to(&body, query.as_deref()).unwrap_or_else(ReturnTo::root);
     Ok(redirect(client.htmx, to.as_str(), HeaderMap::new()))
 }

@@ -4,7 +4,7 @@ use super::{ensure_csrf, over_limit, render, signed_in_redirect, LoginPage};
 use crate::http::cookies;
 use crate::http::error::{set_retry_after, PageError};
 use crate::http::extract::{return_to, ClientInfo};
-use crate::http::form::{self, ReturnToQuery};
+use crate::http::form;
 use crate::http::respond::{redirect, with_return_to};
 
 /// Shown when a login or signup is rate limited.
@@ -33,8 +33,7 @@ pub async fn get_login(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let q: ReturnToQuery = form::parse_query(query.as_deref());
-    let rt = return_to(&[q.return_to.as_deref()]);
+    let rt = return_to(None, query.as_deref());
     if let Some(access) = cookies::read(&headers, cookies::ACCESS) {
         match state.sessions.authenticate(access).await {
             Ok(_) => {
@@ -67,8 +66,7 @@ pub async fn post_login(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let f: CredentialsForm = form::parse(&body);
-    let q: ReturnToQuery = form::parse_query(query.as_deref());
-    let rt = return_to(&[f.return_to.as_deref(), q.return_to.as_deref()]);
+    let rt = return_to(f.return_to.as_deref(), query.as_deref());
     let email = f.email.as_deref().unwrap_or("");
     let password = f.password.as_deref().unwrap_or("");
 

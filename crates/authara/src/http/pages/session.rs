@@ -4,8 +4,8 @@ use super::account::{page_user, signed_in};
 use super::set_session_cookies;
 use crate::http::cookies;
 use crate::http::error::PageError;
-use crate::http::extract::{return_to, ClientInfo};
-use crate::http::form::{self, ReturnToQuery};
+use crate::http::extract::{body_return_to, ClientInfo};
+use crate::http::form;
 use crate::http::respond::{login_href, redirect};
 use crate::state::AppState;
 use authara_core::domain::ReturnTo;
@@ -20,18 +20,8 @@ use uuid::Uuid;
 const ACCOUNT: &str = "/auth/account";
 
 #[derive(Debug, Default, serde::Deserialize)]
-struct SessionQuery {
-    return_to: Option<String>,
+struct AudienceQuery {
     audience: Option<String>,
-}
-
-fn target(body: &[u8], query: Option<&str>) -> (Option<ReturnTo>, SessionQuery) {
-    let f: ReturnToQuery = form::parse(body);
-    let q: SessionQuery = form::parse_query(query);
-    (
-        return_to(&[f.return_to.as_deref(), q.return_to.as_deref()]),
-        q,
-    )
 }
 
 /// `POST /auth/sessions/logout`: revoke, clear cookies, back to `return_to`.
@@ -42,7 +32,7 @@ pub async fn post_logout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let (rt, _) = target(&body, query.as_deref());
+    let rt = body_return_to(&body, query.as_deref());
     let (out, result) = end_session(&state, &headers).await;
     if let Err(e) = result {
         let mut res = PageError::internal(e).into_response();
@@ -79,11 +69,13 @@ pub async fn post_refresh(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let (rt, q) = target(&body, query.as_deref());
+    let rt = body_return_to(&body, query.as_deref());
+    // Absent or unknown: `app` (the JSON variant refuses an unknown one instead).
+    let q: AudienceQuery = form::parse_query(query.as_deref());
     let audience = q
         .audience
         .as_deref()
-        .map_or(Some(Audience::App), Audience::parse)
+        .and_then(Audience::parse)
         .unwrap_or(Audience::App);
     let mut out = HeaderMap::new();
     let result = match cookies::read(&headers, cookies::REFRESH) {

@@ -4,7 +4,7 @@ use super::login::{CredentialsForm, TOO_MANY};
 use super::{ensure_csrf, over_limit, render, signed_in_redirect, SignupPage};
 use crate::http::error::{set_retry_after, PageError};
 use crate::http::extract::{return_to, ClientInfo};
-use crate::http::form::{self, ReturnToQuery};
+use crate::http::form;
 use crate::http::respond::login_href;
 use crate::state::AppState;
 use authara_core::auth::SignupError;
@@ -21,8 +21,7 @@ pub async fn get_signup(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let q: ReturnToQuery = form::parse_query(query.as_deref());
-    let rt = return_to(&[q.return_to.as_deref()]);
+    let rt = return_to(None, query.as_deref());
     let mut out = HeaderMap::new();
     let csrf = ensure_csrf(&state, &headers, &mut out);
     let rt = rt.as_ref().map(ReturnTo::as_str);
@@ -45,8 +44,7 @@ pub async fn post_signup(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let f: CredentialsForm = form::parse(&body);
-    let q: ReturnToQuery = form::parse_query(query.as_deref());
-    let rt = return_to(&[f.return_to.as_deref(), q.return_to.as_deref()]);
+    let rt = return_to(f.return_to.as_deref(), query.as_deref());
     let email = f.email.as_deref().unwrap_or("");
     let password = f.password.as_deref().unwrap_or("");
 
