@@ -44,7 +44,10 @@ async fn logs_carry_the_request_id_and_never_a_secret() {
 
     let app = TestApp::spawn_with(
         Backend::Sqlite,
-        &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always")],
+        &[
+            ("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always"),
+            ("AUTHARA_REFRESH_TOKEN_REUSE_GRACE", "10s"),
+        ],
     )
     .await;
     let e = app.signed_up("logs").await;

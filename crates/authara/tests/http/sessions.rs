@@ -64,8 +64,14 @@ async fn rotation_interval_rotates_only_old_tokens(b: Backend) {
 }
 
 async fn reuse_after_the_grace_window_revokes_the_whole_session(b: Backend) {
-    let app =
-        TestApp::spawn_with(b, &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always")]).await;
+    let app = TestApp::spawn_with(
+        b,
+        &[
+            ("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always"),
+            ("AUTHARA_REFRESH_TOKEN_REUSE_GRACE", "10s"),
+        ],
+    )
+    .await;
     app.signed_up("reuse").await;
     let (stolen, newer) = rotate_once(&app).await;
     app.clock.advance(Duration::seconds(11));
