@@ -7,8 +7,10 @@ pub struct ReturnTo(String);
 
 impl ReturnTo {
     /// Accepts only a local path: one leading `/`, not followed by `/` or `\`, no backslash, no
-    /// ASCII control character, at most 2048 bytes, and not leading back into login or signup.
-    /// Anything else is `None` (the caller falls back to `/`), never an error.
+    /// ASCII control character, at most 2048 bytes, no `.` or `..` segment (even percent-encoded:
+    /// a browser resolves them, so `/x/../auth/login` is `/auth/login`), and not leading back
+    /// into login or signup. Anything else is `None` (the caller falls back to `/`), never an
+    /// error.
     pub fn parse(raw: &str) -> Option<Self> {
         let bytes = raw.as_bytes();
         if raw.len() > MAX_RETURN_TO || bytes.first() != Some(&b'/') {
@@ -20,7 +22,8 @@ impl ReturnTo {
         if bytes.iter().any(|b| *b == b'\\' || b.is_ascii_control()) {
             return None;
         }
-        if leads_to_login_or_signup(raw) {
+        let path = decoded_path(raw);
+        if has_dot_segment(&path) || leads_to_login_or_signup(&path) {
             return None;
         }
         Some(Self(raw.to_owned()))
@@ -42,12 +45,21 @@ impl ReturnTo {
     }
 }
 
-/// Whether the path part, compared case-insensitively and with percent-escapes of unreserved
-/// characters decoded, is `/auth/login` or `/auth/signup` (or below them).
-fn leads_to_login_or_signup(raw: &str) -> bool {
-    let path = raw.split(['?', '#']).next().unwrap_or("");
-    let decoded = percent_decode_lossy(path).to_ascii_lowercase();
-    let squeezed = squeeze_slashes(&decoded);
+/// The path part (before any `?` or `#`) with its percent-escapes decoded.
+fn decoded_path(raw: &str) -> String {
+    percent_decode_lossy(raw.split(['?', '#']).next().unwrap_or(""))
+}
+
+/// Whether a decoded path has a `.` or `..` segment.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/')
+        .any(|segment| segment == "." || segment == "..")
+}
+
+/// Whether a decoded path, compared case-insensitively, is `/auth/login` or `/auth/signup` (or
+/// below them).
+fn leads_to_login_or_signup(path: &str) -> bool {
+    let squeezed = squeeze_slashes(&path.to_ascii_lowercase());
     ["/auth/login", "/auth/signup"].iter().any(|p| {
         squeezed == *p
             || squeezed
@@ -104,6 +116,11 @@ mod tests {
             "/auth/account",
             "/login",
             "/auth/loginx",
+            "/app/.well-known",
+            "/app/..x/y",
+            "/app/v1.2/x",
+            "/app?next=/x/../y",
+            "/app#/./x",
         ] {
             assert_eq!(
                 ReturnTo::parse(ok).map(|r| r.0),
@@ -145,6 +162,12 @@ mod tests {
             "/auth//login",
             "/%61uth/login",
             "/auth/login#x",
+            "/auth/./login",
+            "/auth/%2e/login",
+            "/x/../auth/login",
+            "/x/%2E%2e/auth/login",
+            "/app/..",
+            "/app/.",
         ];
         for a in attacks {
             assert_eq!(ReturnTo::parse(a), None, "{a:?}");
