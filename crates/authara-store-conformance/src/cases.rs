@@ -914,6 +914,24 @@ pub async fn rotate_refresh_token_outcomes(store: &dyn Store) {
     assert!(!is_stored(store, &r4.token_hash).await);
 }
 
+/// A replacement expiry finer than a microsecond is stored in whole microseconds (towards the
+/// past), and `rotated` reports the stored value, not the one passed in.
+pub async fn rotate_refresh_token_reports_the_stored_expiry(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let (_, t1) = login(store, alice.id).await;
+    let at = now() + us(3);
+    let stored = at + Duration::hours(1);
+    let fine = replacement(stored + Duration::nanoseconds(999));
+    let outcome = rotate(store, &t1.token_hash, always(at), &fine)
+        .await
+        .expect("found");
+    assert_eq!(outcome.rotated, Some(stored));
+    assert_eq!(
+        token_record(store, &fine.token_hash).await.expires_at,
+        stored
+    );
+}
+
 /// Rotates `token` under `rotate_if` and expects a refusal that changed nothing: the record as
 /// it was, no rotation, the token as it was, no replacement stored.
 async fn assert_refused(store: &dyn Store, token: &TokenHash, rotate_if: RotateIf, why: &str) {

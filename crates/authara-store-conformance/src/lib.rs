@@ -161,6 +161,7 @@ macro_rules! conformance_tests {
             revoke_session_owner_check,
             revoke_session_keeps_first_revocation,
             rotate_refresh_token_outcomes,
+            rotate_refresh_token_reports_the_stored_expiry,
             rotate_refresh_token_conditions,
             rotate_refresh_token_replacement_conflict,
             purge_expired_counts,

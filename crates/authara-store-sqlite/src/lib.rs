@@ -31,8 +31,8 @@ use uuid::Uuid;
 
 use crate::error::{map, map_migrate};
 use crate::rows::{
-    id_text, micros, SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS, TOKEN_JOIN_COLUMNS,
-    USER_COLUMNS,
+    id_text, micros, parse_time, SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS,
+    TOKEN_JOIN_COLUMNS, USER_COLUMNS,
 };
 
 /// The migrations in `migrations/`, compiled in.
@@ -450,7 +450,8 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(map)?;
         Ok(Some(RotateOutcome {
             record,
-            rotated: Some(token.expires_at),
+            // As stored: whole microseconds.
+            rotated: Some(parse_time(micros(token.expires_at)?)?),
         }))
     }
 

@@ -29,7 +29,7 @@ fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|_| StoreError::invalid("malformed uuid in the database"))
 }
 
-fn parse_time(us: i64) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn parse_time(us: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
         .map_err(|_| StoreError::invalid("timestamp out of range in the database"))
 }
