@@ -1,5 +1,5 @@
-//! Request facts the handlers need: client IP (trusting proxies only when configured),
-//! user agent, htmx, and `return_to`.
+//! Request facts the handlers need: htmx, client IP (trusting proxies only when configured)
+//! and user agent, and `return_to`.
 
 use super::form::{self, ReturnToQuery};
 use crate::config::Cidr;
@@ -13,12 +13,26 @@ use std::net::{IpAddr, SocketAddr};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
-/// Where a request came from, as recorded on sessions.
+/// Whether the request came from htmx (`HX-Request: true`), which changes how redirects look
+/// (SPEC §7). Cheap; most HTML handlers need only this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Htmx(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Htmx {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self(super::respond::is_htmx(&parts.headers)))
+    }
+}
+
+/// Where a request came from, as recorded on sessions and used as a rate-limit key: only login
+/// and signup need it.
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub ip: String,
+    /// Whole; `SessionService::start` truncates it for storage.
     pub user_agent: String,
-    pub htmx: bool,
 }
 
 impl FromRequestParts<AppState> for ClientInfo {
@@ -36,14 +50,8 @@ impl FromRequestParts<AppState> for ClientInfo {
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
-            .chars()
-            .take(512)
-            .collect();
-        Ok(Self {
-            ip,
-            user_agent,
-            htmx: super::respond::is_htmx(&parts.headers),
-        })
+            .to_owned();
+        Ok(Self { ip, user_agent })
     }
 }
 

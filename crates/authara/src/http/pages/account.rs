@@ -3,7 +3,7 @@
 use super::{ensure_csrf, render, set_session_cookies, AccountPage, SessionRow};
 use crate::http::cookies;
 use crate::http::error::PageError;
-use crate::http::extract::ClientInfo;
+use crate::http::extract::Htmx;
 use crate::http::form;
 use crate::http::respond::{login_href, redirect};
 use crate::state::AppState;
@@ -94,10 +94,10 @@ pub(crate) use signed_in;
 /// `GET /auth/account`.
 pub async fn get_account(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Htmx(htmx): Htmx,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let user = signed_in!(state, headers, client.htmx);
+    let user = signed_in!(state, headers, htmx);
     account_page(&state, &headers, user, StatusCode::OK, None).await
 }
 
@@ -148,15 +148,15 @@ struct UsernameForm {
 /// `POST /auth/user/username`.
 pub async fn post_username(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Htmx(htmx): Htmx,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let user = signed_in!(state, headers, client.htmx);
+    let user = signed_in!(state, headers, htmx);
     let f: UsernameForm = form::parse(&body);
     let raw = f.username.unwrap_or_default();
     match state.auth.change_username(user.auth.user.id, &raw).await {
-        Ok(_) => Ok(redirect(client.htmx, ACCOUNT, user.cookies)),
+        Ok(_) => Ok(redirect(htmx, ACCOUNT, user.cookies)),
         Err(UsernameChangeError::Invalid(e)) => {
             let msg = e.to_string();
             account_page(
@@ -186,13 +186,13 @@ pub async fn post_username(
 /// `POST /auth/user/delete`.
 pub async fn post_delete(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Htmx(htmx): Htmx,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let user = signed_in!(state, headers, client.htmx);
+    let user = signed_in!(state, headers, htmx);
     state.auth.delete_account(user.auth.user.id).await?;
     tracing::info!(user_id = %user.auth.user.id, "account deleted");
     let mut out = HeaderMap::new();
     state.cookies.clear_session(&mut out);
-    Ok(redirect(client.htmx, "/auth/successful-deletion", out))
+    Ok(redirect(htmx, "/auth/successful-deletion", out))
 }

@@ -2,7 +2,7 @@
 
 use crate::http::cookies;
 use crate::http::error::PageError;
-use crate::http::extract::{body_return_to, ClientInfo};
+use crate::http::extract::{body_return_to, Htmx};
 use crate::http::respond::redirect;
 use crate::state::AppState;
 use authara_core::domain::ReturnTo;
@@ -18,30 +18,30 @@ use uuid::Uuid;
 /// `POST /auth/admin/users/{id}/disable`.
 pub async fn post_disable(
     state: State<AppState>,
-    client: ClientInfo,
+    htmx: Htmx,
     id: Path<String>,
     query: RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    set_disabled(state, client, id, query, headers, body, true).await
+    set_disabled(state, htmx, id, query, headers, body, true).await
 }
 
 /// `POST /auth/admin/users/{id}/enable`.
 pub async fn post_enable(
     state: State<AppState>,
-    client: ClientInfo,
+    htmx: Htmx,
     id: Path<String>,
     query: RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    set_disabled(state, client, id, query, headers, body, false).await
+    set_disabled(state, htmx, id, query, headers, body, false).await
 }
 
 async fn set_disabled(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Htmx(htmx): Htmx,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -79,5 +79,5 @@ async fn set_disabled(
     }
     tracing::info!(admin_id = %admin.user.id, user_id = %target, disabled, "user access changed by an administrator");
     let to = body_return_to(&body, query.as_deref()).unwrap_or_else(ReturnTo::root);
-    Ok(redirect(client.htmx, to.as_str(), HeaderMap::new()))
+    Ok(redirect(htmx, to.as_str(), HeaderMap::new()))
 }

@@ -3,7 +3,7 @@
 use super::{ensure_csrf, over_limit, render, signed_in_redirect, LoginPage};
 use crate::http::cookies;
 use crate::http::error::{set_retry_after, PageError};
-use crate::http::extract::{return_to, ClientInfo};
+use crate::http::extract::{return_to, ClientInfo, Htmx};
 use crate::http::form;
 use crate::http::respond::{redirect, with_return_to};
 
@@ -29,7 +29,7 @@ pub struct CredentialsForm {
 /// `GET /auth/login`: the form, or straight to `return_to` for a visitor already signed in.
 pub async fn get_login(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Htmx(htmx): Htmx,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
@@ -38,7 +38,7 @@ pub async fn get_login(
         match state.sessions.authenticate(access).await {
             Ok(_) => {
                 let to = rt.unwrap_or_else(ReturnTo::root);
-                return Ok(redirect(client.htmx, to.as_str(), HeaderMap::new()));
+                return Ok(redirect(htmx, to.as_str(), HeaderMap::new()));
             }
             Err(authara_core::session::AuthError::Store(e)) => return Err(e.into()),
             Err(_) => {}
@@ -61,6 +61,7 @@ pub async fn get_login(
 pub async fn post_login(
     State(state): State<AppState>,
     client: ClientInfo,
+    Htmx(htmx): Htmx,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -96,7 +97,7 @@ pub async fn post_login(
     }
 
     match state.auth.login(email, password, client.origin()).await {
-        Ok((_, issued)) => Ok(signed_in_redirect(&state, client.htmx, &issued, rt)),
+        Ok((_, issued)) => Ok(signed_in_redirect(&state, htmx, &issued, rt)),
         Err(LoginError::Empty) => Ok(show(
             StatusCode::BAD_REQUEST,
             "Email and password are required.",

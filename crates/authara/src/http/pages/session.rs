@@ -4,7 +4,7 @@ use super::account::{page_user, signed_in};
 use super::set_session_cookies;
 use crate::http::cookies;
 use crate::http::error::PageError;
-use crate::http::extract::{body_return_to, ClientInfo};
+use crate::http::extract::{body_return_to, Htmx};
 use crate::http::form;
 use crate::http::respond::{login_href, redirect};
 use crate::state::AppState;
@@ -27,7 +27,7 @@ struct AudienceQuery {
 /// `POST /auth/sessions/logout`: revoke, clear cookies, back to `return_to`.
 pub async fn post_logout(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Htmx(htmx): Htmx,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -40,7 +40,7 @@ pub async fn post_logout(
         return Ok(res);
     }
     let to = rt.unwrap_or_else(ReturnTo::root);
-    Ok(redirect(client.htmx, to.as_str(), out))
+    Ok(redirect(htmx, to.as_str(), out))
 }
 
 /// Revokes the caller's session (by refresh token, else by access token) and returns the
@@ -64,7 +64,7 @@ pub async fn end_session(
 /// `POST /auth/sessions/refresh`: the browser variant of refresh.
 pub async fn post_refresh(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Htmx(htmx): Htmx,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -86,16 +86,16 @@ pub async fn post_refresh(
         Ok(issued) => {
             set_session_cookies(state.cookies, &issued, &mut out);
             let to = rt.unwrap_or_else(ReturnTo::root);
-            Ok(redirect(client.htmx, to.as_str(), out))
+            Ok(redirect(htmx, to.as_str(), out))
         }
         Err(RefreshError::Invalid) => {
             state.cookies.clear_session(&mut out);
             let rt = rt.as_ref().map(ReturnTo::as_str);
-            Ok(redirect(client.htmx, &login_href(rt), out))
+            Ok(redirect(htmx, &login_href(rt), out))
         }
         Err(RefreshError::NotAdmin) => {
             let rt = rt.as_ref().map(ReturnTo::as_str);
-            Ok(redirect(client.htmx, &login_href(rt), out))
+            Ok(redirect(htmx, &login_href(rt), out))
         }
         Err(e @ (RefreshError::Store(_) | RefreshError::Signing)) => Err(PageError::internal(e)),
     }
@@ -104,11 +104,11 @@ pub async fn post_refresh(
 /// `POST /auth/sessions/{id}/revoke`: revoke one of the caller's own sessions.
 pub async fn post_revoke(
     State(state): State<AppState>,
-    client: ClientInfo,
+    Htmx(htmx): Htmx,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let user = signed_in!(state, headers, client.htmx);
+    let user = signed_in!(state, headers, htmx);
     let Ok(id) = Uuid::parse_str(&id) else {
         return Err(PageError::not_found());
     };
@@ -118,7 +118,7 @@ pub async fn post_revoke(
     let mut out = user.cookies;
     if id == user.auth.claims.sid {
         state.cookies.clear_session(&mut out);
-        return Ok(redirect(client.htmx, &login_href(Some(ACCOUNT)), out));
+        return Ok(redirect(htmx, &login_href(Some(ACCOUNT)), out));
     }
-    Ok(redirect(client.htmx, ACCOUNT, out))
+    Ok(redirect(htmx, ACCOUNT, out))
 }

@@ -3,7 +3,7 @@
 use super::login::{CredentialsForm, TOO_MANY};
 use super::{ensure_csrf, over_limit, render, signed_in_redirect, SignupPage};
 use crate::http::error::{set_retry_after, PageError};
-use crate::http::extract::{return_to, ClientInfo};
+use crate::http::extract::{return_to, ClientInfo, Htmx};
 use crate::http::form;
 use crate::http::respond::login_href;
 use crate::state::AppState;
@@ -39,6 +39,7 @@ pub async fn get_signup(
 pub async fn post_signup(
     State(state): State<AppState>,
     client: ClientInfo,
+    Htmx(htmx): Htmx,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -74,7 +75,7 @@ pub async fn post_signup(
     }
 
     match state.auth.signup(email, password, client.origin()).await {
-        Ok((_, issued)) => Ok(signed_in_redirect(&state, client.htmx, &issued, rt)),
+        Ok((_, issued)) => Ok(signed_in_redirect(&state, htmx, &issued, rt)),
         Err(SignupError::Email(e)) => Ok(show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())),
         Err(SignupError::Password(e)) => Ok(show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())),
         Err(SignupError::Duplicate) => Ok(show(
