@@ -203,11 +203,7 @@ mod tests {
                 seed_s: 1.0,
                 users: 10,
                 rows: vec![row("login", login, errors)],
-                login_to_hashes: None,
-                signup_to_hashes: None,
-                pgbench: None,
-                refresh_to_pgbench: None,
-                spread: None,
+                ..TargetReport::default()
             }],
         };
         r.fill_ratios();

@@ -73,7 +73,7 @@ impl Row {
 }
 
 /// Everything measured for one backend.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TargetReport {
     pub backend: String,
     /// Spawn of `authara serve` to the first `200` from `/auth/health`.
@@ -672,11 +672,7 @@ mod tests {
                     row("user", user_rps, 0),
                     row("login", login_rps, login_errors),
                 ],
-                login_to_hashes: None,
-                signup_to_hashes: None,
-                pgbench: None,
-                refresh_to_pgbench: None,
-                spread: None,
+                ..TargetReport::default()
             }],
         };
         r.fill_ratios();

@@ -379,11 +379,9 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
         seed_s,
         users: users.len(),
         rows,
-        login_to_hashes: None,
-        signup_to_hashes: None,
         pgbench,
-        refresh_to_pgbench: None,
-        spread: None,
+        // Ratios are set by `RunReport::fill_ratios`, spreads when several runs are combined.
+        ..TargetReport::default()
     })
 }
 
