@@ -124,7 +124,24 @@ async fn seed_one(
         .create_session(session, token)
         .await
         .with_context(|| format!("creating the session of seeded user {i}"))?;
-    let claims = AccessClaims {
+    let access = keys
+        .sign(&access_claims(keys, user_id, session_id, now))
+        .context("signing an access token")?;
+    Ok(SeededUser {
+        email,
+        access,
+        refresh: refresh.expose().to_owned(),
+    })
+}
+
+/// The claims of a seeded user's access token: the app audience, no roles.
+fn access_claims(
+    keys: &JwtKeys,
+    user_id: uuid::Uuid,
+    session_id: uuid::Uuid,
+    now: time::OffsetDateTime,
+) -> AccessClaims {
+    AccessClaims {
         iss: keys.issuer().to_owned(),
         sub: user_id,
         aud: vec![Audience::App.as_str().to_owned()],
@@ -132,13 +149,7 @@ async fn seed_one(
         exp: (now + Duration::minutes(ACCESS_TTL_MINUTES)).unix_timestamp(),
         sid: session_id,
         roles: Vec::new(),
-    };
-    let access = keys.sign(&claims).context("signing an access token")?;
-    Ok(SeededUser {
-        email,
-        access,
-        refresh: refresh.expose().to_owned(),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -157,5 +168,13 @@ mod tests {
     fn the_key_is_long_enough_and_signs() {
         let k = keys().unwrap();
         assert_eq!(k.issuer(), ISSUER);
+        // A seeded user's token, signed and verified as the server verifies it.
+        let now = SystemClock.now();
+        let claims = access_claims(&k, uuid_v4(&OsRandom), uuid_v4(&OsRandom), now);
+        let token = k.sign(&claims).unwrap();
+        assert_eq!(k.verify(&token, now).unwrap(), claims);
+        // Another secret under the same key id refuses it.
+        let other = JwtKeys::new(vec![(KEY_ID.to_owned(), vec![0; 32])], None, ISSUER).unwrap();
+        assert!(other.verify(&token, now).is_err());
     }
 }
