@@ -218,7 +218,7 @@ impl JwtKeys {
         }
         let exp = raw.exp.ok_or(JwtError::Invalid)?;
         if exp <= now.unix_timestamp() {
-            return Err(JwtError::Expired);
+            return Err(JwtError::Invalid);
         }
         let sub = raw
             .sub
@@ -266,13 +266,11 @@ impl AccessClaims {
     }
 }
 
-/// Why a token was refused. Deliberately coarse: callers answer 401 either way.
+/// Why a token was refused. Deliberately coarse, expiry included: callers answer 401 either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JwtError {
     #[error("invalid token")]
     Invalid,
-    #[error("expired token")]
-    Expired,
 }
 
 #[derive(Serialize)]

@@ -265,15 +265,4 @@ impl AuthService {
         self.sessions.cache().evict_user(user_id);
         result
     }
-
-    /// Grants or revokes `authara:admin`. `NotFound` for an unknown email.
-    pub async fn set_admin(&self, email: &str, admin: bool) -> Result<(), StoreError> {
-        let result = self
-            .store
-            .set_admin_by_email(&Email::normalise(email), admin, self.clock.now())
-            .await;
-        // The user's id is not at hand and this is rare: forget everything.
-        self.sessions.cache().clear();
-        result
-    }
 }

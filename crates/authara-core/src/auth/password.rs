@@ -158,11 +158,6 @@ impl PasswordHasher {
         })
     }
 
-    /// The configured parameters.
-    pub fn params(&self) -> HashParams {
-        self.params
-    }
-
     /// Hashes a new password into a PHC string.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let mut salt = [0u8; 16];

@@ -76,7 +76,7 @@ impl SessionCache {
     }
 
     /// Whether lookups may be answered from the cache.
-    pub fn is_enabled(&self) -> bool {
+    fn is_enabled(&self) -> bool {
         self.enabled.load(Ordering::SeqCst)
     }
 

@@ -176,7 +176,7 @@ impl SessionService {
     }
 
     /// The cache of live sessions; callers that change users evict from it.
-    pub fn cache(&self) -> &Arc<SessionCache> {
+    pub(crate) fn cache(&self) -> &Arc<SessionCache> {
         &self.cache
     }
 
