@@ -1183,6 +1183,44 @@ pub async fn watch_changes_reports_revocations_and_user_changes(store: &dyn Stor
     assert_eq!(next_change(&mut rx).await, Change::User(alice.id));
 }
 
+/// Disabling a user reports the user and each session it revokes (in any order), and nothing
+/// for a session that was already revoked.
+pub async fn watch_changes_reports_what_disabling_revokes(store: &dyn Store) {
+    let mut rx = match store.watch_changes().await.expect("watch") {
+        ChangeFeed::Unsupported => return,
+        ChangeFeed::Channel(rx) => rx,
+    };
+    assert_eq!(next_change(&mut rx).await, Change::Resumed);
+    let alice = create_user(store, "alice").await;
+    let (s1, _) = login(store, alice.id).await;
+    let (s2, _) = login(store, alice.id).await;
+    let (s3, _) = login(store, alice.id).await;
+    assert!(store
+        .revoke_session(s3.id, None, now())
+        .await
+        .expect("revoke"));
+    assert_eq!(next_change(&mut rx).await, Change::Session(s3.id));
+    store
+        .set_disabled(alice.id, true, now() + us(1))
+        .await
+        .expect("disable");
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(next_change(&mut rx).await);
+    }
+    got.sort_by_key(|c| format!("{c:?}"));
+    let mut want = vec![
+        Change::Session(s1.id),
+        Change::Session(s2.id),
+        Change::User(alice.id),
+    ];
+    want.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(got, want);
+    // Nothing else follows: a marker change arrives next.
+    store.delete_user(alice.id).await.expect("delete");
+    assert_eq!(next_change(&mut rx).await, Change::User(alice.id));
+}
+
 async fn next_change(rx: &mut tokio::sync::mpsc::Receiver<Change>) -> Change {
     tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
         .await

@@ -166,6 +166,7 @@ macro_rules! conformance_tests {
             rotate_refresh_token_replacement_conflict,
             purge_expired_counts,
             watch_changes_reports_revocations_and_user_changes,
+            watch_changes_reports_what_disabling_revokes,
         );
         $crate::conformance_tests!(@shared $make;
             rotate_refresh_token_race,

@@ -279,28 +279,28 @@ impl Store for PgStore {
         disabled: bool,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map)?;
-        let done = sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
-            .bind(user_id)
-            .bind(disabled)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        // One statement (one round trip, its own transaction). The sessions' update reads the
+        // users' output, so it revokes nothing for an unknown user.
+        let found_user: bool = sqlx::query_scalar(
+            "WITH u AS ( \
+                 UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1 \
+                 RETURNING id), \
+             s AS ( \
+                 UPDATE sessions SET revoked_at = $3 \
+                 WHERE $2 AND revoked_at IS NULL AND user_id IN (SELECT id FROM u)) \
+             SELECT EXISTS (SELECT 1 FROM u)",
+        )
+        .bind(user_id)
+        .bind(disabled)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map)?;
+        if found_user {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
         }
-        if disabled {
-            sqlx::query(
-                "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        }
-        tx.commit().await.map_err(map)
     }
 
     async fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError> {
