@@ -1,6 +1,8 @@
 //! `GET /auth/login`, `POST /auth/login`.
 
-use super::{ensure_csrf, over_limit, render, signed_in_redirect, LoginPage};
+use super::{
+    echoed_email, email_limit_key, ensure_csrf, over_limit, render, signed_in_redirect, LoginPage,
+};
 use crate::http::cookies;
 use crate::http::error::{set_retry_after, PageError};
 use crate::http::extract::{return_to, ClientInfo, Htmx};
@@ -78,17 +80,17 @@ pub async fn post_login(
         let page = LoginPage {
             csrf_token: &csrf,
             return_to: rt,
-            email: email.trim(),
+            email: echoed_email(email),
             error: Some(error),
             signup_href: with_return_to("/auth/signup", rt),
         };
         render(&page, status, out)
     };
 
-    let normalised = authara_core::domain::Email::normalise(email);
+    let email_key = email_limit_key(email);
     let keys = [
         LimitKey::LoginIp(&client.ip),
-        LimitKey::LoginEmail(&normalised),
+        LimitKey::LoginEmail(&email_key),
     ];
     if let Some(l) = over_limit(&state, &keys).await {
         let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY, HeaderMap::new());

@@ -10,8 +10,10 @@ use super::cookies::{self, CookieWriter};
 use super::respond::html;
 use crate::state::AppState;
 use askama::Template;
+use authara_core::domain::{Email, MAX_EMAIL_LEN};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use std::borrow::Cow;
 
 /// `/auth/login`.
 #[derive(Template)]
@@ -146,6 +148,39 @@ pub async fn over_limit(
     None
 }
 
+/// The rate-limit key for a login or signup email field (up to the 64 KiB body): the
+/// normalised address, or [`TOO_LONG_EMAIL_KEY`] for anything longer than an address can be.
+/// The length is checked before normalising, so a huge field is never lowercased or stored
+/// as a limiter key.
+pub fn email_limit_key(raw: &str) -> Cow<'static, str> {
+    let trimmed = raw.trim();
+    if trimmed.len() > MAX_EMAIL_LEN {
+        return Cow::Borrowed(TOO_LONG_EMAIL_KEY);
+    }
+    let normalised = Email::normalise(trimmed);
+    // Lowercasing can lengthen a few characters; the bound holds for the key itself too.
+    if normalised.len() > MAX_EMAIL_LEN {
+        return Cow::Borrowed(TOO_LONG_EMAIL_KEY);
+    }
+    Cow::Owned(normalised)
+}
+
+/// The one rate-limit key shared by every over-long email field. No account has an address
+/// that long, so they need no separate counts; and without `@` this key is itself no valid
+/// address, so no account's count can be shared with them.
+pub const TOO_LONG_EMAIL_KEY: &str = "(email too long)";
+
+/// The email field as shown back in a form: trimmed and cut to [`MAX_EMAIL_LEN`] bytes (on a
+/// character boundary), so a huge field is not echoed into the page.
+pub fn echoed_email(raw: &str) -> &str {
+    let s = raw.trim();
+    let mut end = s.len().min(MAX_EMAIL_LEN);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}
+
 /// After a successful login or signup: the session cookies and a redirect to `return_to`.
 pub fn signed_in_redirect(
     state: &AppState,
@@ -157,4 +192,32 @@ pub fn signed_in_redirect(
     set_session_cookies(state.cookies, issued, &mut out);
     let to = return_to.unwrap_or_else(authara_core::domain::ReturnTo::root);
     super::respond::redirect(htmx, to.as_str(), out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_limit_keys_are_bounded() {
+        assert_eq!(email_limit_key("  Ada@Example.COM "), "ada@example.com");
+        let longest = format!("{}@example.com", "a".repeat(MAX_EMAIL_LEN - 12));
+        assert_eq!(email_limit_key(&longest), longest);
+        let huge = format!("{}@example.com", "a".repeat(64 * 1024));
+        assert_eq!(email_limit_key(&huge), TOO_LONG_EMAIL_KEY);
+        assert_eq!(email_limit_key(&format!("a{longest}")), TOO_LONG_EMAIL_KEY);
+        // Lowercasing 'İ' (2 bytes) gives 3 bytes: the key is bounded after normalising too.
+        assert_eq!(email_limit_key(&"İ".repeat(100)), TOO_LONG_EMAIL_KEY);
+    }
+
+    #[test]
+    fn echoed_emails_are_trimmed_and_cut_on_a_character_boundary() {
+        assert_eq!(echoed_email("  Ada@example.com "), "Ada@example.com");
+        assert_eq!(echoed_email(&"a".repeat(1000)).len(), MAX_EMAIL_LEN);
+        // 254 is not a multiple of 3: the cut falls back to 252.
+        let wide = "€".repeat(100);
+        let echoed = echoed_email(&wide);
+        assert_eq!(echoed.len(), 252);
+        assert!(wide.starts_with(echoed));
+    }
 }

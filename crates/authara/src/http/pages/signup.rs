@@ -1,14 +1,16 @@
 //! `GET /auth/signup`, `POST /auth/signup`.
 
 use super::login::{CredentialsForm, TOO_MANY};
-use super::{ensure_csrf, over_limit, render, signed_in_redirect, SignupPage};
+use super::{
+    echoed_email, email_limit_key, ensure_csrf, over_limit, render, signed_in_redirect, SignupPage,
+};
 use crate::http::error::{set_retry_after, PageError};
 use crate::http::extract::{return_to, ClientInfo, Htmx};
 use crate::http::form;
 use crate::http::respond::login_href;
 use crate::state::AppState;
 use authara_core::auth::SignupError;
-use authara_core::domain::{Email, ReturnTo};
+use authara_core::domain::ReturnTo;
 use authara_core::limits::LimitKey;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -56,17 +58,17 @@ pub async fn post_signup(
         let page = SignupPage {
             csrf_token: &csrf,
             return_to: rt,
-            email: email.trim(),
+            email: echoed_email(email),
             error: Some(error),
             login_href: login_href(rt),
         };
         render(&page, status, out)
     };
 
-    let normalised = Email::normalise(email);
+    let email_key = email_limit_key(email);
     let keys = [
         LimitKey::SignupIp(&client.ip),
-        LimitKey::SignupEmail(&normalised),
+        LimitKey::SignupEmail(&email_key),
     ];
     if let Some(l) = over_limit(&state, &keys).await {
         let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
