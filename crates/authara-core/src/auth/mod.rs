@@ -241,7 +241,7 @@ impl AuthService {
             .store
             .set_username(user_id, username.as_str(), self.clock.now())
             .await;
-        self.sessions.cache().evict_user(user_id);
+        self.sessions.user_changed(user_id);
         match result {
             Ok(()) => Ok(username),
             Err(StoreError::Conflict(_)) => Err(UsernameChangeError::Taken),
@@ -252,7 +252,7 @@ impl AuthService {
     /// Deletes a user with all their sessions.
     pub async fn delete_account(&self, user_id: Uuid) -> Result<(), StoreError> {
         let result = self.store.delete_user(user_id).await;
-        self.sessions.cache().evict_user(user_id);
+        self.sessions.user_changed(user_id);
         result
     }
 
@@ -262,7 +262,7 @@ impl AuthService {
             .store
             .set_disabled(user_id, disabled, self.clock.now())
             .await;
-        self.sessions.cache().evict_user(user_id);
+        self.sessions.user_changed(user_id);
         result
     }
 }

@@ -141,6 +141,13 @@ pub fn hash_refresh_token(token: &str) -> TokenHash {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// The hash of a refresh token presented by a client; `None` for an empty or oversized one,
+/// which can match nothing and is not worth hashing.
+fn presented_hash(presented: &str) -> Option<TokenHash> {
+    (!presented.is_empty() && presented.len() <= MAX_REFRESH_TOKEN_LEN)
+        .then(|| hash_refresh_token(presented))
+}
+
 /// A user's roles: `["authara:admin"]` for administrators, else none.
 pub fn role_names(user: &UserRecord) -> &'static [&'static str] {
     if user.is_admin {
@@ -175,9 +182,10 @@ impl SessionService {
         }
     }
 
-    /// The cache of live sessions; callers that change users evict from it.
-    pub(crate) fn cache(&self) -> &Arc<SessionCache> {
-        &self.cache
+    /// Tells the live-session cache that a user changed (or is gone) in this process, before
+    /// the caller returns; call it whatever the outcome of the change.
+    pub(crate) fn user_changed(&self, user_id: Uuid) {
+        self.cache.evict_user(user_id);
     }
 
     /// Starts a session for a user who just proved who they are.
@@ -218,10 +226,7 @@ impl SessionService {
         presented: &str,
         audience: Audience,
     ) -> Result<Issued, RefreshError> {
-        if presented.is_empty() || presented.len() > MAX_REFRESH_TOKEN_LEN {
-            return Err(RefreshError::Invalid);
-        }
-        let hash = hash_refresh_token(presented);
+        let hash = presented_hash(presented).ok_or(RefreshError::Invalid)?;
         let now = self.clock.now();
         // The rules below decide; `rotate_if` asks the store to rotate in the same round trip
         // as the lookup exactly when they will say "rotate", so the common refresh is one
@@ -384,10 +389,7 @@ impl SessionService {
             user_id = %record.user.id,
             "refresh token reuse detected; revoking the session"
         );
-        self.store
-            .revoke_session(record.session_id, None, now)
-            .await?;
-        self.cache.evict_session(record.session_id);
+        self.revoke_session(record.session_id, None, now).await?;
         Err(RefreshError::Invalid)
     }
 
@@ -399,22 +401,15 @@ impl SessionService {
         access: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
-        if let Some(r) = refresh.filter(|r| !r.is_empty() && r.len() <= MAX_REFRESH_TOKEN_LEN) {
-            if let Some(rec) = self
-                .store
-                .find_refresh_token(&hash_refresh_token(r))
-                .await?
-            {
-                self.store.revoke_session(rec.session_id, None, now).await?;
-                self.cache.evict_session(rec.session_id);
+        if let Some(hash) = refresh.and_then(presented_hash) {
+            if let Some(rec) = self.store.find_refresh_token(&hash).await? {
+                self.revoke_session(rec.session_id, None, now).await?;
                 return Ok(());
             }
         }
         if let Some(claims) = access.and_then(|a| self.keys.verify(a, now).ok()) {
-            self.store
-                .revoke_session(claims.sid, Some(claims.sub), now)
+            self.revoke_session(claims.sid, Some(claims.sub), now)
                 .await?;
-            self.cache.evict_session(claims.sid);
         }
         Ok(())
     }
@@ -423,20 +418,12 @@ impl SessionService {
     /// the live-session cache when it can (see [`cache`] for why that is still "right now").
     pub async fn authenticate(&self, access: &str) -> Result<Authenticated, AuthError> {
         let now = self.clock.now();
-        let claims = self
-            .keys
-            .verify(access, now)
-            .map_err(|_| AuthError::Unauthenticated)?;
+        let claims = self.verify_access(access, now)?;
         if let Some(user) = self.cache.get(claims.sid, claims.sub, now) {
             return Ok(Authenticated { claims, user });
         }
         let ticket = self.cache.ticket();
-        let user = self
-            .store
-            .find_live_session_user(claims.sid, claims.sub, now)
-            .await?
-            .ok_or(AuthError::Unauthenticated)?;
-        let user = Arc::new(user);
+        let user = self.live_user(&claims, now).await?;
         let bound = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
         self.cache
             .insert(ticket, claims.sid, user.clone(), now, bound);
@@ -447,29 +434,50 @@ impl SessionService {
     /// must see another process's changes at once (administrator rights).
     pub async fn authenticate_fresh(&self, access: &str) -> Result<Authenticated, AuthError> {
         let now = self.clock.now();
-        let claims = self
-            .keys
+        let claims = self.verify_access(access, now)?;
+        let user = self.live_user(&claims, now).await?;
+        Ok(Authenticated { claims, user })
+    }
+
+    /// The claims of a valid access token.
+    fn verify_access(&self, access: &str, now: OffsetDateTime) -> Result<AccessClaims, AuthError> {
+        self.keys
             .verify(access, now)
-            .map_err(|_| AuthError::Unauthenticated)?;
+            .map_err(|_| AuthError::Unauthenticated)
+    }
+
+    /// The user of the claims' session, read from the database, if that session is live at
+    /// `now` and theirs.
+    async fn live_user(
+        &self,
+        claims: &AccessClaims,
+        now: OffsetDateTime,
+    ) -> Result<Arc<UserRecord>, AuthError> {
         let user = self
             .store
             .find_live_session_user(claims.sid, claims.sub, now)
             .await?
             .ok_or(AuthError::Unauthenticated)?;
-        Ok(Authenticated {
-            claims,
-            user: Arc::new(user),
-        })
+        Ok(Arc::new(user))
     }
 
     /// Revokes one of `owner`'s sessions; `false` when it is not theirs (or does not exist).
     pub async fn revoke(&self, owner: Uuid, session_id: Uuid) -> Result<bool, StoreError> {
-        let revoked = self
-            .store
-            .revoke_session(session_id, Some(owner), self.clock.now())
-            .await?;
+        self.revoke_session(session_id, Some(owner), self.clock.now())
+            .await
+    }
+
+    /// Revokes a session (only if `owner`'s, when given) and evicts it from the cache before
+    /// returning, also when the store failed: the revocation may have committed all the same.
+    async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        owner: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let revoked = self.store.revoke_session(session_id, owner, now).await;
         self.cache.evict_session(session_id);
-        Ok(revoked)
+        revoked
     }
 
     /// The user's live sessions, newest first.
@@ -541,6 +549,15 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_presented_tokens_of_a_plausible_length_are_hashed() {
+        assert_eq!(presented_hash(""), None);
+        assert_eq!(presented_hash(&"a".repeat(MAX_REFRESH_TOKEN_LEN + 1)), None);
+        let longest = "a".repeat(MAX_REFRESH_TOKEN_LEN);
+        assert_eq!(presented_hash(&longest), Some(hash_refresh_token(&longest)));
+        assert_eq!(presented_hash("x"), Some(hash_refresh_token("x")));
+    }
 
     #[test]
     fn debug_shows_neither_the_access_token_nor_the_password_hash() {
