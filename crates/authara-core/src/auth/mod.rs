@@ -5,7 +5,7 @@ pub mod password;
 use crate::clock::Clock;
 use crate::domain::{Email, EmailError, Password, PasswordError, Username, UsernameError};
 use crate::random::{uuid_v4, Random};
-use crate::session::{Issued, RefreshError, SessionService};
+use crate::session::{IssueError, Issued, SessionService};
 use crate::store::{NewUser, Store, StoreError, UniqueKey, UserRecord};
 use password::{PasswordHasher, Verification};
 use std::sync::Arc;
@@ -73,11 +73,11 @@ pub enum ServiceError {
     Signing,
 }
 
-impl From<RefreshError> for ServiceError {
-    fn from(e: RefreshError) -> Self {
+impl From<IssueError> for ServiceError {
+    fn from(e: IssueError) -> Self {
         match e {
-            RefreshError::Store(s) => Self::Store(s),
-            _ => Self::Signing,
+            IssueError::Store(s) => Self::Store(s),
+            IssueError::Signing => Self::Signing,
         }
     }
 }

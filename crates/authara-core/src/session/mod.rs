@@ -90,6 +90,25 @@ pub enum RefreshError {
     Signing,
 }
 
+/// Why a session could not be started or a token issued: internal failures only, since the
+/// caller has already decided that the user may have them.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing failed")]
+    Signing,
+}
+
+impl From<IssueError> for RefreshError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::Store(s) => Self::Store(s),
+            IssueError::Signing => Self::Signing,
+        }
+    }
+}
+
 /// Why an access token did not authenticate.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -119,8 +138,8 @@ impl std::fmt::Debug for Authenticated {
 
 /// What the refresh rules say of a token that is not invalid.
 enum Verdict {
-    /// Consumed before: the grace window or reuse detection decides.
-    Consumed,
+    /// Consumed before, `at` then: the grace window or reuse detection decides.
+    Consumed { at: OffsetDateTime },
     /// Refreshes; rotates when `rotate`.
     Refresh { rotate: bool },
 }
@@ -194,7 +213,7 @@ impl SessionService {
         user: &UserRecord,
         user_agent: &str,
         client_ip: &str,
-    ) -> Result<Issued, RefreshError> {
+    ) -> Result<Issued, IssueError> {
         let now = self.clock.now();
         let session = NewSession {
             id: uuid_v4(&*self.random),
@@ -257,7 +276,9 @@ impl SessionService {
             }
         };
         let rotation_due = match self.verdict(&record, audience, now, rotate_if)? {
-            Verdict::Consumed => return self.refresh_consumed(&record, audience, now).await,
+            Verdict::Consumed { at } => {
+                return self.refresh_consumed(&record, at, audience, now).await
+            }
             Verdict::Refresh { rotate } => rotate,
         };
         let session_expiry = record.session.expires_at;
@@ -278,7 +299,9 @@ impl SessionService {
                     .await?
                     .ok_or(RefreshError::Invalid)?;
                 return match self.verdict(&record, audience, now, rotate_if)? {
-                    Verdict::Consumed => self.refresh_consumed(&record, audience, now).await,
+                    Verdict::Consumed { at } => {
+                        self.refresh_consumed(&record, at, audience, now).await
+                    }
                     // Still unconsumed: the store refused a rotation the rules allow.
                     Verdict::Refresh { .. } => {
                         tracing::error!(
@@ -347,8 +370,8 @@ impl SessionService {
         if audience == Audience::Admin && !record.user.is_admin {
             return Err(RefreshError::NotAdmin);
         }
-        if record.consumed_at.is_some() {
-            return Ok(Verdict::Consumed);
+        if let Some(at) = record.consumed_at {
+            return Ok(Verdict::Consumed { at });
         }
         if record.expires_at <= now {
             return Err(RefreshError::Invalid);
@@ -360,16 +383,16 @@ impl SessionService {
         Ok(Verdict::Refresh { rotate })
     }
 
-    /// A consumed token presented again: inside the grace window, a new access token only;
-    /// after it, reuse: the whole session is revoked. The revocation is its own store call, so
-    /// no later failure can roll it back.
+    /// A token consumed at `consumed_at` presented again: inside the grace window, a new access
+    /// token only; after it, reuse: the whole session is revoked. The revocation is its own store
+    /// call, so no later failure can roll it back.
     async fn refresh_consumed(
         &self,
         record: &RefreshTokenRecord,
+        consumed_at: OffsetDateTime,
         audience: Audience,
         now: OffsetDateTime,
     ) -> Result<Issued, RefreshError> {
-        let consumed_at = record.consumed_at.unwrap_or(now);
         if now - consumed_at <= self.policy.reuse_grace && record.expires_at > consumed_at {
             let access = self.access_token(
                 &record.user,
@@ -519,7 +542,7 @@ impl SessionService {
         audience: Audience,
         now: OffsetDateTime,
         session_expiry: OffsetDateTime,
-    ) -> Result<AccessToken, RefreshError> {
+    ) -> Result<AccessToken, IssueError> {
         let exp = (now + self.policy.access_ttl).min(session_expiry);
         let claims = AccessClaims {
             iss: self.keys.issuer().to_owned(),
@@ -530,7 +553,7 @@ impl SessionService {
             sid: session_id,
             roles: roles_of(user),
         };
-        let token = self.keys.sign(&claims).map_err(|_| RefreshError::Signing)?;
+        let token = self.keys.sign(&claims).map_err(|_| IssueError::Signing)?;
         Ok(AccessToken {
             token,
             max_age: exp - now,
