@@ -1,16 +1,14 @@
 //! `GET /auth/login`, `POST /auth/login`.
 
 use super::{
-    echoed_email, email_limit_key, ensure_csrf, over_limit, render, signed_in_redirect, LoginPage,
+    echoed_email, email_limit_key, ensure_csrf, refuse_over_limit, render, signed_in_redirect,
+    LoginPage,
 };
 use crate::http::cookies;
-use crate::http::error::{set_retry_after, PageError};
+use crate::http::error::PageError;
 use crate::http::extract::{return_to, ClientInfo, Htmx};
 use crate::http::form;
 use crate::http::respond::{redirect, with_return_to};
-
-/// Shown when a login or signup is rate limited.
-pub const TOO_MANY: &str = "Too many attempts. Please wait and try again.";
 use crate::state::AppState;
 use authara_core::auth::LoginError;
 use authara_core::domain::ReturnTo;
@@ -26,6 +24,28 @@ pub struct CredentialsForm {
     pub email: Option<String>,
     pub password: Option<String>,
     pub return_to: Option<String>,
+}
+
+/// The login page, empty or shown back with an error; sets the CSRF cookie when needed.
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    return_to: Option<&ReturnTo>,
+    email: &str,
+    error: Option<&str>,
+) -> Response {
+    let mut out = HeaderMap::new();
+    let csrf = ensure_csrf(state, headers, &mut out);
+    let rt = return_to.map(ReturnTo::as_str);
+    let page = LoginPage {
+        csrf_token: &csrf,
+        return_to: rt,
+        email,
+        error,
+        signup_href: with_return_to("/auth/signup", rt),
+    };
+    render(&page, status, out)
 }
 
 /// `GET /auth/login`: the form, or straight to `return_to` for a visitor already signed in.
@@ -46,17 +66,14 @@ pub async fn get_login(
             Err(_) => {}
         }
     }
-    let mut out = HeaderMap::new();
-    let csrf = ensure_csrf(&state, &headers, &mut out);
-    let rt = rt.as_ref().map(ReturnTo::as_str);
-    let page = LoginPage {
-        csrf_token: &csrf,
-        return_to: rt,
-        email: "",
-        error: None,
-        signup_href: with_return_to("/auth/signup", rt),
-    };
-    Ok(render(&page, StatusCode::OK, out))
+    Ok(login_page(
+        &state,
+        &headers,
+        StatusCode::OK,
+        rt.as_ref(),
+        "",
+        None,
+    ))
 }
 
 /// `POST /auth/login`.
@@ -72,19 +89,15 @@ pub async fn post_login(
     let rt = return_to(f.return_to.as_deref(), query.as_deref());
     let email = f.email.as_deref().unwrap_or("");
     let password = f.password.as_deref().unwrap_or("");
-
-    let show = |status: StatusCode, error: &str, out: HeaderMap| {
-        let mut out = out;
-        let csrf = ensure_csrf(&state, &headers, &mut out);
-        let rt = rt.as_ref().map(ReturnTo::as_str);
-        let page = LoginPage {
-            csrf_token: &csrf,
-            return_to: rt,
-            email: echoed_email(email),
-            error: Some(error),
-            signup_href: with_return_to("/auth/signup", rt),
-        };
-        render(&page, status, out)
+    let show = |status: StatusCode, error: &str| {
+        login_page(
+            &state,
+            &headers,
+            status,
+            rt.as_ref(),
+            echoed_email(email),
+            Some(error),
+        )
     };
 
     let email_key = email_limit_key(email);
@@ -92,9 +105,7 @@ pub async fn post_login(
         LimitKey::LoginIp(&client.ip),
         LimitKey::LoginEmail(&email_key),
     ];
-    if let Some(l) = over_limit(&state, &keys).await {
-        let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY, HeaderMap::new());
-        set_retry_after(&mut res, l.retry_after);
+    if let Some(res) = refuse_over_limit(&state, &keys, show).await {
         return Ok(res);
     }
 
@@ -103,17 +114,14 @@ pub async fn post_login(
         Err(LoginError::Empty) => Ok(show(
             StatusCode::BAD_REQUEST,
             "Email and password are required.",
-            HeaderMap::new(),
         )),
         Err(LoginError::Invalid) => Ok(show(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid email or password.",
-            HeaderMap::new(),
         )),
         Err(LoginError::Disabled) => Ok(show(
             StatusCode::FORBIDDEN,
             "This account has been disabled.",
-            HeaderMap::new(),
         )),
         Err(LoginError::Failed(e)) => Err(PageError::internal(e)),
     }

@@ -7,6 +7,7 @@ pub mod session;
 pub mod signup;
 
 use super::cookies::{self, CookieWriter};
+use super::error::set_retry_after;
 use super::respond::html;
 use crate::state::AppState;
 use askama::Template;
@@ -135,14 +136,21 @@ pub fn set_session_cookies(
     }
 }
 
-/// Asks the rate limiter about each key in turn; the first refusal, if any.
-pub async fn over_limit(
+/// Shown when a login or signup is rate limited.
+pub const TOO_MANY: &str = "Too many attempts. Please wait and try again.";
+
+/// Asks the rate limiter about each key in turn. At the first refusal, the page `show` renders
+/// with [`TOO_MANY`] is the answer: `429` with `Retry-After` (SPEC §7).
+pub async fn refuse_over_limit(
     state: &AppState,
     keys: &[authara_core::limits::LimitKey<'_>],
-) -> Option<authara_core::limits::Limited> {
+    show: impl Fn(StatusCode, &str) -> Response,
+) -> Option<Response> {
     for key in keys {
         if let Err(limited) = state.limiter.hit(*key).await {
-            return Some(limited);
+            let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
+            set_retry_after(&mut res, limited.retry_after);
+            return Some(res);
         }
     }
     None

@@ -1,10 +1,11 @@
 //! `GET /auth/signup`, `POST /auth/signup`.
 
-use super::login::{CredentialsForm, TOO_MANY};
+use super::login::CredentialsForm;
 use super::{
-    echoed_email, email_limit_key, ensure_csrf, over_limit, render, signed_in_redirect, SignupPage,
+    echoed_email, email_limit_key, ensure_csrf, refuse_over_limit, render, signed_in_redirect,
+    SignupPage,
 };
-use crate::http::error::{set_retry_after, PageError};
+use crate::http::error::PageError;
 use crate::http::extract::{return_to, ClientInfo, Htmx};
 use crate::http::form;
 use crate::http::respond::login_href;
@@ -17,6 +18,28 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
+/// The signup page, empty or shown back with an error; sets the CSRF cookie when needed.
+fn signup_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    return_to: Option<&ReturnTo>,
+    email: &str,
+    error: Option<&str>,
+) -> Response {
+    let mut out = HeaderMap::new();
+    let csrf = ensure_csrf(state, headers, &mut out);
+    let rt = return_to.map(ReturnTo::as_str);
+    let page = SignupPage {
+        csrf_token: &csrf,
+        return_to: rt,
+        email,
+        error,
+        login_href: login_href(rt),
+    };
+    render(&page, status, out)
+}
+
 /// `GET /auth/signup`.
 pub async fn get_signup(
     State(state): State<AppState>,
@@ -24,17 +47,7 @@ pub async fn get_signup(
     headers: HeaderMap,
 ) -> Response {
     let rt = return_to(None, query.as_deref());
-    let mut out = HeaderMap::new();
-    let csrf = ensure_csrf(&state, &headers, &mut out);
-    let rt = rt.as_ref().map(ReturnTo::as_str);
-    let page = SignupPage {
-        csrf_token: &csrf,
-        return_to: rt,
-        email: "",
-        error: None,
-        login_href: login_href(rt),
-    };
-    render(&page, StatusCode::OK, out)
+    signup_page(&state, &headers, StatusCode::OK, rt.as_ref(), "", None)
 }
 
 /// `POST /auth/signup`.
@@ -50,19 +63,15 @@ pub async fn post_signup(
     let rt = return_to(f.return_to.as_deref(), query.as_deref());
     let email = f.email.as_deref().unwrap_or("");
     let password = f.password.as_deref().unwrap_or("");
-
     let show = |status: StatusCode, error: &str| {
-        let mut out = HeaderMap::new();
-        let csrf = ensure_csrf(&state, &headers, &mut out);
-        let rt = rt.as_ref().map(ReturnTo::as_str);
-        let page = SignupPage {
-            csrf_token: &csrf,
-            return_to: rt,
-            email: echoed_email(email),
-            error: Some(error),
-            login_href: login_href(rt),
-        };
-        render(&page, status, out)
+        signup_page(
+            &state,
+            &headers,
+            status,
+            rt.as_ref(),
+            echoed_email(email),
+            Some(error),
+        )
     };
 
     let email_key = email_limit_key(email);
@@ -70,9 +79,7 @@ pub async fn post_signup(
         LimitKey::SignupIp(&client.ip),
         LimitKey::SignupEmail(&email_key),
     ];
-    if let Some(l) = over_limit(&state, &keys).await {
-        let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
-        set_retry_after(&mut res, l.retry_after);
+    if let Some(res) = refuse_over_limit(&state, &keys, show).await {
         return Ok(res);
     }
 
