@@ -466,9 +466,23 @@ impl Store for PgStore {
 
     async fn watch_changes(&self) -> Result<ChangeFeed, StoreError> {
         let prefix = self.change_prefix().await?;
-        let listener = listen(&self.pool).await?;
+        // The listener keeps its connection for good: from a pool of its own, so that the
+        // store's pool keeps all of its connections for queries.
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(self.pool.connect_options().as_ref().clone());
+        let listener = listen(&listen_pool).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(forward_changes(listener, self.pool.clone(), prefix, tx));
+        tokio::spawn(forward_changes(
+            listener,
+            listen_pool,
+            self.pool.clone(),
+            prefix,
+            tx,
+        ));
         Ok(ChangeFeed::Channel(rx))
     }
 
@@ -581,21 +595,39 @@ fn parse_change(payload: &str, prefix: &str) -> Option<Change> {
     }
 }
 
-/// Forwards notifications until the receiver goes away. A broken listening connection is
-/// reported as `Lost`, then re-established (once a second) and reported as `Resumed`.
+/// Forwards notifications until the receiver goes away or the store is closed, then closes
+/// the listener's pool. A broken listening connection is reported as `Lost`, then
+/// re-established (once a second) and reported as `Resumed`.
 async fn forward_changes(
-    mut listener: sqlx::postgres::PgListener,
-    pool: PgPool,
+    listener: sqlx::postgres::PgListener,
+    listen_pool: PgPool,
+    store_pool: PgPool,
     prefix: String,
     tx: tokio::sync::mpsc::Sender<Change>,
+) {
+    forward(listener, &listen_pool, &store_pool, &prefix, &tx).await;
+    listen_pool.close().await;
+}
+
+async fn forward(
+    mut listener: sqlx::postgres::PgListener,
+    listen_pool: &PgPool,
+    store_pool: &PgPool,
+    prefix: &str,
+    tx: &tokio::sync::mpsc::Sender<Change>,
 ) {
     if tx.send(Change::Resumed).await.is_err() {
         return;
     }
     loop {
-        match listener.try_recv().await {
+        let received = tokio::select! {
+            received = listener.try_recv() => received,
+            () = store_pool.close_event() => return,
+            () = tx.closed() => return,
+        };
+        match received {
             Ok(Some(n)) => {
-                if let Some(change) = parse_change(n.payload(), &prefix) {
+                if let Some(change) = parse_change(n.payload(), prefix) {
                     if tx.send(change).await.is_err() {
                         return;
                     }
@@ -608,12 +640,14 @@ async fn forward_changes(
                 if tx.send(Change::Lost).await.is_err() {
                     return;
                 }
+                // Its pool has one connection, which the old listener may still hold.
+                drop(listener);
                 loop {
                     tokio::time::sleep(RELISTEN_AFTER).await;
-                    if tx.is_closed() {
+                    if tx.is_closed() || store_pool.is_closed() {
                         return;
                     }
-                    if let Ok(l) = listen(&pool).await {
+                    if let Ok(l) = listen(listen_pool).await {
                         listener = l;
                         break;
                     }

@@ -8,23 +8,18 @@
     reason = "test setup: a broken fixture must fail the test"
 )]
 
+mod common;
+
 use std::sync::Arc;
 
 use authara_store_conformance::{conformance_tests, TestStore};
 use authara_store_postgres::PgStore;
-use sqlx::{Connection, Executor, PgConnection};
 
-const URL_VAR: &str = "AUTHARA_TEST_POSTGRES_URL";
+use common::{drop_schema, new_schema_name, postgres_url};
 
 async fn fresh_postgres() -> Option<TestStore> {
-    let url = match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => {
-            eprintln!("skipped: {URL_VAR} not set (PostgreSQL conformance)");
-            return None;
-        }
-    };
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let url = postgres_url("PostgreSQL conformance")?;
+    let schema = new_schema_name();
     let store = PgStore::connect_url(&url, Some(&schema), 10)
         .await
         .expect("connect to AUTHARA_TEST_POSTGRES_URL");
@@ -34,32 +29,6 @@ async fn fresh_postgres() -> Option<TestStore> {
             .with_close(move || async move { closer.close().await })
             .with_teardown(move || drop_schema(url, schema)),
     )
-}
-
-/// Drops the test's schema over a connection of its own, on a thread with a runtime of its
-/// own: this runs in `Drop`, inside the test's runtime, possibly while a panic unwinds.
-fn drop_schema(url: String, schema: String) {
-    let dropped = std::thread::spawn(move || -> Result<(), String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        runtime.block_on(async {
-            let mut conn = PgConnection::connect(&url)
-                .await
-                .map_err(|e| e.to_string())?;
-            conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
-                .await
-                .map_err(|e| format!("dropping schema {schema}: {e}"))?;
-            conn.close().await.map_err(|e| e.to_string())
-        })
-    })
-    .join();
-    match dropped {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => eprintln!("warning: test schema cleanup failed: {e}"),
-        Err(_) => eprintln!("warning: test schema cleanup panicked"),
-    }
 }
 
 conformance_tests!(fresh_postgres);
