@@ -67,13 +67,24 @@ fn sane_request_id(v: &HeaderValue) -> Option<&str> {
 /// Gives every request an `X-Request-Id` (the client's, if sane), runs it inside a span that
 /// carries the id, so every log line of the request shows it, and logs one line at the end.
 pub async fn request_id(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let id = match req.headers().get(&REQUEST_ID).and_then(sane_request_id) {
-        Some(id) => id.to_owned(),
-        None => state.request_ids.next().to_string(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert(REQUEST_ID.clone(), v);
+    let sent = req
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|v| sane_request_id(v).is_some())
+        .cloned();
+    let value = sent.or_else(|| {
+        let mut buf = uuid::Uuid::encode_buffer();
+        HeaderValue::from_str(state.request_ids.next().hyphenated().encode_lower(&mut buf)).ok()
+    });
+    if let Some(v) = &value {
+        // One value, cheaply cloned: the request gets exactly the id the response shows.
+        req.headers_mut().insert(REQUEST_ID.clone(), v.clone());
     }
+    // Both kinds are ASCII, so this is the id itself.
+    let id = value
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let start = Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
@@ -84,7 +95,7 @@ pub async fn request_id(State(state): State<AppState>, mut req: Request, next: N
             "request finished"
         );
     });
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Some(v) = value {
         res.headers_mut().insert(REQUEST_ID.clone(), v);
     }
     res
@@ -117,8 +128,8 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
-fn error_for(path: &str, e: ApiError) -> Response {
-    if is_api_path(path) {
+fn error_for(is_api: bool, e: ApiError) -> Response {
+    if is_api {
         e.into_response()
     } else {
         let (status, _, message) = e.parts();
@@ -128,19 +139,19 @@ fn error_for(path: &str, e: ApiError) -> Response {
 
 /// Buffers the request body up to 64 KiB; larger bodies get `413` before any handler runs.
 pub async fn body_limit(req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
+    let is_api = is_api_path(req.uri().path());
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return error_for(&path, ApiError::PayloadTooLarge);
+        return error_for(is_api, ApiError::PayloadTooLarge);
     }
     let (parts, body) = req.into_parts();
     let bytes = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return error_for(&path, ApiError::PayloadTooLarge),
+        Err(_) => return error_for(is_api, ApiError::PayloadTooLarge),
     };
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
@@ -158,33 +169,29 @@ pub async fn require_csrf(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    let path = req.uri().path().to_owned();
-    let cookie = cookies::read(req.headers(), cookies::CSRF).map(str::to_owned);
-    let header = req
-        .headers()
+    let is_api = is_api_path(req.uri().path());
+    let (parts, body) = req.into_parts();
+    let cookie = cookies::read(&parts.headers, cookies::CSRF);
+    let header = parts
+        .headers
         .get(&CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let (ok, req) = match header {
-        Some(h) => (
-            authara_core::csrf::matches(cookie.as_deref(), Some(&h)),
-            req,
-        ),
+        .and_then(|v| v.to_str().ok());
+    let (ok, body) = match header {
+        Some(h) => (authara_core::csrf::matches(cookie, Some(h)), body),
         None => {
-            let (parts, body) = req.into_parts();
             let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
-                return error_for(&path, ApiError::PayloadTooLarge);
+                return error_for(is_api, ApiError::PayloadTooLarge);
             };
             let field: CsrfField = super::form::parse(&bytes);
-            let ok = authara_core::csrf::matches(cookie.as_deref(), field.csrf_token.as_deref());
-            (ok, Request::from_parts(parts, Body::from(bytes)))
+            let ok = authara_core::csrf::matches(cookie, field.csrf_token.as_deref());
+            (ok, Body::from(bytes))
         }
     };
     if ok {
-        next.run(req).await
+        next.run(Request::from_parts(parts, body)).await
     } else {
         tracing::info!("request refused: CSRF token missing or wrong");
-        error_for(&path, ApiError::CsrfInvalid)
+        error_for(is_api, ApiError::CsrfInvalid)
     }
 }
 
@@ -200,12 +207,12 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Unknown path: JSON 404 under the API, an HTML page elsewhere.
 pub async fn not_found(req: Request) -> Response {
-    error_for(req.uri().path(), ApiError::NotFound)
+    error_for(is_api_path(req.uri().path()), ApiError::NotFound)
 }
 
 /// Known path, wrong method: JSON 405 under the API, an HTML page elsewhere.
 pub async fn method_not_allowed(req: Request) -> Response {
-    error_for(req.uri().path(), ApiError::MethodNotAllowed)
+    error_for(is_api_path(req.uri().path()), ApiError::MethodNotAllowed)
 }
 
 #[cfg(test)]
