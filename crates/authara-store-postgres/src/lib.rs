@@ -596,8 +596,8 @@ fn parse_change(payload: &str, prefix: &str) -> Option<Change> {
 }
 
 /// Forwards notifications until the receiver goes away or the store is closed, then closes
-/// the listener's pool. A broken listening connection is reported as `Lost`, then
-/// re-established (once a second) and reported as `Resumed`.
+/// the listener's pool. Notifications that may have been missed are framed by `Lost` and
+/// `Resumed`.
 async fn forward_changes(
     listener: sqlx::postgres::PgListener,
     listen_pool: PgPool,
@@ -625,16 +625,24 @@ async fn forward(
             () = store_pool.close_event() => return,
             () = tx.closed() => return,
         };
-        match received {
-            Ok(Some(n)) => {
-                if let Some(change) = parse_change(n.payload(), prefix) {
-                    if tx.send(change).await.is_err() {
-                        return;
-                    }
+        let sent = match received {
+            Ok(Some(n)) => match parse_change(n.payload(), prefix) {
+                Some(change) => tx.send(change).await,
+                None => Ok(()),
+            },
+            // The connection broke and sqlx (eager_reconnect) has already connected again and
+            // listens again; what was notified in between is lost.
+            Ok(None) => {
+                tracing::warn!("the PostgreSQL change listener reconnected; caches start over");
+                match tx.send(Change::Lost).await {
+                    Ok(()) => tx.send(Change::Resumed).await,
+                    Err(e) => Err(e),
                 }
             }
-            Ok(None) | Err(_) => {
+            // Reconnecting failed, or another error: listen anew, once a second until it works.
+            Err(e) => {
                 tracing::warn!(
+                    error = %e,
                     "lost the PostgreSQL change listener; caches are off until it is back"
                 );
                 if tx.send(Change::Lost).await.is_err() {
@@ -642,20 +650,32 @@ async fn forward(
                 }
                 // Its pool has one connection, which the old listener may still hold.
                 drop(listener);
-                loop {
-                    tokio::time::sleep(RELISTEN_AFTER).await;
-                    if tx.is_closed() || store_pool.is_closed() {
-                        return;
-                    }
-                    if let Ok(l) = listen(listen_pool).await {
-                        listener = l;
-                        break;
-                    }
-                }
-                if tx.send(Change::Resumed).await.is_err() {
+                let Some(again) = relisten(listen_pool, store_pool, tx).await else {
                     return;
-                }
+                };
+                listener = again;
+                tx.send(Change::Resumed).await
             }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// Listens again, trying once a second; `None` once the receiver is gone or the store closed.
+async fn relisten(
+    listen_pool: &PgPool,
+    store_pool: &PgPool,
+    tx: &tokio::sync::mpsc::Sender<Change>,
+) -> Option<sqlx::postgres::PgListener> {
+    loop {
+        tokio::time::sleep(RELISTEN_AFTER).await;
+        if tx.is_closed() || store_pool.is_closed() {
+            return None;
+        }
+        if let Ok(listener) = listen(listen_pool).await {
+            return Some(listener);
         }
     }
 }
