@@ -13,6 +13,7 @@ mod error;
 mod rows;
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -54,7 +55,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
-/// Whether a `sqlite:` URL names an in-memory database.
+/// Whether a `sqlite:` URL names an in-memory database: `:memory:` or a literal `mode=memory`
+/// parameter, split off the way sqlx splits it.
 fn is_memory(url: &str) -> bool {
     let rest = url
         .trim_start_matches("sqlite://")
@@ -63,23 +65,45 @@ fn is_memory(url: &str) -> bool {
     database == ":memory:" || params.split('&').any(|p| p == "mode=memory")
 }
 
+/// Parses a `sqlite:` URL, the one way this crate reads them: the options sqlx opens, and
+/// whether the database is in memory. A file database must name a file.
+fn parse_url(url: &str) -> Result<(SqliteConnectOptions, bool), StoreError> {
+    if !url.starts_with("sqlite:") {
+        return Err(StoreError::invalid(
+            "a SQLite database URL must start with `sqlite:`",
+        ));
+    }
+    // The parse error is not kept: it would quote the URL.
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|_| StoreError::invalid("malformed SQLite database URL"))?;
+    let memory = is_memory(url);
+    if !memory && options.get_filename().as_os_str().is_empty() {
+        return Err(StoreError::invalid("the SQLite database URL names no file"));
+    }
+    Ok((options, memory))
+}
+
+/// The file a `sqlite:` URL names, exactly as [`SqliteStore::connect`] opens it (the path
+/// percent-decoded, parameters removed); `None` for an in-memory database. Fails for a URL
+/// `connect` would refuse. For anything that must agree with the store about which file it
+/// uses, such as a lock file beside it.
+pub fn database_file(url: &str) -> Result<Option<PathBuf>, StoreError> {
+    let (options, memory) = parse_url(url)?;
+    Ok((!memory).then(|| options.get_filename().to_path_buf()))
+}
+
 impl SqliteStore {
     /// Opens the database named by `url`: `sqlite://PATH` or `sqlite:PATH` (the file is created
     /// when missing, its directory is not), or `sqlite::memory:` for a private in-memory
     /// database held by one shared connection. Does not migrate; see [`Store::migrate`].
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::invalid(
-                "a SQLite database URL must start with `sqlite:`",
-            ));
-        }
-        let base = SqliteConnectOptions::from_str(url)
-            .map_err(|_| StoreError::invalid("malformed SQLite database URL"))?
+        let (options, memory) = parse_url(url)?;
+        let base = options
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .synchronous(SqliteSynchronous::Normal);
 
-        if is_memory(url) {
+        if memory {
             // One connection that never closes: the database lives exactly as long as it.
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
@@ -93,10 +117,6 @@ impl SqliteStore {
                 writer: pool.clone(),
                 reader: pool,
             });
-        }
-
-        if base.get_filename().as_os_str().is_empty() {
-            return Err(StoreError::invalid("the SQLite database URL names no file"));
         }
 
         // The writer connects first: it creates the file and switches it to WAL (persistent),
@@ -548,6 +568,35 @@ mod tests {
         assert!(is_memory("sqlite://?mode=memory"));
         assert!(!is_memory("sqlite://data/authara.db"));
         assert!(!is_memory("sqlite:authara.db?mode=rwc"));
+    }
+
+    #[test]
+    fn database_file_is_the_file_sqlite_opens() {
+        let file = |url: &str| database_file(url).unwrap();
+        assert_eq!(file("sqlite://my%20db.db"), Some(PathBuf::from("my db.db")));
+        assert_eq!(
+            file("sqlite:///var/lib/a%3Fb.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/a?b.db"))
+        );
+        assert_eq!(file("sqlite:data/a.db"), Some(PathBuf::from("data/a.db")));
+        assert_eq!(file("sqlite://data.db?mode=memory"), None);
+        assert_eq!(file("sqlite://?mode=memory"), None);
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("sqlite://:memory:"), None);
+        for refused in ["postgres://x/y", "a.db", "sqlite://", "sqlite:a.db?nope=1"] {
+            assert!(database_file(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_percent_encoded_url_opens_the_decoded_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("my db.db");
+        let url = format!("sqlite://{}/my%20db.db", dir.path().display());
+        assert_eq!(database_file(&url).unwrap(), Some(path.clone()));
+        let store = SqliteStore::connect(&url).await.unwrap();
+        assert!(path.exists());
+        store.close().await;
     }
 
     #[tokio::test]

@@ -919,11 +919,6 @@ fn pg_name(e: &Env<'_>, name: &'static str) -> Result<String, ConfigError> {
     Ok(v)
 }
 
-fn is_in_memory_sqlite(url: &str) -> bool {
-    let lower = url.to_ascii_lowercase();
-    lower.contains(":memory:") || lower.contains("mode=memory")
-}
-
 fn database(e: &Env<'_>, env: AppEnv) -> Result<DatabaseConfig, ConfigError> {
     // Validated even for SQLite, so that a typo is not silently ignored.
     let max_connections = e.whole(DB_MAX_CONNECTIONS, 10, 1, 1000, "")?;
@@ -935,7 +930,9 @@ fn database(e: &Env<'_>, env: AppEnv) -> Result<DatabaseConfig, ConfigError> {
                     "must name a database file after sqlite:, e.g. sqlite://authara.db",
                 ));
             }
-            if env == AppEnv::Prod && is_in_memory_sqlite(rest) {
+            // Asked of the store, so that "in memory" means what it opens.
+            if env == AppEnv::Prod && matches!(authara_store_sqlite::database_file(&url), Ok(None))
+            {
                 return Err(err(
                     DATABASE_URL,
                     "must not be an in-memory SQLite database when APP_ENV is prod",

@@ -270,26 +270,24 @@ async fn purge_loop(state: AppState) {
     }
 }
 
-/// The SQLite database file named by the configuration, if it is a file.
-fn sqlite_path(config: &Config) -> Option<std::path::PathBuf> {
+/// The SQLite database file of the configuration, as the store opens it; `None` for
+/// PostgreSQL and in-memory SQLite.
+fn sqlite_path(config: &Config) -> Result<Option<std::path::PathBuf>, StartError> {
     let DatabaseConfig::Sqlite { url } = &config.database else {
-        return None;
+        return Ok(None);
     };
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+    authara_store_sqlite::database_file(url).map_err(StartError::Database)
 }
 
 fn is_memory(config: &Config) -> bool {
-    matches!(&config.database, DatabaseConfig::Sqlite { .. }) && sqlite_path(config).is_none()
+    matches!(&config.database, DatabaseConfig::Sqlite { url }
+        if matches!(authara_store_sqlite::database_file(url), Ok(None)))
 }
 
 /// Takes an exclusive lock next to a SQLite file, so that this server is the only one using it
 /// (the session cache relies on that). `None` for PostgreSQL and in-memory SQLite.
 fn lock_sqlite_file(config: &Config) -> Result<Option<std::fs::File>, StartError> {
-    let Some(db) = sqlite_path(config) else {
+    let Some(db) = sqlite_path(config)? else {
         return Ok(None);
     };
     let mut name = db.clone().into_os_string();
