@@ -81,8 +81,8 @@ impl SchemaState {
     }
 }
 
-/// A user as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A user as stored. `Debug` leaves the password hash out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct UserRecord {
     pub id: Uuid,
     pub email: String,
@@ -94,14 +94,54 @@ pub struct UserRecord {
     pub created_at: OffsetDateTime,
 }
 
-/// A user to insert.
-#[derive(Debug, Clone)]
+/// A user to insert. `Debug` leaves the password hash out.
+#[derive(Clone)]
 pub struct NewUser {
     pub id: Uuid,
     pub email: String,
     pub username: String,
     pub password_hash: Option<String>,
     pub created_at: OffsetDateTime,
+}
+
+/// What `Debug` shows of a password hash: whether there is one.
+fn redacted_hash(hash: &Option<String>) -> &'static str {
+    match hash {
+        Some(_) => "Some(<redacted>)",
+        None => "None",
+    }
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field(
+                "password_hash",
+                &format_args!("{}", redacted_hash(&self.password_hash)),
+            )
+            .field("is_admin", &self.is_admin)
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field(
+                "password_hash",
+                &format_args!("{}", redacted_hash(&self.password_hash)),
+            )
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// A session as stored.
@@ -314,6 +354,37 @@ pub trait Store: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_of_users_leaves_the_password_hash_out() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$c2VjcmV0aGFzaA".to_owned();
+        let created_at = OffsetDateTime::UNIX_EPOCH;
+        let new = NewUser {
+            id: Uuid::nil(),
+            email: "alice".to_owned(),
+            username: "alice".to_owned(),
+            password_hash: Some(hash.clone()),
+            created_at,
+        };
+        let record = UserRecord {
+            id: Uuid::nil(),
+            email: "alice".to_owned(),
+            username: "alice".to_owned(),
+            password_hash: Some(hash.clone()),
+            is_admin: false,
+            disabled: false,
+            created_at,
+        };
+        for shown in [
+            format!("{new:?}"),
+            format!("{record:?}"),
+            format!("{record:#?}"),
+        ] {
+            assert!(!shown.contains("c2VjcmV0aGFzaA"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+            assert!(shown.contains("alice"), "{shown}");
+        }
+    }
 
     fn versions(v: &[i64]) -> BTreeSet<i64> {
         v.iter().copied().collect()
