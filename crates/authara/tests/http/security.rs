@@ -118,61 +118,12 @@ async fn return_to_attacks_fall_back_to_root_through_login_and_signup(b: Backend
         "/auth/login",
         "/auth/signup?x=1",
     ];
-    for attack in attacks {
-        app.post_api("/auth/api/v1/sessions/logout").await;
-        let res = app
-            .post_form(
-                "/auth/login",
-                &[
-                    ("email", &e),
-                    ("password", "correct horse battery"),
-                    ("return_to", attack),
-                ],
-            )
-            .await;
-        assert_eq!(res.status(), 303, "{attack:?}");
-        assert_eq!(res.headers()["location"], "/", "{attack:?}");
-        // The page never echoes it into the form either.
-        app.post_api("/auth/api/v1/sessions/logout").await;
-        let page = app
-            .client
-            .get(app.url("/auth/login"))
-            .query(&[("return_to", attack)])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(!page.contains(r#"name="return_to""#), "{attack:?}");
-    }
     for (i, attack) in attacks.into_iter().enumerate() {
-        app.post_api("/auth/api/v1/sessions/logout").await;
-        let res = app
-            .post_form(
-                "/auth/signup",
-                &[
-                    ("email", &email(&format!("attack{i}"))),
-                    ("password", "correct horse battery"),
-                    ("return_to", attack),
-                ],
-            )
+        let password = ("password", "correct horse battery");
+        assert_return_to_dropped(&app, "/auth/login", &[("email", &e), password], attack).await;
+        let fresh = email(&format!("attack{i}"));
+        assert_return_to_dropped(&app, "/auth/signup", &[("email", &fresh), password], attack)
             .await;
-        assert_eq!(res.status(), 303, "{attack:?}");
-        assert_eq!(res.headers()["location"], "/", "{attack:?}");
-        // The signup page never echoes it into the form either.
-        app.post_api("/auth/api/v1/sessions/logout").await;
-        let page = app
-            .client
-            .get(app.url("/auth/signup"))
-            .query(&[("return_to", attack)])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(!page.contains(r#"name="return_to""#), "{attack:?}");
     }
     // A good one survives the round trip through the signup form and the signup link.
     let page = app
@@ -325,4 +276,32 @@ async fn prod_mode_sets_secure_cookies(b: Backend) {
         let c = set_cookie(res.headers(), name).unwrap();
         assert!(c.ends_with("; HttpOnly; SameSite=Lax; Secure"), "{c}");
     }
+}
+
+/// Signed out, posts `fields` with `return_to=attack` to the form at `path` and expects a 303
+/// to `/`; then, signed out again, the page at `path` never echoes the attack into its form.
+async fn assert_return_to_dropped(
+    app: &TestApp,
+    path: &str,
+    fields: &[(&str, &str)],
+    attack: &str,
+) {
+    app.post_api("/auth/api/v1/sessions/logout").await;
+    let mut fields = fields.to_vec();
+    fields.push(("return_to", attack));
+    let res = app.post_form(path, &fields).await;
+    assert_eq!(res.status(), 303, "{path} {attack:?}");
+    assert_eq!(res.headers()["location"], "/", "{path} {attack:?}");
+    app.post_api("/auth/api/v1/sessions/logout").await;
+    let page = app
+        .client
+        .get(app.url(path))
+        .query(&[("return_to", attack)])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(r#"name="return_to""#), "{path} {attack:?}");
 }
