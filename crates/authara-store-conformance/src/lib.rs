@@ -203,3 +203,70 @@ macro_rules! conformance_tests {
         }
     )*};
 }
+
+/// What a test that needs an outside service (PostgreSQL, Redis, a browser) does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceCheck {
+    /// The service is there: run the test.
+    Run,
+    /// Not there, on a developer's machine: say so and pass.
+    Skip,
+    /// Not there under CI (`CI=true`): fail, since CI must prove what it claims.
+    Fail,
+}
+
+/// Decides [`ServiceCheck`] from whether the service is `available` and the value of the `CI`
+/// variable (`true`, `1` or `yes`, in any case, turns CI on; unset, empty or anything else is
+/// off). Pure, so both answers can be tested without touching the environment.
+pub fn service_check(available: bool, ci: Option<&str>) -> ServiceCheck {
+    let ci = ci.is_some_and(|v| {
+        let v = v.trim();
+        v.eq_ignore_ascii_case("true") || v == "1" || v.eq_ignore_ascii_case("yes")
+    });
+    match (available, ci) {
+        (true, _) => ServiceCheck::Run,
+        (false, false) => ServiceCheck::Skip,
+        (false, true) => ServiceCheck::Fail,
+    }
+}
+
+/// Whether a test that needs `what` (e.g. "PostgreSQL: AUTHARA_TEST_POSTGRES_URL not set
+/// (conformance)") should run. When the service is unavailable it prints `skipped: <what>` on
+/// the process's stderr (not captured by the test harness, so it is seen) and returns `false`;
+/// with `CI=true` it panics instead.
+pub fn require_service(what: &str, available: bool) -> bool {
+    match service_check(available, std::env::var("CI").ok().as_deref()) {
+        ServiceCheck::Run => true,
+        ServiceCheck::Skip => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "skipped: {what}");
+            false
+        }
+        ServiceCheck::Fail => panic!("CI=true but a service this test needs is missing: {what}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{service_check, ServiceCheck};
+
+    #[test]
+    fn a_missing_service_skips_on_a_laptop_and_fails_under_ci() {
+        for ci in [None, Some(""), Some("false"), Some("0"), Some("no")] {
+            assert_eq!(service_check(false, ci), ServiceCheck::Skip, "CI={ci:?}");
+            assert_eq!(service_check(true, ci), ServiceCheck::Run, "CI={ci:?}");
+        }
+        for ci in ["true", "TRUE", "True", "1", "yes", " true "] {
+            assert_eq!(
+                service_check(false, Some(ci)),
+                ServiceCheck::Fail,
+                "CI={ci:?}"
+            );
+            assert_eq!(
+                service_check(true, Some(ci)),
+                ServiceCheck::Run,
+                "CI={ci:?}"
+            );
+        }
+    }
+}

@@ -6,14 +6,17 @@ const URL_VAR: &str = "AUTHARA_TEST_POSTGRES_URL";
 
 /// The server named by `AUTHARA_TEST_POSTGRES_URL` (e.g.
 /// `postgres://postgres@127.0.0.1:5432/postgres`); `None`, said on stderr, when it is unset.
+/// Under `CI=true` an unset variable fails the test instead (`require_service`).
 pub fn postgres_url(what: &str) -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            eprintln!("skipped: {URL_VAR} not set ({what})");
-            None
-        }
-    }
+    let url = std::env::var(URL_VAR)
+        .ok()
+        .filter(|url| !url.trim().is_empty());
+    authara_store_conformance::require_service(
+        &format!("{URL_VAR} not set ({what})"),
+        url.is_some(),
+    )
+    .then_some(url)
+    .flatten()
 }
 
 /// A schema name of its own for one test, `t_<random hex>`.

@@ -178,8 +178,10 @@ fn zero_config_serve_starts_on_sqlite_with_an_ephemeral_key() {
 
 #[test]
 fn postgres_serve_refuses_an_unmigrated_schema() {
+    if !crate::helpers::require_postgres("the CLI") {
+        return;
+    }
     let Some(url) = postgres_url() else {
-        eprintln!("skipped: AUTHARA_TEST_POSTGRES_URL not set (PostgreSQL CLI)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

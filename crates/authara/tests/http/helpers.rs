@@ -21,6 +21,17 @@ pub enum Backend {
     Postgres,
 }
 
+pub use authara_store_conformance::require_service;
+
+/// Whether a PostgreSQL test should run: `AUTHARA_TEST_POSTGRES_URL` is set; otherwise it is
+/// skipped (said on stderr), or fails under `CI=true` (see [`require_service`]).
+pub fn require_postgres(test: &str) -> bool {
+    require_service(
+        &format!("AUTHARA_TEST_POSTGRES_URL not set ({test} on PostgreSQL)"),
+        postgres_url().is_some(),
+    )
+}
+
 /// The PostgreSQL URL for tests, when configured.
 pub fn postgres_url() -> Option<String> {
     std::env::var("AUTHARA_TEST_POSTGRES_URL")
@@ -417,8 +428,7 @@ macro_rules! on_both {
                 }
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if $crate::helpers::postgres_url().is_none() {
-                        eprintln!("skipped: AUTHARA_TEST_POSTGRES_URL not set ({} on PostgreSQL)", stringify!($name));
+                    if !$crate::helpers::require_postgres(stringify!($name)) {
                         return;
                     }
                     super::$name($crate::helpers::Backend::Postgres).await;

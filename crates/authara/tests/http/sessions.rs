@@ -358,8 +358,7 @@ async fn cached_sessions_are_forgotten_at_once_on_revocation(b: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_on_one_instance_is_seen_by_the_others_cache() {
-    if crate::helpers::postgres_url().is_none() {
-        eprintln!("skipped: AUTHARA_TEST_POSTGRES_URL not set (cross-instance revocation)");
+    if !crate::helpers::require_postgres("cross-instance revocation") {
         return;
     }
     let a = TestApp::spawn_with(
