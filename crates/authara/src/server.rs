@@ -213,6 +213,8 @@ impl Server {
                 secure: config.is_prod(),
             },
             trusted_proxies: config.trusted_proxies.clone(),
+            // `PUBLIC_URL` was validated by the configuration, so it has an origin.
+            public_origin: crate::http::origin::of_url(&config.public_url).unwrap_or_default(),
             request_ids,
         });
         let listener = TcpListener::bind(config.http_addr)

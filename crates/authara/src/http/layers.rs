@@ -6,8 +6,8 @@ use super::error::{envelope, is_api_path, ApiError};
 use super::pages::render_error_page;
 use crate::state::AppState;
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
@@ -162,23 +162,36 @@ struct CsrfField {
     csrf_token: Option<String>,
 }
 
-/// SPEC §5: every state-changing request must repeat the `authara_csrf` cookie in the
-/// `X-CSRF-Token` header or the `csrf_token` form field. Applied after routing, so unknown
-/// routes and methods get 404/405 first.
-pub async fn require_csrf(req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+/// SPEC §5: every state-changing request (any method but `GET`, `HEAD`, `OPTIONS`, `TRACE`) of
+/// every route not in [`CSRF_EXEMPT`](super::CSRF_EXEMPT) must repeat the `authara_csrf` cookie in
+/// the `X-CSRF-Token` header or the `csrf_token` form field, and must not come from another
+/// origin than `PUBLIC_URL` (`Origin`, `Sec-Fetch-Site`: [`super::origin::is_cross_origin`]).
+/// Both failures are the same `403`. Applied by the router as a route layer, after routing, so
+/// unknown routes and methods get 404/405 first.
+pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !super::is_state_changing(req.method()) {
+        return next.run(req).await;
+    }
+    let exempt = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| super::is_csrf_exempt(req.method(), p.as_str()));
+    if exempt {
         return next.run(req).await;
     }
     let is_api = is_api_path(req.uri().path());
+    if super::origin::is_cross_origin(req.headers(), &state.public_origin) {
+        tracing::info!("request refused: sent from another origin");
+        return error_for(is_api, ApiError::CsrfInvalid);
+    }
     let (parts, body) = req.into_parts();
     let cookie = cookies::read(&parts.headers, cookies::CSRF);
-    let header = parts
-        .headers
-        .get(&CSRF_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let (ok, body) = match header {
-        Some(h) => (authara_core::csrf::matches(cookie, Some(h)), body),
-        None => {
+    let mut headers = parts.headers.get_all(&CSRF_HEADER).iter();
+    let (ok, body) = match (headers.next(), headers.next()) {
+        (Some(h), None) => (authara_core::csrf::matches(cookie, h.to_str().ok()), body),
+        // Two tokens in headers: refused, whatever they say.
+        (Some(_), Some(_)) => (false, body),
+        (None, _) => {
             let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
                 return error_for(is_api, ApiError::PayloadTooLarge);
             };

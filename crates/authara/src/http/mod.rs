@@ -8,8 +8,9 @@ pub mod extract;
 pub mod form;
 pub mod layers;
 pub mod meta;
+pub mod origin;
 pub mod pages;
 pub mod respond;
 mod router;
 
-pub use router::router;
+pub use router::{is_csrf_exempt, is_state_changing, route_table, router, Route, CSRF_EXEMPT};

@@ -9,12 +9,14 @@
     clippy::indexing_slicing
 )]
 
+mod dbstate;
 mod helpers;
 
 mod account;
 mod api;
 mod browser;
 mod cli;
+mod csrf;
 mod login;
 mod security;
 mod sessions;
