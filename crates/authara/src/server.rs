@@ -190,9 +190,10 @@ impl Server {
             config.session,
             cache,
         );
-        let hasher = Arc::new(PasswordHasher::new(
+        let hasher = Arc::new(PasswordHasher::with_queue(
             config.password_hash,
             config.hash_concurrency,
+            config.hash_queue,
             deps.random.clone(),
         )?);
         let auth = AuthService::new(
