@@ -224,3 +224,75 @@ fn wait_until_ready(child: &mut std::process::Child, mut ready: impl FnMut() -> 
     }
     false
 }
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authara"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("AUTHARA_HTTP_ADDR", &addr)
+        .env("LOG_LEVEL", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = wait_until_ready(&mut child, || {
+        authara(
+            dir.path(),
+            &["healthcheck"],
+            &[("AUTHARA_HTTP_ADDR", &addr)],
+        )
+        .status
+        .success()
+    });
+    assert!(ready, "the server never became healthy");
+
+    // A request in flight: its headers are read and the handler is reading its body, which
+    // the server confirms with `100 Continue`.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(READY_WITHIN)).unwrap();
+    let body = "email=a&password=b";
+    write!(
+        s,
+        "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut head = [0u8; 25];
+    s.read_exact(&mut head).unwrap();
+    assert!(
+        head.starts_with(b"HTTP/1.1 100 Continue"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    // New connections are refused once the signal is handled.
+    let deadline = Instant::now() + READY_WITHIN;
+    while std::net::TcpStream::connect(&addr).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The request in flight still gets its whole answer (403: no CSRF token was sent).
+    s.write_all(body.as_bytes()).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    let text = String::from_utf8_lossy(&rest);
+    let text = text.trim_start_matches(['\r', '\n']);
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+
+    let deadline = Instant::now() + READY_WITHIN;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
