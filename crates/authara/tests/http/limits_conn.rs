@@ -252,3 +252,30 @@ async fn at_the_connection_cap_a_new_connection_waits_until_one_closes() {
     let (got, _) = read_until_closed(&mut third);
     assert_eq!(status(&got), Some(200), "{}", String::from_utf8_lossy(&got));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_outliving_the_request_timeout_gets_503_unavailable() {
+    // A costly hash cannot finish within a millisecond.
+    let app = spawn(&[
+        ("AUTHARA_HTTP_REQUEST_TIMEOUT", "1ms"),
+        ("AUTHARA_PASSWORD_HASH_MEMORY_KIB", "65536"),
+        ("AUTHARA_PASSWORD_HASH_ITERATIONS", "3"),
+    ])
+    .await;
+    let csrf = "e".repeat(43);
+    let res = app
+        .fresh_client()
+        .post(app.url("/auth/login"))
+        .header("cookie", format!("authara_csrf={csrf}"))
+        .form(&[
+            ("email", email("slow").as_str()),
+            ("password", "wrong horse battery"),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    assert!(res.text().await.unwrap().contains("Service unavailable."));
+}
