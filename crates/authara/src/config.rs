@@ -16,6 +16,10 @@
 //!   through `DATABASE_URL` (the schema then has no default).
 //! - A rotation interval that is zero (`0`, `0s`, ...) means [`Rotation::Off`], like `off`.
 
+mod http;
+
+pub use http::HttpLimits;
+
 use authara_core::auth::password::HashParams;
 use authara_core::jwt::MIN_KEY_BYTES;
 use authara_core::session::{Rotation, SessionPolicy};
@@ -110,6 +114,22 @@ pub mod var {
     pub const HASH_PARALLELISM: &str = "AUTHARA_PASSWORD_HASH_PARALLELISM";
     /// Password hashes computed at once.
     pub const HASH_CONCURRENCY: &str = "AUTHARA_PASSWORD_HASH_CONCURRENCY";
+    /// Password hashes that may wait for a hashing thread; beyond that, `503` at once.
+    pub const HASH_QUEUE: &str = "AUTHARA_PASSWORD_HASH_QUEUE";
+    /// Time from accept (or a keep-alive request's first byte) to the end of the headers.
+    pub const HTTP_HEADER_READ_TIMEOUT: &str = "AUTHARA_HTTP_HEADER_READ_TIMEOUT";
+    /// Time for a whole request, handler included.
+    pub const HTTP_REQUEST_TIMEOUT: &str = "AUTHARA_HTTP_REQUEST_TIMEOUT";
+    /// Time to read a request body.
+    pub const HTTP_BODY_TIMEOUT: &str = "AUTHARA_HTTP_BODY_TIMEOUT";
+    /// Time a keep-alive connection may wait for its next request.
+    pub const HTTP_IDLE_TIMEOUT: &str = "AUTHARA_HTTP_IDLE_TIMEOUT";
+    /// Open connections at most.
+    pub const HTTP_MAX_CONNECTIONS: &str = "AUTHARA_HTTP_MAX_CONNECTIONS";
+    /// Request line plus headers, in bytes, at most.
+    pub const HTTP_MAX_HEADER_BYTES: &str = "AUTHARA_HTTP_MAX_HEADER_BYTES";
+    /// Time in-flight requests get after SIGTERM.
+    pub const SHUTDOWN_TIMEOUT: &str = "AUTHARA_SHUTDOWN_TIMEOUT";
     /// Seconds a live session may be answered from memory; 0 turns the cache off.
     pub const SESSION_CACHE_SECONDS: &str = "AUTHARA_SESSION_CACHE_SECONDS";
 
@@ -156,7 +176,15 @@ pub mod var {
         HASH_ITERATIONS,
         HASH_PARALLELISM,
         HASH_CONCURRENCY,
+        HASH_QUEUE,
         SESSION_CACHE_SECONDS,
+        HTTP_HEADER_READ_TIMEOUT,
+        HTTP_REQUEST_TIMEOUT,
+        HTTP_BODY_TIMEOUT,
+        HTTP_IDLE_TIMEOUT,
+        HTTP_MAX_CONNECTIONS,
+        HTTP_MAX_HEADER_BYTES,
+        SHUTDOWN_TIMEOUT,
     ];
 }
 
@@ -213,8 +241,12 @@ pub struct Config {
     pub password_hash: HashParams,
     /// How many password hashes run at once.
     pub hash_concurrency: usize,
+    /// How many password hashes may wait for a thread.
+    pub hash_queue: usize,
     /// How long a live session may be answered from memory (zero: never).
     pub session_cache_max_age: std::time::Duration,
+    /// Connection limits and timeouts of the HTTP server.
+    pub http: HttpLimits,
 }
 
 /// The deployment mode.
@@ -1365,8 +1397,12 @@ impl Config {
             .map_or(2, std::num::NonZeroUsize::get)
             .clamp(1, 256);
         let hash_concurrency = e.whole(HASH_CONCURRENCY, default_concurrency, 1, 256, "")?;
+        let default_queue =
+            hash_concurrency * authara_core::auth::password::DEFAULT_QUEUE_PER_THREAD;
+        let hash_queue = e.whole(HASH_QUEUE, default_queue, 1, 65_536, "")?;
         let cache_seconds: u64 = e.whole(SESSION_CACHE_SECONDS, 5, 0, 60, "")?;
         let session_cache_max_age = std::time::Duration::from_secs(cache_seconds);
+        let http = http::http_limits(&e)?;
         Ok(Config {
             env,
             log_level,
@@ -1382,7 +1418,9 @@ impl Config {
             auto_migrate,
             password_hash,
             hash_concurrency,
+            hash_queue,
             session_cache_max_age,
+            http,
         })
     }
 
@@ -1827,6 +1865,10 @@ mod tests {
                 vec![("AUTHARA_PASSWORD_HASH_CONCURRENCY", "257")],
                 r#"AUTHARA_PASSWORD_HASH_CONCURRENCY must be a whole number from 1 to 256, got "257""#.into(),
             ),
+            (
+                vec![("AUTHARA_PASSWORD_HASH_QUEUE", "0")],
+                r#"AUTHARA_PASSWORD_HASH_QUEUE must be a whole number from 1 to 65536, got "0""#.into(),
+            ),
         ];
         let mut seen = std::collections::HashSet::new();
         for (pairs, expected) in &cases {
@@ -2126,6 +2168,8 @@ mod tests {
             }
         );
         assert_eq!(c.hash_concurrency, 3);
+        // The queue defaults to 32 waiting hashes per hashing thread.
+        assert_eq!(c.hash_queue, 96);
 
         let c = load(&[
             ("AUTHARA_OAUTH_PROVIDERS", "google"),

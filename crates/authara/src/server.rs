@@ -1,6 +1,8 @@
 //! Building the server from a `Config` (store, keys, services, router, listener) and running it.
 //! `build` binds its own listener, so port 0 works and tests get a real server.
 
+mod conn;
+
 use crate::config::{Config, DatabaseConfig, KeySource, PostgresConfig};
 use crate::http::cookies::CookieWriter;
 use crate::state::{AppState, Inner};
@@ -82,6 +84,7 @@ pub struct Server {
     listener: TcpListener,
     router: axum::Router,
     state: AppState,
+    http: crate::config::HttpLimits,
     /// Held while serving: no second server may use the same SQLite file.
     _sqlite_lock: Option<std::fs::File>,
 }
@@ -190,9 +193,10 @@ impl Server {
             config.session,
             cache,
         );
-        let hasher = Arc::new(PasswordHasher::new(
+        let hasher = Arc::new(PasswordHasher::with_queue(
             config.password_hash,
             config.hash_concurrency,
+            config.hash_queue,
             deps.random.clone(),
         )?);
         let auth = AuthService::new(
@@ -228,6 +232,7 @@ impl Server {
             listener,
             router,
             state,
+            http: config.http,
             _sqlite_lock: sqlite_lock,
         })
     }
@@ -237,18 +242,14 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish for at most
+    /// `AUTHARA_SHUTDOWN_TIMEOUT` and closes what is left.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone()));
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = conn::serve(self.listener, self.router, self.http, shutdown).await;
         purge.abort();
         result
     }

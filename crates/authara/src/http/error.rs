@@ -16,6 +16,8 @@ pub enum ApiError {
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    /// The request body did not arrive within `AUTHARA_HTTP_BODY_TIMEOUT`.
+    RequestTimeout,
     RateLimited(Duration),
     /// An internal failure; the source is logged once here and never shown.
     Internal(Box<dyn std::error::Error + Send + Sync>),
@@ -53,6 +55,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "Request body too large.",
+            ),
+            Self::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request body not received in time.",
             ),
             Self::RateLimited(_) => (
                 StatusCode::TOO_MANY_REQUESTS,

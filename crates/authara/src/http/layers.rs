@@ -104,6 +104,11 @@ pub async fn request_id(State(state): State<AppState>, mut req: Request, next: N
 /// SPEC §11 headers.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
+    add_security_headers(&mut res);
+    res
+}
+
+fn add_security_headers(res: &mut Response) {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
@@ -125,8 +130,19 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
             HeaderValue::from_static(CSP),
         );
     }
+}
+
+/// The answer to a request that outlived `AUTHARA_HTTP_REQUEST_TIMEOUT`: `503 unavailable`
+/// (JSON under the API, a page elsewhere), with the SPEC §11 headers.
+pub fn request_timed_out(path: &str) -> Response {
+    let mut res = error_for(is_api_path(path), ApiError::Unavailable);
+    add_security_headers(&mut res);
     res
 }
+
+/// How long a request's body may take to arrive; set per request by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
 
 fn error_for(is_api: bool, e: ApiError) -> Response {
     if is_api {
@@ -137,8 +153,10 @@ fn error_for(is_api: bool, e: ApiError) -> Response {
     }
 }
 
-/// Buffers the request body up to 64 KiB; larger bodies get `413` before any handler runs.
+/// Buffers the request body up to 64 KiB; larger bodies get `413` before any handler runs, and
+/// a body that does not arrive within the request's [`BodyTimeout`] gets `408`.
 pub async fn body_limit(req: Request, next: Next) -> Response {
+    let within = req.extensions().get::<BodyTimeout>().map(|t| t.0);
     let is_api = is_api_path(req.uri().path());
     let declared = req
         .headers()
@@ -149,7 +167,18 @@ pub async fn body_limit(req: Request, next: Next) -> Response {
         return error_for(is_api, ApiError::PayloadTooLarge);
     }
     let (parts, body) = req.into_parts();
-    let bytes = match to_bytes(body, MAX_BODY).await {
+    let read = to_bytes(body, MAX_BODY);
+    let read = match within {
+        Some(d) => match tokio::time::timeout(d, read).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::info!("request refused: body not received in time");
+                return error_for(is_api, ApiError::RequestTimeout);
+            }
+        },
+        None => read.await,
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(_) => return error_for(is_api, ApiError::PayloadTooLarge),
     };

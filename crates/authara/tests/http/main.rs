@@ -17,6 +17,7 @@ mod api;
 mod browser;
 mod cli;
 mod csrf;
+mod limits_conn;
 mod login;
 mod security;
 mod sessions;

@@ -1,8 +1,8 @@
 //! `GET /auth/login`, `POST /auth/login`.
 
 use super::{
-    echoed_email, email_limit_key, ensure_csrf, refuse_over_limit, render, signed_in_redirect,
-    LoginPage,
+    echoed_email, email_limit_key, ensure_csrf, refuse_busy, refuse_over_limit, render,
+    signed_in_redirect, LoginPage,
 };
 use crate::http::cookies;
 use crate::http::error::PageError;
@@ -123,6 +123,7 @@ pub async fn post_login(
             StatusCode::FORBIDDEN,
             "This account has been disabled.",
         )),
+        Err(LoginError::Busy) => Ok(refuse_busy(show)),
         Err(LoginError::Failed(e)) => Err(PageError::internal(e)),
     }
 }

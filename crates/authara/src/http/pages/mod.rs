@@ -156,6 +156,21 @@ pub async fn refuse_over_limit(
     None
 }
 
+/// Shown when password hashing is saturated.
+pub const BUSY: &str = "The server is busy. Please try again in a moment.";
+
+/// How soon a client refused for busy hashing may try again: the queue drains in well under
+/// a second at the default parameters.
+pub const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The answer when password hashing is saturated: the page `show` renders with [`BUSY`],
+/// `503` with `Retry-After`, at once.
+pub fn refuse_busy(show: impl Fn(StatusCode, &str) -> Response) -> Response {
+    let mut res = show(StatusCode::SERVICE_UNAVAILABLE, BUSY);
+    set_retry_after(&mut res, BUSY_RETRY_AFTER);
+    res
+}
+
 /// The rate-limit key for a login or signup email field (up to the 64 KiB body): the
 /// normalised address, or [`TOO_LONG_EMAIL_KEY`] for anything longer than an address can be.
 /// The length is checked before normalising, so a huge field is never lowercased or stored

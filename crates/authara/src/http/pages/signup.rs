@@ -2,8 +2,8 @@
 
 use super::login::CredentialsForm;
 use super::{
-    echoed_email, email_limit_key, ensure_csrf, refuse_over_limit, render, signed_in_redirect,
-    SignupPage,
+    echoed_email, email_limit_key, ensure_csrf, refuse_busy, refuse_over_limit, render,
+    signed_in_redirect, SignupPage,
 };
 use crate::http::error::PageError;
 use crate::http::extract::{return_to, ClientInfo, Htmx};
@@ -91,6 +91,7 @@ pub async fn post_signup(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Could not create account. If you already have one, sign in instead.",
         )),
+        Err(SignupError::Busy) => Ok(refuse_busy(show)),
         Err(SignupError::Failed(e)) => Err(PageError::internal(e)),
     }
 }
