@@ -7,7 +7,7 @@ pub struct ReturnTo(String);
 
 impl ReturnTo {
     /// Accepts only a local path: one leading `/`, not followed by `/` or `\`, no backslash, no
-    /// ASCII control character, at most 2048 bytes, no `.` or `..` segment (even percent-encoded:
+    /// control character (ASCII or C1) and no bidi control, at most 2048 bytes, no `.` or `..` segment (even percent-encoded:
     /// a browser resolves them, so `/x/../auth/login` is `/auth/login`), and not leading back
     /// into login or signup. Anything else is `None` (the caller falls back to `/`), never an
     /// error.
@@ -19,7 +19,7 @@ impl ReturnTo {
         if matches!(bytes.get(1), Some(b'/' | b'\\')) {
             return None;
         }
-        if bytes.iter().any(|b| *b == b'\\' || b.is_ascii_control()) {
+        if bytes.contains(&b'\\') || super::has_forbidden_char(raw) {
             return None;
         }
         let path = decoded_path(raw);
@@ -152,6 +152,8 @@ mod tests {
             "/app\nx",
             "/app\u{0}",
             "/app\u{7f}",
+            "/app\u{85}",
+            "/app\u{202E}gnp.exe",
             long.as_str(),
             "/auth/login",
             "/auth/login?return_to=/auth/login",
