@@ -567,3 +567,97 @@ mod tests {
         assert!(s.contains("k1") && !s.contains("[1, 1"));
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-01-01 12:00 UTC);
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(vec![("k1".into(), vec![1; 32])], None, "authara").unwrap()
+    }
+
+    fn claims() -> impl Strategy<Value = AccessClaims> {
+        let now = NOW.unix_timestamp();
+        (
+            any::<u128>(),
+            any::<u128>(),
+            prop::sample::select(vec!["app", "admin"]),
+            prop::collection::vec(prop::sample::select(vec![ADMIN_ROLE, "x", "é\"\\"]), 0..3),
+            // Issued up to a day ago or up to the allowed skew ahead; valid for 1 s to a day.
+            -86_400i64..=MAX_IAT_SKEW_SECS,
+            1i64..=86_400,
+        )
+            .prop_map(move |(sub, sid, aud, roles, iat_off, ttl)| {
+                let iat = now + iat_off;
+                AccessClaims {
+                    iss: "authara".into(),
+                    sub: Uuid::from_u128(sub),
+                    aud: vec![aud.to_owned()],
+                    iat,
+                    exp: iat.max(now) + ttl,
+                    sid: Uuid::from_u128(sid),
+                    roles: roles.into_iter().map(str::to_owned).collect(),
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn what_is_signed_verifies_to_the_same_claims(c in claims()) {
+            let k = keys();
+            let t = k.sign(&c).unwrap();
+            prop_assert_eq!(k.verify(&t, NOW).unwrap(), c);
+        }
+
+        #[test]
+        fn any_single_byte_change_of_a_signed_token_is_invalid(
+            c in claims(),
+            at in any::<prop::sample::Index>(),
+            to in any::<u8>(),
+        ) {
+            let k = keys();
+            let t = k.sign(&c).unwrap();
+            let mut bytes = t.into_bytes();
+            let i = at.index(bytes.len());
+            prop_assume!(bytes[i] != to);
+            bytes[i] = to;
+            // Not UTF-8 any more: no token at all, which is just as invalid.
+            if let Ok(changed) = String::from_utf8(bytes) {
+                prop_assert!(k.verify(&changed, NOW).is_err(), "{}", changed);
+            }
+        }
+
+        #[test]
+        fn a_token_issued_beyond_the_skew_is_invalid(c in claims(), ahead in 1i64..1_000_000) {
+            let k = keys();
+            let mut c = c;
+            c.iat = NOW.unix_timestamp() + MAX_IAT_SKEW_SECS + ahead;
+            c.exp = c.iat + 600;
+            let t = k.sign(&c).unwrap();
+            prop_assert!(k.verify(&t, NOW).is_err());
+        }
+
+        #[test]
+        fn arbitrary_strings_never_panic_and_never_verify(s in any::<String>()) {
+            prop_assert!(keys().verify(&s, NOW).is_err());
+        }
+
+        #[test]
+        fn three_arbitrary_parts_never_verify(
+            parts in prop::collection::vec("[A-Za-z0-9_=-]{0,60}", 3),
+        ) {
+            let t = parts.join(".");
+            prop_assert!(keys().verify(&t, NOW).is_err());
+        }
+    }
+}
