@@ -1437,6 +1437,15 @@ impl Config {
     clippy::panic,
     clippy::indexing_slicing
 )]
+mod props;
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::*;
     use authara_core::jwt::JwtKeys;

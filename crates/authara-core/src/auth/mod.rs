@@ -191,21 +191,21 @@ impl AuthService {
         password: &str,
         origin: Origin<'_>,
     ) -> Result<(UserRecord, Issued), LoginError> {
-        let email = Email::normalise(email);
-        if email.is_empty() || password.is_empty() {
+        if Email::normalise(email).is_empty() || password.is_empty() {
             return Err(LoginError::Empty);
         }
         let start = Instant::now();
         let attempt = Password::attempt(password);
-        // No account can have a longer address: such input never reaches the database, and
-        // still costs one (decoy) verification like any unknown email.
-        let user = if email.len() > crate::domain::MAX_EMAIL_LEN {
-            None
-        } else {
-            self.store
+        // No account can have an overlong address or one with a control character: such input
+        // never reaches the database, and still costs one (decoy) verification like any
+        // unknown email.
+        let user = match Email::lookup(email) {
+            None => None,
+            Some(email) => self
+                .store
                 .find_user_by_email(&email)
                 .await
-                .map_err(ServiceError::from)?
+                .map_err(ServiceError::from)?,
         };
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let checked = match self.hasher.verify(attempt.as_ref(), stored).await {

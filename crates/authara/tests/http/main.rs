@@ -11,12 +11,14 @@
 
 mod dbstate;
 mod helpers;
+mod raw;
 
 mod account;
 mod api;
 mod browser;
 mod cli;
 mod csrf;
+mod hostile;
 mod limits_conn;
 mod login;
 mod security;

@@ -194,9 +194,13 @@ pub fn email_limit_key(raw: &str) -> Cow<'static, str> {
 pub const TOO_LONG_EMAIL_KEY: &str = "(email too long)";
 
 /// The email field as shown back in a form: trimmed and cut to [`MAX_EMAIL_LEN`] bytes (on a
-/// character boundary), so a huge field is not echoed into the page.
+/// character boundary), so a huge field is not echoed into the page; empty when it holds a
+/// control or bidi character, which no address has.
 pub fn echoed_email(raw: &str) -> &str {
     let s = raw.trim();
+    if authara_core::domain::has_forbidden_char(s) {
+        return "";
+    }
     let mut end = s.len().min(MAX_EMAIL_LEN);
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -242,5 +246,7 @@ mod tests {
         let echoed = echoed_email(&wide);
         assert_eq!(echoed.len(), 252);
         assert!(wide.starts_with(echoed));
+        assert_eq!(echoed_email("a\0b@x.y"), "");
+        assert_eq!(echoed_email("a\u{202E}b@x.y"), "");
     }
 }
