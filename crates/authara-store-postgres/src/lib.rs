@@ -317,17 +317,37 @@ impl Store for PgStore {
         session: NewSession,
         token: NewRefreshToken,
     ) -> Result<(), StoreError> {
-        // One statement (one round trip, its own transaction): the token's foreign key is
-        // checked at the end of the statement, when the session row exists.
+        // One transaction. First the user's row is locked, so that concurrent inserts for one
+        // user take turns; then one statement inserts the session and its token (the token's
+        // foreign key is checked at the end of the statement, when the session row exists) and
+        // revokes the user's live sessions beyond the cap. The lock must come first, in its own
+        // statement: a statement's snapshot is taken when it starts, so only a statement that
+        // starts after the lock is granted sees what the previous holder committed. The new
+        // session is not in that snapshot: keeping `cap - 1` of the others leaves `cap` in all.
+        // An unknown user locks nothing and the insert fails on the foreign key (`NotFound`).
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(session.user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         sqlx::query(
             "WITH s AS ( \
                  INSERT INTO sessions \
                      (id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, NULL) \
-                 RETURNING id) \
-             INSERT INTO refresh_tokens \
-                 (id, session_id, token_hash, created_at, expires_at, consumed_at) \
-             SELECT $7, s.id, $8, $9, $10, NULL FROM s",
+                 RETURNING id), \
+             t AS ( \
+                 INSERT INTO refresh_tokens \
+                     (id, session_id, token_hash, created_at, expires_at, consumed_at) \
+                 SELECT $7, s.id, $8, $9, $10, NULL FROM s), \
+             beyond AS ( \
+                 SELECT id FROM sessions \
+                 WHERE user_id = $2 AND revoked_at IS NULL AND expires_at > $5 \
+                 ORDER BY created_at DESC, id DESC \
+                 OFFSET $11 - 1) \
+             UPDATE sessions SET revoked_at = $5 \
+             WHERE id IN (SELECT id FROM beyond) AND revoked_at IS NULL",
         )
         .bind(session.id)
         .bind(session.user_id)
@@ -339,10 +359,11 @@ impl Store for PgStore {
         .bind(token.token_hash.as_slice())
         .bind(token.created_at)
         .bind(token.expires_at)
-        .execute(&self.pool)
+        .bind(i64::from(session.max_live_per_user.max(1)))
+        .execute(&mut *tx)
         .await
         .map_err(map)?;
-        Ok(())
+        tx.commit().await.map_err(map)
     }
 
     async fn find_live_session_user(

@@ -26,8 +26,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod sessions;
+
 /// The names of every variable read here.
 pub mod var {
+    pub use super::sessions::SESSIONS_MAX_PER_USER;
     /// `dev` or `prod`.
     pub const APP_ENV: &str = "APP_ENV";
     /// Log verbosity.
@@ -157,6 +160,7 @@ pub mod var {
         HASH_PARALLELISM,
         HASH_CONCURRENCY,
         SESSION_CACHE_SECONDS,
+        SESSIONS_MAX_PER_USER,
     ];
 }
 
@@ -1198,6 +1202,7 @@ fn session(e: &Env<'_>) -> Result<SessionPolicy, ConfigError> {
         refresh_ttl: time::Duration::days(i64::from(refresh_days)),
         rotation,
         reuse_grace: to_time(grace),
+        max_sessions_per_user: sessions::max_per_user(e)?,
     })
 }
 
