@@ -445,6 +445,26 @@ impl SessionService {
         Ok(())
     }
 
+    /// After a login from a browser that still held a refresh token: revokes that token's
+    /// session (the browser's previous one, whose cookies the login replaces), unless it is
+    /// `new_session` itself. Unknown or malformed tokens are not an error.
+    pub async fn revoke_replaced(
+        &self,
+        previous_refresh: &str,
+        new_session: Uuid,
+    ) -> Result<(), StoreError> {
+        let Some(hash) = presented_hash(previous_refresh) else {
+            return Ok(());
+        };
+        if let Some(rec) = self.store.find_refresh_token(&hash).await? {
+            if rec.session_id != new_session {
+                self.revoke_session(rec.session_id, None, self.clock.now())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Verifies an access token and checks that its session is live right now, answering from
     /// the live-session cache when it can (see [`cache`] for why that is still "right now").
     pub async fn authenticate(&self, access: &str) -> Result<Authenticated, AuthError> {

@@ -18,3 +18,4 @@ mod cli;
 mod login;
 mod security;
 mod sessions;
+mod sessions_cap;
