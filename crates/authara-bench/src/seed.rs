@@ -110,6 +110,7 @@ async fn seed_one(
         client_ip: "127.0.0.1".to_owned(),
         created_at: now,
         expires_at: now + Duration::days(60),
+        max_live_per_user: 1000,
     };
     let refresh = token_256(&OsRandom);
     let token = NewRefreshToken {

@@ -165,6 +165,10 @@ pub struct NewSession {
     pub client_ip: String,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// The most live sessions (unrevoked, unexpired at `created_at`) the user may hold once this
+    /// one exists: beyond it, the oldest of the others (by `created_at`, then id) are revoked at
+    /// `created_at`, atomically with the insert. Never the new session itself; at least 1.
+    pub max_live_per_user: u32,
 }
 
 /// A refresh token to insert (hash only).
@@ -298,7 +302,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a user with their sessions and refresh tokens. `NotFound` for an unknown user.
     async fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError>;
 
-    /// Inserts a session and its first refresh token together.
+    /// Inserts a session and its first refresh token together, and revokes the user's oldest
+    /// live sessions beyond [`NewSession::max_live_per_user`] in the same transaction (two
+    /// concurrent inserts for one user cannot both keep the cap's last place).
     async fn create_session(
         &self,
         session: NewSession,

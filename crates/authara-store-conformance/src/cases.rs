@@ -82,6 +82,7 @@ fn new_login(
         client_ip: "192.0.2.7".to_owned(),
         created_at,
         expires_at,
+        max_live_per_user: 1000,
     };
     let token = new_token(session.id, created_at, expires_at - created_at);
     (session, token)
@@ -1036,6 +1037,134 @@ pub async fn rotate_refresh_token_replacement_conflict(store: &dyn Store) {
 
     let good = rotate_ok(store, &t1.token_hash, now()).await;
     assert!(is_stored(store, &good).await);
+}
+
+/// `create_session` with a cap of 3, five times: the two oldest live sessions are revoked (at
+/// the newest session's `created_at`) and their refresh tokens refused; sessions that were
+/// already revoked or expired do not count, and other users are untouched.
+pub async fn create_session_caps_live_sessions_per_user(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let expires = now() + Duration::days(1);
+    let (bobs, _) = login_at(store, bob.id, now() - Duration::hours(9), expires).await;
+    // Dead already: neither counts towards the cap nor changes.
+    let (_, expired_token) = login_at(
+        store,
+        alice.id,
+        now() - Duration::hours(8),
+        now() - Duration::hours(6),
+    )
+    .await;
+    let (revoked, revoked_token) =
+        login_at(store, alice.id, now() - Duration::hours(7), expires).await;
+    assert!(store
+        .revoke_session(revoked.id, None, now() - Duration::hours(7))
+        .await
+        .expect("revoke"));
+    let mut made = Vec::new();
+    for i in 0..5i64 {
+        let at = now() - Duration::hours(5 - i) + us(i);
+        let (mut session, token) = new_login(alice.id, at, expires);
+        session.max_live_per_user = 3;
+        store
+            .create_session(session.clone(), token.clone())
+            .await
+            .expect("create session");
+        made.push((session, token));
+    }
+    let live: Vec<Uuid> = store
+        .list_live_sessions(alice.id, now())
+        .await
+        .expect("list")
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let newest_three: Vec<Uuid> = made.iter().rev().take(3).map(|(s, _)| s.id).collect();
+    assert_eq!(live, newest_three, "the three newest stay live");
+    for (i, (session, token)) in made.iter().enumerate() {
+        let record = token_record(store, &token.token_hash).await;
+        if i < 2 {
+            // Revoked by the insert that pushed it past the cap: the third and fourth.
+            let by = &made[i + 3].0;
+            assert_eq!(
+                record.session.revoked_at,
+                Some(by.created_at),
+                "session {i}"
+            );
+            let refused = store
+                .rotate_refresh_token(&token.token_hash, always(now()), replacement(expires))
+                .await
+                .expect("rotate")
+                .expect("the token is still known");
+            assert_eq!(
+                refused.rotated, None,
+                "a revoked session's token is refused"
+            );
+        } else {
+            assert_eq!(
+                record.session.revoked_at, None,
+                "session {i} ({})",
+                session.id
+            );
+        }
+    }
+    assert_eq!(
+        token_record(store, &revoked_token.token_hash)
+            .await
+            .session
+            .revoked_at,
+        Some(now() - Duration::hours(7)),
+        "the session that was already revoked keeps its first revocation"
+    );
+    assert_eq!(
+        token_record(store, &expired_token.token_hash)
+            .await
+            .session
+            .revoked_at,
+        None,
+        "an expired session is not revoked"
+    );
+    assert_eq!(
+        store
+            .list_live_sessions(bob.id, now())
+            .await
+            .expect("list")
+            .iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
+        vec![bobs.id],
+        "another user's session is untouched"
+    );
+}
+
+/// Eight concurrent `create_session`s for one user with a cap of 3 leave exactly three live.
+pub async fn create_session_cap_holds_under_concurrency(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let expires = now() + Duration::days(1);
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            let at = now() - Duration::hours(1) + us(i64::try_from(i).unwrap_or(0));
+            tokio::spawn(async move {
+                let (mut session, token) = new_login(alice.id, at, expires);
+                session.max_live_per_user = 3;
+                barrier.wait().await;
+                store.create_session(session, token).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .expect("task did not panic")
+            .expect("create session");
+    }
+    let live = store
+        .list_live_sessions(alice.id, now())
+        .await
+        .expect("list");
+    assert_eq!(live.len(), 3, "{live:?}");
 }
 
 /// [`RACERS`] concurrent rotations of one token, over several rounds: in each exactly one

@@ -156,6 +156,7 @@ macro_rules! conformance_tests {
             create_session_and_find_refresh_token,
             create_session_unknown_user,
             create_session_duplicate_token_hash,
+            create_session_caps_live_sessions_per_user,
             find_live_session_user_filters,
             list_live_sessions_order_and_filter,
             revoke_session_owner_check,
@@ -170,6 +171,7 @@ macro_rules! conformance_tests {
         );
         $crate::conformance_tests!(@shared $make;
             rotate_refresh_token_race,
+            create_session_cap_holds_under_concurrency,
         );
     };
     (@fresh $make:expr; $($case:ident),* $(,)?) => {$(

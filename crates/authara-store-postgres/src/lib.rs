@@ -52,6 +52,8 @@ pub struct PgStore {
     pool: PgPool,
     /// The schema every connection's `search_path` names, if one was given.
     schema: Option<String>,
+    /// How the change feed proves its connection alive.
+    heartbeat: Heartbeat,
 }
 
 /// Whether `name` is an acceptable schema name: `[a-z_][a-z0-9_]{0,62}`, and not `pg_…`
@@ -115,7 +117,14 @@ impl PgStore {
         Ok(Self {
             pool,
             schema: schema.map(str::to_owned),
+            heartbeat: Heartbeat::default(),
         })
+    }
+
+    /// The same store with another change-feed [`Heartbeat`] (tests use a short one).
+    pub fn with_heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.heartbeat = heartbeat;
+        self
     }
 
     /// Closes the pool, waiting for connections in use to be returned. For a clean shutdown;
@@ -317,17 +326,37 @@ impl Store for PgStore {
         session: NewSession,
         token: NewRefreshToken,
     ) -> Result<(), StoreError> {
-        // One statement (one round trip, its own transaction): the token's foreign key is
-        // checked at the end of the statement, when the session row exists.
+        // One transaction. First the user's row is locked, so that concurrent inserts for one
+        // user take turns; then one statement inserts the session and its token (the token's
+        // foreign key is checked at the end of the statement, when the session row exists) and
+        // revokes the user's live sessions beyond the cap. The lock must come first, in its own
+        // statement: a statement's snapshot is taken when it starts, so only a statement that
+        // starts after the lock is granted sees what the previous holder committed. The new
+        // session is not in that snapshot: keeping `cap - 1` of the others leaves `cap` in all.
+        // An unknown user locks nothing and the insert fails on the foreign key (`NotFound`).
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(session.user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
         sqlx::query(
             "WITH s AS ( \
                  INSERT INTO sessions \
                      (id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, NULL) \
-                 RETURNING id) \
-             INSERT INTO refresh_tokens \
-                 (id, session_id, token_hash, created_at, expires_at, consumed_at) \
-             SELECT $7, s.id, $8, $9, $10, NULL FROM s",
+                 RETURNING id), \
+             t AS ( \
+                 INSERT INTO refresh_tokens \
+                     (id, session_id, token_hash, created_at, expires_at, consumed_at) \
+                 SELECT $7, s.id, $8, $9, $10, NULL FROM s), \
+             beyond AS ( \
+                 SELECT id FROM sessions \
+                 WHERE user_id = $2 AND revoked_at IS NULL AND expires_at > $5 \
+                 ORDER BY created_at DESC, id DESC \
+                 OFFSET $11 - 1) \
+             UPDATE sessions SET revoked_at = $5 \
+             WHERE id IN (SELECT id FROM beyond) AND revoked_at IS NULL",
         )
         .bind(session.id)
         .bind(session.user_id)
@@ -339,10 +368,11 @@ impl Store for PgStore {
         .bind(token.token_hash.as_slice())
         .bind(token.created_at)
         .bind(token.expires_at)
-        .execute(&self.pool)
+        .bind(i64::from(session.max_live_per_user.max(1)))
+        .execute(&mut *tx)
         .await
         .map_err(map)?;
-        Ok(())
+        tx.commit().await.map_err(map)
     }
 
     async fn find_live_session_user(
@@ -428,9 +458,14 @@ impl Store for PgStore {
         // NULL` against the row it locks: a concurrent rotation of the same token makes it
         // wait for that commit, then consume nothing, so nothing is inserted either. A failing
         // insert (a duplicate hash) fails the statement and the token stays unconsumed.
+        // `found` takes the session row `FOR SHARE`: a concurrent revocation of the session
+        // either commits first (and `found`, re-read after the wait, sees it revoked, so nothing
+        // rotates) or waits until this rotation has committed; it can never slip in between
+        // the check and the rotation.
         let row = sqlx::query_as::<_, RotateRow>(&format!(
             "WITH found AS ( \
-                 SELECT {TOKEN_JOIN_COLUMNS} {TOKEN_JOIN_FROM} WHERE t.token_hash = $1), \
+                 SELECT {TOKEN_JOIN_COLUMNS} {TOKEN_JOIN_FROM} WHERE t.token_hash = $1 \
+                 FOR SHARE OF s), \
              consumed AS ( \
                  UPDATE refresh_tokens SET consumed_at = $2 \
                  WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 \
@@ -466,23 +501,18 @@ impl Store for PgStore {
 
     async fn watch_changes(&self) -> Result<ChangeFeed, StoreError> {
         let prefix = self.change_prefix().await?;
-        // The listener keeps its connection for good: from a pool of its own, so that the
-        // store's pool keeps all of its connections for queries.
-        let listen_pool = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_lazy_with(self.pool.connect_options().as_ref().clone());
+        let options = self.pool.connect_options().as_ref().clone();
+        let listen_pool = listen_pool(&options);
         let listener = listen(&listen_pool).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(forward_changes(
-            listener,
-            listen_pool,
-            self.pool.clone(),
+        let feed = Feed {
+            options,
+            store_pool: self.pool.clone(),
             prefix,
+            heartbeat: self.heartbeat,
             tx,
-        ));
+        };
+        tokio::spawn(feed.run(listener, listen_pool));
         Ok(ChangeFeed::Channel(rx))
     }
 
@@ -575,6 +605,19 @@ impl PgStore {
     }
 }
 
+/// The listener's connection is not one of the store's pool: it is kept for good, from a pool
+/// of its own (one connection), so that the store's pool keeps all of its connections for
+/// queries. A listening connection found half-open is given up with its pool (its drop may
+/// wait on the dead socket), so every listening connection after that comes from a new pool.
+fn listen_pool(options: &PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy_with(options.clone())
+}
+
 async fn listen(pool: &PgPool) -> Result<sqlx::postgres::PgListener, StoreError> {
     let mut listener = sqlx::postgres::PgListener::connect_with(pool)
         .await
@@ -595,87 +638,203 @@ fn parse_change(payload: &str, prefix: &str) -> Option<Change> {
     }
 }
 
-/// Forwards notifications until the receiver goes away or the store is closed, then closes
-/// the listener's pool. Notifications that may have been missed are framed by `Lost` and
-/// `Resumed`.
-async fn forward_changes(
-    listener: sqlx::postgres::PgListener,
-    listen_pool: PgPool,
+/// How the change feed proves its listening connection alive: every `every`, a NOTIFY on a
+/// channel of the listener's own, sent over the store's pool, must come back on the listening
+/// connection within `deadline`. If it does not (a silent or half-open connection, or the
+/// database unreachable), the feed reports [`Change::Lost`], gives the connection up and listens
+/// anew on a fresh one, then reports [`Change::Resumed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Time between two heartbeats.
+    pub every: Duration,
+    /// How long a heartbeat may take to come back.
+    pub deadline: Duration,
+}
+
+impl Default for Heartbeat {
+    /// Every 5 s, back within 5 s: a dead feed is noticed within 10 s.
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(5),
+            deadline: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the task that owns a listener reports. `PgListener::try_recv` is not documented to be
+/// cancel-safe, so it runs alone in a task of its own, never raced against timers.
+enum Heard {
+    Note {
+        channel: String,
+        payload: String,
+    },
+    /// The connection broke and sqlx has already connected and listened again.
+    Reconnected,
+    Failed(String),
+}
+
+/// Why one listening connection's watch ended.
+enum Ended {
+    /// The store closed or the receiver is gone: the feed ends.
+    Stop,
+    /// The connection failed or went silent: listen anew.
+    Lost,
+}
+
+/// The change feed's task.
+struct Feed {
+    options: PgConnectOptions,
     store_pool: PgPool,
     prefix: String,
+    heartbeat: Heartbeat,
     tx: tokio::sync::mpsc::Sender<Change>,
-) {
-    forward(listener, &listen_pool, &store_pool, &prefix, &tx).await;
-    listen_pool.close().await;
 }
 
-async fn forward(
-    mut listener: sqlx::postgres::PgListener,
-    listen_pool: &PgPool,
-    store_pool: &PgPool,
-    prefix: &str,
-    tx: &tokio::sync::mpsc::Sender<Change>,
-) {
-    if tx.send(Change::Resumed).await.is_err() {
-        return;
-    }
-    loop {
-        let received = tokio::select! {
-            received = listener.try_recv() => received,
-            () = store_pool.close_event() => return,
-            () = tx.closed() => return,
-        };
-        let sent = match received {
-            Ok(Some(n)) => match parse_change(n.payload(), prefix) {
-                Some(change) => tx.send(change).await,
-                None => Ok(()),
-            },
-            // The connection broke and sqlx (eager_reconnect) has already connected again and
-            // listens again; what was notified in between is lost.
-            Ok(None) => {
-                tracing::warn!("the PostgreSQL change listener reconnected; caches start over");
-                match tx.send(Change::Lost).await {
-                    Ok(()) => tx.send(Change::Resumed).await,
-                    Err(e) => Err(e),
-                }
+impl Feed {
+    /// Forwards notifications until the receiver goes away or the store is closed.
+    /// Notifications that may have been missed are framed by `Lost` and `Resumed`.
+    async fn run(self, mut listener: sqlx::postgres::PgListener, mut pool: PgPool) {
+        loop {
+            if self.tx.send(Change::Resumed).await.is_err() {
+                break;
             }
-            // Reconnecting failed, or another error: listen anew, once a second until it works.
-            Err(e) => {
-                tracing::warn!(
-                    error = %e,
-                    "lost the PostgreSQL change listener; caches are off until it is back"
-                );
-                if tx.send(Change::Lost).await.is_err() {
-                    return;
-                }
-                // Its pool has one connection, which the old listener may still hold.
-                drop(listener);
-                let Some(again) = relisten(listen_pool, store_pool, tx).await else {
-                    return;
+            match self.watch(listener).await {
+                Ended::Stop => break,
+                Ended::Lost => {}
+            }
+            if self.tx.send(Change::Lost).await.is_err() {
+                break;
+            }
+            // The old pool's one connection may be stuck on a dead socket: leave it behind.
+            match self.relisten().await {
+                Some((again, fresh)) => (listener, pool) = (again, fresh),
+                None => return,
+            }
+        }
+        pool.close().await;
+    }
+
+    /// Watches one listener, with heartbeats, until it is lost or the feed stops.
+    async fn watch(&self, mut listener: sqlx::postgres::PgListener) -> Ended {
+        let channel = format!("authara_heartbeat_{}", Uuid::new_v4().simple());
+        if let Err(e) = listener.listen(&channel).await {
+            tracing::warn!(error = %e, "the PostgreSQL change listener could not listen");
+            return Ended::Lost;
+        }
+        let (heard_tx, mut heard) = tokio::sync::mpsc::channel(256);
+        let receiving = tokio::spawn(async move {
+            loop {
+                let item = match listener.try_recv().await {
+                    Ok(Some(n)) => Heard::Note {
+                        channel: n.channel().to_owned(),
+                        payload: n.payload().to_owned(),
+                    },
+                    Ok(None) => Heard::Reconnected,
+                    Err(e) => Heard::Failed(e.to_string()),
                 };
-                listener = again;
-                tx.send(Change::Resumed).await
+                let failed = matches!(item, Heard::Failed(_));
+                if heard_tx.send(item).await.is_err() || failed {
+                    return;
+                }
             }
-        };
-        if sent.is_err() {
-            return;
+        });
+        let ended = self.pump(&channel, &mut heard).await;
+        receiving.abort();
+        ended
+    }
+
+    async fn pump(&self, channel: &str, heard: &mut tokio::sync::mpsc::Receiver<Heard>) -> Ended {
+        let mut beat: u64 = 0;
+        // The heartbeat awaited, and until when.
+        let mut awaited: Option<(String, tokio::time::Instant)> = None;
+        let mut next_beat = tokio::time::Instant::now() + self.heartbeat.every;
+        loop {
+            let wake = awaited.as_ref().map_or(next_beat, |(_, until)| *until);
+            let item = tokio::select! {
+                item = heard.recv() => item,
+                () = tokio::time::sleep_until(wake) => {
+                    if awaited.is_some() {
+                        tracing::warn!(
+                            "the PostgreSQL change listener missed its heartbeat; caches are off until it is back"
+                        );
+                        return Ended::Lost;
+                    }
+                    beat = beat.wrapping_add(1);
+                    let payload = beat.to_string();
+                    let sent = tokio::time::timeout(
+                        self.heartbeat.deadline,
+                        sqlx::query("SELECT pg_notify($1, $2)")
+                            .bind(channel)
+                            .bind(&payload)
+                            .execute(&self.store_pool),
+                    )
+                    .await;
+                    if !matches!(sent, Ok(Ok(_))) {
+                        tracing::warn!(
+                            "could not send the PostgreSQL change listener's heartbeat; caches are off until it is back"
+                        );
+                        return Ended::Lost;
+                    }
+                    awaited = Some((payload, tokio::time::Instant::now() + self.heartbeat.deadline));
+                    continue;
+                }
+                () = self.store_pool.close_event() => return Ended::Stop,
+                () = self.tx.closed() => return Ended::Stop,
+            };
+            let sent = match item {
+                Some(Heard::Note {
+                    channel: on,
+                    payload,
+                }) if on == channel => {
+                    if awaited.as_ref().is_some_and(|(p, _)| *p == payload) {
+                        awaited = None;
+                        next_beat = tokio::time::Instant::now() + self.heartbeat.every;
+                    }
+                    Ok(())
+                }
+                Some(Heard::Note { payload, .. }) => match parse_change(&payload, &self.prefix) {
+                    Some(change) => self.tx.send(change).await,
+                    None => Ok(()),
+                },
+                // What was notified in between is lost; the listener goes on.
+                Some(Heard::Reconnected) => {
+                    tracing::warn!("the PostgreSQL change listener reconnected; caches start over");
+                    awaited = None;
+                    next_beat = tokio::time::Instant::now() + self.heartbeat.every;
+                    match self.tx.send(Change::Lost).await {
+                        Ok(()) => self.tx.send(Change::Resumed).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                Some(Heard::Failed(e)) => {
+                    tracing::warn!(
+                        error = %e,
+                        "lost the PostgreSQL change listener; caches are off until it is back"
+                    );
+                    return Ended::Lost;
+                }
+                None => return Ended::Lost,
+            };
+            if sent.is_err() {
+                return Ended::Stop;
+            }
         }
     }
-}
 
-/// Listens again, trying once a second; `None` once the receiver is gone or the store closed.
-async fn relisten(
-    listen_pool: &PgPool,
-    store_pool: &PgPool,
-    tx: &tokio::sync::mpsc::Sender<Change>,
-) -> Option<sqlx::postgres::PgListener> {
-    loop {
-        tokio::time::sleep(RELISTEN_AFTER).await;
-        if tx.is_closed() || store_pool.is_closed() {
-            return None;
-        }
-        if let Ok(listener) = listen(listen_pool).await {
-            return Some(listener);
+    /// Listens again on a pool of its own, trying once a second (each try with a new pool, in
+    /// case the last one's connection is stuck); `None` once the receiver is gone or the store
+    /// closed.
+    async fn relisten(&self) -> Option<(sqlx::postgres::PgListener, PgPool)> {
+        loop {
+            tokio::time::sleep(RELISTEN_AFTER).await;
+            if self.tx.is_closed() || self.store_pool.is_closed() {
+                return None;
+            }
+            let pool = listen_pool(&self.options);
+            let attempt = tokio::time::timeout(ACQUIRE_TIMEOUT, listen(&pool)).await;
+            if let Ok(Ok(listener)) = attempt {
+                return Some((listener, pool));
+            }
         }
     }
 }

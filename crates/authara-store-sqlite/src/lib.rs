@@ -350,6 +350,23 @@ impl Store for SqliteStore {
         .await
         .map_err(map)?;
         insert_token(&mut tx, &token).await?;
+        // The cap, in the same immediate transaction (so no other writer in between): the
+        // user's live sessions but the new one, newest first; those past `cap - 1` are revoked.
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = ?3 \
+             WHERE id IN ( \
+                 SELECT id FROM sessions \
+                 WHERE user_id = ?1 AND id <> ?2 AND revoked_at IS NULL AND expires_at > ?3 \
+                 ORDER BY created_at DESC, id DESC \
+                 LIMIT -1 OFFSET ?4 - 1)",
+        )
+        .bind(id_text(session.user_id))
+        .bind(id_text(session.id))
+        .bind(micros(session.created_at)?)
+        .bind(i64::from(session.max_live_per_user.max(1)))
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
         tx.commit().await.map_err(map)
     }
 

@@ -212,6 +212,7 @@ async fn service_with_session(lie: Lie) -> Fixture {
         refresh_ttl: Duration::days(14),
         rotation: Rotation::After(Duration::hours(1)),
         reuse_grace: Duration::seconds(10),
+        max_sessions_per_user: 50,
     };
     let service = SessionService::new(
         store,

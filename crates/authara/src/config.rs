@@ -30,8 +30,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod sessions;
+
 /// The names of every variable read here.
 pub mod var {
+    pub use super::sessions::SESSIONS_MAX_PER_USER;
     /// `dev` or `prod`.
     pub const APP_ENV: &str = "APP_ENV";
     /// Log verbosity.
@@ -185,6 +188,7 @@ pub mod var {
         HTTP_MAX_CONNECTIONS,
         HTTP_MAX_HEADER_BYTES,
         SHUTDOWN_TIMEOUT,
+        SESSIONS_MAX_PER_USER,
     ];
 }
 
@@ -1230,6 +1234,7 @@ fn session(e: &Env<'_>) -> Result<SessionPolicy, ConfigError> {
         refresh_ttl: time::Duration::days(i64::from(refresh_days)),
         rotation,
         reuse_grace: to_time(grace),
+        max_sessions_per_user: sessions::max_per_user(e)?,
     })
 }
 

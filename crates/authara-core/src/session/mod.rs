@@ -38,6 +38,8 @@ pub struct SessionPolicy {
     pub refresh_ttl: Duration,
     pub rotation: Rotation,
     pub reuse_grace: Duration,
+    /// Live sessions a user may hold; a new one revokes the oldest beyond it.
+    pub max_sessions_per_user: u32,
 }
 
 /// A signed access token and how long its cookie lives. `Debug` redacts the token: it is a bearer
@@ -222,6 +224,7 @@ impl SessionService {
             client_ip: crate::domain::sanitise(client_ip, MAX_CLIENT_IP_BYTES),
             created_at: now,
             expires_at: now + self.policy.session_ttl,
+            max_live_per_user: self.policy.max_sessions_per_user.max(1),
         };
         let (token, plain) = self.new_refresh_token(session.id, now, session.expires_at);
         let refresh = RefreshToken {
@@ -230,7 +233,12 @@ impl SessionService {
             max_age: token.expires_at - now,
         };
         let (session_id, session_expiry) = (session.id, session.expires_at);
-        self.store.create_session(session, token).await?;
+        let created = self.store.create_session(session, token).await;
+        // The insert may have revoked older sessions of this user (the cap): forget what this
+        // process cached of them, whatever the outcome (other instances hear the revocation
+        // from the change feed).
+        self.cache.evict_user(user.id);
+        created?;
         let access = self.access_token(user, session_id, Audience::App, now, session_expiry)?;
         Ok(Issued {
             session_id,
@@ -433,6 +441,26 @@ impl SessionService {
         if let Some(claims) = access.and_then(|a| self.keys.verify(a, now).ok()) {
             self.revoke_session(claims.sid, Some(claims.sub), now)
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// After a login from a browser that still held a refresh token: revokes that token's
+    /// session (the browser's previous one, whose cookies the login replaces), unless it is
+    /// `new_session` itself. Unknown or malformed tokens are not an error.
+    pub async fn revoke_replaced(
+        &self,
+        previous_refresh: &str,
+        new_session: Uuid,
+    ) -> Result<(), StoreError> {
+        let Some(hash) = presented_hash(previous_refresh) else {
+            return Ok(());
+        };
+        if let Some(rec) = self.store.find_refresh_token(&hash).await? {
+            if rec.session_id != new_session {
+                self.revoke_session(rec.session_id, None, self.clock.now())
+                    .await?;
+            }
         }
         Ok(())
     }

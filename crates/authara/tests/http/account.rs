@@ -93,6 +93,8 @@ async fn revoking_a_session_ends_it_at_once_and_others_are_404(b: Backend) {
     // Logging out revoked the first; log in twice to have two live sessions.
     assert_eq!(app.login(&e, "correct horse battery").await.status(), 303);
     let a = app.cookie("authara_access").unwrap();
+    // As from another browser: a login carrying this one's refresh cookie would revoke `a`.
+    app.drop_cookie("authara_refresh");
     assert_eq!(app.login(&e, "correct horse battery").await.status(), 303);
     let current = app.cookie("authara_access").unwrap();
     let a_sid = sid_of(&a);
@@ -132,6 +134,8 @@ async fn delete_account_removes_the_user_and_all_sessions(b: Backend) {
     let access = app.cookie("authara_access").unwrap();
     // That first session is cached; a second one, also cached, deletes the account.
     assert_eq!(app.user().await.0, 200);
+    // As from another browser: a login carrying this one's refresh cookie would revoke the first.
+    app.drop_cookie("authara_refresh");
     assert_eq!(app.login(&e, "correct horse battery").await.status(), 303);
     let second = app.cookie("authara_access").unwrap();
     assert_ne!(second, access);

@@ -23,3 +23,4 @@ mod limits_conn;
 mod login;
 mod security;
 mod sessions;
+mod sessions_cap;

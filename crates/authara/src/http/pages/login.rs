@@ -110,7 +110,10 @@ pub async fn post_login(
     }
 
     match state.auth.login(email, password, client.origin()).await {
-        Ok((_, issued)) => Ok(signed_in_redirect(&state, htmx, &issued, rt)),
+        Ok((_, issued)) => {
+            replace_previous_session(&state, &headers, &issued).await;
+            Ok(signed_in_redirect(&state, htmx, &issued, rt))
+        }
         Err(LoginError::Empty) => Ok(show(
             StatusCode::BAD_REQUEST,
             "Email and password are required.",
@@ -125,5 +128,26 @@ pub async fn post_login(
         )),
         Err(LoginError::Busy) => Ok(refuse_busy(show)),
         Err(LoginError::Failed(e)) => Err(PageError::internal(e)),
+    }
+}
+
+/// A login from a browser that still carries a refresh cookie replaces that browser's previous
+/// session: it is revoked, so logging in again never leaves the old one alive behind the new
+/// cookies. A failure to revoke is logged and does not undo the login (the old session then
+/// ends by itself, by expiry or the per-user cap).
+async fn replace_previous_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    issued: &authara_core::session::Issued,
+) {
+    let Some(previous) = cookies::read(headers, cookies::REFRESH) else {
+        return;
+    };
+    if let Err(e) = state
+        .sessions
+        .revoke_replaced(previous, issued.session_id)
+        .await
+    {
+        tracing::warn!(error = %e, "could not revoke the browser's previous session after a login");
     }
 }
