@@ -15,6 +15,7 @@ mod account;
 mod api;
 mod browser;
 mod cli;
+mod limits;
 mod login;
 mod security;
 mod sessions;
