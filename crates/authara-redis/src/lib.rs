@@ -322,4 +322,21 @@ mod tests {
         assert!(l.hit(k).await.is_err());
         assert!(l.check(k).await.is_err());
     }
+
+    #[tokio::test]
+    async fn redis_being_away_is_said_at_most_once_a_minute() {
+        let l = RedisLimiter::connect(
+            "redis://127.0.0.1:1",
+            RateLimits::default(),
+            Arc::new(ManualClock::starting_now()),
+        )
+        .await
+        .unwrap();
+        let first = lock(&l.shared.last_warning).expect("warned at start");
+        for _ in 0..20 {
+            let _ = l.hit(LimitKey::new(Family::LoginIp, "192.0.2.2")).await;
+            l.shared.warn("still away");
+        }
+        assert_eq!(*lock(&l.shared.last_warning), Some(first));
+    }
 }

@@ -60,12 +60,11 @@ pub enum StartError {
     },
 }
 
-/// Injected dependencies; tests replace the clock (and could replace the rest).
+/// Injected dependencies; tests replace the clock (and could replace the rest). The rate
+/// limiter is built from the configuration and told time by `clock`.
 pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
-    /// `None`: the limiter the configuration asks for (in-process, or Redis).
-    pub limiter: Option<Arc<dyn RateLimiter>>,
 }
 
 impl Default for Deps {
@@ -73,7 +72,6 @@ impl Default for Deps {
         Self {
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
-            limiter: None,
         }
     }
 }
@@ -195,10 +193,7 @@ impl Server {
         for warning in &config.warnings {
             tracing::warn!("{warning}");
         }
-        let limiter = match deps.limiter {
-            Some(l) => l,
-            None => build_limiter(config, deps.clock.clone()).await,
-        };
+        let limiter = build_limiter(config, deps.clock.clone()).await;
         let keys = Arc::new(jwt_keys(config, &*deps.random)?);
         let sqlite_lock = lock_sqlite_file(config)?;
         let cache = Arc::new(SessionCache::new(

@@ -277,7 +277,7 @@ pub trait RateLimiter: Send + Sync + 'static {
     async fn record(&self, key: LimitKey<'_>);
 }
 
-/// Allows everything. For benchmarks and tests that need no limits.
+/// Allows everything: a stand-in where no limiter matters (e.g. a service's unit tests).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Unlimited;
 
