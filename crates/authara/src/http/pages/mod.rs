@@ -156,18 +156,25 @@ pub async fn refuse_over_limit(
     asks: &[Ask<'_>],
     show: impl Fn(StatusCode, &str) -> Response,
 ) -> Option<Response> {
+    let limited = ask_limiter(state, asks).await.err()?;
+    let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
+    set_retry_after(&mut res, limited.retry_after);
+    Some(res)
+}
+
+/// Asks the rate limiter each question in turn and stops at the first refusal. JSON routes
+/// use it with `?`: a refusal becomes the `rate_limited` envelope with `Retry-After`.
+pub async fn ask_limiter(
+    state: &AppState,
+    asks: &[Ask<'_>],
+) -> Result<(), authara_core::limits::Limited> {
     for ask in asks {
-        let verdict = match *ask {
-            Ask::Hit(key) => state.limiter.hit(key).await,
-            Ask::Check(key) => state.limiter.check(key).await,
-        };
-        if let Err(limited) = verdict {
-            let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
-            set_retry_after(&mut res, limited.retry_after);
-            return Some(res);
+        match *ask {
+            Ask::Hit(key) => state.limiter.hit(key).await?,
+            Ask::Check(key) => state.limiter.check(key).await?,
         }
     }
-    None
+    Ok(())
 }
 
 /// The rate-limit key for a login or signup email field (up to the 64 KiB body): the
