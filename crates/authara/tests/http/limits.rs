@@ -258,16 +258,17 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
     }
 }
 
-/// Whether a test that needs `service` may run; without it the test is skipped, except with
-/// `CI=true`, where a missing service fails the test (CI must prove what it claims).
-fn service_present(present: bool, service: &str, test: &str) -> bool {
+/// Whether a test whose service may be missing runs; `missing` says what is missing. Without
+/// the service the test is skipped, except with `CI=true`, where it fails (CI must prove what
+/// it claims). One call, to switch to the shared `require_service` helper when it lands.
+fn service_present(present: bool, missing: &str, test: &str) -> bool {
     if present {
         return true;
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{service} is required when CI=true ({test})");
+        panic!("{missing}, and CI=true requires it ({test})");
     }
-    eprintln!("skipped: {service} ({test})");
+    eprintln!("skipped: {missing} ({test})");
     false
 }
 
