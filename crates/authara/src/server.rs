@@ -10,7 +10,7 @@ use authara_core::auth::password::{HashError, PasswordHasher};
 use authara_core::auth::AuthService;
 use authara_core::clock::{Clock, SystemClock};
 use authara_core::jwt::{JwtKeys, KeySetError};
-use authara_core::limits::{RateLimiter, Unlimited};
+use authara_core::limits::{MemoryLimiter, RateLimiter};
 use authara_core::random::{OsRandom, Random};
 use authara_core::session::cache::SessionCache;
 use authara_core::session::SessionService;
@@ -62,11 +62,11 @@ pub enum StartError {
     },
 }
 
-/// Injected dependencies; tests replace the clock (and could replace the rest).
+/// Injected dependencies; tests replace the clock (and could replace the rest). The rate
+/// limiter is built from the configuration and told time by `clock`.
 pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
-    pub limiter: Arc<dyn RateLimiter>,
 }
 
 impl Default for Deps {
@@ -74,7 +74,24 @@ impl Default for Deps {
         Self {
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
-            limiter: Arc::new(Unlimited),
+        }
+    }
+}
+
+/// The rate limiter of the configuration: shared through Redis when one is configured (with
+/// the in-process limiter as its fallback while Redis is away), else in-process.
+pub async fn build_limiter(config: &Config, clock: Arc<dyn Clock>) -> Arc<dyn RateLimiter> {
+    let Some(url) = &config.redis_url else {
+        return Arc::new(MemoryLimiter::new(config.rate_limits, clock));
+    };
+    match authara_redis::RedisLimiter::connect(url.expose(), config.rate_limits, clock.clone())
+        .await
+    {
+        Ok(l) => Arc::new(l),
+        Err(e) => {
+            // The configuration accepted the URL: still count, in this process.
+            tracing::error!(error = %e, "rate limits are counted in this process only");
+            Arc::new(MemoryLimiter::new(config.rate_limits, clock))
         }
     }
 }
@@ -176,6 +193,10 @@ impl Server {
                  the login page shows password sign-in only"
             );
         }
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
+        let limiter = build_limiter(config, deps.clock.clone()).await;
         let keys = Arc::new(jwt_keys(config, &*deps.random)?);
         let sqlite_lock = lock_sqlite_file(config)?;
         let cache = Arc::new(SessionCache::new(
@@ -212,7 +233,7 @@ impl Server {
             sessions,
             store,
             random: deps.random,
-            limiter: deps.limiter,
+            limiter,
             cookies: CookieWriter {
                 secure: config.is_prod(),
             },

@@ -138,6 +138,12 @@ impl From<authara_core::store::StoreError> for ApiError {
     }
 }
 
+impl From<authara_core::limits::Limited> for ApiError {
+    fn from(l: authara_core::limits::Limited) -> Self {
+        Self::RateLimited(l.retry_after)
+    }
+}
+
 /// An HTML error page.
 #[derive(Debug)]
 pub struct PageError {
@@ -210,5 +216,16 @@ mod tests {
         let mut res = StatusCode::TOO_MANY_REQUESTS.into_response();
         set_retry_after(&mut res, Duration::from_millis(500));
         assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn a_refusal_of_the_limiter_is_the_rate_limited_envelope_with_retry_after() {
+        let limited = authara_core::limits::Limited {
+            retry_after: Duration::from_millis(41_500),
+        };
+        let res = ApiError::from(limited).into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "42");
+        assert_eq!(ApiError::from(limited).parts().1, "rate_limited");
     }
 }

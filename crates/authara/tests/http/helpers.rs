@@ -76,6 +76,12 @@ impl TestApp {
             ("AUTHARA_PASSWORD_HASH_MEMORY_KIB", "256"),
             ("AUTHARA_PASSWORD_HASH_ITERATIONS", "1"),
             ("AUTHARA_AUTO_MIGRATE", "true"),
+            // Tests sign up and log in many times from 127.0.0.1; the rate-limit tests set
+            // their own limits.
+            ("AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT", "10000"),
+            ("AUTHARA_RATE_LIMIT_LOGIN_EMAIL_LIMIT", "10000"),
+            ("AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT", "10000"),
+            ("AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_LIMIT", "10000"),
         ] {
             vars.insert(k.into(), v.into());
         }

@@ -19,6 +19,7 @@ mod browser;
 mod cli;
 mod csrf;
 mod hostile;
+mod limits;
 mod limits_conn;
 mod login;
 mod security;

@@ -139,21 +139,42 @@ pub fn set_session_cookies(
 /// Shown when a login or signup is rate limited.
 pub const TOO_MANY: &str = "Too many attempts. Please wait and try again.";
 
-/// Asks the rate limiter about each key in turn. At the first refusal, the page `show` renders
-/// with [`TOO_MANY`] is the answer: `429` with `Retry-After` (SPEC §7).
+/// One question to the rate limiter before a login or signup.
+#[derive(Debug, Clone, Copy)]
+pub enum Ask<'a> {
+    /// Count this attempt, refuse beyond the limit (per IP, and signup per email).
+    Hit(authara_core::limits::LimitKey<'a>),
+    /// Refuse a full window without counting (login per email: only failures are recorded).
+    Check(authara_core::limits::LimitKey<'a>),
+}
+
+/// Asks the rate limiter each question in turn, before anything else happens (no password is
+/// hashed, nothing is written). At the first refusal, the page `show` renders with
+/// [`TOO_MANY`] is the answer: `429` with `Retry-After` (SPEC §7).
 pub async fn refuse_over_limit(
     state: &AppState,
-    keys: &[authara_core::limits::LimitKey<'_>],
+    asks: &[Ask<'_>],
     show: impl Fn(StatusCode, &str) -> Response,
 ) -> Option<Response> {
-    for key in keys {
-        if let Err(limited) = state.limiter.hit(*key).await {
-            let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
-            set_retry_after(&mut res, limited.retry_after);
-            return Some(res);
+    let limited = ask_limiter(state, asks).await.err()?;
+    let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
+    set_retry_after(&mut res, limited.retry_after);
+    Some(res)
+}
+
+/// Asks the rate limiter each question in turn and stops at the first refusal. JSON routes
+/// use it with `?`: a refusal becomes the `rate_limited` envelope with `Retry-After`.
+pub async fn ask_limiter(
+    state: &AppState,
+    asks: &[Ask<'_>],
+) -> Result<(), authara_core::limits::Limited> {
+    for ask in asks {
+        match *ask {
+            Ask::Hit(key) => state.limiter.hit(key).await?,
+            Ask::Check(key) => state.limiter.check(key).await?,
         }
     }
-    None
+    Ok(())
 }
 
 /// Shown when password hashing is saturated.
