@@ -258,18 +258,10 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
     }
 }
 
-/// Whether a test whose service may be missing runs; `missing` says what is missing. Without
-/// the service the test is skipped, except with `CI=true`, where it fails (CI must prove what
-/// it claims). One call, to switch to the shared `require_service` helper when it lands.
+/// Whether a test whose service may be missing runs: the shared check (skipped on a laptop,
+/// a failure under `CI=true`).
 fn service_present(present: bool, missing: &str, test: &str) -> bool {
-    if present {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{missing}, and CI=true requires it ({test})");
-    }
-    eprintln!("skipped: {missing} ({test})");
-    false
+    crate::helpers::require_service(&format!("{missing} ({test})"), present)
 }
 
 fn test_redis_url() -> Option<String> {
