@@ -331,8 +331,52 @@ fn checks(targets: &[TargetReport]) -> Vec<Check> {
                 .ranged(ts.and_then(|s| s.cold_start_ms), 1),
             );
         }
+        out.extend(flood_checks(t));
         let errors: u64 = t.rows.iter().map(|r| r.errors).sum();
         out.push(check(b, "no errors", errors.to_string(), errors == 0));
+    }
+    out
+}
+
+/// The flood's targets (issue 7): peak RSS, health p99, only allowed statuses.
+fn flood_checks(t: &TargetReport) -> Vec<Check> {
+    let b = t.backend.as_str();
+    let mut out = Vec::new();
+    if let Some(f) = t.row(crate::flood::FLOOD_ROW) {
+        let fs = f.spread.as_ref();
+        if let Some(rss) = f.peak_rss_mib {
+            out.push(
+                check(
+                    b,
+                    "flood: peak RSS < 512 MiB",
+                    format!("{rss:.1} MiB"),
+                    rss < 512.0,
+                )
+                .ranged(fs.and_then(|s| s.peak_rss_mib), 1),
+            );
+        }
+        out.push(check(
+            b,
+            &format!(
+                "flood: only 2xx/303/422/429/503 at {} logins",
+                f.connections
+            ),
+            fmt_errors(f),
+            f.errors == 0,
+        ));
+    }
+    if let Some(h) = t.row(crate::flood::HEALTH_ROW) {
+        let hs = h.spread.as_ref();
+        let p99 = h.p99_ms;
+        out.push(
+            check(
+                b,
+                "flood: /auth/health p99 < 1 s",
+                p99.map_or_else(|| "no answer".to_owned(), |v| format!("{v:.3} ms")),
+                p99.is_some_and(|v| v < 1000.0) && h.errors == 0,
+            )
+            .ranged(hs.and_then(|s| s.p99_ms), 3),
+        );
     }
     out
 }
