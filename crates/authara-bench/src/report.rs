@@ -815,4 +815,38 @@ mod tests {
         assert_eq!(spread["max"], 0.6);
         assert_eq!(json["targets"][0]["spread"]["login_to_hashes"]["max"], 0.95);
     }
+
+    #[test]
+    fn the_flood_passes_only_small_fast_and_with_allowed_statuses() {
+        let flood_run = |rss: f64, health_p99: f64, bad: u64| {
+            let mut r = run(600.0, 95.0, 0);
+            let mut f = row(crate::flood::FLOOD_ROW, 150.0, bad);
+            f.connections = 300;
+            f.peak_rss_mib = Some(rss);
+            if bad > 0 {
+                f.error_detail.insert("500".into(), bad);
+            }
+            let mut h = row(crate::flood::HEALTH_ROW, 50.0, 0);
+            h.p99_ms = Some(health_p99);
+            h.peak_rss_mib = None;
+            r.targets[0].rows.extend([f, h]);
+            r
+        };
+        let ok = report(vec![flood_run(120.0, 40.0, 0)]);
+        assert!(get(&ok, "flood: peak RSS").pass);
+        assert!(get(&ok, "flood: only").pass);
+        assert_eq!(
+            get(&ok, "flood: only").target,
+            "flood: only 2xx/303/422/429/503 at 300 logins"
+        );
+        assert!(get(&ok, "flood: /auth/health p99").pass);
+        assert!(ok.all_pass());
+
+        let bad = report(vec![flood_run(600.0, 1500.0, 3)]);
+        assert!(!get(&bad, "flood: peak RSS").pass);
+        assert!(!get(&bad, "flood: only").pass);
+        assert_eq!(get(&bad, "flood: only").value, "3 (500×3)");
+        assert!(!get(&bad, "flood: /auth/health p99").pass);
+        assert!(!get(&bad, "no errors").pass);
+    }
 }
