@@ -208,6 +208,19 @@ pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Nex
     }
 }
 
+/// Runs the rest of the request (routing, checks, handler) on a task of its own, so that a
+/// client that goes away mid-request never cancels a handler halfway through its work: a
+/// cancelled database transaction could otherwise leave a pooled connection in a state the
+/// next request trips over (the malformed-request sweep found exactly that on SQLite). The
+/// response is dropped if nobody waits for it any more; a panic becomes the JSON 500.
+pub async fn run_to_completion(req: Request, next: Next) -> Response {
+    // The task keeps the request's span, so its log lines keep the request id.
+    match tokio::spawn(next.run(req).in_current_span()).await {
+        Ok(res) => res,
+        Err(e) => panic_response(Box::new(e.to_string())),
+    }
+}
+
 /// A panic inside a handler becomes a JSON 500; the connection is never dropped.
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");

@@ -22,3 +22,4 @@ mod hostile;
 mod login;
 mod security;
 mod sessions;
+mod sweep;
