@@ -181,7 +181,20 @@ pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Nex
     }
     let is_api = is_api_path(req.uri().path());
     if super::origin::is_cross_origin(req.headers(), &state.public_origin) {
-        tracing::info!("request refused: sent from another origin");
+        // Names what was seen (escaped, bounded), so that a PUBLIC_URL that does not match the
+        // address in the browser (localhost vs 127.0.0.1) is easy to spot.
+        let seen = |name: &str| {
+            req.headers().get(name).map(|v| {
+                let s = String::from_utf8_lossy(v.as_bytes());
+                s.chars().take(100).collect::<String>()
+            })
+        };
+        tracing::info!(
+            origin = ?seen("origin"),
+            sec_fetch_site = ?seen("sec-fetch-site"),
+            public_origin = %state.public_origin,
+            "request refused: sent from another origin than PUBLIC_URL"
+        );
         return error_for(is_api, ApiError::CsrfInvalid);
     }
     let (parts, body) = req.into_parts();
