@@ -210,7 +210,20 @@ pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Nex
     }
     let is_api = is_api_path(req.uri().path());
     if super::origin::is_cross_origin(req.headers(), &state.public_origin) {
-        tracing::info!("request refused: sent from another origin");
+        // Names what was seen (escaped, bounded), so that a PUBLIC_URL that does not match the
+        // address in the browser (localhost vs 127.0.0.1) is easy to spot.
+        let seen = |name: &str| {
+            req.headers().get(name).map(|v| {
+                let s = String::from_utf8_lossy(v.as_bytes());
+                s.chars().take(100).collect::<String>()
+            })
+        };
+        tracing::info!(
+            origin = ?seen("origin"),
+            sec_fetch_site = ?seen("sec-fetch-site"),
+            public_origin = %state.public_origin,
+            "request refused: sent from another origin than PUBLIC_URL"
+        );
         return error_for(is_api, ApiError::CsrfInvalid);
     }
     let (parts, body) = req.into_parts();
@@ -234,6 +247,19 @@ pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Nex
     } else {
         tracing::info!("request refused: CSRF token missing or wrong");
         error_for(is_api, ApiError::CsrfInvalid)
+    }
+}
+
+/// Runs the rest of the request (routing, checks, handler) on a task of its own, so that a
+/// client that goes away mid-request never cancels a handler halfway through its work: a
+/// cancelled database transaction could otherwise leave a pooled connection in a state the
+/// next request trips over (the malformed-request sweep found exactly that on SQLite). The
+/// response is dropped if nobody waits for it any more; a panic becomes the JSON 500.
+pub async fn run_to_completion(req: Request, next: Next) -> Response {
+    // The task keeps the request's span, so its log lines keep the request id.
+    match tokio::spawn(next.run(req).in_current_span()).await {
+        Ok(res) => res,
+        Err(e) => panic_response(Box::new(e.to_string())),
     }
 }
 

@@ -125,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), layers::require_csrf))
         .fallback(layers::not_found)
         .method_not_allowed_fallback(layers::method_not_allowed)
+        .layer(from_fn(layers::run_to_completion))
         .layer(from_fn(layers::body_limit))
         .layer(CatchPanicLayer::custom(layers::panic_response))
         .layer(from_fn(layers::security_headers))

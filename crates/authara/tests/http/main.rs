@@ -25,3 +25,4 @@ mod login;
 mod security;
 mod sessions;
 mod sessions_cap;
+mod sweep;

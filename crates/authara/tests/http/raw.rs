@@ -19,19 +19,31 @@ pub struct RawResponse {
 /// Sends `head` (the request line and headers, each line ended by CRLF, without the blank
 /// line), then `Connection: close`, a blank line and `body`; reads until the server closes.
 pub async fn send(addr: SocketAddr, head: &[u8], body: &[u8]) -> RawResponse {
+    exchange(addr, &request(head, body), false).await
+}
+
+/// Like [`send`], but hangs up its sending side right after the request, as a client that
+/// goes away does: the server may drop the request mid-way (and answer nothing).
+pub async fn send_and_hang_up(addr: SocketAddr, head: &[u8], body: &[u8]) -> RawResponse {
+    exchange(addr, &request(head, body), true).await
+}
+
+fn request(head: &[u8], body: &[u8]) -> Vec<u8> {
     let mut req = head.to_vec();
     req.extend_from_slice(b"Connection: close\r\n\r\n");
     req.extend_from_slice(body);
-    send_bytes(addr, &req).await
+    req
 }
 
 /// Sends exactly `bytes`; reads until the server closes.
-pub async fn send_bytes(addr: SocketAddr, bytes: &[u8]) -> RawResponse {
+async fn exchange(addr: SocketAddr, bytes: &[u8], hang_up: bool) -> RawResponse {
     let exchange = async {
         let mut s = TcpStream::connect(addr).await.unwrap();
         // The server may answer (and close) before it read everything: not an error here.
         let _ = s.write_all(bytes).await;
-        let _ = s.shutdown().await;
+        if hang_up {
+            let _ = s.shutdown().await;
+        }
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out).await;
         out
