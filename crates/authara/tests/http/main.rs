@@ -15,6 +15,7 @@ mod account;
 mod api;
 mod browser;
 mod cli;
+mod faults;
 mod login;
 mod security;
 mod sessions;
