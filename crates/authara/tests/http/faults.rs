@@ -37,7 +37,7 @@ impl Cluster {
     /// `None` when the binaries are missing (or, as root, there is no `postgres` user).
     fn create() -> Option<Self> {
         let bin = postgres_bin_dir()?;
-        let as_postgres = rustix_is_root();
+        let as_postgres = is_root();
         if as_postgres && !user_exists("postgres") {
             return None;
         }
@@ -167,7 +167,7 @@ impl Drop for Cluster {
     }
 }
 
-fn rustix_is_root() -> bool {
+fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -385,4 +385,154 @@ async fn postgres_stopped_under_load_answers_503_and_recovers_without_a_restart(
     let (new_access, _) = login_elsewhere(&app, &user, PASSWORD).await;
     assert_eq!(app.user_status_with(&new_access).await, 200);
     assert_eq!(refresh_with(&app, &refresh).await.status(), 200);
+}
+
+/// The refresh token a response sets, if any.
+fn new_refresh(res: &reqwest::Response) -> Option<String> {
+    let cookie = crate::helpers::set_cookie(res.headers(), "authara_refresh")?;
+    let pair = cookie.split(';').next()?;
+    let value = pair.trim_start_matches("authara_refresh=");
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// The access token a response sets.
+fn new_access(res: &reqwest::Response) -> String {
+    let cookie = crate::helpers::set_cookie(res.headers(), "authara_access").unwrap();
+    let pair = cookie.split(';').next().unwrap();
+    pair.trim_start_matches("authara_access=").to_owned()
+}
+
+const SESSIONS: usize = 40;
+const STEPS: usize = 8;
+
+/// One session of the storm: its tokens as handed out, oldest first, and its latest access
+/// token.
+struct Stormed {
+    sid: String,
+    refresh: Vec<String>,
+    access: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_storm_across_two_instances_leaves_every_session_consistent() {
+    if !crate::helpers::require_postgres("refresh storm across two instances") {
+        return;
+    }
+    let a = Arc::new(
+        TestApp::spawn_with(
+            Backend::Postgres,
+            &[
+                ("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always"),
+                ("AUTHARA_REFRESH_TOKEN_REUSE_GRACE", "2s"),
+                ("AUTHARA_SESSION_CACHE_SECONDS", "60"),
+            ],
+        )
+        .await,
+    );
+    let b = Arc::new(a.spawn_sibling().await);
+
+    let mut sessions = Vec::with_capacity(SESSIONS);
+    for i in 0..SESSIONS {
+        let res = a
+            .signup_in_another_browser(&crate::helpers::email(&format!("storm{i}")), PASSWORD)
+            .await;
+        assert_eq!(res.status(), 303);
+        let access = new_access(&res);
+        let refresh = new_refresh(&res).unwrap();
+        sessions.push(Stormed {
+            sid: crate::sessions_cap::sid_of(&access),
+            refresh: vec![refresh],
+            access,
+        });
+    }
+
+    // Every session at once; at each step its current token goes to both instances at the
+    // same moment: exactly one of the two rotates it, the other is inside the grace window.
+    let mut tasks = Vec::with_capacity(SESSIONS);
+    for mut s in sessions {
+        let (a, b) = (a.clone(), b.clone());
+        tasks.push(tokio::spawn(async move {
+            for step in 0..STEPS {
+                let current = s.refresh.last().unwrap().clone();
+                let (first, second) = if step % 2 == 0 { (&a, &b) } else { (&b, &a) };
+                let (x, y) = tokio::join!(
+                    refresh_with(first, &current),
+                    refresh_with(second, &current)
+                );
+                let mut rotated = Vec::new();
+                for res in [x, y] {
+                    assert_eq!(res.status(), 200, "session {} step {step}", s.sid);
+                    let access = new_access(&res);
+                    assert_eq!(crate::sessions_cap::sid_of(&access), s.sid);
+                    s.access = access;
+                    rotated.extend(new_refresh(&res));
+                }
+                assert_eq!(
+                    rotated.len(),
+                    1,
+                    "a token is accepted (rotated) exactly once: session {} step {step}",
+                    s.sid
+                );
+                s.refresh.extend(rotated);
+            }
+            s
+        }));
+    }
+    let mut stormed = Vec::with_capacity(SESSIONS);
+    for task in tasks {
+        stormed.push(task.await.unwrap());
+    }
+
+    // No token was handed out twice, across all sessions and both instances.
+    let mut seen = std::collections::HashSet::new();
+    for s in &stormed {
+        assert_eq!(s.refresh.len(), STEPS + 1);
+        for token in &s.refresh {
+            assert!(
+                seen.insert(token.clone()),
+                "a refresh token handed out twice"
+            );
+        }
+    }
+    // No session lost: each one's latest token still refreshes, on either instance, and the
+    // access token works on both.
+    for (i, s) in stormed.iter_mut().enumerate() {
+        let on = if i % 2 == 0 { &a } else { &b };
+        let res = refresh_with(on, s.refresh.last().unwrap()).await;
+        assert_eq!(res.status(), 200, "session {}", s.sid);
+        s.access = new_access(&res);
+        s.refresh.push(new_refresh(&res).unwrap());
+        assert_eq!(a.user_status_with(&s.access).await, 200);
+        assert_eq!(b.user_status_with(&s.access).await, 200);
+    }
+
+    // Reuse after the grace window, detected on A, is honoured by B despite B's cache.
+    let victim = &stormed[0];
+    assert_eq!(b.user_status_with(&victim.access).await, 200, "cached on B");
+    a.clock.advance(time::Duration::seconds(3));
+    b.clock.advance(time::Duration::seconds(3));
+    let replayed = refresh_with(&a, &victim.refresh[0]).await;
+    assert_eq!(replayed.status(), 401, "reuse detected");
+    assert_eq!(a.user_status_with(&victim.access).await, 401);
+    // B hears of the revocation through PostgreSQL's notification, within milliseconds; the
+    // bound is only against a hang.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.user_status_with(&victim.access).await != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "instance B kept the revoked session"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        refresh_with(&b, victim.refresh.last().unwrap())
+            .await
+            .status(),
+        401,
+        "the session's newest token is dead on B too"
+    );
+    // The other sessions are untouched.
+    for s in &stormed[1..] {
+        assert_eq!(b.user_status_with(&s.access).await, 200);
+    }
 }
