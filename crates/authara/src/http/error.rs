@@ -24,9 +24,43 @@ pub enum ApiError {
     Unavailable,
 }
 
+/// Whether an internal failure is the database being unreachable or failing
+/// ([`StoreError::Unavailable`], possibly inside a service's error): answered `503
+/// unavailable`, not `500`, since it is the dependency that failed and a retry may succeed.
+///
+/// [`StoreError::Unavailable`]: authara_core::store::StoreError::Unavailable
+fn is_store_unavailable(e: &dyn std::any::Any) -> bool {
+    use authara_core::auth::ServiceError;
+    use authara_core::session::{AuthError, IssueError, RefreshError};
+    use authara_core::store::StoreError;
+    let store = e
+        .downcast_ref::<StoreError>()
+        .or_else(|| match e.downcast_ref::<ServiceError>()? {
+            ServiceError::Store(s) => Some(s),
+            _ => None,
+        })
+        .or_else(|| match e.downcast_ref::<RefreshError>()? {
+            RefreshError::Store(s) => Some(s),
+            _ => None,
+        })
+        .or_else(|| match e.downcast_ref::<IssueError>()? {
+            IssueError::Store(s) => Some(s),
+            IssueError::Signing => None,
+        })
+        .or_else(|| match e.downcast_ref::<AuthError>()? {
+            AuthError::Store(s) => Some(s),
+            AuthError::Unauthenticated => None,
+        });
+    matches!(store, Some(StoreError::Unavailable(_)))
+}
+
 impl ApiError {
-    /// Wraps an internal failure.
+    /// Wraps an internal failure; the database being unavailable is [`ApiError::Unavailable`].
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        if is_store_unavailable(&e) {
+            tracing::warn!(error = ?e, "database unavailable");
+            return Self::Unavailable;
+        }
         Self::Internal(Box::new(e))
     }
 
@@ -163,8 +197,15 @@ impl PageError {
         }
     }
 
-    /// A 500 page for an internal failure.
+    /// A 500 page for an internal failure; the database being unavailable is a 503 page.
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        if is_store_unavailable(&e) {
+            tracing::warn!(error = ?e, "database unavailable");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service is unavailable for a moment. Please try again shortly.",
+            );
+        }
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: "Something went wrong. Please try again.",
@@ -201,6 +242,48 @@ pub fn is_api_path(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_failure_is_503_unavailable_wherever_it_is_wrapped() {
+        use authara_core::auth::{LoginError, ServiceError};
+        use authara_core::session::{AuthError, RefreshError};
+        use authara_core::store::StoreError;
+        let down = || StoreError::unavailable(std::io::Error::other("connection refused"));
+        assert!(matches!(ApiError::internal(down()), ApiError::Unavailable));
+        assert!(matches!(
+            ApiError::internal(ServiceError::Store(down())),
+            ApiError::Unavailable
+        ));
+        assert!(matches!(
+            ApiError::internal(RefreshError::Store(down())),
+            ApiError::Unavailable
+        ));
+        assert!(matches!(
+            ApiError::internal(AuthError::Store(down())),
+            ApiError::Unavailable
+        ));
+        for page in [
+            PageError::internal(down()),
+            PageError::internal(ServiceError::Store(down())),
+            PageError::internal(RefreshError::Store(down())),
+        ] {
+            assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(page.source.is_none());
+        }
+        // Anything else is still a 500.
+        assert!(matches!(
+            ApiError::internal(StoreError::NotFound),
+            ApiError::Internal(_)
+        ));
+        assert!(matches!(
+            ApiError::internal(RefreshError::Signing),
+            ApiError::Internal(_)
+        ));
+        assert_eq!(
+            PageError::internal(LoginError::Failed(ServiceError::Signing)).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 
     #[test]
     fn retry_after_rounds_up_to_whole_seconds_and_is_at_least_one() {

@@ -18,6 +18,7 @@ mod api;
 mod browser;
 mod cli;
 mod csrf;
+mod faults;
 mod hostile;
 mod limits;
 mod limits_conn;
