@@ -30,8 +30,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
-mod sessions;
 mod limits;
+mod sessions;
 
 pub use authara_core::limits::{Limit, RateLimits};
 
