@@ -87,8 +87,10 @@ fn percent_decode_lossy(s: &str) -> String {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
+            // Two hex digits exactly (`from_str_radix` alone would take a sign: `%+1`).
             let hex = bytes
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok());
             if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(v);
@@ -195,7 +197,7 @@ mod props {
     const PIECES: &[&str] = &[
         "/", "/", "\\", ".", "..", "%2e", "%2E", "%2f", "%5c", "%", "%zz", "auth", "AUTH", "login",
         "Login", "signup", "app", "?", "#", ";", "=", "a", "é", "\t", "\n", "\0", "\u{7f}",
-        "\u{85}", "\u{202E}", " ", "%00",
+        "\u{85}", "\u{202E}", " ", "%00", "%+", "+2", "%-",
     ];
 
     fn candidate() -> impl Strategy<Value = String> {

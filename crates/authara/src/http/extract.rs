@@ -45,12 +45,12 @@ impl FromRequestParts<AppState> for ClientInfo {
             .map(|c| c.0.ip());
         let ip = client_ip(peer, &parts.headers, &state.trusted_proxies)
             .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        // Bytes beyond ASCII are read, not dropped; the session service sanitises and bounds.
         let user_agent = parts
             .headers
             .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
         Ok(Self { ip, user_agent })
     }
 }

@@ -13,6 +13,7 @@ on_both!(
     hostile_return_to_is_dropped_never_echoed,
     user_agent_is_stored_sanitised_and_bounded,
     hostile_header_bytes_are_refused_before_any_handler,
+    overlong_csrf_tokens_and_cookies_are_refused,
 );
 
 /// Every hostile character the tests insert.
@@ -277,6 +278,12 @@ async fn user_agent_is_stored_sanitised_and_bounded(b: Backend) {
         .filter(|r| r.starts_with("session"))
         .collect();
     assert_eq!(sessions.len(), 3);
+    assert!(
+        sessions
+            .iter()
+            .any(|r| r.contains("Evil\u{FFFD}gpj.exe\u{FFFD}")),
+        "{sessions:?}"
+    );
     let agents: Vec<&str> = sessions
         .iter()
         .map(|r| r.split(" | ").nth(3).unwrap())
@@ -313,4 +320,48 @@ async fn hostile_header_bytes_are_refused_before_any_handler(b: Backend) {
         }
     }
     assert_unchanged(&app, &before, "hostile header bytes").await;
+}
+
+async fn overlong_csrf_tokens_and_cookies_are_refused(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.signed_up("bounds").await;
+    let before = snapshot(&app).await;
+    // A CSRF pair longer than the 256-byte bound never matches, even when equal.
+    let long = "t".repeat(257);
+    let res = app
+        .fresh_client()
+        .post(app.url("/auth/user/username"))
+        .header(
+            "cookie",
+            format!(
+                "authara_csrf={long}; authara_access={}",
+                app.cookie("authara_access").unwrap()
+            ),
+        )
+        .header("x-csrf-token", &long)
+        .form(&[("username", "renamed")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // A cookie value beyond 4096 bytes reads as absent: no session.
+    let huge = "a".repeat(5000);
+    let res = app
+        .fresh_client()
+        .get(app.url("/auth/api/v1/user"))
+        .header("cookie", format!("authara_access={huge}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    // A request id beyond 128 bytes is replaced, never echoed.
+    let res = app
+        .client
+        .get(app.url("/auth/health"))
+        .header("x-request-id", "r".repeat(129))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "r".repeat(129).as_str());
+    assert_unchanged(&app, &before, "overlong tokens").await;
 }
