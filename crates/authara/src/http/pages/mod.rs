@@ -193,26 +193,27 @@ pub fn refuse_busy(show: impl Fn(StatusCode, &str) -> Response) -> Response {
 }
 
 /// The rate-limit key for a login or signup email field (up to the 64 KiB body): the
-/// normalised address, or [`TOO_LONG_EMAIL_KEY`] for anything longer than an address can be.
-/// The length is checked before normalising, so a huge field is never lowercased or stored
-/// as a limiter key.
+/// normalised address, or [`UNUSABLE_EMAIL_KEY`] for anything no account can have (too long, or
+/// with a control or bidi character). The length is checked before normalising, so a huge field is
+/// never lowercased or stored as a limiter key.
 pub fn email_limit_key(raw: &str) -> Cow<'static, str> {
     let trimmed = raw.trim();
-    if trimmed.len() > MAX_EMAIL_LEN {
-        return Cow::Borrowed(TOO_LONG_EMAIL_KEY);
+    if trimmed.len() > MAX_EMAIL_LEN || authara_core::domain::has_forbidden_char(trimmed) {
+        return Cow::Borrowed(UNUSABLE_EMAIL_KEY);
     }
     let normalised = Email::normalise(trimmed);
     // Lowercasing can lengthen a few characters; the bound holds for the key itself too.
     if normalised.len() > MAX_EMAIL_LEN {
-        return Cow::Borrowed(TOO_LONG_EMAIL_KEY);
+        return Cow::Borrowed(UNUSABLE_EMAIL_KEY);
     }
     Cow::Owned(normalised)
 }
 
-/// The one rate-limit key shared by every over-long email field. No account has an address
-/// that long, so they need no separate counts; and without `@` this key is itself no valid
+/// The one rate-limit key shared by every email field no account can have: longer than an
+/// address can be, or holding a control or bidi character (which never reach the database, nor
+/// a Redis key). They need no separate counts; and without `@` this key is itself no valid
 /// address, so no account's count can be shared with them.
-pub const TOO_LONG_EMAIL_KEY: &str = "(email too long)";
+pub const UNUSABLE_EMAIL_KEY: &str = "(unusable email)";
 
 /// The email field as shown back in a form: trimmed and cut to [`MAX_EMAIL_LEN`] bytes (on a
 /// character boundary), so a huge field is not echoed into the page; empty when it holds a
@@ -252,10 +253,17 @@ mod tests {
         let longest = format!("{}@example.com", "a".repeat(MAX_EMAIL_LEN - 12));
         assert_eq!(email_limit_key(&longest), longest);
         let huge = format!("{}@example.com", "a".repeat(64 * 1024));
-        assert_eq!(email_limit_key(&huge), TOO_LONG_EMAIL_KEY);
-        assert_eq!(email_limit_key(&format!("a{longest}")), TOO_LONG_EMAIL_KEY);
+        assert_eq!(email_limit_key(&huge), UNUSABLE_EMAIL_KEY);
+        assert_eq!(email_limit_key(&format!("a{longest}")), UNUSABLE_EMAIL_KEY);
         // Lowercasing 'İ' (2 bytes) gives 3 bytes: the key is bounded after normalising too.
-        assert_eq!(email_limit_key(&"İ".repeat(100)), TOO_LONG_EMAIL_KEY);
+        assert_eq!(email_limit_key(&"İ".repeat(100)), UNUSABLE_EMAIL_KEY);
+        for hostile in [
+            "ada\0@example.com",
+            "ada@exa\nmple.com",
+            "ada\u{202e}@example.com",
+        ] {
+            assert_eq!(email_limit_key(hostile), UNUSABLE_EMAIL_KEY, "{hostile:?}");
+        }
     }
 
     #[test]
