@@ -562,7 +562,7 @@ pub fn text(r: &Report) -> String {
         s.push_str(&target_text(t));
     }
     if !r.checks.is_empty() {
-        let _ = writeln!(s, "\ntargets (issue 3)");
+        let _ = writeln!(s, "\ntargets (issues 3 and 7)");
         for c in &r.checks {
             let value = match &c.range {
                 Some(range) => format!("{} ({range})", c.value),

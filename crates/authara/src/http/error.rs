@@ -22,6 +22,9 @@ pub enum ApiError {
     /// An internal failure; the source is logged once here and never shown.
     Internal(Box<dyn std::error::Error + Send + Sync>),
     Unavailable,
+    /// Password hashing is saturated (`LoginError::Busy`, `SignupError::Busy`): `503
+    /// unavailable` with `Retry-After`, for the JSON login and signup routes.
+    Busy,
 }
 
 /// Whether an internal failure is the database being unreachable or failing
@@ -110,6 +113,11 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable.",
             ),
+            Self::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The server is busy. Please try again in a moment.",
+            ),
         }
     }
 }
@@ -146,8 +154,10 @@ impl IntoResponse for ApiError {
         }
         let (status, code, message) = self.parts();
         let mut res = envelope(status, code, message);
-        if let Self::RateLimited(after) = self {
-            set_retry_after(&mut res, after);
+        match self {
+            Self::RateLimited(after) => set_retry_after(&mut res, after),
+            Self::Busy => set_retry_after(&mut res, super::pages::BUSY_RETRY_AFTER),
+            _ => {}
         }
         res
     }
@@ -310,5 +320,13 @@ mod tests {
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers()[header::RETRY_AFTER], "42");
         assert_eq!(ApiError::from(limited).parts().1, "rate_limited");
+    }
+
+    #[test]
+    fn busy_is_503_unavailable_with_retry_after() {
+        let res = ApiError::Busy.into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(ApiError::Busy.parts().1, "unavailable");
     }
 }

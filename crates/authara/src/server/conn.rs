@@ -8,7 +8,8 @@
 //!   the idle wait too) is kept as a backstop at the sum of both.
 //! - Each request gets `request_timeout` as a whole (then `503 unavailable`), and its body
 //!   `body_timeout` (enforced where the body is buffered, `layers::body_limit`: `408`).
-//! - Request line and headers are bounded by `max_header_bytes` and [`MAX_HEADERS`]: `431`.
+//! - Request line and headers are bounded by `max_header_bytes`, and to hyper's default of 100
+//!   header fields (left unset: setting it moves hyper's header array to the heap): `431`.
 //! - Shutdown: stop accepting, let in-flight requests finish (keep-alive is turned off), and
 //!   after `shutdown_timeout` close whatever is left.
 //!
@@ -34,9 +35,6 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
-/// Most header fields in one request (hyper's default).
-pub const MAX_HEADERS: usize = 100;
-
 /// What the connections are told to do.
 const RUN: u8 = 0;
 const GRACEFUL: u8 = 1;
@@ -57,8 +55,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.idle_timeout + limits.header_read_timeout)
         .max_header_size(limits.max_header_bytes)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .max_headers(MAX_HEADERS);
+        .max_buf_size(limits.max_header_bytes.max(8192));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
