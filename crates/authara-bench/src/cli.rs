@@ -25,6 +25,9 @@ pub struct Args {
     /// Concurrent connections for the Argon2-bound scenarios, `login` and `signup`.
     #[arg(long, default_value_t = 16)]
     pub hash_connections: usize,
+    /// Concurrent logins in the `flood` scenario.
+    #[arg(long, default_value_t = 300)]
+    pub flood_connections: usize,
     /// Users seeded (each with one session, one refresh token and one access token).
     #[arg(long, default_value_t = 10_000)]
     pub users: usize,
@@ -41,7 +44,7 @@ pub struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "user,refresh,login,signup,hello"
+        default_value = "user,refresh,login,signup,flood,hello"
     )]
     pub scenarios: Vec<Scenario>,
     /// Print one JSON document instead of the tables.
@@ -115,6 +118,9 @@ pub enum Scenario {
     Login,
     /// `POST /auth/signup` with fresh emails (Argon2-bound).
     Signup,
+    /// 300 concurrent logins (right and wrong passwords, many client addresses, default rate
+    /// limits) while `GET /auth/health` is probed.
+    Flood,
     /// `GET /hello` on `authara-hello`: the ceiling.
     Hello,
 }
@@ -127,6 +133,7 @@ impl Scenario {
             Self::Refresh => "refresh",
             Self::Login => "login",
             Self::Signup => "signup",
+            Self::Flood => "flood",
             Self::Hello => "hello",
         }
     }
@@ -212,7 +219,9 @@ mod tests {
             a.target.backends(),
             vec![Backend::Sqlite, Backend::Postgres]
         );
-        assert_eq!(a.scenarios.len(), 5);
+        assert_eq!(a.scenarios.len(), 6);
+        assert!(a.scenarios.contains(&Scenario::Flood));
+        assert_eq!(a.flood_connections, 300);
         assert!(Args::try_parse_from(["authara-bench", "--scenarios", "nope"]).is_err());
     }
 

@@ -14,6 +14,7 @@
 mod aggregate;
 mod argon;
 mod cli;
+mod flood;
 mod load;
 mod pg;
 mod procs;
@@ -50,6 +51,7 @@ pub struct Ctx {
     pub duration: Duration,
     pub connections: usize,
     pub hash_connections: usize,
+    pub flood_connections: usize,
     pub scenarios: Vec<Scenario>,
     /// Program and arguments `authara serve` runs under (empty: none).
     pub wrapper: Vec<String>,
@@ -212,8 +214,14 @@ async fn check_args(args: &Args) -> anyhow::Result<(Vec<Backend>, Vec<Scenario>)
     let mut scenarios = args.scenarios.clone();
     scenarios.sort();
     scenarios.dedup();
-    if args.connections == 0 || args.hash_connections == 0 || args.users == 0 {
-        bail!("--connections, --hash-connections and --users must be at least 1");
+    if args.connections == 0
+        || args.hash_connections == 0
+        || args.flood_connections == 0
+        || args.users == 0
+    {
+        bail!(
+            "--connections, --hash-connections, --flood-connections and --users must be at least 1"
+        );
     }
     if args.users < args.connections {
         bail!("--users must be at least --connections (each refresh connection owns sessions)");
@@ -363,6 +371,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         duration: args.duration,
         connections: args.connections,
         hash_connections: args.hash_connections,
+        flood_connections: args.flood_connections,
         scenarios: scenarios.clone(),
         wrapper: args
             .server_wrapper

@@ -331,8 +331,52 @@ fn checks(targets: &[TargetReport]) -> Vec<Check> {
                 .ranged(ts.and_then(|s| s.cold_start_ms), 1),
             );
         }
+        out.extend(flood_checks(t));
         let errors: u64 = t.rows.iter().map(|r| r.errors).sum();
         out.push(check(b, "no errors", errors.to_string(), errors == 0));
+    }
+    out
+}
+
+/// The flood's targets (issue 7): peak RSS, health p99, only allowed statuses.
+fn flood_checks(t: &TargetReport) -> Vec<Check> {
+    let b = t.backend.as_str();
+    let mut out = Vec::new();
+    if let Some(f) = t.row(crate::flood::FLOOD_ROW) {
+        let fs = f.spread.as_ref();
+        if let Some(rss) = f.peak_rss_mib {
+            out.push(
+                check(
+                    b,
+                    "flood: peak RSS < 512 MiB",
+                    format!("{rss:.1} MiB"),
+                    rss < 512.0,
+                )
+                .ranged(fs.and_then(|s| s.peak_rss_mib), 1),
+            );
+        }
+        out.push(check(
+            b,
+            &format!(
+                "flood: only 2xx/303/422/429/503 at {} logins",
+                f.connections
+            ),
+            fmt_errors(f),
+            f.errors == 0,
+        ));
+    }
+    if let Some(h) = t.row(crate::flood::HEALTH_ROW) {
+        let hs = h.spread.as_ref();
+        let p99 = h.p99_ms;
+        out.push(
+            check(
+                b,
+                "flood: /auth/health p99 < 1 s",
+                p99.map_or_else(|| "no answer".to_owned(), |v| format!("{v:.3} ms")),
+                p99.is_some_and(|v| v < 1000.0) && h.errors == 0,
+            )
+            .ranged(hs.and_then(|s| s.p99_ms), 3),
+        );
     }
     out
 }
@@ -770,5 +814,39 @@ mod tests {
         assert_eq!(spread["min"], 0.45);
         assert_eq!(spread["max"], 0.6);
         assert_eq!(json["targets"][0]["spread"]["login_to_hashes"]["max"], 0.95);
+    }
+
+    #[test]
+    fn the_flood_passes_only_small_fast_and_with_allowed_statuses() {
+        let flood_run = |rss: f64, health_p99: f64, bad: u64| {
+            let mut r = run(600.0, 95.0, 0);
+            let mut f = row(crate::flood::FLOOD_ROW, 150.0, bad);
+            f.connections = 300;
+            f.peak_rss_mib = Some(rss);
+            if bad > 0 {
+                f.error_detail.insert("500".into(), bad);
+            }
+            let mut h = row(crate::flood::HEALTH_ROW, 50.0, 0);
+            h.p99_ms = Some(health_p99);
+            h.peak_rss_mib = None;
+            r.targets[0].rows.extend([f, h]);
+            r
+        };
+        let ok = report(vec![flood_run(120.0, 40.0, 0)]);
+        assert!(get(&ok, "flood: peak RSS").pass);
+        assert!(get(&ok, "flood: only").pass);
+        assert_eq!(
+            get(&ok, "flood: only").target,
+            "flood: only 2xx/303/422/429/503 at 300 logins"
+        );
+        assert!(get(&ok, "flood: /auth/health p99").pass);
+        assert!(ok.all_pass());
+
+        let bad = report(vec![flood_run(600.0, 1500.0, 3)]);
+        assert!(!get(&bad, "flood: peak RSS").pass);
+        assert!(!get(&bad, "flood: only").pass);
+        assert_eq!(get(&bad, "flood: only").value, "3 (500×3)");
+        assert!(!get(&bad, "flood: /auth/health p99").pass);
+        assert!(!get(&bad, "no errors").pass);
     }
 }

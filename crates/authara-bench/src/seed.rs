@@ -37,7 +37,7 @@ fn local_part(i: usize) -> String {
 }
 
 /// What the load generator needs about one seeded user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SeededUser {
     pub email: String,
     /// Signed access token (JWT) of the user's session.

@@ -25,10 +25,10 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// Concurrent seeding tasks.
 const SEED_TASKS: usize = 16;
 /// A fixed CSRF value (43 base64url characters), sent as cookie and header/field alike.
-const CSRF: &str = "YmVuY2gtY3NyZi10b2tlbi1mb3ItYXV0aGFyYS1iZW5";
+pub(crate) const CSRF: &str = "YmVuY2gtY3NyZi10b2tlbi1mb3ItYXV0aGFyYS1iZW5";
 
 /// The database of one run.
-enum Db {
+pub(crate) enum Db {
     Sqlite { url: String },
     Postgres { url: String, schema: String },
 }
@@ -130,7 +130,18 @@ fn limit_var(kind: &str, what: &str) -> &'static str {
     }
 }
 
-fn authara_command(
+/// The flood's server: like [`server_env`] but with the rate limits at their defaults and
+/// 127.0.0.1 trusted as a proxy, so the bench can name many clients in `X-Forwarded-For`.
+pub(crate) fn flood_env(addr: SocketAddr, db: &Db) -> Vec<(&'static str, String)> {
+    let mut env: Vec<_> = server_env(addr, db)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("AUTHARA_RATE_LIMIT_"))
+        .collect();
+    env.push(("AUTHARA_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()));
+    env
+}
+
+pub(crate) fn authara_command(
     bin: &Path,
     wrapper: &[String],
     dir: &Path,
@@ -336,7 +347,7 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
                     .collect();
                 load::run(spec, w).await?
             }
-            Scenario::Hello => continue,
+            Scenario::Hello | Scenario::Flood => continue,
         };
         server.ensure_running()?;
         let peak = procs::memory(server.pid())
@@ -357,6 +368,10 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
     // max_connections while pgbench opens one per client.
     server.ensure_running()?;
     drop(server);
+
+    if ctx.scenarios.contains(&Scenario::Flood) {
+        rows.extend(crate::flood::run(ctx, name, db, dir, &users).await?);
+    }
 
     let pgbench = match db {
         Db::Postgres { url, schema } if ctx.scenarios.contains(&Scenario::Refresh) => {
@@ -470,5 +485,19 @@ mod tests {
         let (kid, secret) = keys.split_once(':').unwrap();
         assert_eq!(kid, seed::KEY_ID);
         assert_eq!(STANDARD.decode(secret).unwrap(), seed::KEY);
+    }
+
+    #[test]
+    fn the_flood_server_keeps_default_limits_and_trusts_the_bench() {
+        let db = Db::Sqlite {
+            url: "sqlite:///tmp/x.db".into(),
+        };
+        let env = flood_env("127.0.0.1:1234".parse().unwrap(), &db);
+        assert!(!env
+            .iter()
+            .any(|(k, _)| k.starts_with("AUTHARA_RATE_LIMIT_")));
+        let get = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("AUTHARA_TRUSTED_PROXIES"), Some("127.0.0.1/32"));
+        assert_eq!(get("DATABASE_URL"), Some("sqlite:///tmp/x.db"));
     }
 }

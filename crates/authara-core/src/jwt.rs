@@ -14,6 +14,11 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Longest token we try to parse.
 const MAX_TOKEN_LEN: usize = 4096;
+
+/// How far in the future a token's `iat` may lie: the clock skew tolerated between the
+/// instances that sign and verify (NTP keeps real clocks well within it). A token issued later
+/// than that was not issued by a correct instance, and would outlive its stated lifetime.
+pub const MAX_IAT_SKEW_SECS: i64 = 60;
 /// Shortest accepted key, in bytes after decoding.
 pub const MIN_KEY_BYTES: usize = 32;
 /// The role that makes a user an administrator.
@@ -165,7 +170,8 @@ impl JwtKeys {
         Ok(token)
     }
 
-    /// Verifies signature, algorithm, key id, issuer, audience, expiry and claim shapes.
+    /// Verifies signature, algorithm, key id, issuer, audience, expiry, issue time (present, not
+    /// more than [`MAX_IAT_SKEW_SECS`] in the future, not after `exp`) and claim shapes.
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, JwtError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(JwtError::Invalid);
@@ -220,6 +226,12 @@ impl JwtKeys {
         if exp <= now.unix_timestamp() {
             return Err(JwtError::Invalid);
         }
+        // Issued in the future (beyond the clock skew allowed between instances), or after it
+        // expires: not a token this server or a sibling signed.
+        let iat = raw.iat.ok_or(JwtError::Invalid)?;
+        if iat > now.unix_timestamp().saturating_add(MAX_IAT_SKEW_SECS) || iat > exp {
+            return Err(JwtError::Invalid);
+        }
         let sub = raw
             .sub
             .as_deref()
@@ -234,7 +246,7 @@ impl JwtKeys {
             iss: self.issuer.clone(),
             sub,
             aud,
-            iat: raw.iat.unwrap_or(0),
+            iat,
             exp,
             sid,
             roles: raw.roles.unwrap_or_default(),
@@ -373,6 +385,15 @@ mod tests {
     }
 
     #[test]
+    fn iat_within_the_skew_verifies() {
+        // Guards the iat cases of the forgery matrix: the boundary itself is accepted.
+        let mut p = good_payload();
+        p["iat"] = json!(NOW.unix_timestamp() + MAX_IAT_SKEW_SECS);
+        let t = forge(json!({"alg":"HS256","kid":"k1"}), p, &[1; 32]);
+        assert!(keys().verify(&t, NOW).is_ok());
+    }
+
+    #[test]
     fn token_signed_with_a_non_active_key_in_the_set_verifies() {
         let old = JwtKeys::new(vec![("k1".into(), vec![1; 32])], None, "authara").unwrap();
         let t = old.sign(&claims()).unwrap();
@@ -446,6 +467,35 @@ mod tests {
                 forge(hs.clone(), with("exp", json!(NOW.unix_timestamp())), &k1),
             ),
             ("missing exp", forge(hs.clone(), without("exp"), &k1)),
+            (
+                "iat beyond the skew",
+                forge(
+                    hs.clone(),
+                    with("iat", json!(NOW.unix_timestamp() + MAX_IAT_SKEW_SECS + 1)),
+                    &k1,
+                ),
+            ),
+            (
+                "iat far in the future",
+                forge(hs.clone(), with("iat", json!(i64::MAX)), &k1),
+            ),
+            (
+                "iat after exp",
+                forge(
+                    hs.clone(),
+                    {
+                        let mut p = with("iat", json!(NOW.unix_timestamp() + 30));
+                        p["exp"] = json!(NOW.unix_timestamp() + 20);
+                        p
+                    },
+                    &k1,
+                ),
+            ),
+            ("missing iat", forge(hs.clone(), without("iat"), &k1)),
+            (
+                "non-integer iat",
+                forge(hs.clone(), with("iat", json!("now")), &k1),
+            ),
             ("missing sid", forge(hs.clone(), without("sid"), &k1)),
             (
                 "non-uuid sid",
@@ -515,5 +565,99 @@ mod tests {
     fn debug_shows_no_secret_material() {
         let s = format!("{:?}", keys());
         assert!(s.contains("k1") && !s.contains("[1, 1"));
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-01-01 12:00 UTC);
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(vec![("k1".into(), vec![1; 32])], None, "authara").unwrap()
+    }
+
+    fn claims() -> impl Strategy<Value = AccessClaims> {
+        let now = NOW.unix_timestamp();
+        (
+            any::<u128>(),
+            any::<u128>(),
+            prop::sample::select(vec!["app", "admin"]),
+            prop::collection::vec(prop::sample::select(vec![ADMIN_ROLE, "x", "é\"\\"]), 0..3),
+            // Issued up to a day ago or up to the allowed skew ahead; valid for 1 s to a day.
+            -86_400i64..=MAX_IAT_SKEW_SECS,
+            1i64..=86_400,
+        )
+            .prop_map(move |(sub, sid, aud, roles, iat_off, ttl)| {
+                let iat = now + iat_off;
+                AccessClaims {
+                    iss: "authara".into(),
+                    sub: Uuid::from_u128(sub),
+                    aud: vec![aud.to_owned()],
+                    iat,
+                    exp: iat.max(now) + ttl,
+                    sid: Uuid::from_u128(sid),
+                    roles: roles.into_iter().map(str::to_owned).collect(),
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn what_is_signed_verifies_to_the_same_claims(c in claims()) {
+            let k = keys();
+            let t = k.sign(&c).unwrap();
+            prop_assert_eq!(k.verify(&t, NOW).unwrap(), c);
+        }
+
+        #[test]
+        fn any_single_byte_change_of_a_signed_token_is_invalid(
+            c in claims(),
+            at in any::<prop::sample::Index>(),
+            to in any::<u8>(),
+        ) {
+            let k = keys();
+            let t = k.sign(&c).unwrap();
+            let mut bytes = t.into_bytes();
+            let i = at.index(bytes.len());
+            prop_assume!(bytes[i] != to);
+            bytes[i] = to;
+            // Not UTF-8 any more: no token at all, which is just as invalid.
+            if let Ok(changed) = String::from_utf8(bytes) {
+                prop_assert!(k.verify(&changed, NOW).is_err(), "{}", changed);
+            }
+        }
+
+        #[test]
+        fn a_token_issued_beyond_the_skew_is_invalid(c in claims(), ahead in 1i64..1_000_000) {
+            let k = keys();
+            let mut c = c;
+            c.iat = NOW.unix_timestamp() + MAX_IAT_SKEW_SECS + ahead;
+            c.exp = c.iat + 600;
+            let t = k.sign(&c).unwrap();
+            prop_assert!(k.verify(&t, NOW).is_err());
+        }
+
+        #[test]
+        fn arbitrary_strings_never_panic_and_never_verify(s in any::<String>()) {
+            prop_assert!(keys().verify(&s, NOW).is_err());
+        }
+
+        #[test]
+        fn three_arbitrary_parts_never_verify(
+            parts in prop::collection::vec("[A-Za-z0-9_=-]{0,60}", 3),
+        ) {
+            let t = parts.join(".");
+            prop_assert!(keys().verify(&t, NOW).is_err());
+        }
     }
 }

@@ -16,6 +16,10 @@
 //!   through `DATABASE_URL` (the schema then has no default).
 //! - A rotation interval that is zero (`0`, `0s`, ...) means [`Rotation::Off`], like `off`.
 
+mod http;
+
+pub use http::HttpLimits;
+
 use authara_core::auth::password::HashParams;
 use authara_core::jwt::MIN_KEY_BYTES;
 use authara_core::session::{Rotation, SessionPolicy};
@@ -26,7 +30,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod limits;
 mod sessions;
+
+pub use authara_core::limits::{Limit, RateLimits};
 
 /// The names of every variable read here.
 pub mod var {
@@ -91,12 +98,47 @@ pub mod var {
     pub const RL_SIGNUP_EMAIL_LIMIT: &str = "AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_LIMIT";
     /// Window of the per-email signup limit.
     pub const RL_SIGNUP_EMAIL_WINDOW: &str = "AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_WINDOW";
+    /// Password resets per IP.
+    pub const RL_PASSWORD_RESET_IP_LIMIT: &str = "AUTHARA_RATE_LIMIT_PASSWORD_RESET_IP_LIMIT";
+    /// Window of the per-IP password reset limit.
+    pub const RL_PASSWORD_RESET_IP_WINDOW: &str = "AUTHARA_RATE_LIMIT_PASSWORD_RESET_IP_WINDOW";
+    /// Password resets per email.
+    pub const RL_PASSWORD_RESET_EMAIL_LIMIT: &str = "AUTHARA_RATE_LIMIT_PASSWORD_RESET_EMAIL_LIMIT";
+    /// Window of the per-email password reset limit.
+    pub const RL_PASSWORD_RESET_EMAIL_WINDOW: &str =
+        "AUTHARA_RATE_LIMIT_PASSWORD_RESET_EMAIL_WINDOW";
+    /// Passkey logins per IP (options and finish each).
+    pub const RL_PASSKEY_LOGIN_IP_LIMIT: &str = "AUTHARA_RATE_LIMIT_PASSKEY_LOGIN_IP_LIMIT";
+    /// Window of the per-IP passkey login limit.
+    pub const RL_PASSKEY_LOGIN_IP_WINDOW: &str = "AUTHARA_RATE_LIMIT_PASSKEY_LOGIN_IP_WINDOW";
+    /// Challenge code checks per IP.
+    pub const RL_CHALLENGE_VERIFY_IP_LIMIT: &str = "AUTHARA_RATE_LIMIT_CHALLENGE_VERIFY_IP_LIMIT";
+    /// Window of the per-IP challenge verify limit.
+    pub const RL_CHALLENGE_VERIFY_IP_WINDOW: &str = "AUTHARA_RATE_LIMIT_CHALLENGE_VERIFY_IP_WINDOW";
+    /// Challenge code resends per IP.
+    pub const RL_CHALLENGE_RESEND_IP_LIMIT: &str = "AUTHARA_RATE_LIMIT_CHALLENGE_RESEND_IP_LIMIT";
+    /// Window of the per-IP challenge resend limit.
+    pub const RL_CHALLENGE_RESEND_IP_WINDOW: &str = "AUTHARA_RATE_LIMIT_CHALLENGE_RESEND_IP_WINDOW";
+    /// The in-process limiter sweeps expired windows every this many calls.
+    pub const RL_CLEANUP_EVERY: &str = "AUTHARA_RATE_LIMIT_CLEANUP_EVERY";
     /// Memory bound of the in-process limiter.
     pub const RL_MAX_ENTRIES: &str = "AUTHARA_RATE_LIMIT_MAX_ENTRIES";
     /// Shared state through Redis.
     pub const REDIS_URL: &str = "AUTHARA_REDIS_URL";
+    /// Upstream's `noop` or `redis`.
+    pub const CACHE_PROVIDER: &str = "AUTHARA_CACHE_PROVIDER";
+    /// Redis host when the provider is redis.
+    pub const REDIS_HOST: &str = "AUTHARA_REDIS_HOST";
+    /// Redis port.
+    pub const REDIS_PORT: &str = "AUTHARA_REDIS_PORT";
+    /// Redis password.
+    pub const REDIS_PASSWORD: &str = "AUTHARA_REDIS_PASSWORD";
+    /// Redis database number.
+    pub const REDIS_DB: &str = "AUTHARA_REDIS_DB";
     /// Proxies whose `X-Forwarded-For` is believed.
     pub const TRUSTED_PROXIES: &str = "AUTHARA_TRUSTED_PROXIES";
+    /// Upstream's "believe `X-Forwarded-For` from any peer".
+    pub const TRUST_PROXY_HEADERS: &str = "AUTHARA_TRUST_PROXY_HEADERS";
     /// Enabled sign-in providers.
     pub const OAUTH_PROVIDERS: &str = "AUTHARA_OAUTH_PROVIDERS";
     /// Google OAuth client ID.
@@ -113,6 +155,22 @@ pub mod var {
     pub const HASH_PARALLELISM: &str = "AUTHARA_PASSWORD_HASH_PARALLELISM";
     /// Password hashes computed at once.
     pub const HASH_CONCURRENCY: &str = "AUTHARA_PASSWORD_HASH_CONCURRENCY";
+    /// Password hashes that may wait for a hashing thread; beyond that, `503` at once.
+    pub const HASH_QUEUE: &str = "AUTHARA_PASSWORD_HASH_QUEUE";
+    /// Time from accept (or a keep-alive request's first byte) to the end of the headers.
+    pub const HTTP_HEADER_READ_TIMEOUT: &str = "AUTHARA_HTTP_HEADER_READ_TIMEOUT";
+    /// Time for a whole request, handler included.
+    pub const HTTP_REQUEST_TIMEOUT: &str = "AUTHARA_HTTP_REQUEST_TIMEOUT";
+    /// Time to read a request body.
+    pub const HTTP_BODY_TIMEOUT: &str = "AUTHARA_HTTP_BODY_TIMEOUT";
+    /// Time a keep-alive connection may wait for its next request.
+    pub const HTTP_IDLE_TIMEOUT: &str = "AUTHARA_HTTP_IDLE_TIMEOUT";
+    /// Open connections at most.
+    pub const HTTP_MAX_CONNECTIONS: &str = "AUTHARA_HTTP_MAX_CONNECTIONS";
+    /// Request line plus headers, in bytes, at most.
+    pub const HTTP_MAX_HEADER_BYTES: &str = "AUTHARA_HTTP_MAX_HEADER_BYTES";
+    /// Time in-flight requests get after SIGTERM.
+    pub const SHUTDOWN_TIMEOUT: &str = "AUTHARA_SHUTDOWN_TIMEOUT";
     /// Seconds a live session may be answered from memory; 0 turns the cache off.
     pub const SESSION_CACHE_SECONDS: &str = "AUTHARA_SESSION_CACHE_SECONDS";
 
@@ -148,9 +206,26 @@ pub mod var {
         RL_SIGNUP_IP_WINDOW,
         RL_SIGNUP_EMAIL_LIMIT,
         RL_SIGNUP_EMAIL_WINDOW,
+        RL_PASSWORD_RESET_IP_LIMIT,
+        RL_PASSWORD_RESET_IP_WINDOW,
+        RL_PASSWORD_RESET_EMAIL_LIMIT,
+        RL_PASSWORD_RESET_EMAIL_WINDOW,
+        RL_PASSKEY_LOGIN_IP_LIMIT,
+        RL_PASSKEY_LOGIN_IP_WINDOW,
+        RL_CHALLENGE_VERIFY_IP_LIMIT,
+        RL_CHALLENGE_VERIFY_IP_WINDOW,
+        RL_CHALLENGE_RESEND_IP_LIMIT,
+        RL_CHALLENGE_RESEND_IP_WINDOW,
+        RL_CLEANUP_EVERY,
         RL_MAX_ENTRIES,
         REDIS_URL,
+        CACHE_PROVIDER,
+        REDIS_HOST,
+        REDIS_PORT,
+        REDIS_PASSWORD,
+        REDIS_DB,
         TRUSTED_PROXIES,
+        TRUST_PROXY_HEADERS,
         OAUTH_PROVIDERS,
         GOOGLE_CLIENT_ID,
         GOOGLE_JWKS_URL,
@@ -159,7 +234,15 @@ pub mod var {
         HASH_ITERATIONS,
         HASH_PARALLELISM,
         HASH_CONCURRENCY,
+        HASH_QUEUE,
         SESSION_CACHE_SECONDS,
+        HTTP_HEADER_READ_TIMEOUT,
+        HTTP_REQUEST_TIMEOUT,
+        HTTP_BODY_TIMEOUT,
+        HTTP_IDLE_TIMEOUT,
+        HTTP_MAX_CONNECTIONS,
+        HTTP_MAX_HEADER_BYTES,
+        SHUTDOWN_TIMEOUT,
         SESSIONS_MAX_PER_USER,
     ];
 }
@@ -173,9 +256,7 @@ pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 /// Google's published JWKS.
 pub const DEFAULT_GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
 
-const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
-const DAY: Duration = Duration::from_secs(86_400);
 /// Longest accepted refresh rotation interval.
 const MAX_ROTATION: Duration = Duration::from_secs(3650 * 86_400);
 /// Longest accepted reuse grace: a long window would let a stolen token be replayed unnoticed.
@@ -203,7 +284,7 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// Token lifetimes and the rotation policy.
     pub session: SessionPolicy,
-    /// Login and signup rate limits.
+    /// Every rate limit, and the memory bound of the in-process limiter.
     pub rate_limits: RateLimits,
     /// Redis for state shared between instances; may contain a password.
     pub redis_url: Option<Secret>,
@@ -217,8 +298,14 @@ pub struct Config {
     pub password_hash: HashParams,
     /// How many password hashes run at once.
     pub hash_concurrency: usize,
+    /// How many password hashes may wait for a thread.
+    pub hash_queue: usize,
     /// How long a live session may be answered from memory (zero: never).
     pub session_cache_max_age: std::time::Duration,
+    /// Connection limits and timeouts of the HTTP server.
+    pub http: HttpLimits,
+    /// Said once at start (e.g. a rate limit turned off in dev); never contains a secret.
+    pub warnings: Vec<String>,
 }
 
 /// The deployment mode.
@@ -290,30 +377,6 @@ pub enum KeySource {
     },
     /// None configured (dev only): a random key is generated at start.
     Ephemeral,
-}
-
-/// Login and signup rate limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimits {
-    /// Login attempts per client IP.
-    pub login_ip: Limit,
-    /// Login attempts per email.
-    pub login_email: Limit,
-    /// Signups per client IP.
-    pub signup_ip: Limit,
-    /// Signups per email.
-    pub signup_email: Limit,
-    /// Most keys the in-process limiter remembers.
-    pub max_entries: usize,
-}
-
-/// At most `limit` events per `window`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    /// Events allowed per window, at least 1.
-    pub limit: u32,
-    /// The window, longer than zero.
-    pub window: Duration,
 }
 
 /// Third-party sign-in.
@@ -1206,64 +1269,6 @@ fn session(e: &Env<'_>) -> Result<SessionPolicy, ConfigError> {
     })
 }
 
-fn limit(
-    e: &Env<'_>,
-    limit_var: &'static str,
-    window_var: &'static str,
-    default: u32,
-    window: Duration,
-) -> Result<Limit, ConfigError> {
-    Ok(Limit {
-        limit: e.whole(limit_var, default, 1, 1_000_000, "")?,
-        window: e.duration(window_var, window, MAX_RATE_WINDOW, false)?,
-    })
-}
-
-fn rate_limits(e: &Env<'_>) -> Result<RateLimits, ConfigError> {
-    Ok(RateLimits {
-        login_ip: limit(e, RL_LOGIN_IP_LIMIT, RL_LOGIN_IP_WINDOW, 5, MINUTE)?,
-        login_email: limit(e, RL_LOGIN_EMAIL_LIMIT, RL_LOGIN_EMAIL_WINDOW, 10, HOUR)?,
-        signup_ip: limit(e, RL_SIGNUP_IP_LIMIT, RL_SIGNUP_IP_WINDOW, 3, HOUR)?,
-        signup_email: limit(e, RL_SIGNUP_EMAIL_LIMIT, RL_SIGNUP_EMAIL_WINDOW, 3, DAY)?,
-        max_entries: e.whole(RL_MAX_ENTRIES, 50_000, 1, 10_000_000, "")?,
-    })
-}
-
-fn redis_url(e: &Env<'_>) -> Result<Option<Secret>, ConfigError> {
-    let Some(v) = e.get(REDIS_URL) else {
-        return Ok(None);
-    };
-    let ok = ["redis://", "rediss://"]
-        .iter()
-        .any(|p| v.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
-    if ok {
-        Ok(Some(Secret(v)))
-    } else {
-        Err(err(
-            REDIS_URL,
-            "must be a redis:// or rediss:// URL (the value is not shown: it may contain a password)",
-        ))
-    }
-}
-
-fn trusted_proxies(e: &Env<'_>) -> Result<Vec<Cidr>, ConfigError> {
-    let Some(v) = e.get(TRUSTED_PROXIES) else {
-        return Ok(Vec::new());
-    };
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<Cidr>().map_err(|why| {
-                err(
-                    TRUSTED_PROXIES,
-                    format!("must be a comma list of IP addresses or CIDRs such as 10.0.0.0/8 or fd00::/8, but {why}"),
-                )
-            })
-        })
-        .collect()
-}
-
 fn oauth(e: &Env<'_>) -> Result<OAuthConfig, ConfigError> {
     let mut google = false;
     if let Some(v) = e.get(OAUTH_PROVIDERS) {
@@ -1359,9 +1364,12 @@ impl Config {
         let public_url = public_url(&e, env)?;
         let jwt = jwt(&e, env)?;
         let session = session(&e)?;
-        let rate_limits = rate_limits(&e)?;
-        let redis_url = redis_url(&e)?;
-        let trusted_proxies = trusted_proxies(&e)?;
+        let limits::Section {
+            rate_limits,
+            redis_url,
+            trusted_proxies,
+            warnings,
+        } = limits::read(&e, env)?;
         let oauth = oauth(&e)?;
         let sqlite = matches!(database, DatabaseConfig::Sqlite { .. });
         let auto_migrate = e.boolean(AUTO_MIGRATE, sqlite && env == AppEnv::Dev)?;
@@ -1370,8 +1378,12 @@ impl Config {
             .map_or(2, std::num::NonZeroUsize::get)
             .clamp(1, 256);
         let hash_concurrency = e.whole(HASH_CONCURRENCY, default_concurrency, 1, 256, "")?;
+        let default_queue =
+            hash_concurrency * authara_core::auth::password::DEFAULT_QUEUE_PER_THREAD;
+        let hash_queue = e.whole(HASH_QUEUE, default_queue, 1, 65_536, "")?;
         let cache_seconds: u64 = e.whole(SESSION_CACHE_SECONDS, 5, 0, 60, "")?;
         let session_cache_max_age = std::time::Duration::from_secs(cache_seconds);
+        let http = http::http_limits(&e)?;
         Ok(Config {
             env,
             log_level,
@@ -1387,7 +1399,10 @@ impl Config {
             auto_migrate,
             password_hash,
             hash_concurrency,
+            hash_queue,
             session_cache_max_age,
+            http,
+            warnings,
         })
     }
 
@@ -1396,6 +1411,15 @@ impl Config {
         self.env == AppEnv::Prod
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod props;
 
 #[cfg(test)]
 #[allow(
@@ -1489,9 +1513,16 @@ mod tests {
                 login_email: l(10, 3600),
                 signup_ip: l(3, 3600),
                 signup_email: l(3, 86_400),
+                password_reset_ip: l(5, 3600),
+                password_reset_email: l(3, 86_400),
+                passkey_login_ip: l(30, 600),
+                challenge_verify_ip: l(30, 600),
+                challenge_resend_ip: l(10, 3600),
+                cleanup_every: 200,
                 max_entries: 50_000,
             }
         );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         assert_eq!(c.redis_url.as_ref().map(Secret::<String>::expose), None);
         assert!(c.trusted_proxies.is_empty());
         assert!(c.oauth.google.is_none());
@@ -1750,8 +1781,12 @@ mod tests {
                 r#"AUTHARA_REFRESH_TOKEN_REUSE_GRACE must be at most 5m, got "6m""#.into(),
             ),
             (
-                vec![("AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT", "0")],
-                r#"AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT must be a whole number from 1 to 1000000, got "0""#.into(),
+                prod_with(&[("AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT", "0")]),
+                r#"AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT must be at least 1 when APP_ENV is prod (0 would turn the limit off), got "0""#.into(),
+            ),
+            (
+                vec![("AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT", "-1")],
+                r#"AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT must be a whole number from 0 to 1000000, got "-1""#.into(),
             ),
             (
                 vec![("AUTHARA_RATE_LIMIT_LOGIN_IP_WINDOW", "0s")],
@@ -1763,7 +1798,7 @@ mod tests {
             ),
             (
                 vec![("AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT", "1e6")],
-                r#"AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT must be a whole number from 1 to 1000000, got "1e6""#.into(),
+                r#"AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT must be a whole number from 0 to 1000000, got "1e6""#.into(),
             ),
             (
                 vec![("AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_WINDOW", "721h")],
@@ -1775,7 +1810,7 @@ mod tests {
             ),
             (
                 vec![("AUTHARA_REDIS_URL", "http://:hunter2@cache")],
-                "AUTHARA_REDIS_URL must be a redis:// or rediss:// URL (the value is not shown: it may contain a password)".into(),
+                "AUTHARA_REDIS_URL must be a redis:// URL (the value is not shown: it may contain a password)".into(),
             ),
             (
                 vec![("AUTHARA_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.0/33")],
@@ -1831,6 +1866,10 @@ mod tests {
             (
                 vec![("AUTHARA_PASSWORD_HASH_CONCURRENCY", "257")],
                 r#"AUTHARA_PASSWORD_HASH_CONCURRENCY must be a whole number from 1 to 256, got "257""#.into(),
+            ),
+            (
+                vec![("AUTHARA_PASSWORD_HASH_QUEUE", "0")],
+                r#"AUTHARA_PASSWORD_HASH_QUEUE must be a whole number from 1 to 65536, got "0""#.into(),
             ),
         ];
         let mut seen = std::collections::HashSet::new();
@@ -2085,7 +2124,7 @@ mod tests {
             ("AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT", "20"),
             ("AUTHARA_RATE_LIMIT_LOGIN_IP_WINDOW", "90s"),
             ("AUTHARA_RATE_LIMIT_MAX_ENTRIES", "1000"),
-            ("AUTHARA_REDIS_URL", "rediss://:pw@cache:6380/0"),
+            ("AUTHARA_REDIS_URL", "redis://:pw@cache:6380/0"),
             (
                 "AUTHARA_TRUSTED_PROXIES",
                 "10.0.0.0/8, fd00::/8,,192.168.1.1",
@@ -2114,7 +2153,7 @@ mod tests {
         assert_eq!(c.rate_limits.max_entries, 1000);
         assert_eq!(
             c.redis_url.as_ref().map(Secret::<String>::expose),
-            Some("rediss://:pw@cache:6380/0")
+            Some("redis://:pw@cache:6380/0")
         );
         let proxies: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
         assert_eq!(proxies, ["10.0.0.0/8", "fd00::/8", "192.168.1.1/32"]);
@@ -2131,6 +2170,8 @@ mod tests {
             }
         );
         assert_eq!(c.hash_concurrency, 3);
+        // The queue defaults to 32 waiting hashes per hashing thread.
+        assert_eq!(c.hash_queue, 96);
 
         let c = load(&[
             ("AUTHARA_OAUTH_PROVIDERS", "google"),

@@ -1,6 +1,8 @@
 //! Building the server from a `Config` (store, keys, services, router, listener) and running it.
 //! `build` binds its own listener, so port 0 works and tests get a real server.
 
+mod conn;
+
 use crate::config::{Config, DatabaseConfig, KeySource, PostgresConfig};
 use crate::http::cookies::CookieWriter;
 use crate::state::{AppState, Inner};
@@ -8,7 +10,7 @@ use authara_core::auth::password::{HashError, PasswordHasher};
 use authara_core::auth::AuthService;
 use authara_core::clock::{Clock, SystemClock};
 use authara_core::jwt::{JwtKeys, KeySetError};
-use authara_core::limits::{RateLimiter, Unlimited};
+use authara_core::limits::{MemoryLimiter, RateLimiter};
 use authara_core::random::{OsRandom, Random};
 use authara_core::session::cache::SessionCache;
 use authara_core::session::SessionService;
@@ -60,11 +62,11 @@ pub enum StartError {
     },
 }
 
-/// Injected dependencies; tests replace the clock (and could replace the rest).
+/// Injected dependencies; tests replace the clock (and could replace the rest). The rate
+/// limiter is built from the configuration and told time by `clock`.
 pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
-    pub limiter: Arc<dyn RateLimiter>,
 }
 
 impl Default for Deps {
@@ -72,7 +74,24 @@ impl Default for Deps {
         Self {
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
-            limiter: Arc::new(Unlimited),
+        }
+    }
+}
+
+/// The rate limiter of the configuration: shared through Redis when one is configured (with
+/// the in-process limiter as its fallback while Redis is away), else in-process.
+pub async fn build_limiter(config: &Config, clock: Arc<dyn Clock>) -> Arc<dyn RateLimiter> {
+    let Some(url) = &config.redis_url else {
+        return Arc::new(MemoryLimiter::new(config.rate_limits, clock));
+    };
+    match authara_redis::RedisLimiter::connect(url.expose(), config.rate_limits, clock.clone())
+        .await
+    {
+        Ok(l) => Arc::new(l),
+        Err(e) => {
+            // The configuration accepted the URL: still count, in this process.
+            tracing::error!(error = %e, "rate limits are counted in this process only");
+            Arc::new(MemoryLimiter::new(config.rate_limits, clock))
         }
     }
 }
@@ -82,6 +101,7 @@ pub struct Server {
     listener: TcpListener,
     router: axum::Router,
     state: AppState,
+    http: crate::config::HttpLimits,
     /// Held while serving: no second server may use the same SQLite file.
     _sqlite_lock: Option<std::fs::File>,
 }
@@ -173,6 +193,10 @@ impl Server {
                  the login page shows password sign-in only"
             );
         }
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
+        let limiter = build_limiter(config, deps.clock.clone()).await;
         let keys = Arc::new(jwt_keys(config, &*deps.random)?);
         let sqlite_lock = lock_sqlite_file(config)?;
         let cache = Arc::new(SessionCache::new(
@@ -190,9 +214,10 @@ impl Server {
             config.session,
             cache,
         );
-        let hasher = Arc::new(PasswordHasher::new(
+        let hasher = Arc::new(PasswordHasher::with_queue(
             config.password_hash,
             config.hash_concurrency,
+            config.hash_queue,
             deps.random.clone(),
         )?);
         let auth = AuthService::new(
@@ -208,11 +233,13 @@ impl Server {
             sessions,
             store,
             random: deps.random,
-            limiter: deps.limiter,
+            limiter,
             cookies: CookieWriter {
                 secure: config.is_prod(),
             },
             trusted_proxies: config.trusted_proxies.clone(),
+            // `PUBLIC_URL` was validated by the configuration, so it has an origin.
+            public_origin: crate::http::origin::of_url(&config.public_url).unwrap_or_default(),
             request_ids,
         });
         let listener = TcpListener::bind(config.http_addr)
@@ -226,6 +253,7 @@ impl Server {
             listener,
             router,
             state,
+            http: config.http,
             _sqlite_lock: sqlite_lock,
         })
     }
@@ -235,18 +263,14 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish for at most
+    /// `AUTHARA_SHUTDOWN_TIMEOUT` and closes what is left.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone()));
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = conn::serve(self.listener, self.router, self.http, shutdown).await;
         purge.abort();
         result
     }

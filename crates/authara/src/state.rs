@@ -23,6 +23,9 @@ pub struct Inner {
     pub limiter: Arc<dyn RateLimiter>,
     pub cookies: CookieWriter,
     pub trusted_proxies: Vec<Cidr>,
+    /// The origin of `PUBLIC_URL` (`scheme://host[:port]`); state-changing requests from any
+    /// other origin are refused. Empty when unknown: then every `Origin` is foreign.
+    pub public_origin: String,
     pub request_ids: crate::http::layers::RequestIds,
 }
 

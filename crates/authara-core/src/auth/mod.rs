@@ -1,5 +1,6 @@
 //! Accounts: signup, login, username changes, deletion and administration.
 
+pub mod delay;
 pub mod password;
 
 use crate::clock::Clock;
@@ -7,8 +8,10 @@ use crate::domain::{Email, EmailError, Password, PasswordError, Username, Userna
 use crate::random::{uuid_v4, Random};
 use crate::session::{IssueError, Issued, SessionService};
 use crate::store::{NewUser, Store, StoreError, UniqueKey, UserRecord};
-use password::{PasswordHasher, Verification};
+use delay::LoginDelay;
+use password::{HashError, PasswordHasher, Verification};
 use std::sync::Arc;
+use std::time::Instant;
 use uuid::Uuid;
 
 /// How many derived usernames signup tries before giving up.
@@ -31,6 +34,9 @@ pub enum SignupError {
     /// The email is taken. Shown to the user only as "Could not create account".
     #[error("could not create account")]
     Duplicate,
+    /// Password hashing is saturated: answer `503` with `Retry-After`; nothing was created.
+    #[error("password hashing is busy")]
+    Busy,
     #[error(transparent)]
     Failed(#[from] ServiceError),
 }
@@ -47,6 +53,9 @@ pub enum LoginError {
     /// The password was right but the account is disabled.
     #[error("account disabled")]
     Disabled,
+    /// Password hashing is saturated: answer `503` with `Retry-After`; nothing was checked.
+    #[error("password hashing is busy")]
+    Busy,
     #[error(transparent)]
     Failed(#[from] ServiceError),
 }
@@ -90,6 +99,7 @@ pub struct AuthService {
     random: Arc<dyn Random>,
     hasher: Arc<PasswordHasher>,
     sessions: SessionService,
+    delay: Arc<LoginDelay>,
 }
 
 impl AuthService {
@@ -107,6 +117,7 @@ impl AuthService {
             random,
             hasher,
             sessions,
+            delay: Arc::new(LoginDelay::new()),
         }
     }
 
@@ -119,11 +130,11 @@ impl AuthService {
     ) -> Result<(UserRecord, Issued), SignupError> {
         let email = Email::parse(email)?;
         let password = Password::parse_new(password)?;
-        let hash = self
-            .hasher
-            .hash(&password)
-            .await
-            .map_err(ServiceError::from)?;
+        let hash = match self.hasher.hash(&password).await {
+            Ok(hash) => hash,
+            Err(HashError::Busy) => return Err(SignupError::Busy),
+            Err(e) => return Err(ServiceError::from(e).into()),
+        };
         let user = self.create_user(&email, Some(hash)).await?;
         let issued = self
             .sessions
@@ -171,31 +182,42 @@ impl AuthService {
     }
 
     /// Checks a password and starts a session. Every failure before the password is verified
-    /// costs one Argon2 verification, so timing does not tell whether the email exists.
+    /// costs one Argon2 verification, and every `Invalid` is held back to the slowest recent
+    /// verification of a stored hash ([`LoginDelay`]), so timing tells neither whether the
+    /// email exists nor what parameters its hash has.
     pub async fn login(
         &self,
         email: &str,
         password: &str,
         origin: Origin<'_>,
     ) -> Result<(UserRecord, Issued), LoginError> {
-        let email = Email::normalise(email);
-        if email.is_empty() || password.is_empty() {
+        if Email::normalise(email).is_empty() || password.is_empty() {
             return Err(LoginError::Empty);
         }
+        let start = Instant::now();
         let attempt = Password::attempt(password);
-        // No account can have a longer address: such input never reaches the database, and
-        // still costs one (decoy) verification like any unknown email.
-        let user = if email.len() > crate::domain::MAX_EMAIL_LEN {
-            None
-        } else {
-            self.store
+        // No account can have an overlong address or one with a control character: such input
+        // never reaches the database, and still costs one (decoy) verification like any
+        // unknown email.
+        let user = match Email::lookup(email) {
+            None => None,
+            Some(email) => self
+                .store
                 .find_user_by_email(&email)
                 .await
-                .map_err(ServiceError::from)?
+                .map_err(ServiceError::from)?,
         };
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-        let verification = self.hasher.verify(attempt.as_ref(), stored).await;
-        let (Some(user), Verification::Valid { rehash }) = (user, verification) else {
+        let checked = match self.hasher.verify(attempt.as_ref(), stored).await {
+            Ok(checked) => checked,
+            Err(HashError::Busy) => return Err(LoginError::Busy),
+            Err(e) => return Err(ServiceError::from(e).into()),
+        };
+        if let Some(took) = checked.stored_took {
+            self.delay.observe(took);
+        }
+        let (Some(user), Verification::Valid { rehash }) = (user, checked.verification) else {
+            tokio::time::sleep(self.delay.hold_back(start.elapsed())).await;
             return Err(LoginError::Invalid);
         };
         if user.disabled {

@@ -1,7 +1,9 @@
 //! Argon2id password hashing on a fixed set of threads of its own, off the async executor: a
 //! login flood queues instead of exhausting memory or starving other requests. Each thread keeps
 //! its Argon2 working memory between hashes, so memory stays at threads × `m` and no hash pays
-//! for fresh pages.
+//! for fresh pages. The queue in front of the threads is bounded: when it is full, a hash is
+//! refused at once with [`HashError::Busy`] rather than waiting, so a flood costs neither memory
+//! nor unbounded latency, and the caller answers `503` with `Retry-After`.
 
 use crate::domain::Password;
 use crate::random::Random;
@@ -9,7 +11,9 @@ use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq as _;
 
 /// Argon2id cost parameters.
@@ -40,6 +44,20 @@ const MAX_MEMORY_KIB: u32 = 1 << 20;
 const MAX_ITERATIONS: u32 = 64;
 const MAX_PARALLELISM: u32 = 64;
 
+/// A stored hash may demand at most this many times the configured memory and iterations
+/// (the cost cap); beyond it, it is treated as unusable and the decoy runs instead.
+pub const COST_CAP_FACTOR: u32 = 4;
+/// The cap never goes below the parameters of Authara's older format
+/// (`$argon2id$v=1$t=3$m=65536$p=4$...`), so a database migrated from it keeps verifying
+/// whatever parameters are configured.
+const LEGACY_MEMORY_KIB: u32 = 65_536;
+const LEGACY_ITERATIONS: u32 = 3;
+
+/// Default length of the queue in front of the hashing threads, per hashing thread: a burst of
+/// this many logins per core waits (a few hundred milliseconds at the defaults) and the rest
+/// are refused at once.
+pub const DEFAULT_QUEUE_PER_THREAD: usize = 32;
+
 /// What a verification found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verification {
@@ -54,17 +72,66 @@ pub enum Verification {
 /// thrown away; 16 bytes, like the salt of every hash we write.
 const DECOY_SALT: [u8; 16] = *b"authara-decoy-01";
 
-/// Hashing failed (bad parameters or the blocking pool went away).
+/// Why hashing did not happen.
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
+pub enum HashError {
+    /// The queue in front of the hashing threads is full: try again shortly.
+    #[error("password hashing is busy: the queue is full")]
+    Busy,
+    /// Bad parameters, or the hashing threads went away.
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+impl HashError {
+    fn failed(e: impl std::fmt::Display) -> Self {
+        Self::Failed(e.to_string())
+    }
+}
+
+/// What [`PasswordHasher::verify`] found, and how long the Argon2 work over a stored hash took
+/// (`None` when the decoy ran), for the login delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    pub verification: Verification,
+    pub stored_took: Option<Duration>,
+}
 
 /// The password hasher: Argon2id PHC, legacy-format verification, a decoy hash for unknown users.
 pub struct PasswordHasher {
     params: HashParams,
     argon: Argon2<'static>,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
     random: Arc<dyn Random>,
+    cap: Cap,
+    /// Whether a hash above the cost cap was already reported (once per process is enough).
+    warned_over_cap: Arc<AtomicBool>,
+}
+
+/// The most a stored hash may demand.
+#[derive(Debug, Clone, Copy)]
+struct Cap {
+    memory_kib: u32,
+    iterations: u32,
+}
+
+impl Cap {
+    fn for_params(p: HashParams) -> Self {
+        Self {
+            memory_kib: p
+                .memory_kib
+                .saturating_mul(COST_CAP_FACTOR)
+                .clamp(LEGACY_MEMORY_KIB, MAX_MEMORY_KIB),
+            iterations: p
+                .iterations
+                .saturating_mul(COST_CAP_FACTOR)
+                .clamp(LEGACY_ITERATIONS, MAX_ITERATIONS),
+        }
+    }
+
+    fn admits(&self, m: u32, t: u32, p: u32) -> bool {
+        m <= self.memory_kib && t <= self.iterations && p <= MAX_PARALLELISM
+    }
 }
 
 /// Work for a hashing thread.
@@ -127,10 +194,23 @@ impl std::fmt::Debug for PasswordHasher {
 }
 
 impl PasswordHasher {
-    /// A hasher with `params`, running at most `concurrency` hashes at once.
+    /// A hasher with `params`, running at most `concurrency` hashes at once, with
+    /// [`DEFAULT_QUEUE_PER_THREAD`] per thread waiting.
     pub fn new(
         params: HashParams,
         concurrency: usize,
+        random: Arc<dyn Random>,
+    ) -> Result<Self, HashError> {
+        let queue = concurrency.max(1).saturating_mul(DEFAULT_QUEUE_PER_THREAD);
+        Self::with_queue(params, concurrency, queue, random)
+    }
+
+    /// A hasher with `params`, running at most `concurrency` hashes at once, with at most
+    /// `queue` more waiting; beyond that, [`HashError::Busy`] at once.
+    pub fn with_queue(
+        params: HashParams,
+        concurrency: usize,
+        queue: usize,
         random: Arc<dyn Random>,
     ) -> Result<Self, HashError> {
         let p = Params::new(
@@ -139,22 +219,24 @@ impl PasswordHasher {
             params.parallelism,
             None,
         )
-        .map_err(|e| HashError(e.to_string()))?;
+        .map_err(HashError::failed)?;
         let keep = p.block_count();
-        let (jobs, receiver) = mpsc::channel::<Job>();
+        let (jobs, receiver) = mpsc::sync_channel::<Job>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         for i in 0..concurrency.max(1) {
             let receiver = receiver.clone();
             std::thread::Builder::new()
                 .name(format!("authara-hash-{i}"))
                 .spawn(move || hashing_thread(receiver, keep))
-                .map_err(|e| HashError(e.to_string()))?;
+                .map_err(HashError::failed)?;
         }
         Ok(Self {
             params,
             argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, p),
             jobs,
             random,
+            cap: Cap::for_params(params),
+            warned_over_cap: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -169,7 +251,7 @@ impl PasswordHasher {
             let mut out = [0u8; 32];
             scratch
                 .hash_into(&argon, pw.expose().as_bytes(), &salt, &mut out)
-                .map_err(|e| HashError(e.to_string()))?;
+                .map_err(HashError::failed)?;
             Ok(format!(
                 "$argon2id$v=19$m={},t={},p={}${}${}",
                 p.memory_kib,
@@ -185,25 +267,58 @@ impl PasswordHasher {
     /// Verifies `password` against `stored`. Whenever there is nothing to verify against (unknown
     /// user, password-less account, an oversized attempt, an unreadable stored hash) it runs a
     /// decoy: the configured Argon2 over the attempt, as a verification of a hash written with
-    /// the configured parameters would, so the answer takes as long as a real one.
-    pub async fn verify(&self, password: Option<&Password>, stored: Option<&str>) -> Verification {
+    /// the configured parameters would. A stored hash that demands more than the cost cap
+    /// counts as unreadable (logged once, without the hash). [`HashError::Busy`] when the queue
+    /// is full.
+    pub async fn verify(
+        &self,
+        password: Option<&Password>,
+        stored: Option<&str>,
+    ) -> Result<Checked, HashError> {
         let password = password.cloned();
         let stored = stored.map(str::to_owned);
         let argon = self.argon.clone();
         let current = self.params;
+        let cap = self.cap;
+        let warned = self.warned_over_cap.clone();
         self.run(move |scratch| {
             let attempt = password.as_ref().map_or("", Password::expose);
+            let start = Instant::now();
             let found = match (&password, &stored) {
-                (Some(_), Some(stored)) => verify_stored(scratch, attempt, stored, current),
+                (Some(_), Some(stored)) => {
+                    match verify_stored(scratch, attempt, stored, current, cap) {
+                        Stored::Checked(v) => Some(v),
+                        Stored::OverCap => {
+                            if !warned.swap(true, Ordering::Relaxed) {
+                                tracing::warn!(
+                                    cap_memory_kib = cap.memory_kib,
+                                    cap_iterations = cap.iterations,
+                                    "a stored password hash demands more than the cost cap; it is \
+                                 treated as unusable (the user must reset the password)"
+                                );
+                            }
+                            None
+                        }
+                        Stored::Unusable => None,
+                    }
+                }
                 _ => None,
             };
-            found.unwrap_or_else(|| {
-                decoy(scratch, &argon, attempt);
-                Verification::Invalid
-            })
+            match found {
+                Some(verification) => Checked {
+                    verification,
+                    stored_took: Some(start.elapsed()),
+                },
+                None => {
+                    decoy(scratch, &argon, attempt);
+                    Checked {
+                        verification: Verification::Invalid,
+                        stored_took: None,
+                    }
+                }
+            }
         })
         .await
-        .unwrap_or(Verification::Invalid)
     }
 
     /// Runs `f` on a hashing thread, inside the caller's tracing span, and waits for it. A job
@@ -221,37 +336,69 @@ impl PasswordHasher {
             }
             let _ = tx.send(span.in_scope(|| f(scratch)));
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| HashError("the hashing threads have stopped".into()))?;
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => HashError::Busy,
+            mpsc::TrySendError::Disconnected(_) => {
+                HashError::failed("the hashing threads have stopped")
+            }
+        })?;
         rx.await
-            .map_err(|_| HashError("the hashing job did not finish".into()))
+            .map_err(|_| HashError::failed("the hashing job did not finish"))
     }
 }
 
-/// What `stored` says of `password`; `None` when `stored` is unusable (unreadable, or with
-/// parameters beyond our bounds), so that the caller runs the decoy instead.
+/// What a stored hash said.
+enum Stored {
+    Checked(Verification),
+    /// Readable, but it demands more than the cost cap.
+    OverCap,
+    /// Unreadable.
+    Unusable,
+}
+
+impl From<Option<Verification>> for Stored {
+    fn from(v: Option<Verification>) -> Self {
+        v.map_or(Self::Unusable, Self::Checked)
+    }
+}
+
+/// What `stored` says of `password`. Unusable (unreadable) or over the cap: the caller runs
+/// the decoy instead.
 fn verify_stored(
     scratch: &mut Scratch,
     password: &str,
     stored: &str,
     current: HashParams,
-) -> Option<Verification> {
+    cap: Cap,
+) -> Stored {
     if stored.starts_with("$argon2id$v=1$") {
-        return Some(match verify_legacy(scratch, password, stored)? {
-            true => Verification::Valid { rehash: true },
-            false => Verification::Invalid,
-        });
+        return match verify_legacy(scratch, password, stored, cap) {
+            Legacy::Checked(true) => Stored::Checked(Verification::Valid { rehash: true }),
+            Legacy::Checked(false) => Stored::Checked(Verification::Invalid),
+            Legacy::OverCap => Stored::OverCap,
+            Legacy::Unusable => Stored::Unusable,
+        };
     }
-    let parsed = PasswordHash::new(stored).ok()?;
-    let params = Params::try_from(&parsed).ok()?;
-    if params.m_cost() > MAX_MEMORY_KIB
-        || params.t_cost() > MAX_ITERATIONS
-        || params.p_cost() > MAX_PARALLELISM
-    {
-        return None;
+    let Some(parsed) = PasswordHash::new(stored).ok() else {
+        return Stored::Unusable;
+    };
+    let Some(params) = Params::try_from(&parsed).ok() else {
+        return Stored::Unusable;
+    };
+    if !cap.admits(params.m_cost(), params.t_cost(), params.p_cost()) {
+        return Stored::OverCap;
     }
-    if !recompute(scratch, password, &parsed, params.clone())? {
+    verify_phc(scratch, password, &parsed, params, current).into()
+}
+
+fn verify_phc(
+    scratch: &mut Scratch,
+    password: &str,
+    parsed: &PasswordHash<'_>,
+    params: Params,
+    current: HashParams,
+) -> Option<Verification> {
+    if !recompute(scratch, password, parsed, params.clone())? {
         return Some(Verification::Invalid);
     }
     let rehash = parsed.algorithm.as_str() != "argon2id"
@@ -293,9 +440,36 @@ fn recompute(
     hash_matches(scratch, &argon, password, salt, expected.as_bytes())
 }
 
+/// What a legacy-format hash said.
+enum Legacy {
+    Checked(bool),
+    OverCap,
+    Unusable,
+}
+
 /// Authara's older format: `$argon2id$v=1$t=3$m=65536$p=4$<salt>$<hash>` (base64, with or
-/// without padding). `None` when the string is not in that format.
-fn verify_legacy(scratch: &mut Scratch, password: &str, stored: &str) -> Option<bool> {
+/// without padding).
+fn verify_legacy(scratch: &mut Scratch, password: &str, stored: &str, cap: Cap) -> Legacy {
+    let Some((m, t, p, salt, hash)) = parse_legacy(stored) else {
+        return Legacy::Unusable;
+    };
+    if !cap.admits(m, t, p) {
+        return Legacy::OverCap;
+    }
+    let Some(params) = Params::new(m, t, p, Some(hash.len())).ok() else {
+        return Legacy::Unusable;
+    };
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    match hash_matches(scratch, &argon, password, &salt, &hash) {
+        Some(ok) => Legacy::Checked(ok),
+        None => Legacy::Unusable,
+    }
+}
+
+/// `(m, t, p, salt, hash)` of a legacy-format string; `None` when it is not in that format or
+/// beyond the absolute bounds.
+#[allow(clippy::type_complexity)]
+fn parse_legacy(stored: &str) -> Option<(u32, u32, u32, Vec<u8>, Vec<u8>)> {
     let mut it = stored.split('$');
     let (Some(""), Some("argon2id"), Some("v=1")) = (it.next(), it.next(), it.next()) else {
         return None;
@@ -314,9 +488,7 @@ fn verify_legacy(scratch: &mut Scratch, password: &str, stored: &str) -> Option<
     {
         return None;
     }
-    let params = Params::new(m, t, p, Some(hash.len())).ok()?;
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    hash_matches(scratch, &argon, password, &salt, &hash)
+    Some((m, t, p, salt, hash))
 }
 
 /// Hashes `password` with `argon` and `salt` into as many bytes as `expected` has and compares
@@ -379,9 +551,17 @@ mod tests {
         let h = cheap();
         let hash = h.hash(&pw("correct horse")).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=256,t=1,p=1$"), "{hash}");
-        let ok = h.verify(Some(&pw("correct horse")), Some(&hash)).await;
+        let ok = h
+            .verify(Some(&pw("correct horse")), Some(&hash))
+            .await
+            .unwrap()
+            .verification;
         assert_eq!(ok, Verification::Valid { rehash: false });
-        let bad = h.verify(Some(&pw("wrong horse")), Some(&hash)).await;
+        let bad = h
+            .verify(Some(&pw("wrong horse")), Some(&hash))
+            .await
+            .unwrap()
+            .verification;
         assert_eq!(bad, Verification::Invalid);
     }
 
@@ -402,9 +582,17 @@ mod tests {
             )
             .unwrap()
             .to_string();
-        let v = h.verify(Some(&pw("correct horse")), Some(&reference)).await;
+        let v = h
+            .verify(Some(&pw("correct horse")), Some(&reference))
+            .await
+            .unwrap()
+            .verification;
         assert_eq!(v, Verification::Valid { rehash: false });
-        let v = h.verify(Some(&pw("wrong horse")), Some(&reference)).await;
+        let v = h
+            .verify(Some(&pw("wrong horse")), Some(&reference))
+            .await
+            .unwrap()
+            .verification;
         assert_eq!(v, Verification::Invalid);
     }
 
@@ -447,7 +635,9 @@ mod tests {
         let hash = other.hash(&pw("correct horse")).await.unwrap();
         let v = cheap()
             .verify(Some(&pw("correct horse")), Some(&hash))
-            .await;
+            .await
+            .unwrap()
+            .verification;
         assert_eq!(v, Verification::Valid { rehash: true });
     }
 
@@ -456,14 +646,26 @@ mod tests {
         let legacy = encode_legacy("correct horse", b"0123456789abcdef", 1, 64, 1).unwrap();
         assert!(legacy.starts_with("$argon2id$v=1$t=1$m=64$p=1$"));
         let h = cheap();
-        let v = h.verify(Some(&pw("correct horse")), Some(&legacy)).await;
+        let v = h
+            .verify(Some(&pw("correct horse")), Some(&legacy))
+            .await
+            .unwrap()
+            .verification;
         assert_eq!(v, Verification::Valid { rehash: true });
-        let v = h.verify(Some(&pw("wrong")), Some(&legacy)).await;
+        let v = h
+            .verify(Some(&pw("wrong")), Some(&legacy))
+            .await
+            .unwrap()
+            .verification;
         assert_eq!(v, Verification::Invalid);
         // Padded base64, as some writers produced it.
         let padded = legacy.replace("$MDEyMzQ1Njc4OWFiY2RlZg$", "$MDEyMzQ1Njc4OWFiY2RlZg==$");
         assert_ne!(padded, legacy);
-        let v = h.verify(Some(&pw("correct horse")), Some(&padded)).await;
+        let v = h
+            .verify(Some(&pw("correct horse")), Some(&padded))
+            .await
+            .unwrap()
+            .verification;
         assert_eq!(v, Verification::Valid { rehash: true });
     }
 
@@ -477,7 +679,11 @@ mod tests {
             "$argon2id$v=1$t=1$m=99999999$p=1$MDEyMzQ1Njc4OWFiY2RlZg$MDEyMzQ1Njc4OWFiY2RlZg",
             "$argon2id$v=19$m=99999999,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$MDEyMzQ1Njc4OWFiY2RlZg",
         ] {
-            let v = h.verify(Some(&pw("x")), Some(stored)).await;
+            let v = h
+                .verify(Some(&pw("x")), Some(stored))
+                .await
+                .unwrap()
+                .verification;
             assert_eq!(v, Verification::Invalid, "{stored}");
         }
     }
@@ -485,9 +691,13 @@ mod tests {
     #[tokio::test]
     async fn no_stored_hash_is_invalid_even_for_the_dummy_password() {
         let h = cheap();
-        let v = h.verify(Some(&pw("authara dummy password")), None).await;
+        let v = h
+            .verify(Some(&pw("authara dummy password")), None)
+            .await
+            .unwrap()
+            .verification;
         assert_eq!(v, Verification::Invalid);
-        let v = h.verify(None, None).await;
+        let v = h.verify(None, None).await.unwrap().verification;
         assert_eq!(v, Verification::Invalid);
     }
 
@@ -551,11 +761,101 @@ mod tests {
         for (attempt, stored) in cases {
             let h = PasswordHasher::new(params, 1, Arc::new(OsRandom)).unwrap();
             assert_eq!(scratch_blocks(&h).await, 0);
-            let v = h.verify(attempt.as_ref(), stored).await;
+            let v = h
+                .verify(attempt.as_ref(), stored)
+                .await
+                .unwrap()
+                .verification;
             assert_eq!(v, Verification::Invalid, "{stored:?}");
             // The decoy filled the thread's memory to the configured size: it ran Argon2 with
             // the configured parameters, where a real verification of such a hash runs.
             assert_eq!(scratch_blocks(&h).await, 256, "{stored:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_with_busy() {
+        let params = HashParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let h = PasswordHasher::with_queue(params, 1, 1, Arc::new(OsRandom)).unwrap();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (release, gate) = mpsc::channel::<()>();
+        let blocker = h.run(move |_| {
+            let _ = started_tx.send(());
+            let _ = gate.recv();
+        });
+        tokio::pin!(blocker);
+        tokio::select! {
+            biased;
+            _ = &mut blocker => panic!("the blocker cannot finish before it is released"),
+            _ = started_rx => {}
+        }
+        // The thread is busy; one job fits in the queue.
+        let horse = pw("correct horse");
+        let queued = h.hash(&horse);
+        tokio::pin!(queued);
+        tokio::select! {
+            biased;
+            _ = &mut queued => panic!("the thread is busy"),
+            () = std::future::ready(()) => {}
+        }
+        // The next ones are refused without waiting for the thread.
+        assert!(matches!(h.hash(&pw("x")).await, Err(HashError::Busy)));
+        let v = h.verify(Some(&pw("x")), None).await;
+        assert!(matches!(v, Err(HashError::Busy)), "{v:?}");
+        release.send(()).unwrap();
+        blocker.await.unwrap();
+        assert!(queued.await.is_ok());
+        // Drained: hashing works again.
+        assert!(h.hash(&pw("x")).await.is_ok());
+    }
+
+    #[test]
+    fn the_cost_cap_is_four_times_the_configured_cost_but_admits_the_legacy_format() {
+        let cap = Cap::for_params(HashParams::default());
+        assert_eq!((cap.memory_kib, cap.iterations), (4 * 19_456, 8));
+        // Upstream's legacy parameters pass with the defaults...
+        assert!(cap.admits(65_536, 3, 4));
+        assert!(!cap.admits(4 * 19_456 + 1, 2, 1));
+        assert!(!cap.admits(19_456, 9, 1));
+        // ...and with parameters so cheap that 4x would be below them.
+        let tiny = Cap::for_params(HashParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        });
+        assert!(tiny.admits(65_536, 3, 4));
+        assert!(!tiny.admits(65_537, 3, 4));
+        assert!(tiny.admits(65_536, 4, 4));
+        assert!(!tiny.admits(65_536, 5, 4));
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_above_the_cap_is_treated_as_unusable_and_runs_the_decoy() {
+        // 256 KiB configured: the cap is 64 MiB (the legacy floor); this hash asks for 128 MiB,
+        // within the absolute bound. It is never computed: the decoy runs instead.
+        let h = cheap();
+        let over = "$argon2id$v=19$m=131072,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+        let legacy_over =
+            "$argon2id$v=1$t=1$m=131072$p=1$MDEyMzQ1Njc4OWFiY2RlZg$MDEyMzQ1Njc4OWFiY2RlZg";
+        for stored in [over, legacy_over] {
+            let c = h
+                .verify(Some(&pw("correct horse")), Some(stored))
+                .await
+                .unwrap();
+            assert_eq!(c.verification, Verification::Invalid, "{stored}");
+            assert_eq!(c.stored_took, None, "{stored}");
+        }
+        // A usable stored hash reports how long its verification took.
+        let hash = h.hash(&pw("correct horse")).await.unwrap();
+        let c = h
+            .verify(Some(&pw("wrong horse")), Some(&hash))
+            .await
+            .unwrap();
+        assert_eq!(c.verification, Verification::Invalid);
+        assert!(c.stored_took.is_some());
     }
 }

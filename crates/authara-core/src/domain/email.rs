@@ -24,7 +24,17 @@ impl Email {
         raw.trim().to_lowercase()
     }
 
-    /// Validates an address for signup.
+    /// The normalised address to look a user up by at login, or `None` when no account can
+    /// have it: longer than [`MAX_EMAIL_LEN`], or holding a control or bidi character (which
+    /// [`Email::parse`] refuses at signup, and PostgreSQL could not even compare: NUL). Such
+    /// input never reaches the database.
+    pub fn lookup(raw: &str) -> Option<String> {
+        let s = Self::normalise(raw);
+        (s.len() <= MAX_EMAIL_LEN && !super::has_forbidden_char(&s)).then_some(s)
+    }
+
+    /// Validates an address for signup: at most [`MAX_EMAIL_LEN`] bytes, an `@` with something
+    /// on both sides, no whitespace, control or bidi character.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
         let s = Self::normalise(raw);
         if s.is_empty() {
@@ -36,7 +46,7 @@ impl Email {
         let Some((local, domain)) = s.rsplit_once('@') else {
             return Err(EmailError::Invalid);
         };
-        let bad_char = |c: char| c.is_control() || c.is_whitespace();
+        let bad_char = |c: char| super::is_forbidden_char(c) || c.is_whitespace();
         if local.is_empty() || domain.is_empty() || s.chars().any(bad_char) {
             return Err(EmailError::Invalid);
         }
@@ -83,5 +93,17 @@ mod tests {
         assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
         let max = format!("{}@example.com", "a".repeat(MAX_EMAIL_LEN - 12));
         assert!(Email::parse(&max).is_ok());
+        for c in ['\0', '\u{7f}', '\u{85}', '\u{202E}', '\u{2066}'] {
+            let e = format!("ad{c}a@x.y");
+            assert_eq!(Email::parse(&e), Err(EmailError::Invalid), "{c:?}");
+            assert_eq!(Email::lookup(&e), None, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn lookup_normalises_and_bounds() {
+        assert_eq!(Email::lookup(" Ada@X.Y ").as_deref(), Some("ada@x.y"));
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(Email::lookup(&long), None);
     }
 }

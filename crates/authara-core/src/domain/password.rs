@@ -18,10 +18,14 @@ pub enum PasswordError {
     TooShort,
     #[error("Password must be at most 128 characters.")]
     TooLong,
+    #[error("Password must not contain control characters.")]
+    Control,
 }
 
 impl Password {
-    /// Validates a new password (signup): 8 to 128 characters.
+    /// Validates a new password (signup): 8 to 128 characters, none of them a control character
+    /// (NUL, tab, CR, LF, DEL, C1), which no keyboard types and some other implementations
+    /// would cut the password at.
     pub fn parse_new(raw: &str) -> Result<Self, PasswordError> {
         let n = raw.chars().count();
         if n == 0 {
@@ -30,6 +34,8 @@ impl Password {
             Err(PasswordError::TooShort)
         } else if n > MAX_PASSWORD_CHARS {
             Err(PasswordError::TooLong)
+        } else if raw.chars().any(char::is_control) {
+            Err(PasswordError::Control)
         } else {
             Ok(Self(raw.to_owned()))
         }
@@ -71,6 +77,16 @@ mod tests {
             Some(PasswordError::TooLong)
         );
         assert!(Password::attempt(&"a".repeat(129)).is_none());
+        for c in ['\0', '\t', '\n', '\r', '\u{7f}', '\u{85}'] {
+            let p = format!("correct{c}horse");
+            assert_eq!(
+                Password::parse_new(&p).err(),
+                Some(PasswordError::Control),
+                "{c:?}"
+            );
+        }
+        // Not a control character: any other text is fine.
+        assert!(Password::parse_new("correct \u{202E}horse ☃").is_ok());
     }
 
     #[test]

@@ -13,8 +13,12 @@ pub enum UsernameError {
     Characters,
 }
 
-const MIN: usize = 3;
-const MAX: usize = 32;
+/// Fewest characters in a username.
+pub const MIN_USERNAME_CHARS: usize = 3;
+/// Most characters in a username.
+pub const MAX_USERNAME_CHARS: usize = 32;
+const MIN: usize = MIN_USERNAME_CHARS;
+const MAX: usize = MAX_USERNAME_CHARS;
 const SUFFIX_DIGITS: usize = 5;
 
 fn allowed(c: char) -> bool {

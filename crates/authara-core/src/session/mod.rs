@@ -220,8 +220,8 @@ impl SessionService {
         let session = NewSession {
             id: uuid_v4(&*self.random),
             user_id: user.id,
-            user_agent: truncate(user_agent, 512),
-            client_ip: truncate(client_ip, 64),
+            user_agent: crate::domain::sanitise(user_agent, MAX_USER_AGENT_BYTES),
+            client_ip: crate::domain::sanitise(client_ip, MAX_CLIENT_IP_BYTES),
             created_at: now,
             expires_at: now + self.policy.session_ttl,
             max_live_per_user: self.policy.max_sessions_per_user.max(1),
@@ -589,13 +589,11 @@ impl SessionService {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or("").to_owned()
-}
+/// Most bytes of a user agent recorded on a session; control and bidi characters are replaced
+/// by U+FFFD first.
+pub const MAX_USER_AGENT_BYTES: usize = 512;
+/// Most bytes of a client address recorded on a session.
+pub const MAX_CLIENT_IP_BYTES: usize = 64;
 
 #[cfg(test)]
 mod tests {

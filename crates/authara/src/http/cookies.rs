@@ -122,3 +122,82 @@ mod tests {
         assert_eq!(read(&h, REFRESH), None);
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            CSRF,
+            ACCESS,
+            REFRESH,
+            "authara_csrfx",
+            "xauthara_csrf",
+            "a",
+        ])
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[A-Za-z0-9_-]{0,50}",
+            Just(String::new()),
+            Just("\"quoted\"".to_owned()),
+            Just(" padded ".to_owned()),
+            Just("a=b".to_owned()),
+            Just("x".repeat(MAX_VALUE_LEN + 1)),
+        ]
+    }
+
+    /// What [`read`] promises: the first pair named `name`, across headers in order, its value
+    /// trimmed of spaces and quotes; `None` when that first value is empty or oversized.
+    fn model(pairs: &[(&'static str, String)], name: &str) -> Option<String> {
+        let (_, v) = pairs.iter().find(|(k, _)| *k == name)?;
+        let v = v.trim().trim_matches('"');
+        (!v.is_empty() && v.len() <= MAX_VALUE_LEN).then(|| v.to_owned())
+    }
+
+    proptest! {
+        #[test]
+        fn read_finds_the_first_pair_of_the_name(
+            pairs in prop::collection::vec((name(), value()), 0..8),
+            split in any::<prop::sample::Index>(),
+            target in name(),
+        ) {
+            // The pairs in one or two `Cookie` headers, split anywhere.
+            let at = split.index(pairs.len() + 1);
+            let (a, b) = pairs.split_at(at);
+            let mut h = HeaderMap::new();
+            for part in [a, b] {
+                if part.is_empty() {
+                    continue;
+                }
+                let joined = part
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                h.append(COOKIE, HeaderValue::from_str(&joined).unwrap());
+            }
+            prop_assert_eq!(read(&h, target).map(str::to_owned), model(&pairs, target));
+        }
+
+        #[test]
+        fn arbitrary_header_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_bytes(&bytes) {
+                h.append(COOKIE, v);
+            }
+            if let Some(v) = read(&h, CSRF) {
+                prop_assert!(!v.is_empty() && v.len() <= MAX_VALUE_LEN);
+            }
+        }
+    }
+}

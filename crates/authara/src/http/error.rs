@@ -16,6 +16,8 @@ pub enum ApiError {
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    /// The request body did not arrive within `AUTHARA_HTTP_BODY_TIMEOUT`.
+    RequestTimeout,
     RateLimited(Duration),
     /// An internal failure; the source is logged once here and never shown.
     Internal(Box<dyn std::error::Error + Send + Sync>),
@@ -87,6 +89,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "Request body too large.",
+            ),
+            Self::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request body not received in time.",
             ),
             Self::RateLimited(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -162,6 +169,12 @@ fn retry_after_secs(after: Duration) -> u64 {
 impl From<authara_core::store::StoreError> for ApiError {
     fn from(e: authara_core::store::StoreError) -> Self {
         Self::internal(e)
+    }
+}
+
+impl From<authara_core::limits::Limited> for ApiError {
+    fn from(l: authara_core::limits::Limited) -> Self {
+        Self::RateLimited(l.retry_after)
     }
 }
 
@@ -286,5 +299,16 @@ mod tests {
         let mut res = StatusCode::TOO_MANY_REQUESTS.into_response();
         set_retry_after(&mut res, Duration::from_millis(500));
         assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn a_refusal_of_the_limiter_is_the_rate_limited_envelope_with_retry_after() {
+        let limited = authara_core::limits::Limited {
+            retry_after: Duration::from_millis(41_500),
+        };
+        let res = ApiError::from(limited).into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "42");
+        assert_eq!(ApiError::from(limited).parts().1, "rate_limited");
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -45,12 +45,12 @@ impl FromRequestParts<AppState> for ClientInfo {
             .map(|c| c.0.ip());
         let ip = client_ip(peer, &parts.headers, &state.trusted_proxies)
             .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        // Bytes beyond ASCII are read, not dropped; the session service sanitises and bounds.
         let user_agent = parts
             .headers
             .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
         Ok(Self { ip, user_agent })
     }
 }
@@ -83,7 +83,7 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) ->
             return Some(last_trusted);
         };
         for entry in value.rsplit(',') {
-            let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+            let Some(ip) = forwarded_entry(entry.trim()) else {
                 return Some(last_trusted);
             };
             if !is_trusted(ip) {
@@ -93,6 +93,19 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Cidr]) ->
         }
     }
     Some(last_trusted)
+}
+
+/// One `X-Forwarded-For` entry: `ip`, `ip:port`, `[v6]` or `[v6]:port` (some proxies add the
+/// client's port); anything else is not an address.
+pub fn forwarded_entry(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(addr) = entry.parse::<SocketAddr>() {
+        return Some(addr.ip());
+    }
+    let inner = entry.strip_prefix('[')?.strip_suffix(']')?;
+    inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
 /// The accepted `return_to` of an HTML route (SPEC §7, §10): the form field when it is valid,
@@ -156,6 +169,45 @@ mod tests {
             h.append("x-forwarded-for", HeaderValue::from_static(v));
         }
         h
+    }
+
+    #[test]
+    fn forwarded_entries_may_carry_a_port() {
+        for (entry, want) in [
+            ("203.0.113.5", Some("203.0.113.5")),
+            ("203.0.113.5:4711", Some("203.0.113.5")),
+            ("2001:db8::1", Some("2001:db8::1")),
+            ("[2001:db8::1]", Some("2001:db8::1")),
+            ("[2001:db8::1]:443", Some("2001:db8::1")),
+            ("[203.0.113.5]", None),
+            ("203.0.113.5:", None),
+            ("203.0.113.5:99999", None),
+            ("2001:db8::1:443x", None),
+            ("[2001:db8::1", None),
+            ("unknown", None),
+            ("", None),
+        ] {
+            assert_eq!(
+                forwarded_entry(entry),
+                want.map(|w| w.parse::<IpAddr>().unwrap()),
+                "{entry:?}"
+            );
+        }
+        let trusted: Vec<Cidr> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let h = forwarded(&["198.51.100.9:1234, 10.0.0.7:80"]);
+        assert_eq!(
+            client_ip(Some(proxy), &h, &trusted),
+            "198.51.100.9".parse().ok()
+        );
+        let h = forwarded(&["[2001:db8::7]:1234"]);
+        assert_eq!(
+            client_ip(Some(proxy), &h, &trusted),
+            "2001:db8::7".parse().ok()
+        );
+        // From an untrusted peer, a port changes nothing: the header is ignored.
+        let stranger: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(client_ip(Some(stranger), &h, &trusted), Some(stranger));
     }
 
     #[test]

@@ -18,3 +18,50 @@ pub fn parse_query<T: DeserializeOwned + Default>(raw: Option<&str>) -> T {
 pub struct ReturnToQuery {
     pub return_to: Option<String>,
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+    struct Fields {
+        email: Option<String>,
+        password: Option<String>,
+        csrf_token: Option<String>,
+        return_to: Option<String>,
+    }
+
+    proptest! {
+        #[test]
+        fn what_serde_urlencoded_writes_reads_back(
+            email in proptest::option::of(any::<String>()),
+            password in proptest::option::of(any::<String>()),
+            csrf_token in proptest::option::of("[A-Za-z0-9_-]{0,64}"),
+            return_to in proptest::option::of(any::<String>()),
+        ) {
+            let f = Fields { email, password, csrf_token, return_to };
+            let body = serde_urlencoded::to_string(&f).unwrap();
+            prop_assert_eq!(parse::<Fields>(body.as_bytes()), f);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_unknown_fields_are_ignored(
+            bytes in prop::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let f: Fields = parse(&bytes);
+            // Appending an unknown field never changes what the known fields read.
+            let mut more = bytes.clone();
+            more.extend_from_slice(b"&zz_unknown=1");
+            if f != Fields::default() {
+                prop_assert_eq!(parse::<Fields>(&more), f);
+            }
+        }
+    }
+}

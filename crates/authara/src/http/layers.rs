@@ -6,8 +6,8 @@ use super::error::{envelope, is_api_path, ApiError};
 use super::pages::render_error_page;
 use crate::state::AppState;
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
@@ -104,6 +104,11 @@ pub async fn request_id(State(state): State<AppState>, mut req: Request, next: N
 /// SPEC §11 headers.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
+    add_security_headers(&mut res);
+    res
+}
+
+fn add_security_headers(res: &mut Response) {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
@@ -125,8 +130,19 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
             HeaderValue::from_static(CSP),
         );
     }
+}
+
+/// The answer to a request that outlived `AUTHARA_HTTP_REQUEST_TIMEOUT`: `503 unavailable`
+/// (JSON under the API, a page elsewhere), with the SPEC §11 headers.
+pub fn request_timed_out(path: &str) -> Response {
+    let mut res = error_for(is_api_path(path), ApiError::Unavailable);
+    add_security_headers(&mut res);
     res
 }
+
+/// How long a request's body may take to arrive; set per request by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
 
 fn error_for(is_api: bool, e: ApiError) -> Response {
     if is_api {
@@ -137,8 +153,10 @@ fn error_for(is_api: bool, e: ApiError) -> Response {
     }
 }
 
-/// Buffers the request body up to 64 KiB; larger bodies get `413` before any handler runs.
+/// Buffers the request body up to 64 KiB; larger bodies get `413` before any handler runs, and
+/// a body that does not arrive within the request's [`BodyTimeout`] gets `408`.
 pub async fn body_limit(req: Request, next: Next) -> Response {
+    let within = req.extensions().get::<BodyTimeout>().map(|t| t.0);
     let is_api = is_api_path(req.uri().path());
     let declared = req
         .headers()
@@ -149,7 +167,18 @@ pub async fn body_limit(req: Request, next: Next) -> Response {
         return error_for(is_api, ApiError::PayloadTooLarge);
     }
     let (parts, body) = req.into_parts();
-    let bytes = match to_bytes(body, MAX_BODY).await {
+    let read = to_bytes(body, MAX_BODY);
+    let read = match within {
+        Some(d) => match tokio::time::timeout(d, read).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::info!("request refused: body not received in time");
+                return error_for(is_api, ApiError::RequestTimeout);
+            }
+        },
+        None => read.await,
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(_) => return error_for(is_api, ApiError::PayloadTooLarge),
     };
@@ -162,23 +191,49 @@ struct CsrfField {
     csrf_token: Option<String>,
 }
 
-/// SPEC §5: every state-changing request must repeat the `authara_csrf` cookie in the
-/// `X-CSRF-Token` header or the `csrf_token` form field. Applied after routing, so unknown
-/// routes and methods get 404/405 first.
-pub async fn require_csrf(req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+/// SPEC §5: every state-changing request (any method but `GET`, `HEAD`, `OPTIONS`, `TRACE`) of
+/// every route not in [`CSRF_EXEMPT`](super::CSRF_EXEMPT) must repeat the `authara_csrf` cookie in
+/// the `X-CSRF-Token` header or the `csrf_token` form field, and must not come from another
+/// origin than `PUBLIC_URL` (`Origin`, `Sec-Fetch-Site`: [`super::origin::is_cross_origin`]).
+/// Both failures are the same `403`. Applied by the router as a route layer, after routing, so
+/// unknown routes and methods get 404/405 first.
+pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !super::is_state_changing(req.method()) {
+        return next.run(req).await;
+    }
+    let exempt = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| super::is_csrf_exempt(req.method(), p.as_str()));
+    if exempt {
         return next.run(req).await;
     }
     let is_api = is_api_path(req.uri().path());
+    if super::origin::is_cross_origin(req.headers(), &state.public_origin) {
+        // Names what was seen (escaped, bounded), so that a PUBLIC_URL that does not match the
+        // address in the browser (localhost vs 127.0.0.1) is easy to spot.
+        let seen = |name: &str| {
+            req.headers().get(name).map(|v| {
+                let s = String::from_utf8_lossy(v.as_bytes());
+                s.chars().take(100).collect::<String>()
+            })
+        };
+        tracing::info!(
+            origin = ?seen("origin"),
+            sec_fetch_site = ?seen("sec-fetch-site"),
+            public_origin = %state.public_origin,
+            "request refused: sent from another origin than PUBLIC_URL"
+        );
+        return error_for(is_api, ApiError::CsrfInvalid);
+    }
     let (parts, body) = req.into_parts();
     let cookie = cookies::read(&parts.headers, cookies::CSRF);
-    let header = parts
-        .headers
-        .get(&CSRF_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let (ok, body) = match header {
-        Some(h) => (authara_core::csrf::matches(cookie, Some(h)), body),
-        None => {
+    let mut headers = parts.headers.get_all(&CSRF_HEADER).iter();
+    let (ok, body) = match (headers.next(), headers.next()) {
+        (Some(h), None) => (authara_core::csrf::matches(cookie, h.to_str().ok()), body),
+        // Two tokens in headers: refused, whatever they say.
+        (Some(_), Some(_)) => (false, body),
+        (None, _) => {
             let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
                 return error_for(is_api, ApiError::PayloadTooLarge);
             };
@@ -192,6 +247,19 @@ pub async fn require_csrf(req: Request, next: Next) -> Response {
     } else {
         tracing::info!("request refused: CSRF token missing or wrong");
         error_for(is_api, ApiError::CsrfInvalid)
+    }
+}
+
+/// Runs the rest of the request (routing, checks, handler) on a task of its own, so that a
+/// client that goes away mid-request never cancels a handler halfway through its work: a
+/// cancelled database transaction could otherwise leave a pooled connection in a state the
+/// next request trips over (the malformed-request sweep found exactly that on SQLite). The
+/// response is dropped if nobody waits for it any more; a panic becomes the JSON 500.
+pub async fn run_to_completion(req: Request, next: Next) -> Response {
+    // The task keeps the request's span, so its log lines keep the request id.
+    match tokio::spawn(next.run(req).in_current_span()).await {
+        Ok(res) => res,
+        Err(e) => panic_response(Box::new(e.to_string())),
     }
 }
 

@@ -226,3 +226,111 @@ fn wait_until_ready(child: &mut std::process::Child, mut ready: impl FnMut() -> 
     }
     false
 }
+
+/// Starts `authara serve` on a free port with `env`; waits until it is healthy.
+fn serve_binary(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authara"))
+        .current_dir(dir)
+        .env_clear()
+        .env("AUTHARA_HTTP_ADDR", &addr)
+        .env("LOG_LEVEL", "warn")
+        .envs(env.iter().copied())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = wait_until_ready(&mut child, || {
+        authara(dir, &["healthcheck"], &[("AUTHARA_HTTP_ADDR", &addr)])
+            .status
+            .success()
+    });
+    assert!(ready, "the server never became healthy");
+    (child, addr)
+}
+
+/// Opens a login whose body the server is waiting for: it has answered `100 Continue`.
+fn request_in_flight(addr: &str, body: &str) -> std::net::TcpStream {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(READY_WITHIN)).unwrap();
+    write!(
+        s,
+        "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut head = [0u8; 25];
+    s.read_exact(&mut head).unwrap();
+    assert!(
+        head.starts_with(b"HTTP/1.1 100 Continue"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
+fn sigterm(child: &std::process::Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+/// Waits (generously) for the server to exit; its exit code.
+fn exit_code(child: &mut std::process::Child) -> Option<i32> {
+    let deadline = Instant::now() + READY_WITHIN;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = serve_binary(dir.path(), &[]);
+    let body = "email=a&password=b";
+    let mut s = request_in_flight(&addr, body);
+    sigterm(&child);
+    // New connections are refused once the signal is handled.
+    let deadline = Instant::now() + READY_WITHIN;
+    while std::net::TcpStream::connect(&addr).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The request in flight still gets its whole answer (403: no CSRF token was sent).
+    s.write_all(body.as_bytes()).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    let text = String::from_utf8_lossy(&rest);
+    let text = text.trim_start_matches(['\r', '\n']);
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert_eq!(exit_code(&mut child), Some(0));
+}
+
+#[test]
+fn a_request_stalled_past_the_shutdown_timeout_is_closed_and_the_server_exits_0() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    // Only the shutdown timeout can end this request: the body timeout is far away.
+    let (mut child, addr) = serve_binary(
+        dir.path(),
+        &[
+            ("AUTHARA_SHUTDOWN_TIMEOUT", "1s"),
+            ("AUTHARA_HTTP_BODY_TIMEOUT", "5m"),
+            ("AUTHARA_HTTP_REQUEST_TIMEOUT", "10m"),
+        ],
+    );
+    let mut s = request_in_flight(&addr, "email=a&password=b");
+    sigterm(&child);
+    assert_eq!(exit_code(&mut child), Some(0));
+    // Closed without an answer.
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+}

@@ -2,7 +2,7 @@
 //! client with a cookie jar and redirects off.
 
 use authara::config::Config;
-use authara::server::{Deps, Server};
+use authara::server::{Deps, Server, StartError};
 use authara_core::clock::ManualClock;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -71,12 +71,17 @@ impl TestApp {
         let mut vars: HashMap<String, String> = HashMap::new();
         let key = format!("test:{}", STANDARD.encode(TEST_KEY));
         for (k, v) in [
-            ("AUTHARA_HTTP_ADDR", "127.0.0.1:0"),
             ("AUTHARA_JWT_KEYS", key.as_str()),
             ("AUTHARA_JWT_ISSUER", "authara-test"),
             ("AUTHARA_PASSWORD_HASH_MEMORY_KIB", "256"),
             ("AUTHARA_PASSWORD_HASH_ITERATIONS", "1"),
             ("AUTHARA_AUTO_MIGRATE", "true"),
+            // Tests sign up and log in many times from 127.0.0.1; the rate-limit tests set
+            // their own limits.
+            ("AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT", "10000"),
+            ("AUTHARA_RATE_LIMIT_LOGIN_EMAIL_LIMIT", "10000"),
+            ("AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT", "10000"),
+            ("AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_LIMIT", "10000"),
         ] {
             vars.insert(k.into(), v.into());
         }
@@ -102,9 +107,28 @@ impl TestApp {
         for (k, v) in extra {
             vars.insert((*k).into(), (*v).into());
         }
-        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+        // The server checks `Origin` against `PUBLIC_URL`, so the test server's public URL is
+        // the address it really listens on (as a browser sees it): pick a free port first, and
+        // pick again in the unlikely case that another process took it in between.
         let clock = Arc::new(ManualClock::starting_now());
-        let (addr, shutdown) = start_server(&config, clock.clone(), "server").await;
+        let mut attempt = 0;
+        let (config, addr, shutdown) = loop {
+            attempt += 1;
+            let mut vars = vars.clone();
+            if !extra.iter().any(|(k, _)| *k == "AUTHARA_HTTP_ADDR") {
+                let port = free_port();
+                vars.insert("AUTHARA_HTTP_ADDR".into(), format!("127.0.0.1:{port}"));
+                if !extra.iter().any(|(k, _)| *k == "PUBLIC_URL") {
+                    vars.insert("PUBLIC_URL".into(), format!("http://127.0.0.1:{port}"));
+                }
+            }
+            let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+            match try_start_server(&config, clock.clone()).await {
+                Ok((addr, shutdown)) => break (config, addr, shutdown),
+                Err(StartError::Bind { .. }) if attempt < 5 => continue,
+                Err(e) => panic!("server does not build: {e}"),
+            }
+        };
         let (client, jar) = cookie_client();
         Self {
             addr,
@@ -124,14 +148,17 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(authara_core::clock::Clock::now(
             &*self.clock,
         )));
-        let (addr, shutdown) = start_server(&self.config, clock.clone(), "sibling").await;
+        // Same `PUBLIC_URL` (one site behind a load balancer), a port of its own.
+        let mut config = self.config.clone();
+        config.http_addr = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
+        let (addr, shutdown) = start_server(&config, clock.clone(), "sibling").await;
         let (client, jar) = cookie_client();
         TestApp {
             addr,
             client,
             jar,
             clock,
-            config: self.config.clone(),
+            config,
             shutdown: Some(shutdown),
             _dir: tempfile::tempdir().unwrap(),
             pg: None,
@@ -304,19 +331,27 @@ async fn start_server(
     clock: Arc<ManualClock>,
     what: &str,
 ) -> (SocketAddr, oneshot::Sender<()>) {
+    try_start_server(config, clock)
+        .await
+        .unwrap_or_else(|e| panic!("{what} does not build: {e}"))
+}
+
+/// [`start_server`], returning the error.
+async fn try_start_server(
+    config: &Config,
+    clock: Arc<ManualClock>,
+) -> Result<(SocketAddr, oneshot::Sender<()>), StartError> {
     let deps = Deps {
         clock,
         ..Deps::default()
     };
-    let server = Server::build(config, deps)
-        .await
-        .unwrap_or_else(|e| panic!("{what} does not build: {e}"));
+    let server = Server::build(config, deps).await?;
     let addr = server.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server.run_until_stopped(async {
         let _ = rx.await;
     }));
-    (addr, tx)
+    Ok((addr, tx))
 }
 
 /// A browser: a client with its own, empty cookie jar, redirects off and the tests' user agent.

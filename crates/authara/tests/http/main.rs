@@ -9,14 +9,21 @@
     clippy::indexing_slicing
 )]
 
+mod dbstate;
 mod helpers;
+mod raw;
 
 mod account;
 mod api;
 mod browser;
 mod cli;
+mod csrf;
 mod faults;
+mod hostile;
+mod limits;
+mod limits_conn;
 mod login;
 mod security;
 mod sessions;
 mod sessions_cap;
+mod sweep;

@@ -1,8 +1,8 @@
 //! `GET /auth/login`, `POST /auth/login`.
 
 use super::{
-    echoed_email, email_limit_key, ensure_csrf, refuse_over_limit, render, signed_in_redirect,
-    LoginPage,
+    echoed_email, email_limit_key, ensure_csrf, refuse_busy, refuse_over_limit, render,
+    signed_in_redirect, Ask, LoginPage,
 };
 use crate::http::cookies;
 use crate::http::error::PageError;
@@ -12,7 +12,7 @@ use crate::http::respond::{redirect, with_return_to};
 use crate::state::AppState;
 use authara_core::auth::LoginError;
 use authara_core::domain::ReturnTo;
-use authara_core::limits::LimitKey;
+use authara_core::limits::{Family, LimitKey};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -100,12 +100,15 @@ pub async fn post_login(
         )
     };
 
+    // Per IP every attempt counts; per email only failures do (recorded below), so the
+    // owner's own successful logins never spend the email's budget.
     let email_key = email_limit_key(email);
-    let keys = [
-        LimitKey::LoginIp(&client.ip),
-        LimitKey::LoginEmail(&email_key),
+    let per_email = LimitKey::new(Family::LoginEmail, &email_key);
+    let asks = [
+        Ask::Hit(LimitKey::new(Family::LoginIp, &client.ip)),
+        Ask::Check(per_email),
     ];
-    if let Some(res) = refuse_over_limit(&state, &keys, show).await {
+    if let Some(res) = refuse_over_limit(&state, &asks, show).await {
         return Ok(res);
     }
 
@@ -118,14 +121,20 @@ pub async fn post_login(
             StatusCode::BAD_REQUEST,
             "Email and password are required.",
         )),
-        Err(LoginError::Invalid) => Ok(show(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Invalid email or password.",
-        )),
+        Err(LoginError::Invalid) => {
+            // A disabled account is told apart only after the right password, so only this
+            // is a failed guess.
+            state.limiter.record(per_email).await;
+            Ok(show(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid email or password.",
+            ))
+        }
         Err(LoginError::Disabled) => Ok(show(
             StatusCode::FORBIDDEN,
             "This account has been disabled.",
         )),
+        Err(LoginError::Busy) => Ok(refuse_busy(show)),
         Err(LoginError::Failed(e)) => Err(PageError::internal(e)),
     }
 }

@@ -139,21 +139,57 @@ pub fn set_session_cookies(
 /// Shown when a login or signup is rate limited.
 pub const TOO_MANY: &str = "Too many attempts. Please wait and try again.";
 
-/// Asks the rate limiter about each key in turn. At the first refusal, the page `show` renders
-/// with [`TOO_MANY`] is the answer: `429` with `Retry-After` (SPEC §7).
+/// One question to the rate limiter before a login or signup.
+#[derive(Debug, Clone, Copy)]
+pub enum Ask<'a> {
+    /// Count this attempt, refuse beyond the limit (per IP, and signup per email).
+    Hit(authara_core::limits::LimitKey<'a>),
+    /// Refuse a full window without counting (login per email: only failures are recorded).
+    Check(authara_core::limits::LimitKey<'a>),
+}
+
+/// Asks the rate limiter each question in turn, before anything else happens (no password is
+/// hashed, nothing is written). At the first refusal, the page `show` renders with
+/// [`TOO_MANY`] is the answer: `429` with `Retry-After` (SPEC §7).
 pub async fn refuse_over_limit(
     state: &AppState,
-    keys: &[authara_core::limits::LimitKey<'_>],
+    asks: &[Ask<'_>],
     show: impl Fn(StatusCode, &str) -> Response,
 ) -> Option<Response> {
-    for key in keys {
-        if let Err(limited) = state.limiter.hit(*key).await {
-            let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
-            set_retry_after(&mut res, limited.retry_after);
-            return Some(res);
+    let limited = ask_limiter(state, asks).await.err()?;
+    let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
+    set_retry_after(&mut res, limited.retry_after);
+    Some(res)
+}
+
+/// Asks the rate limiter each question in turn and stops at the first refusal. JSON routes
+/// use it with `?`: a refusal becomes the `rate_limited` envelope with `Retry-After`.
+pub async fn ask_limiter(
+    state: &AppState,
+    asks: &[Ask<'_>],
+) -> Result<(), authara_core::limits::Limited> {
+    for ask in asks {
+        match *ask {
+            Ask::Hit(key) => state.limiter.hit(key).await?,
+            Ask::Check(key) => state.limiter.check(key).await?,
         }
     }
-    None
+    Ok(())
+}
+
+/// Shown when password hashing is saturated.
+pub const BUSY: &str = "The server is busy. Please try again in a moment.";
+
+/// How soon a client refused for busy hashing may try again: the queue drains in well under
+/// a second at the default parameters.
+pub const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The answer when password hashing is saturated: the page `show` renders with [`BUSY`],
+/// `503` with `Retry-After`, at once.
+pub fn refuse_busy(show: impl Fn(StatusCode, &str) -> Response) -> Response {
+    let mut res = show(StatusCode::SERVICE_UNAVAILABLE, BUSY);
+    set_retry_after(&mut res, BUSY_RETRY_AFTER);
+    res
 }
 
 /// The rate-limit key for a login or signup email field (up to the 64 KiB body): the
@@ -179,9 +215,13 @@ pub fn email_limit_key(raw: &str) -> Cow<'static, str> {
 pub const TOO_LONG_EMAIL_KEY: &str = "(email too long)";
 
 /// The email field as shown back in a form: trimmed and cut to [`MAX_EMAIL_LEN`] bytes (on a
-/// character boundary), so a huge field is not echoed into the page.
+/// character boundary), so a huge field is not echoed into the page; empty when it holds a
+/// control or bidi character, which no address has.
 pub fn echoed_email(raw: &str) -> &str {
     let s = raw.trim();
+    if authara_core::domain::has_forbidden_char(s) {
+        return "";
+    }
     let mut end = s.len().min(MAX_EMAIL_LEN);
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -227,5 +267,7 @@ mod tests {
         let echoed = echoed_email(&wide);
         assert_eq!(echoed.len(), 252);
         assert!(wide.starts_with(echoed));
+        assert_eq!(echoed_email("a\0b@x.y"), "");
+        assert_eq!(echoed_email("a\u{202E}b@x.y"), "");
     }
 }

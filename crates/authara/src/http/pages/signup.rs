@@ -2,8 +2,8 @@
 
 use super::login::CredentialsForm;
 use super::{
-    echoed_email, email_limit_key, ensure_csrf, refuse_over_limit, render, signed_in_redirect,
-    SignupPage,
+    echoed_email, email_limit_key, ensure_csrf, refuse_busy, refuse_over_limit, render,
+    signed_in_redirect, Ask, SignupPage,
 };
 use crate::http::error::PageError;
 use crate::http::extract::{return_to, ClientInfo, Htmx};
@@ -12,7 +12,7 @@ use crate::http::respond::login_href;
 use crate::state::AppState;
 use authara_core::auth::SignupError;
 use authara_core::domain::ReturnTo;
-use authara_core::limits::LimitKey;
+use authara_core::limits::{Family, LimitKey};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -75,11 +75,11 @@ pub async fn post_signup(
     };
 
     let email_key = email_limit_key(email);
-    let keys = [
-        LimitKey::SignupIp(&client.ip),
-        LimitKey::SignupEmail(&email_key),
+    let asks = [
+        Ask::Hit(LimitKey::new(Family::SignupIp, &client.ip)),
+        Ask::Hit(LimitKey::new(Family::SignupEmail, &email_key)),
     ];
-    if let Some(res) = refuse_over_limit(&state, &keys, show).await {
+    if let Some(res) = refuse_over_limit(&state, &asks, show).await {
         return Ok(res);
     }
 
@@ -91,6 +91,7 @@ pub async fn post_signup(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Could not create account. If you already have one, sign in instead.",
         )),
+        Err(SignupError::Busy) => Ok(refuse_busy(show)),
         Err(SignupError::Failed(e)) => Err(PageError::internal(e)),
     }
 }
