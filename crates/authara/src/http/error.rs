@@ -146,12 +146,17 @@ impl IntoResponse for ApiError {
         }
         let (status, code, message) = self.parts();
         let mut res = envelope(status, code, message);
-        if let Self::RateLimited(after) = self {
-            set_retry_after(&mut res, after);
+        match self {
+            Self::RateLimited(after) => set_retry_after(&mut res, after),
+            Self::Unavailable => set_retry_after(&mut res, UNAVAILABLE_RETRY_AFTER),
+            _ => {}
         }
         res
     }
 }
+
+/// How soon a client answered `503` because the database is unavailable may try again.
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Sets `Retry-After` in whole seconds, at least 1.
 pub fn set_retry_after(res: &mut Response, after: Duration) {
@@ -230,7 +235,11 @@ impl IntoResponse for PageError {
         if let Some(e) = &self.source {
             tracing::error!(error = ?e, "internal error");
         }
-        render_error_page(self.status, self.message)
+        let mut res = render_error_page(self.status, self.message);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            set_retry_after(&mut res, UNAVAILABLE_RETRY_AFTER);
+        }
+        res
     }
 }
 
