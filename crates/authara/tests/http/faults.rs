@@ -320,6 +320,8 @@ async fn postgres_stopped_under_load_answers_503_and_recovers_without_a_restart(
             ("AUTHARA_SESSION_CACHE_SECONDS", "0"),
             // The load logs in over and over: the per-user cap must not end the session used.
             ("AUTHARA_SESSIONS_MAX_PER_USER", "1000"),
+            // Nor may a busy hashing queue answer 503 for another reason.
+            ("AUTHARA_PASSWORD_HASH_QUEUE", "1000"),
         ],
     )
     .await;
