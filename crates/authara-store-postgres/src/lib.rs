@@ -606,12 +606,14 @@ impl PgStore {
 }
 
 /// The listener's connection is not one of the store's pool: it is kept for good, from a pool
-/// of its own (one connection), so that the store's pool keeps all of its connections for
-/// queries. A listening connection found half-open is given up with its pool (its drop may
-/// wait on the dead socket), so every listening connection after that comes from a new pool.
+/// of its own, so that the store's pool keeps all of its connections for queries. The pool's
+/// second connection sends the heartbeats, so that a store pool saturated by a flood does not
+/// pass for a dead feed. A listening connection found half-open is given up with its pool (its
+/// drop may wait on the dead socket), so every listening connection after that comes from a
+/// new pool.
 fn listen_pool(options: &PgConnectOptions) -> PgPool {
     PgPoolOptions::new()
-        .max_connections(1)
+        .max_connections(2)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .idle_timeout(None)
         .max_lifetime(None)
@@ -639,7 +641,7 @@ fn parse_change(payload: &str, prefix: &str) -> Option<Change> {
 }
 
 /// How the change feed proves its listening connection alive: every `every`, a NOTIFY on a
-/// channel of the listener's own, sent over the store's pool, must come back on the listening
+/// channel of the listener's own, sent over another connection, must come back on the listening
 /// connection within `deadline`. If it does not (a silent or half-open connection, or the
 /// database unreachable), the feed reports [`Change::Lost`], gives the connection up and listens
 /// anew on a fresh one, then reports [`Change::Resumed`].
@@ -698,7 +700,7 @@ impl Feed {
             if self.tx.send(Change::Resumed).await.is_err() {
                 break;
             }
-            match self.watch(listener).await {
+            match self.watch(listener, &pool).await {
                 Ended::Stop => break,
                 Ended::Lost => {}
             }
@@ -715,7 +717,7 @@ impl Feed {
     }
 
     /// Watches one listener, with heartbeats, until it is lost or the feed stops.
-    async fn watch(&self, mut listener: sqlx::postgres::PgListener) -> Ended {
+    async fn watch(&self, mut listener: sqlx::postgres::PgListener, pool: &PgPool) -> Ended {
         let channel = format!("authara_heartbeat_{}", Uuid::new_v4().simple());
         if let Err(e) = listener.listen(&channel).await {
             tracing::warn!(error = %e, "the PostgreSQL change listener could not listen");
@@ -738,12 +740,17 @@ impl Feed {
                 }
             }
         });
-        let ended = self.pump(&channel, &mut heard).await;
+        let ended = self.pump(&channel, &mut heard, pool).await;
         receiving.abort();
         ended
     }
 
-    async fn pump(&self, channel: &str, heard: &mut tokio::sync::mpsc::Receiver<Heard>) -> Ended {
+    async fn pump(
+        &self,
+        channel: &str,
+        heard: &mut tokio::sync::mpsc::Receiver<Heard>,
+        pool: &PgPool,
+    ) -> Ended {
         let mut beat: u64 = 0;
         // The heartbeat awaited, and until when.
         let mut awaited: Option<(String, tokio::time::Instant)> = None;
@@ -766,7 +773,7 @@ impl Feed {
                         sqlx::query("SELECT pg_notify($1, $2)")
                             .bind(channel)
                             .bind(&payload)
-                            .execute(&self.store_pool),
+                            .execute(pool),
                     )
                     .await;
                     if !matches!(sent, Ok(Ok(_))) {

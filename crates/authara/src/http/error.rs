@@ -157,11 +157,15 @@ impl IntoResponse for ApiError {
         match self {
             Self::RateLimited(after) => set_retry_after(&mut res, after),
             Self::Busy => set_retry_after(&mut res, super::pages::BUSY_RETRY_AFTER),
+            Self::Unavailable => set_retry_after(&mut res, UNAVAILABLE_RETRY_AFTER),
             _ => {}
         }
         res
     }
 }
+
+/// How soon a client answered `503` because the database is unavailable may try again.
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Sets `Retry-After` in whole seconds, at least 1.
 pub fn set_retry_after(res: &mut Response, after: Duration) {
@@ -240,7 +244,11 @@ impl IntoResponse for PageError {
         if let Some(e) = &self.source {
             tracing::error!(error = ?e, "internal error");
         }
-        render_error_page(self.status, self.message)
+        let mut res = render_error_page(self.status, self.message);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            set_retry_after(&mut res, UNAVAILABLE_RETRY_AFTER);
+        }
+        res
     }
 }
 

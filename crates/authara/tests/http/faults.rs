@@ -207,6 +207,7 @@ async fn wait_for_health(app: &TestApp, want: u16) -> serde_json::Value {
 struct Answer {
     what: &'static str,
     status: u16,
+    retry_after: Option<String>,
     body: String,
     took: Duration,
 }
@@ -256,10 +257,16 @@ async fn one_request(app: &TestApp, i: usize, access: &str, user: &str) -> Answe
     };
     let res = sent.unwrap_or_else(|e| panic!("{what}: no answer within 45 s: {e}"));
     let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = res.text().await.unwrap_or_default();
     Answer {
         what,
         status,
+        retry_after,
         body,
         took: started.elapsed(),
     }
@@ -269,6 +276,7 @@ async fn one_request(app: &TestApp, i: usize, access: &str, user: &str) -> Answe
 /// the HTML page elsewhere; nothing about the database's internals.
 fn assert_unavailable(a: &Answer) {
     assert_eq!(a.status, 503, "{a:?}");
+    assert_eq!(a.retry_after.as_deref(), Some("5"), "{a:?}");
     if a.what.contains("/api/") {
         let body: serde_json::Value = serde_json::from_str(&a.body).unwrap();
         assert_eq!(body["error"]["code"], "unavailable", "{a:?}");
@@ -312,6 +320,8 @@ async fn postgres_stopped_under_load_answers_503_and_recovers_without_a_restart(
             ("AUTHARA_SESSION_CACHE_SECONDS", "0"),
             // The load logs in over and over: the per-user cap must not end the session used.
             ("AUTHARA_SESSIONS_MAX_PER_USER", "1000"),
+            // Nor may a busy hashing queue answer 503 for another reason.
+            ("AUTHARA_PASSWORD_HASH_QUEUE", "1000"),
         ],
     )
     .await;

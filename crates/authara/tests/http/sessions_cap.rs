@@ -145,3 +145,44 @@ async fn the_session_cap_revokes_the_oldest_sessions_over_http(b: Backend) {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_the_cap_revokes_are_forgotten_by_the_other_instances_cache() {
+    if !crate::helpers::require_postgres("session cap across instances") {
+        return;
+    }
+    let a = TestApp::spawn_with(
+        Backend::Postgres,
+        &[
+            ("AUTHARA_SESSIONS_MAX_PER_USER", "1"),
+            ("AUTHARA_SESSION_CACHE_SECONDS", "60"),
+        ],
+    )
+    .await;
+    let b = a.spawn_sibling().await;
+    let e = email("capacross");
+    let res = a.signup_in_another_browser(&e, PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    let (first, _) = tokens_of(&res);
+    assert_eq!(b.user_status_with(&first).await, 200, "cached on B");
+    app_clock_tick(&a, &b);
+    let (second, _) = login_elsewhere(&a, &e, PASSWORD).await;
+    assert_eq!(a.user_status_with(&first).await, 401);
+    // B hears of the revocation through PostgreSQL's notification, within milliseconds; the
+    // bound is only against a hang.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while b.user_status_with(&first).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "instance B kept the session the cap revoked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(b.user_status_with(&second).await, 200);
+}
+
+/// Moves both instances' clocks on by a second, so that sessions are created in order.
+fn app_clock_tick(a: &TestApp, b: &TestApp) {
+    a.clock.advance(Duration::seconds(1));
+    b.clock.advance(Duration::seconds(1));
+}
