@@ -8,7 +8,6 @@ use crate::domain::{Email, EmailError, Password, PasswordError, Username, Userna
 use crate::random::{uuid_v4, Random};
 use crate::session::{IssueError, Issued, SessionService};
 use crate::store::{NewUser, Store, StoreError, UniqueKey, UserRecord};
-use delay::LoginDelay;
 use password::{HashError, PasswordHasher, Verification};
 use std::sync::Arc;
 use std::time::Instant;
@@ -99,7 +98,6 @@ pub struct AuthService {
     random: Arc<dyn Random>,
     hasher: Arc<PasswordHasher>,
     sessions: SessionService,
-    delay: Arc<LoginDelay>,
 }
 
 impl AuthService {
@@ -117,7 +115,6 @@ impl AuthService {
             random,
             hasher,
             sessions,
-            delay: Arc::new(LoginDelay::new()),
         }
     }
 
@@ -182,9 +179,9 @@ impl AuthService {
     }
 
     /// Checks a password and starts a session. Every failure before the password is verified
-    /// costs one Argon2 verification, and every `Invalid` is held back to the slowest recent
-    /// verification of a stored hash ([`LoginDelay`]), so timing tells neither whether the
-    /// email exists nor what parameters its hash has.
+    /// costs one Argon2 verification, and every `Invalid` is held back to a fixed target measured
+    /// at start-up ([`delay::LoginDelay`]), so timing tells neither whether the email exists nor
+    /// whether its hash is in the legacy format.
     pub async fn login(
         &self,
         email: &str,
@@ -213,11 +210,9 @@ impl AuthService {
             Err(HashError::Busy) => return Err(LoginError::Busy),
             Err(e) => return Err(ServiceError::from(e).into()),
         };
-        if let Some(took) = checked.stored_took {
-            self.delay.observe(took);
-        }
         let (Some(user), Verification::Valid { rehash }) = (user, checked.verification) else {
-            tokio::time::sleep(self.delay.hold_back(start.elapsed())).await;
+            let delay = self.hasher.login_delay().await;
+            tokio::time::sleep(delay.hold_back(start.elapsed())).await;
             return Err(LoginError::Invalid);
         };
         if user.disabled {

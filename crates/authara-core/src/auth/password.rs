@@ -5,6 +5,7 @@
 //! refused at once with [`HashError::Busy`] rather than waiting, so a flood costs neither memory
 //! nor unbounded latency, and the caller answers `503` with `Retry-After`.
 
+use super::delay::{self, LoginDelay};
 use crate::domain::Password;
 use crate::random::Random;
 use argon2::password_hash::PasswordHash;
@@ -106,6 +107,8 @@ pub struct PasswordHasher {
     cap: Cap,
     /// Whether a hash above the cost cap was already reported (once per process is enough).
     warned_over_cap: Arc<AtomicBool>,
+    /// The failed-login delay, measured once by the first job of the hashing threads.
+    delay: tokio::sync::watch::Receiver<Option<LoginDelay>>,
 }
 
 /// The most a stored hash may demand.
@@ -230,6 +233,15 @@ impl PasswordHasher {
                 .spawn(move || hashing_thread(receiver, keep))
                 .map_err(HashError::failed)?;
         }
+        // The first job, ahead of any login: measure the failed-login target (see
+        // [`super::delay`]) on a hashing thread, as a real verification would run.
+        let (delay_tx, delay) = tokio::sync::watch::channel(None);
+        let at = delay::target_params(params);
+        let calibrate: Job = Box::new(move |scratch| {
+            let measured = measure(scratch, at);
+            let _ = delay_tx.send(Some(LoginDelay::from_measured(measured)));
+        });
+        jobs.send(calibrate).map_err(HashError::failed)?;
         Ok(Self {
             params,
             argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, p),
@@ -237,6 +249,22 @@ impl PasswordHasher {
             random,
             cap: Cap::for_params(params),
             warned_over_cap: Arc::new(AtomicBool::new(false)),
+            delay,
+        })
+    }
+
+    /// The fixed delay failed logins are held back to, once it is measured (the first job of
+    /// the hashing threads, so at most one verification's time after start-up). Should the
+    /// measurement have been lost, the longest target [`delay::MAX_TARGET`].
+    pub async fn login_delay(&self) -> LoginDelay {
+        let mut delay = self.delay.clone();
+        let measured = match delay.wait_for(Option::is_some).await {
+            Ok(measured) => *measured,
+            Err(_) => None,
+        };
+        measured.unwrap_or_else(|| {
+            tracing::error!("the failed-login delay was not measured; using the longest");
+            LoginDelay::from_measured(delay::MAX_TARGET)
         })
     }
 
@@ -421,6 +449,22 @@ fn decoy(scratch: &mut Scratch, argon: &Argon2<'_>, password: &str) {
         tracing::error!("decoy password hash failed");
     }
     std::hint::black_box(answer);
+}
+
+/// How long one verification at `at` takes on this thread (a decoy over the empty attempt).
+/// Parameters Argon2 refuses (cannot happen: they are no smaller than validated ones) measure
+/// as the longest target.
+fn measure(scratch: &mut Scratch, at: HashParams) -> Duration {
+    let Ok(params) = Params::new(at.memory_kib, at.iterations, at.parallelism, Some(32)) else {
+        tracing::error!("the failed-login delay parameters are invalid");
+        return delay::MAX_TARGET;
+    };
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let start = Instant::now();
+    let answer = hash_matches(scratch, &argon, "", &DECOY_SALT, &[0u8; 32]);
+    let took = start.elapsed();
+    std::hint::black_box(answer);
+    took
 }
 
 /// Hashes `password` with the algorithm, version, parameters and salt of `parsed` and compares
@@ -781,6 +825,8 @@ mod tests {
             parallelism: 1,
         };
         let h = PasswordHasher::with_queue(params, 1, 1, Arc::new(OsRandom)).unwrap();
+        // The start-up measurement of the login delay is the first job: let it finish.
+        h.login_delay().await;
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let (release, gate) = mpsc::channel::<()>();
         let blocker = h.run(move |_| {
@@ -857,5 +903,24 @@ mod tests {
             .unwrap();
         assert_eq!(c.verification, Verification::Invalid);
         assert!(c.stored_took.is_some());
+    }
+
+    #[tokio::test]
+    async fn the_login_delay_is_measured_at_start_and_no_login_moves_it() {
+        // Before any login the target is already there (a failure right after start is held
+        // back like any other), and a flood of the caller's own logins against cheap current
+        // hashes cannot flush it down to their cost: it is fixed.
+        let h = cheap();
+        let delay = h.login_delay().await;
+        assert!(delay.target() > Duration::ZERO);
+        let hash = h.hash(&pw("correct horse")).await.unwrap();
+        for _ in 0..80 {
+            let c = h
+                .verify(Some(&pw("correct horse")), Some(&hash))
+                .await
+                .unwrap();
+            assert_eq!(c.verification, Verification::Valid { rehash: false });
+        }
+        assert_eq!(h.login_delay().await, delay);
     }
 }
