@@ -52,6 +52,17 @@ end
 return {tonumber(count), redis.call('PTTL', KEYS[1])}
 ";
 
+/// Gives back one counted event: `DECR` only while the key exists (its window is current) and
+/// above zero, so a refund never creates a key, never lasts beyond its window (DECR keeps the
+/// expiry) and never goes below zero. Returns the count left (0 when there was none).
+const REFUND: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count and count > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+";
+
 /// Why the limiter could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
@@ -80,6 +91,7 @@ struct Shared {
     last_warning: Mutex<Option<Instant>>,
     increment: Script,
     peek: Script,
+    refund: Script,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -104,6 +116,7 @@ impl RedisLimiter {
             last_warning: Mutex::new(None),
             increment: Script::new(INCREMENT),
             peek: Script::new(PEEK),
+            refund: Script::new(REFUND),
         });
         match shared.open().await {
             Ok(conn) => *lock(&shared.conn) = Some(conn),
@@ -172,6 +185,28 @@ impl Shared {
                 }
             }
         });
+    }
+
+    /// Gives one back under `key`; `false` when Redis is away or fails (as [`Self::count`]).
+    async fn refund(this: &Arc<Self>, key: LimitKey<'_>) -> bool {
+        let conn = lock(&this.conn).clone();
+        let Some(mut conn) = conn else {
+            Self::reconnect_later(this);
+            return false;
+        };
+        let name = redis_key(key);
+        let mut call = this.refund.prepare_invoke();
+        call.key(&name);
+        let answer = tokio::time::timeout(CALL_TIMEOUT, call.invoke_async::<i64>(&mut conn)).await;
+        let why = match answer {
+            Ok(Ok(_)) => return true,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the call timed out".to_owned(),
+        };
+        *lock(&this.conn) = None;
+        this.warn(&why);
+        Self::reconnect_later(this);
+        false
     }
 
     /// Runs one script on the current connection; `None` when Redis is away or fails (the
@@ -255,6 +290,16 @@ impl RateLimiter for RedisLimiter {
             .is_none()
         {
             self.shared.fallback.record_now(key);
+        }
+    }
+
+    async fn refund(&self, key: LimitKey<'_>) {
+        if self.shared.limits.get(key.family).is_none() {
+            return;
+        }
+        // Without Redis the hit was most likely counted by the fallback: refund it there.
+        if !Shared::refund(&self.shared, key).await {
+            self.shared.fallback.refund_now(key);
         }
     }
 }

@@ -42,6 +42,8 @@ enum Op {
     Check,
     /// Count, refuse nothing.
     Record,
+    /// Give one back in the current window, refuse nothing.
+    Refund,
 }
 
 impl MemoryLimiter {
@@ -85,6 +87,11 @@ impl MemoryLimiter {
         let _ = self.apply(key, Op::Record);
     }
 
+    /// See [`RateLimiter::refund`], synchronously.
+    pub fn refund_now(&self, key: LimitKey<'_>) {
+        let _ = self.apply(key, Op::Refund);
+    }
+
     fn apply(&self, key: LimitKey<'_>, op: Op) -> Result<(), Limited> {
         let Some(limit) = self.limits.get(key.family) else {
             return Ok(());
@@ -100,13 +107,17 @@ impl MemoryLimiter {
         }
         let count = match op {
             Op::Check => t.peek(&name, now, limit.window),
+            Op::Refund => {
+                t.decrement(&name, now);
+                return Ok(());
+            }
             Op::Hit | Op::Record => t.increment(name, now, window, self.limits.max_entries),
         };
         drop(t);
         match op {
             Op::Hit => count.after_hit(limit),
             Op::Check => count.before_attempt(limit),
-            Op::Record => Ok(()),
+            Op::Record | Op::Refund => Ok(()),
         }
     }
 }
@@ -126,6 +137,15 @@ impl Table {
                 count: 0,
                 resets_in: window,
             },
+        }
+    }
+
+    /// One less in the current window of `name`; nothing when it has none or it is over.
+    fn decrement(&mut self, name: &str, now: OffsetDateTime) {
+        if let Some(e) = self.entries.get_mut(name) {
+            if e.resets_at > now {
+                e.count = e.count.saturating_sub(1);
+            }
         }
     }
 
@@ -206,6 +226,10 @@ impl RateLimiter for MemoryLimiter {
     async fn record(&self, key: LimitKey<'_>) {
         self.record_now(key);
     }
+
+    async fn refund(&self, key: LimitKey<'_>) {
+        self.refund_now(key);
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +287,41 @@ mod tests {
         assert_eq!(l.check_now(k).unwrap_err().retry_after, MIN);
         l.record_now(k);
         assert!(l.check_now(k).is_err());
+    }
+
+    #[test]
+    fn a_refund_gives_back_one_hit_in_the_same_window_only_and_never_goes_below_zero() {
+        let (l, clock) = limiter(RateLimits {
+            login_email: Limit::new(2, MIN),
+            ..RateLimits::default()
+        });
+        let k = LimitKey::new(Family::LoginEmail, "ada@example.com");
+        l.refund_now(k);
+        assert!(l.is_empty(), "a refund of nothing stores nothing");
+        for _ in 0..10 {
+            assert!(l.hit_now(k).is_ok());
+            l.refund_now(k);
+        }
+        assert!(l.hit_now(k).is_ok());
+        assert!(l.hit_now(k).is_ok());
+        assert!(l.hit_now(k).is_err());
+        // Refunds floor at zero: many refunds do not buy more than the limit.
+        for _ in 0..10 {
+            l.refund_now(k);
+        }
+        assert!(l.hit_now(k).is_ok());
+        assert!(l.hit_now(k).is_ok());
+        assert!(l.hit_now(k).is_err());
+        // A refund after the window ended gives nothing to the next window.
+        let other = LimitKey::new(Family::LoginEmail, "bob@example.com");
+        assert!(l.hit_now(other).is_ok());
+        clock.advance(time::Duration::seconds(61));
+        assert!(l.hit_now(other).is_ok());
+        clock.advance(time::Duration::seconds(61));
+        l.refund_now(other);
+        assert!(l.hit_now(other).is_ok());
+        assert!(l.hit_now(other).is_ok());
+        assert!(l.hit_now(other).is_err());
     }
 
     #[test]

@@ -4,9 +4,12 @@
 //! Two ways to count:
 //! - [`RateLimiter::hit`] counts an attempt and refuses it when the window is full (per IP:
 //!   every attempt counts);
+//! - [`RateLimiter::refund`] gives back an attempt counted by `hit` whose outcome should not
+//!   spend the budget: per email, a login is counted before the password is verified (so that
+//!   parallel guesses cannot all pass a check made before any is counted) and refunded when it
+//!   was not a failed guess, so a successful login does not spend the budget;
 //! - [`RateLimiter::check`] refuses without counting, and [`RateLimiter::record`] counts without
-//!   refusing: per email, a login checks first and records only a failure, so a successful
-//!   login does not spend the budget.
+//!   refusing.
 //!
 //! [`MemoryLimiter`] counts in this process; the `authara-redis` crate shares the counts between
 //! instances under the same keys as upstream (`authara:ratelimit:<kind>:<scope>:<value>`).
@@ -273,8 +276,13 @@ pub trait RateLimiter: Send + Sync + 'static {
     /// Whether one more event under `key` is allowed, without counting it.
     async fn check(&self, key: LimitKey<'_>) -> Result<(), Limited>;
 
-    /// Counts an event under `key` without refusing it (e.g. a failed login after `check`).
+    /// Counts an event under `key` without refusing it.
     async fn record(&self, key: LimitKey<'_>);
+
+    /// Gives back one attempt counted under `key` by [`RateLimiter::hit`] (a successful login, a
+    /// refusal for busy hashing): the count goes down by one if the window it was counted in is
+    /// still current, never below zero.
+    async fn refund(&self, key: LimitKey<'_>);
 }
 
 /// Allows everything: a stand-in where no limiter matters (e.g. a service's unit tests).
@@ -290,6 +298,7 @@ impl RateLimiter for Unlimited {
         Ok(())
     }
     async fn record(&self, _key: LimitKey<'_>) {}
+    async fn refund(&self, _key: LimitKey<'_>) {}
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `GET /auth/login`, `POST /auth/login`.
 
 use super::{
-    echoed_email, email_limit_key, ensure_csrf, refuse_busy, refuse_over_limit, render,
+    echoed_email, email_limit_key, ensure_csrf, refund, refuse_busy, refuse_over_limit, render,
     signed_in_redirect, Ask, LoginPage,
 };
 use crate::http::cookies;
@@ -100,19 +100,26 @@ pub async fn post_login(
         )
     };
 
-    // Per IP every attempt counts; per email only failures do (recorded below), so the
-    // owner's own successful logins never spend the email's budget.
+    // Per IP every attempt counts. Per email every attempt is counted too, before the password
+    // is verified (a check now and a count after the answer would let parallel guesses all
+    // pass), and given back below unless it was a failed guess: the owner's own successful
+    // logins never spend the email's budget.
     let email_key = email_limit_key(email);
+    let per_ip = LimitKey::new(Family::LoginIp, &client.ip);
     let per_email = LimitKey::new(Family::LoginEmail, &email_key);
-    let asks = [
-        Ask::Hit(LimitKey::new(Family::LoginIp, &client.ip)),
-        Ask::Check(per_email),
-    ];
+    let asks = [Ask::Hit(per_ip), Ask::Hit(per_email)];
     if let Some(res) = refuse_over_limit(&state, &asks, show).await {
         return Ok(res);
     }
 
-    match state.auth.login(email, password, client.origin()).await {
+    let outcome = state.auth.login(email, password, client.origin()).await;
+    match &outcome {
+        // A disabled account is told apart only after the right password, so only this is a
+        // failed guess.
+        Err(LoginError::Invalid) => {}
+        _ => refund(&state, &[per_email]).await,
+    }
+    match outcome {
         Ok((_, issued)) => {
             replace_previous_session(&state, &headers, &issued).await;
             Ok(signed_in_redirect(&state, htmx, &issued, rt))
@@ -121,15 +128,10 @@ pub async fn post_login(
             StatusCode::BAD_REQUEST,
             "Email and password are required.",
         )),
-        Err(LoginError::Invalid) => {
-            // A disabled account is told apart only after the right password, so only this
-            // is a failed guess.
-            state.limiter.record(per_email).await;
-            Ok(show(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Invalid email or password.",
-            ))
-        }
+        Err(LoginError::Invalid) => Ok(show(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid email or password.",
+        )),
         Err(LoginError::Disabled) => Ok(show(
             StatusCode::FORBIDDEN,
             "This account has been disabled.",

@@ -142,10 +142,17 @@ pub const TOO_MANY: &str = "Too many attempts. Please wait and try again.";
 /// One question to the rate limiter before a login or signup.
 #[derive(Debug, Clone, Copy)]
 pub enum Ask<'a> {
-    /// Count this attempt, refuse beyond the limit (per IP, and signup per email).
+    /// Count this attempt, refuse beyond the limit. Login per email counts too, before the
+    /// password is verified, and refunds what was not a failed guess (see [`refund`]).
     Hit(authara_core::limits::LimitKey<'a>),
-    /// Refuse a full window without counting (login per email: only failures are recorded).
-    Check(authara_core::limits::LimitKey<'a>),
+}
+
+/// Gives back the attempts counted under `keys` (a successful login per email; every key of a
+/// login or signup refused for busy hashing, which never got an answer).
+pub async fn refund(state: &AppState, keys: &[authara_core::limits::LimitKey<'_>]) {
+    for key in keys {
+        state.limiter.refund(*key).await;
+    }
 }
 
 /// Asks the rate limiter each question in turn, before anything else happens (no password is
@@ -171,7 +178,6 @@ pub async fn ask_limiter(
     for ask in asks {
         match *ask {
             Ask::Hit(key) => state.limiter.hit(key).await?,
-            Ask::Check(key) => state.limiter.check(key).await?,
         }
     }
     Ok(())
