@@ -31,7 +31,7 @@ pub(super) fn read(e: &Env<'_>, env: AppEnv) -> Result<Section, ConfigError> {
     let mut warnings = Vec::new();
     let rate_limits = rate_limits(e, env, &mut warnings)?;
     let redis_url = redis(e, &mut warnings)?;
-    let trusted_proxies = proxies(e, &mut warnings)?;
+    let trusted_proxies = proxies(e, env, &mut warnings)?;
     Ok(Section {
         rate_limits,
         redis_url,
@@ -260,7 +260,7 @@ fn redis_from_parts(e: &Env<'_>) -> Result<Secret, ConfigError> {
     Ok(Secret::new(format!("redis://{auth}{host}:{port}/{db}")))
 }
 
-fn proxies(e: &Env<'_>, warnings: &mut Vec<String>) -> Result<Vec<Cidr>, ConfigError> {
+fn proxies(e: &Env<'_>, env: AppEnv, warnings: &mut Vec<String>) -> Result<Vec<Cidr>, ConfigError> {
     let trust_all = e.boolean(TRUST_PROXY_HEADERS, false)?;
     let list = trusted_proxies(e)?;
     if !trust_all {
@@ -272,6 +272,16 @@ fn proxies(e: &Env<'_>, warnings: &mut Vec<String>) -> Result<Vec<Cidr>, ConfigE
                 .to_owned(),
         );
         return Ok(list);
+    }
+    // Trusting every peer lets every client choose its own rate-limit key: in prod that would
+    // switch the limiter off as surely as a limit of 0, which prod refuses too.
+    if env == AppEnv::Prod {
+        return Err(err(
+            TRUST_PROXY_HEADERS,
+            "must not be true when APP_ENV is prod (it trusts X-Forwarded-For from every peer, so \
+             any client could choose its rate-limit address): list your proxies in \
+             AUTHARA_TRUSTED_PROXIES instead",
+        ));
     }
     warnings.push(
         "AUTHARA_TRUST_PROXY_HEADERS=true trusts X-Forwarded-For from every peer (0.0.0.0/0, ::/0): \
@@ -539,5 +549,19 @@ mod tests {
         assert_eq!(c.warnings.len(), 1);
         let e = load(&[("AUTHARA_TRUST_PROXY_HEADERS", "maybe")]).unwrap_err();
         assert_eq!(e.var, TRUST_PROXY_HEADERS);
+    }
+
+    #[test]
+    fn trust_proxy_headers_is_refused_in_prod_unless_a_list_is_given() {
+        let e = load(&prod(&[("AUTHARA_TRUST_PROXY_HEADERS", "true")])).unwrap_err();
+        assert_eq!(e.var, TRUST_PROXY_HEADERS);
+        assert!(e.message.contains("AUTHARA_TRUSTED_PROXIES"), "{e}");
+        let c = load(&prod(&[
+            ("AUTHARA_TRUST_PROXY_HEADERS", "true"),
+            ("AUTHARA_TRUSTED_PROXIES", "10.0.0.0/8"),
+        ]))
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 1);
+        assert!(load(&prod(&[("AUTHARA_TRUST_PROXY_HEADERS", "false")])).is_ok());
     }
 }
