@@ -1,10 +1,12 @@
 //! Authara's core: domain types, services and the storage interface.
 //! Depends on neither axum nor sqlx; the compiler keeps it that way.
 
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod csrf;
 pub mod domain;
+pub mod events;
 pub mod jwt;
 pub mod limits;
 pub mod random;

@@ -232,6 +232,39 @@ pub struct PurgeCounts {
     pub refresh_tokens: u64,
 }
 
+/// The side effects a store write commits together with its change, in the same transaction:
+/// outbox events (webhooks) and audit rows. A write that fails or rolls back leaves none of them;
+/// a write that commits leaves all of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    pub events: Vec<crate::events::NewEvent>,
+    pub audit: Vec<crate::audit::NewAuditEntry>,
+}
+
+impl Effects {
+    /// No side effects.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Adds an outbox event.
+    pub fn event(mut self, event: crate::events::NewEvent) -> Self {
+        self.events.push(event);
+        self
+    }
+
+    /// Adds an audit row.
+    pub fn audit(mut self, entry: crate::audit::NewAuditEntry) -> Self {
+        self.audit.push(entry);
+        self
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.audit.is_empty()
+    }
+}
+
 /// A change to sessions or users that caches of them must forget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
