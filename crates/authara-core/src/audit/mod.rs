@@ -113,7 +113,10 @@ mod tests {
         }
         assert_eq!(AuditAction::UserDisabled.as_str(), "user.disabled");
         assert_eq!(AuditAction::AdminGranted.as_str(), "user.admin_granted");
-        assert_eq!(AuditAction::SessionsRevoked.as_str(), "user.sessions_revoked");
+        assert_eq!(
+            AuditAction::SessionsRevoked.as_str(),
+            "user.sessions_revoked"
+        );
         assert_eq!(AuditAction::parse("nope"), None);
     }
 }

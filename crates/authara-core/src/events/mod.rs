@@ -114,7 +114,12 @@ impl NewEvent {
 
     /// `user.created`, `user.updated` or `user.deleted` with upstream's data `{user_id}`.
     pub fn user(id: Uuid, event_type: EventType, user_id: Uuid, at: OffsetDateTime) -> Self {
-        Self::new(id, event_type, at, json!({ "user_id": user_id.to_string() }))
+        Self::new(
+            id,
+            event_type,
+            at,
+            json!({ "user_id": user_id.to_string() }),
+        )
     }
 }
 
