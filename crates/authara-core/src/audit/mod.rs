@@ -1,5 +1,9 @@
 //! The audit log: who did what to whom, written in the same transaction as the action.
 
+pub mod store;
+
+pub use store::{AuditFilter, AuditStore};
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 

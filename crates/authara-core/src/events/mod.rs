@@ -1,6 +1,10 @@
 //! Domain events: what changed, written to the outbox (`webhook_events`) in the same transaction
 //! as the change, and delivered later by workers (webhooks). Nothing in a request sends them.
 
+pub mod store;
+
+pub use store::{ClaimedEvent, EventRecord, EventStatus, EventStore};
+
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
