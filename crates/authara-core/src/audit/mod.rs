@@ -1,7 +1,9 @@
 //! The audit log: who did what to whom, written in the same transaction as the action.
 
+pub mod service;
 pub mod store;
 
+pub use service::AuditService;
 pub use store::{AuditFilter, AuditStore};
 
 use time::OffsetDateTime;
@@ -92,6 +94,100 @@ pub struct NewAuditEntry {
     pub context: RequestContext,
 }
 
+/// Longest user agent kept (upstream's column is `varchar(512)`).
+pub const MAX_USER_AGENT: usize = 512;
+/// Longest IP or request id kept.
+const MAX_SHORT_FIELD: usize = 128;
+
+/// Keeps at most `max` characters and drops control characters, so a row never carries
+/// terminal escapes or line breaks into `authara audit list`.
+fn bounded(value: Option<&str>, max: usize) -> Option<String> {
+    let cleaned: String = value?
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect();
+    let cleaned = cleaned.trim().to_owned();
+    (!cleaned.is_empty()).then_some(cleaned)
+}
+
+impl RequestContext {
+    /// A context from raw request values, bounded and stripped of control characters.
+    pub fn new(ip: Option<&str>, user_agent: Option<&str>, request_id: Option<&str>) -> Self {
+        Self {
+            ip: bounded(ip, MAX_SHORT_FIELD),
+            user_agent: bounded(user_agent, MAX_USER_AGENT),
+            request_id: bounded(request_id, MAX_SHORT_FIELD),
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A signed-in user (an admin, or the owner of the account).
+    User(Uuid),
+    /// The `authara` command line (an operator with access to the database).
+    Cli,
+    /// The server itself (reuse detection, expiry).
+    System,
+}
+
+impl Actor {
+    fn user_id(self) -> Option<Uuid> {
+        match self {
+            Self::User(id) => Some(id),
+            Self::Cli | Self::System => None,
+        }
+    }
+
+    fn via(self) -> &'static str {
+        match self {
+            Self::User(_) => "user",
+            Self::Cli => "cli",
+            Self::System => "system",
+        }
+    }
+}
+
+impl NewAuditEntry {
+    /// A row for `action` at `at` by `actor`; `metadata.via` says whether a user, the CLI or
+    /// the server acted.
+    pub fn new(id: Uuid, at: OffsetDateTime, action: AuditAction, actor: Actor) -> Self {
+        Self {
+            id,
+            created_at: at,
+            action,
+            actor_user_id: actor.user_id(),
+            target_user_id: None,
+            target_email: None,
+            metadata: serde_json::json!({ "via": actor.via() }),
+            context: RequestContext::default(),
+        }
+    }
+
+    /// The user acted on; the email is kept so the row still names them after a deletion.
+    pub fn about(mut self, user_id: Uuid, email: &str) -> Self {
+        self.target_user_id = Some(user_id);
+        self.target_email = Some(email.to_owned());
+        self
+    }
+
+    /// Adds one detail to `metadata` (never a secret).
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        if let Some(map) = self.metadata.as_object_mut() {
+            map.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+
+    /// Where the request came from.
+    pub fn from_request(mut self, context: &RequestContext) -> Self {
+        self.context = context.clone();
+        self
+    }
+}
+
 /// An audit row as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
@@ -122,5 +218,46 @@ mod tests {
             "user.sessions_revoked"
         );
         assert_eq!(AuditAction::parse("nope"), None);
+    }
+
+    #[test]
+    fn request_context_is_bounded_and_loses_control_characters() {
+        let long = "a".repeat(2_000);
+        let ctx = RequestContext::new(Some("203.0.113.9"), Some(&long), Some("  "));
+        assert_eq!(ctx.ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(ctx.user_agent.map(|u| u.len()), Some(MAX_USER_AGENT));
+        assert_eq!(ctx.request_id, None);
+        let ctx = RequestContext::new(None, Some("evil\r\n\u{1b}[31mUA"), None);
+        assert_eq!(ctx.user_agent.as_deref(), Some("evil[31mUA"));
+    }
+
+    #[test]
+    fn entries_name_actor_target_and_details() {
+        let admin = Uuid::from_u128(1);
+        let user = Uuid::from_u128(2);
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let e = NewAuditEntry::new(
+            Uuid::from_u128(3),
+            at,
+            AuditAction::UserDisabled,
+            Actor::User(admin),
+        )
+        .about(user, "u@example.com")
+        .with("sessions_revoked", "all");
+        assert_eq!(e.actor_user_id, Some(admin));
+        assert_eq!(e.target_user_id, Some(user));
+        assert_eq!(e.target_email.as_deref(), Some("u@example.com"));
+        assert_eq!(
+            e.metadata,
+            serde_json::json!({"via": "user", "sessions_revoked": "all"})
+        );
+        let cli = NewAuditEntry::new(
+            Uuid::from_u128(4),
+            at,
+            AuditAction::AdminGranted,
+            Actor::Cli,
+        );
+        assert_eq!(cli.actor_user_id, None);
+        assert_eq!(cli.metadata["via"], "cli");
     }
 }

@@ -1,8 +1,10 @@
 //! Domain events: what changed, written to the outbox (`webhook_events`) in the same transaction
 //! as the change, and delivered later by workers (webhooks). Nothing in a request sends them.
 
+pub mod policy;
 pub mod store;
 
+pub use policy::{EventPolicy, Publisher};
 pub use store::{ClaimedEvent, EventRecord, EventStatus, EventStore};
 
 use serde_json::json;
