@@ -228,7 +228,7 @@ fn wait_until_ready(child: &mut std::process::Child, mut ready: impl FnMut() -> 
 }
 
 /// Starts `authara serve` on a free port with `env`; waits until it is healthy.
-fn serve_binary(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
+pub(crate) fn serve_binary(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_authara"))
         .current_dir(dir)
