@@ -5,7 +5,7 @@ use authara_core::clock::{Clock as _, SystemClock};
 use authara_core::jwt::{AccessClaims, Audience, JwtKeys};
 use authara_core::random::{token_256, uuid_v4, OsRandom};
 use authara_core::session::hash_refresh_token;
-use authara_core::store::{NewRefreshToken, NewSession, NewUser, Store};
+use authara_core::store::{Effects, NewRefreshToken, NewSession, NewUser, Store};
 use std::sync::Arc;
 use time::Duration;
 
@@ -94,13 +94,16 @@ async fn seed_one(
     let email = email(&local);
     let user_id = uuid_v4(&OsRandom);
     store
-        .create_user(NewUser {
-            id: user_id,
-            email: email.clone(),
-            username: local,
-            password_hash: Some(password_hash.to_owned()),
-            created_at: now,
-        })
+        .create_user(
+            NewUser {
+                id: user_id,
+                email: email.clone(),
+                username: local,
+                password_hash: Some(password_hash.to_owned()),
+                created_at: now,
+            },
+            Effects::none(),
+        )
         .await
         .with_context(|| format!("creating seeded user {i}"))?;
     let session = NewSession {

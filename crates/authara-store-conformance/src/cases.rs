@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use authara_core::store::{
-    Change, ChangeFeed, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord,
-    Replacement, RotateIf, RotateOutcome, SchemaState, SessionRecord, Store, StoreError, TokenHash,
-    UniqueKey, UserRecord,
+    Change, ChangeFeed, Effects, NewRefreshToken, NewSession, NewUser, PurgeCounts,
+    RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SchemaState, SessionRecord, Store,
+    StoreError, TokenHash, UniqueKey, UserRecord,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -90,7 +90,10 @@ fn new_login(
 
 async fn create_user(store: &dyn Store, name: &str) -> NewUser {
     let user = new_user(name);
-    store.create_user(user.clone()).await.expect("create user");
+    store
+        .create_user(user.clone(), Effects::none())
+        .await
+        .expect("create user");
     user
 }
 
@@ -271,7 +274,10 @@ pub async fn create_and_find_user(store: &dyn Store) {
 pub async fn user_without_password(store: &dyn Store) {
     let mut carol = new_user("carol");
     carol.password_hash = None;
-    store.create_user(carol.clone()).await.expect("create");
+    store
+        .create_user(carol.clone(), Effects::none())
+        .await
+        .expect("create");
     let found = user_record(store, carol.id).await;
     assert_eq!(found.password_hash, None);
     assert_eq!(found, record_of(&carol));
@@ -282,7 +288,10 @@ pub async fn create_user_email_conflict(store: &dyn Store) {
     let alice = create_user(store, "alice").await;
     let mut other = new_user("someone-else");
     other.email = alice.email.clone();
-    assert_conflict(store.create_user(other.clone()).await, UniqueKey::Email);
+    assert_conflict(
+        store.create_user(other.clone(), Effects::none()).await,
+        UniqueKey::Email,
+    );
     assert_eq!(store.find_user_by_id(other.id).await.expect("find"), None);
     assert_eq!(user_record(store, alice.id).await, record_of(&alice));
 }
@@ -292,7 +301,10 @@ pub async fn create_user_username_conflict(store: &dyn Store) {
     let alice = create_user(store, "alice").await;
     let mut other = new_user("someone-else");
     other.username = alice.username.clone();
-    assert_conflict(store.create_user(other.clone()).await, UniqueKey::Username);
+    assert_conflict(
+        store.create_user(other.clone(), Effects::none()).await,
+        UniqueKey::Username,
+    );
     assert_eq!(store.find_user_by_id(other.id).await.expect("find"), None);
 }
 
@@ -311,7 +323,7 @@ pub async fn email_is_compared_exactly(store: &dyn Store) {
     let mut shouty = new_user("ALICE");
     shouty.email = "Alice@Example.com".to_owned();
     store
-        .create_user(shouty.clone())
+        .create_user(shouty.clone(), Effects::none())
         .await
         .expect("a differently cased email and username are not a conflict");
 
@@ -335,12 +347,15 @@ pub async fn email_is_compared_exactly(store: &dyn Store) {
 pub async fn set_password_hash_replaces_hash(store: &dyn Store) {
     let mut carol = new_user("carol");
     carol.password_hash = None;
-    store.create_user(carol.clone()).await.expect("create");
+    store
+        .create_user(carol.clone(), Effects::none())
+        .await
+        .expect("create");
     let bob = create_user(store, "bob").await;
 
     let hash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3$new-hash";
     store
-        .set_password_hash(carol.id, hash, now())
+        .set_password_hash(carol.id, hash, now(), Effects::none())
         .await
         .expect("set");
     let mut expected = record_of(&carol);
@@ -348,7 +363,7 @@ pub async fn set_password_hash_replaces_hash(store: &dyn Store) {
     assert_eq!(user_record(store, carol.id).await, expected);
 
     store
-        .set_password_hash(carol.id, "$argon2id$again", now())
+        .set_password_hash(carol.id, "$argon2id$again", now(), Effects::none())
         .await
         .expect("set again");
     assert_eq!(
@@ -362,7 +377,7 @@ pub async fn set_password_hash_replaces_hash(store: &dyn Store) {
 pub async fn set_password_hash_unknown_user(store: &dyn Store) {
     assert_not_found(
         store
-            .set_password_hash(Uuid::new_v4(), "$argon2id$x", now())
+            .set_password_hash(Uuid::new_v4(), "$argon2id$x", now(), Effects::none())
             .await,
     );
 }
@@ -371,7 +386,7 @@ pub async fn set_password_hash_unknown_user(store: &dyn Store) {
 pub async fn set_username_renames(store: &dyn Store) {
     let alice = create_user(store, "alice").await;
     store
-        .set_username(alice.id, "alice2", now())
+        .set_username(alice.id, "alice2", now(), Effects::none())
         .await
         .expect("rename");
     let mut expected = record_of(&alice);
@@ -379,7 +394,7 @@ pub async fn set_username_renames(store: &dyn Store) {
     assert_eq!(user_record(store, alice.id).await, expected);
 
     store
-        .set_username(alice.id, "alice2", now())
+        .set_username(alice.id, "alice2", now(), Effects::none())
         .await
         .expect("keeping one's own username is not a conflict");
 
@@ -387,7 +402,7 @@ pub async fn set_username_renames(store: &dyn Store) {
     let mut other = new_user("other");
     other.username = "alice".to_owned();
     store
-        .create_user(other)
+        .create_user(other, Effects::none())
         .await
         .expect("reuse freed username");
 }
@@ -397,7 +412,9 @@ pub async fn set_username_conflict(store: &dyn Store) {
     let alice = create_user(store, "alice").await;
     let bob = create_user(store, "bob").await;
     assert_conflict(
-        store.set_username(bob.id, "alice", now()).await,
+        store
+            .set_username(bob.id, "alice", now(), Effects::none())
+            .await,
         UniqueKey::Username,
     );
     assert_eq!(user_record(store, bob.id).await, record_of(&bob));
@@ -406,7 +423,11 @@ pub async fn set_username_conflict(store: &dyn Store) {
 
 /// `set_username` on an unknown user is `NotFound`.
 pub async fn set_username_unknown_user(store: &dyn Store) {
-    assert_not_found(store.set_username(Uuid::new_v4(), "ghost", now()).await);
+    assert_not_found(
+        store
+            .set_username(Uuid::new_v4(), "ghost", now(), Effects::none())
+            .await,
+    );
 }
 
 /// `set_admin_by_email` grants and revokes, idempotently, for that user only; an unknown
@@ -417,26 +438,26 @@ pub async fn set_admin_by_email_grants_and_revokes(store: &dyn Store) {
     assert!(!user_record(store, alice.id).await.is_admin);
 
     store
-        .set_admin_by_email(&alice.email, true, now())
+        .set_admin_by_email(&alice.email, true, now(), Effects::none())
         .await
         .expect("grant");
     assert!(user_record(store, alice.id).await.is_admin);
     store
-        .set_admin_by_email(&alice.email, true, now())
+        .set_admin_by_email(&alice.email, true, now(), Effects::none())
         .await
         .expect("grant again");
     assert!(user_record(store, alice.id).await.is_admin);
     assert!(!user_record(store, bob.id).await.is_admin);
 
     store
-        .set_admin_by_email(&alice.email, false, now())
+        .set_admin_by_email(&alice.email, false, now(), Effects::none())
         .await
         .expect("revoke");
     assert_eq!(user_record(store, alice.id).await, record_of(&alice));
 
     assert_not_found(
         store
-            .set_admin_by_email("nobody@example.com", true, now())
+            .set_admin_by_email("nobody@example.com", true, now(), Effects::none())
             .await,
     );
 }
@@ -452,13 +473,13 @@ pub async fn set_disabled_revokes_sessions(store: &dyn Store) {
     let (s3, t3) = login(store, bob.id).await;
     let earlier = now() - Duration::minutes(5);
     assert!(store
-        .revoke_session(s2.id, None, earlier)
+        .revoke_session(s2.id, None, earlier, Effects::none())
         .await
         .expect("revoke"));
     assert!(is_live(store, &s1, now()).await);
 
     store
-        .set_disabled(alice.id, true, now())
+        .set_disabled(alice.id, true, now(), Effects::none())
         .await
         .expect("disable");
 
@@ -487,7 +508,7 @@ pub async fn set_disabled_revokes_sessions(store: &dyn Store) {
 
     // Disabling twice is fine.
     store
-        .set_disabled(alice.id, true, now() + us(1))
+        .set_disabled(alice.id, true, now() + us(1), Effects::none())
         .await
         .expect("disable again");
     assert_eq!(
@@ -501,11 +522,16 @@ pub async fn enable_again_keeps_old_sessions_revoked(store: &dyn Store) {
     let alice = create_user(store, "alice").await;
     let (s1, _) = login(store, alice.id).await;
     store
-        .set_disabled(alice.id, true, now())
+        .set_disabled(alice.id, true, now(), Effects::none())
         .await
         .expect("disable");
     store
-        .set_disabled(alice.id, false, now() + Duration::seconds(1))
+        .set_disabled(
+            alice.id,
+            false,
+            now() + Duration::seconds(1),
+            Effects::none(),
+        )
         .await
         .expect("enable");
 
@@ -522,8 +548,16 @@ pub async fn enable_again_keeps_old_sessions_revoked(store: &dyn Store) {
 
 /// `set_disabled` on an unknown user is `NotFound`, either way.
 pub async fn set_disabled_unknown_user(store: &dyn Store) {
-    assert_not_found(store.set_disabled(Uuid::new_v4(), true, now()).await);
-    assert_not_found(store.set_disabled(Uuid::new_v4(), false, now()).await);
+    assert_not_found(
+        store
+            .set_disabled(Uuid::new_v4(), true, now(), Effects::none())
+            .await,
+    );
+    assert_not_found(
+        store
+            .set_disabled(Uuid::new_v4(), false, now(), Effects::none())
+            .await,
+    );
 }
 
 /// Deleting a user removes their sessions and refresh tokens (consumed or not), frees their
@@ -536,7 +570,10 @@ pub async fn delete_user_cascades(store: &dyn Store) {
     let t2b = rotate_ok(store, &t2.token_hash, now()).await;
     let (s3, t3) = login(store, bob.id).await;
 
-    store.delete_user(alice.id).await.expect("delete");
+    store
+        .delete_user(alice.id, Effects::none())
+        .await
+        .expect("delete");
 
     assert_eq!(store.find_user_by_id(alice.id).await.expect("find"), None);
     assert_eq!(
@@ -554,15 +591,15 @@ pub async fn delete_user_cascades(store: &dyn Store) {
         .is_empty());
     // The sessions are gone, not merely hidden: revoking them finds nothing.
     assert!(!store
-        .revoke_session(s1.id, None, now())
+        .revoke_session(s1.id, None, now(), Effects::none())
         .await
         .expect("revoke"));
     assert!(!store
-        .revoke_session(s2.id, None, now())
+        .revoke_session(s2.id, None, now(), Effects::none())
         .await
         .expect("revoke"));
 
-    assert_not_found(store.delete_user(alice.id).await);
+    assert_not_found(store.delete_user(alice.id, Effects::none()).await);
 
     assert!(is_live(store, &s3, now()).await);
     assert_eq!(
@@ -572,7 +609,10 @@ pub async fn delete_user_cascades(store: &dyn Store) {
 
     let mut again = new_user("alice-again");
     again.email = alice.email.clone();
-    store.create_user(again).await.expect("email is free again");
+    store
+        .create_user(again, Effects::none())
+        .await
+        .expect("email is free again");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -658,7 +698,12 @@ pub async fn find_live_session_user_filters(store: &dyn Store) {
     let (expiring, _) = login_at(store, alice.id, now() - Duration::hours(1), now()).await;
     let (bobs, _) = login(store, bob.id).await;
     assert!(store
-        .revoke_session(revoked.id, Some(alice.id), now() - Duration::seconds(1))
+        .revoke_session(
+            revoked.id,
+            Some(alice.id),
+            now() - Duration::seconds(1),
+            Effects::none()
+        )
         .await
         .expect("revoke"));
 
@@ -694,7 +739,7 @@ pub async fn find_live_session_user_filters(store: &dyn Store) {
         .is_none());
     // Disabled user (and bob's session unaffected).
     store
-        .set_disabled(alice.id, true, now())
+        .set_disabled(alice.id, true, now(), Effects::none())
         .await
         .expect("disable");
     assert!(!is_live(store, &live, now()).await);
@@ -717,7 +762,7 @@ pub async fn list_live_sessions_order_and_filter(store: &dyn Store) {
     let (revoked, _) = login_at(store, alice.id, base + Duration::seconds(6), expires).await;
     let (_bobs, _) = login_at(store, bob.id, base + Duration::seconds(7), expires).await;
     assert!(store
-        .revoke_session(revoked.id, None, now())
+        .revoke_session(revoked.id, None, now(), Effects::none())
         .await
         .expect("revoke"));
 
@@ -765,7 +810,7 @@ pub async fn revoke_session_owner_check(store: &dyn Store) {
     let (s2, t2) = login(store, alice.id).await;
 
     assert!(!store
-        .revoke_session(s1.id, Some(bob.id), now())
+        .revoke_session(s1.id, Some(bob.id), now(), Effects::none())
         .await
         .expect("revoke"));
     assert!(is_live(store, &s1, now()).await);
@@ -775,7 +820,7 @@ pub async fn revoke_session_owner_check(store: &dyn Store) {
     );
 
     assert!(store
-        .revoke_session(s1.id, Some(alice.id), now())
+        .revoke_session(s1.id, Some(alice.id), now(), Effects::none())
         .await
         .expect("revoke"));
     assert!(!is_live(store, &s1, now()).await);
@@ -786,7 +831,7 @@ pub async fn revoke_session_owner_check(store: &dyn Store) {
 
     // Without an owner (admin), any existing session.
     assert!(store
-        .revoke_session(s2.id, None, now())
+        .revoke_session(s2.id, None, now(), Effects::none())
         .await
         .expect("revoke"));
     assert_eq!(
@@ -795,11 +840,11 @@ pub async fn revoke_session_owner_check(store: &dyn Store) {
     );
 
     assert!(!store
-        .revoke_session(Uuid::new_v4(), None, now())
+        .revoke_session(Uuid::new_v4(), None, now(), Effects::none())
         .await
         .expect("revoke"));
     assert!(!store
-        .revoke_session(Uuid::new_v4(), Some(alice.id), now())
+        .revoke_session(Uuid::new_v4(), Some(alice.id), now(), Effects::none())
         .await
         .expect("revoke"));
 }
@@ -814,19 +859,19 @@ pub async fn revoke_session_keeps_first_revocation(store: &dyn Store) {
     let later = now() + Duration::minutes(1);
 
     assert!(store
-        .revoke_session(s1.id, Some(alice.id), first)
+        .revoke_session(s1.id, Some(alice.id), first, Effects::none())
         .await
         .expect("revoke"));
     assert!(store
-        .revoke_session(s1.id, Some(alice.id), later)
+        .revoke_session(s1.id, Some(alice.id), later, Effects::none())
         .await
         .expect("revoke"));
     assert!(store
-        .revoke_session(s1.id, None, later)
+        .revoke_session(s1.id, None, later, Effects::none())
         .await
         .expect("revoke"));
     assert!(!store
-        .revoke_session(s1.id, Some(bob.id), later)
+        .revoke_session(s1.id, Some(bob.id), later, Effects::none())
         .await
         .expect("revoke"));
     assert_eq!(
@@ -977,12 +1022,18 @@ pub async fn rotate_refresh_token_conditions(store: &dyn Store) {
     assert_refused(store, &t.token_hash, always(at), "session expires now").await;
 
     let (s, t) = login(store, alice.id).await;
-    assert!(store.revoke_session(s.id, None, at).await.expect("revoke"));
+    assert!(store
+        .revoke_session(s.id, None, at, Effects::none())
+        .await
+        .expect("revoke"));
     assert_refused(store, &t.token_hash, always(at), "session revoked").await;
 
     // Disabling revokes sessions; this one starts after, so only the user is disabled.
     let bob = create_user(store, "bob").await;
-    store.set_disabled(bob.id, true, at).await.expect("disable");
+    store
+        .set_disabled(bob.id, true, at, Effects::none())
+        .await
+        .expect("disable");
     let (_, t) = login(store, bob.id).await;
     assert_refused(store, &t.token_hash, always(at), "user disabled").await;
 
@@ -993,7 +1044,7 @@ pub async fn rotate_refresh_token_conditions(store: &dyn Store) {
     let (_, t) = login(store, alice.id).await;
     assert_refused(store, &t.token_hash, admin_only, "admin audience, no admin").await;
     store
-        .set_admin_by_email(&alice.email, true, at)
+        .set_admin_by_email(&alice.email, true, at, Effects::none())
         .await
         .expect("grant");
     let next = replacement(at + hour);
@@ -1058,7 +1109,12 @@ pub async fn create_session_caps_live_sessions_per_user(store: &dyn Store) {
     let (revoked, revoked_token) =
         login_at(store, alice.id, now() - Duration::hours(7), expires).await;
     assert!(store
-        .revoke_session(revoked.id, None, now() - Duration::hours(7))
+        .revoke_session(
+            revoked.id,
+            None,
+            now() - Duration::hours(7),
+            Effects::none()
+        )
         .await
         .expect("revoke"));
     let mut made = Vec::new();
@@ -1256,7 +1312,7 @@ pub async fn purge_expired_counts(store: &dyn Store) {
     // Revoked but unexpired: untouched.
     let (s5, t5) = login(store, alice.id).await;
     assert!(store
-        .revoke_session(s5.id, None, now())
+        .revoke_session(s5.id, None, now(), Effects::none())
         .await
         .expect("revoke"));
 
@@ -1294,21 +1350,24 @@ pub async fn watch_changes_reports_revocations_and_user_changes(store: &dyn Stor
     let alice = create_user(store, "alice").await;
     let (session, _) = login(store, alice.id).await;
     assert!(store
-        .revoke_session(session.id, None, now())
+        .revoke_session(session.id, None, now(), Effects::none())
         .await
         .expect("revoke"));
     assert_eq!(next_change(&mut rx).await, Change::Session(session.id));
     store
-        .set_disabled(alice.id, true, now())
+        .set_disabled(alice.id, true, now(), Effects::none())
         .await
         .expect("disable");
     assert_eq!(next_change(&mut rx).await, Change::User(alice.id));
     store
-        .set_username(alice.id, "alice-renamed", now())
+        .set_username(alice.id, "alice-renamed", now(), Effects::none())
         .await
         .expect("rename");
     assert_eq!(next_change(&mut rx).await, Change::User(alice.id));
-    store.delete_user(alice.id).await.expect("delete");
+    store
+        .delete_user(alice.id, Effects::none())
+        .await
+        .expect("delete");
     assert_eq!(next_change(&mut rx).await, Change::User(alice.id));
 }
 
@@ -1325,12 +1384,12 @@ pub async fn watch_changes_reports_what_disabling_revokes(store: &dyn Store) {
     let (s2, _) = login(store, alice.id).await;
     let (s3, _) = login(store, alice.id).await;
     assert!(store
-        .revoke_session(s3.id, None, now())
+        .revoke_session(s3.id, None, now(), Effects::none())
         .await
         .expect("revoke"));
     assert_eq!(next_change(&mut rx).await, Change::Session(s3.id));
     store
-        .set_disabled(alice.id, true, now() + us(1))
+        .set_disabled(alice.id, true, now() + us(1), Effects::none())
         .await
         .expect("disable");
     let mut got = Vec::new();
@@ -1346,7 +1405,10 @@ pub async fn watch_changes_reports_what_disabling_revokes(store: &dyn Store) {
     want.sort_by_key(|c| format!("{c:?}"));
     assert_eq!(got, want);
     // Nothing else follows: a marker change arrives next.
-    store.delete_user(alice.id).await.expect("delete");
+    store
+        .delete_user(alice.id, Effects::none())
+        .await
+        .expect("delete");
     assert_eq!(next_change(&mut rx).await, Change::User(alice.id));
 }
 

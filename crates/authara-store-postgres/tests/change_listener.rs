@@ -21,7 +21,10 @@ use std::str::FromStr as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use authara_core::store::{Change, ChangeFeed, NewRefreshToken, NewSession, NewUser, Store};
+use authara_core::store::{
+    Change, ChangeFeed, Effects, NewRefreshToken, NewSession, NewUser, SchemaStore as _,
+    SessionStore as _, UserStore as _,
+};
 use authara_store_postgres::{Heartbeat, PgConnectOptions, PgStore};
 use sqlx::{Connection, PgConnection};
 use time::macros::datetime;
@@ -90,9 +93,12 @@ async fn a_pool_of_one_answers_queries_while_watching_changes() {
         .expect("ping");
 
     let user = new_user("listener");
-    store.create_user(user.clone()).await.expect("create user");
     store
-        .set_username(user.id, "renamed", user.created_at)
+        .create_user(user.clone(), Effects::none())
+        .await
+        .expect("create user");
+    store
+        .set_username(user.id, "renamed", user.created_at, Effects::none())
         .await
         .expect("rename");
     assert_eq!(next_change(&mut rx).await, Some(Change::User(user.id)));
@@ -142,8 +148,14 @@ async fn a_broken_listening_connection_is_reported_and_replaced() {
     assert_eq!(next_change(&mut rx).await, Some(Change::Lost));
     assert_eq!(next_change(&mut rx).await, Some(Change::Resumed));
     let user = new_user("relistened");
-    store.create_user(user.clone()).await.expect("create user");
-    store.delete_user(user.id).await.expect("delete user");
+    store
+        .create_user(user.clone(), Effects::none())
+        .await
+        .expect("create user");
+    store
+        .delete_user(user.id, Effects::none())
+        .await
+        .expect("delete user");
     assert_eq!(next_change(&mut rx).await, Some(Change::User(user.id)));
     store.close().await;
 }
@@ -168,7 +180,10 @@ async fn a_session_deleted_by_plain_sql_is_announced() {
     };
     assert_eq!(next_change(&mut rx).await, Some(Change::Resumed));
     let user = new_user("deleted");
-    store.create_user(user.clone()).await.expect("create user");
+    store
+        .create_user(user.clone(), Effects::none())
+        .await
+        .expect("create user");
     let session = NewSession {
         id: Uuid::new_v4(),
         user_id: user.id,
@@ -242,9 +257,12 @@ async fn a_silent_listening_connection_is_found_by_the_heartbeat_and_replaced() 
     // Several heartbeats come and go on a healthy connection without a word.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let user = new_user("heartbeat");
-    store.create_user(user.clone()).await.expect("create user");
     store
-        .set_username(user.id, "before", user.created_at)
+        .create_user(user.clone(), Effects::none())
+        .await
+        .expect("create user");
+    store
+        .set_username(user.id, "before", user.created_at, Effects::none())
         .await
         .expect("rename");
     assert_eq!(next_change(&mut rx).await, Some(Change::User(user.id)));
@@ -254,7 +272,7 @@ async fn a_silent_listening_connection_is_found_by_the_heartbeat_and_replaced() 
     assert_eq!(next_change(&mut rx).await, Some(Change::Lost));
     assert_eq!(next_change(&mut rx).await, Some(Change::Resumed));
     store
-        .set_username(user.id, "after", user.created_at)
+        .set_username(user.id, "after", user.created_at, Effects::none())
         .await
         .expect("rename");
     assert_eq!(next_change(&mut rx).await, Some(Change::User(user.id)));

@@ -25,7 +25,7 @@ pub(crate) fn micros(t: OffsetDateTime) -> Result<i64, StoreError> {
         .map_err(|_| StoreError::invalid("timestamp out of range"))
 }
 
-fn parse_id(text: &str) -> Result<Uuid, StoreError> {
+pub(crate) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|_| StoreError::invalid("malformed uuid in the database"))
 }
 
@@ -34,7 +34,7 @@ pub(crate) fn parse_time(us: i64) -> Result<OffsetDateTime, StoreError> {
         .map_err(|_| StoreError::invalid("timestamp out of range in the database"))
 }
 
-fn parse_opt_time(us: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(crate) fn parse_opt_time(us: Option<i64>) -> Result<Option<OffsetDateTime>, StoreError> {
     us.map(parse_time).transpose()
 }
 

@@ -19,8 +19,9 @@ use authara_core::session::{
     hash_refresh_token, RefreshError, Rotation, SessionPolicy, SessionService,
 };
 use authara_core::store::{
-    ChangeFeed, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord, Replacement,
-    RotateIf, RotateOutcome, SchemaState, SessionRecord, Store, StoreError, TokenHash, UserRecord,
+    ChangeFeed, Effects, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord,
+    Replacement, RotateIf, RotateOutcome, SchemaStore as _, SessionRecord, SessionStore,
+    StoreError, TokenHash, UserRecord, UserStore as _,
 };
 use authara_store_sqlite::SqliteStore;
 use time::{Duration, OffsetDateTime};
@@ -41,7 +42,7 @@ struct Disagreeing {
 }
 
 #[async_trait]
-impl Store for Disagreeing {
+impl SessionStore for Disagreeing {
     async fn rotate_refresh_token(
         &self,
         hash: &TokenHash,
@@ -71,59 +72,6 @@ impl Store for Disagreeing {
         }
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.inner.migrate().await
-    }
-    async fn schema_state(&self) -> Result<SchemaState, StoreError> {
-        self.inner.schema_state().await
-    }
-    async fn create_user(&self, user: NewUser) -> Result<(), StoreError> {
-        self.inner.create_user(user).await
-    }
-    async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
-        self.inner.find_user_by_id(id).await
-    }
-    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.inner.find_user_by_email(email).await
-    }
-    async fn set_password_hash(
-        &self,
-        user_id: Uuid,
-        hash: &str,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.inner.set_password_hash(user_id, hash, now).await
-    }
-    async fn set_username(
-        &self,
-        user_id: Uuid,
-        username: &str,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.inner.set_username(user_id, username, now).await
-    }
-    async fn set_admin_by_email(
-        &self,
-        email: &str,
-        is_admin: bool,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.inner.set_admin_by_email(email, is_admin, now).await
-    }
-    async fn set_disabled(
-        &self,
-        user_id: Uuid,
-        disabled: bool,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.inner.set_disabled(user_id, disabled, now).await
-    }
-    async fn delete_user(&self, user_id: Uuid) -> Result<(), StoreError> {
-        self.inner.delete_user(user_id).await
-    }
     async fn create_session(
         &self,
         session: NewSession,
@@ -153,8 +101,11 @@ impl Store for Disagreeing {
         session_id: Uuid,
         owner: Option<Uuid>,
         now: OffsetDateTime,
+        effects: Effects,
     ) -> Result<bool, StoreError> {
-        self.inner.revoke_session(session_id, owner, now).await
+        self.inner
+            .revoke_session(session_id, owner, now, effects)
+            .await
     }
     async fn find_refresh_token(
         &self,
@@ -199,8 +150,12 @@ async fn service_with_session(lie: Lie) -> Fixture {
         password_hash: None,
         created_at: clock.now(),
     };
-    store.create_user(user.clone()).await.expect("create user");
-    let user = store
+    // Users are not the wrapper's business (a `SessionStore`): they go to the real store.
+    inner
+        .create_user(user.clone(), Effects::none())
+        .await
+        .expect("create user");
+    let user = inner
         .find_user_by_id(user.id)
         .await
         .expect("find user")

@@ -5,7 +5,7 @@ use authara::config::Config;
 use authara::server::{open_store, prepare_store, Deps, Server};
 use authara_core::clock::{Clock as _, SystemClock};
 use authara_core::random::{OsRandom, Random as _};
-use authara_core::store::StoreError;
+use authara_core::store::{Effects, StoreError};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
@@ -180,7 +180,7 @@ async fn admin(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     };
     let email = authara_core::domain::Email::normalise(email);
     match store
-        .set_admin_by_email(&email, grant, SystemClock.now())
+        .set_admin_by_email(&email, grant, SystemClock.now(), Effects::none())
         .await
     {
         Ok(()) => {

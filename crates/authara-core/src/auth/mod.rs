@@ -2,12 +2,14 @@
 
 pub mod delay;
 pub mod password;
+pub mod store;
 
+use self::store::{NewUser, UserRecord, UserStore};
 use crate::clock::Clock;
 use crate::domain::{Email, EmailError, Password, PasswordError, Username, UsernameError};
 use crate::random::{uuid_v4, Random};
 use crate::session::{IssueError, Issued, SessionService};
-use crate::store::{NewUser, Store, StoreError, UniqueKey, UserRecord};
+use crate::store::{Effects, StoreError, UniqueKey};
 use password::{HashError, PasswordHasher, Verification};
 use std::sync::Arc;
 use std::time::Instant;
@@ -93,7 +95,7 @@ impl From<IssueError> for ServiceError {
 /// The account service.
 #[derive(Clone)]
 pub struct AuthService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn UserStore>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     hasher: Arc<PasswordHasher>,
@@ -103,7 +105,7 @@ pub struct AuthService {
 impl AuthService {
     /// Wires the service.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn UserStore>,
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
         hasher: Arc<PasswordHasher>,
@@ -158,7 +160,7 @@ impl AuthService {
                 password_hash: password_hash.clone(),
                 created_at: now,
             };
-            match self.store.create_user(new).await {
+            match self.store.create_user(new, Effects::none()).await {
                 Ok(()) => {
                     return Ok(UserRecord {
                         id,
@@ -237,7 +239,7 @@ impl AuthService {
             Ok(hash) => {
                 if let Err(e) = self
                     .store
-                    .set_password_hash(user.id, &hash, self.clock.now())
+                    .set_password_hash(user.id, &hash, self.clock.now(), Effects::none())
                     .await
                 {
                     tracing::warn!(user_id = %user.id, error = ?e, "could not store re-hashed password");
@@ -256,7 +258,12 @@ impl AuthService {
         let username = Username::parse(raw)?;
         let result = self
             .store
-            .set_username(user_id, username.as_str(), self.clock.now())
+            .set_username(
+                user_id,
+                username.as_str(),
+                self.clock.now(),
+                Effects::none(),
+            )
             .await;
         self.sessions.user_changed(user_id);
         match result {
@@ -268,7 +275,7 @@ impl AuthService {
 
     /// Deletes a user with all their sessions.
     pub async fn delete_account(&self, user_id: Uuid) -> Result<(), StoreError> {
-        let result = self.store.delete_user(user_id).await;
+        let result = self.store.delete_user(user_id, Effects::none()).await;
         self.sessions.user_changed(user_id);
         result
     }
@@ -277,7 +284,7 @@ impl AuthService {
     pub async fn set_disabled(&self, user_id: Uuid, disabled: bool) -> Result<(), StoreError> {
         let result = self
             .store
-            .set_disabled(user_id, disabled, self.clock.now())
+            .set_disabled(user_id, disabled, self.clock.now(), Effects::none())
             .await;
         self.sessions.user_changed(user_id);
         result

@@ -2,14 +2,17 @@
 //! and authenticating access tokens against live sessions (SPEC §6).
 
 pub mod cache;
+pub mod store;
 
+use self::store::{
+    NewRefreshToken, NewSession, PurgeCounts, RefreshTokenRecord, Replacement, RotateIf,
+    SessionRecord, SessionStore, TokenHash,
+};
+use crate::auth::store::UserRecord;
 use crate::clock::Clock;
 use crate::jwt::{AccessClaims, Audience, JwtKeys, ADMIN_ROLE};
 use crate::random::{token_256, uuid_v4, Random, SecretToken};
-use crate::store::{
-    NewRefreshToken, NewSession, RefreshTokenRecord, Replacement, RotateIf, Store, StoreError,
-    TokenHash, UserRecord,
-};
+use crate::store::{Effects, StoreError};
 use cache::SessionCache;
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
@@ -149,7 +152,7 @@ enum Verdict {
 /// The session service.
 #[derive(Clone)]
 pub struct SessionService {
-    store: Arc<dyn Store>,
+    store: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     keys: Arc<JwtKeys>,
@@ -186,7 +189,7 @@ pub fn roles_of(user: &UserRecord) -> Vec<String> {
 impl SessionService {
     /// Wires the service.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn SessionStore>,
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
         keys: Arc<JwtKeys>,
@@ -526,23 +529,23 @@ impl SessionService {
         owner: Option<Uuid>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let revoked = self.store.revoke_session(session_id, owner, now).await;
+        let revoked = self
+            .store
+            .revoke_session(session_id, owner, now, Effects::none())
+            .await;
         self.cache.evict_session(session_id);
         revoked
     }
 
     /// The user's live sessions, newest first.
-    pub async fn list(
-        &self,
-        user_id: Uuid,
-    ) -> Result<Vec<crate::store::SessionRecord>, StoreError> {
+    pub async fn list(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, StoreError> {
         self.store
             .list_live_sessions(user_id, self.clock.now())
             .await
     }
 
     /// Removes expired sessions and tokens.
-    pub async fn purge(&self) -> Result<crate::store::PurgeCounts, StoreError> {
+    pub async fn purge(&self) -> Result<PurgeCounts, StoreError> {
         self.store.purge_expired(self.clock.now()).await
     }
 

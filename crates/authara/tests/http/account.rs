@@ -177,7 +177,12 @@ async fn admin_can_disable_and_enable_users_with_an_admin_token_only(b: Backend)
     // Not an admin: 403.
     assert_eq!(app.post_form(&disable, &[]).await.status(), 403);
     store
-        .set_admin_by_email(&boss, true, authara_core::clock::Clock::now(&*app.clock))
+        .set_admin_by_email(
+            &boss,
+            true,
+            authara_core::clock::Clock::now(&*app.clock),
+            authara_core::store::Effects::none(),
+        )
         .await
         .unwrap();
     // An admin with an app token: still 403.

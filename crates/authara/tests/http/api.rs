@@ -153,7 +153,12 @@ async fn admin_grant_gives_admin_tokens_and_roles(b: Backend) {
     let e = app.signed_up("boss").await;
     let store = authara::server::open_store(&app.config).await.unwrap();
     store
-        .set_admin_by_email(&e, true, authara_core::clock::Clock::now(&*app.clock))
+        .set_admin_by_email(
+            &e,
+            true,
+            authara_core::clock::Clock::now(&*app.clock),
+            authara_core::store::Effects::none(),
+        )
         .await
         .unwrap();
     let (_, user) = app.user().await;

@@ -89,13 +89,16 @@ fn serve_refuses_an_unmigrated_database_until_migrate_runs() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let store = rt.block_on(authara::server::open_store(&config)).unwrap();
     let id = uuid::Uuid::new_v4();
-    rt.block_on(store.create_user(authara_core::store::NewUser {
-        id,
-        email: email("chief"),
-        username: "chief".into(),
-        password_hash: None,
-        created_at: time::OffsetDateTime::UNIX_EPOCH,
-    }))
+    rt.block_on(store.create_user(
+        authara_core::store::NewUser {
+            id,
+            email: email("chief"),
+            username: "chief".into(),
+            password_hash: None,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        },
+        authara_core::store::Effects::none(),
+    ))
     .unwrap();
     let is_admin = || {
         rt.block_on(store.find_user_by_id(id))

@@ -29,7 +29,12 @@ pub async fn signed_in_admin(b: Backend) -> Signed {
     let e = app.signed_up("chief").await;
     let store = authara::server::open_store(&app.config).await.unwrap();
     store
-        .set_admin_by_email(&e, true, authara_core::clock::Clock::now(&*app.clock))
+        .set_admin_by_email(
+            &e,
+            true,
+            authara_core::clock::Clock::now(&*app.clock),
+            authara_core::store::Effects::none(),
+        )
         .await
         .unwrap();
     let res = app

@@ -214,7 +214,12 @@ async fn disabled_account_gets_403_only_with_the_right_password(b: Backend) {
     let id = user["id"].as_str().unwrap().parse().unwrap();
     let store = authara::server::open_store(&app.config).await.unwrap();
     store
-        .set_disabled(id, true, authara_core::clock::Clock::now(&*app.clock))
+        .set_disabled(
+            id,
+            true,
+            authara_core::clock::Clock::now(&*app.clock),
+            authara_core::store::Effects::none(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -243,13 +248,16 @@ async fn legacy_hashes_verify_and_are_rehashed_on_login(b: Backend) {
     assert!(legacy.starts_with("$argon2id$v=1$t=1$m=64$p=1$"));
     let id = uuid::Uuid::new_v4();
     store
-        .create_user(authara_core::store::NewUser {
-            id,
-            email: e.clone(),
-            username: "legacy-user".into(),
-            password_hash: Some(legacy.clone()),
-            created_at: authara_core::clock::Clock::now(&*app.clock),
-        })
+        .create_user(
+            authara_core::store::NewUser {
+                id,
+                email: e.clone(),
+                username: "legacy-user".into(),
+                password_hash: Some(legacy.clone()),
+                created_at: authara_core::clock::Clock::now(&*app.clock),
+            },
+            authara_core::store::Effects::none(),
+        )
         .await
         .unwrap();
     assert_eq!(app.login(&e, "not it").await.status(), 422);
@@ -289,13 +297,16 @@ async fn password_less_account_gives_the_same_422(b: Backend) {
     let store = authara::server::open_store(&app.config).await.unwrap();
     let e = email("nopass");
     store
-        .create_user(authara_core::store::NewUser {
-            id: uuid::Uuid::new_v4(),
-            email: e.clone(),
-            username: "nopass-user".into(),
-            password_hash: None,
-            created_at: authara_core::clock::Clock::now(&*app.clock),
-        })
+        .create_user(
+            authara_core::store::NewUser {
+                id: uuid::Uuid::new_v4(),
+                email: e.clone(),
+                username: "nopass-user".into(),
+                password_hash: None,
+                created_at: authara_core::clock::Clock::now(&*app.clock),
+            },
+            authara_core::store::Effects::none(),
+        )
         .await
         .unwrap();
     let res = app.login(&e, "authara dummy password").await;

@@ -1,0 +1,157 @@
+//! The user aggregate: accounts as stored, and the use cases that read and change them.
+//!
+//! Every write that changes a user takes the [`Effects`] it causes (outbox events, audit rows)
+//! and commits them in the same transaction as the change; a write that changes nothing
+//! (`NotFound`, `Conflict`) commits none of them.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::store::{Effects, StoreError};
+
+/// A user as stored. `Debug` leaves the password hash out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    /// PHC string, or `None` for accounts without a password (e.g. created by Google sign-in).
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// A user to insert. `Debug` leaves the password hash out.
+#[derive(Clone)]
+pub struct NewUser {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// What `Debug` shows of a password hash: whether there is one.
+fn redacted_hash(hash: &Option<String>) -> &'static str {
+    match hash {
+        Some(_) => "Some(<redacted>)",
+        None => "None",
+    }
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field(
+                "password_hash",
+                &format_args!("{}", redacted_hash(&self.password_hash)),
+            )
+            .field("is_admin", &self.is_admin)
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field(
+                "password_hash",
+                &format_args!("{}", redacted_hash(&self.password_hash)),
+            )
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Users: implemented for PostgreSQL and SQLite.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Inserts a user. `Conflict(Email | Username)` when taken.
+    async fn create_user(&self, user: NewUser, effects: Effects) -> Result<(), StoreError>;
+    /// The user with this id, if any.
+    async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+    /// `email` must already be normalised (trimmed, lowercased).
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Replaces the password hash (re-hash on login, password change). `NotFound` for an
+    /// unknown user.
+    async fn set_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<(), StoreError>;
+    /// `NotFound` for an unknown user, `Conflict(Username)` when taken.
+    async fn set_username(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<(), StoreError>;
+    /// Grants or revokes `authara:admin` by email. `NotFound` for an unknown email.
+    async fn set_admin_by_email(
+        &self,
+        email: &str,
+        is_admin: bool,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<(), StoreError>;
+    /// Disables or enables a user; disabling also revokes all their sessions, in one transaction.
+    /// `NotFound` for an unknown user.
+    async fn set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<(), StoreError>;
+    /// Deletes a user with their sessions and refresh tokens. `NotFound` for an unknown user.
+    async fn delete_user(&self, user_id: Uuid, effects: Effects) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_users_leaves_the_password_hash_out() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$c2VjcmV0aGFzaA".to_owned();
+        let created_at = OffsetDateTime::UNIX_EPOCH;
+        let new = NewUser {
+            id: Uuid::nil(),
+            email: "alice".to_owned(),
+            username: "alice".to_owned(),
+            password_hash: Some(hash.clone()),
+            created_at,
+        };
+        let record = UserRecord {
+            id: Uuid::nil(),
+            email: "alice".to_owned(),
+            username: "alice".to_owned(),
+            password_hash: Some(hash.clone()),
+            is_admin: false,
+            disabled: false,
+            created_at,
+        };
+        for shown in [
+            format!("{new:?}"),
+            format!("{record:?}"),
+            format!("{record:#?}"),
+        ] {
+            assert!(!shown.contains("c2VjcmV0aGFzaA"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+            assert!(shown.contains("alice"), "{shown}");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Sessions and refresh tokens. The change feed they report on lives in `feed`.
+
+use async_trait::async_trait;
+use authara_core::store::{
+    ChangeFeed, Effects, NewRefreshToken, NewSession, PurgeCounts, RefreshTokenRecord, Replacement,
+    RotateIf, RotateOutcome, SessionRecord, SessionStore, StoreError, TokenHash, UserRecord,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::effects::Write;
+use crate::error::map;
+use crate::rows::{
+    RotateRow, SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS, TOKEN_JOIN_COLUMNS,
+    TOKEN_JOIN_FROM, USER_COLUMNS,
+};
+use crate::PgStore;
+
+#[async_trait]
+impl SessionStore for PgStore {
+    async fn create_session(
+        &self,
+        session: NewSession,
+        token: NewRefreshToken,
+    ) -> Result<(), StoreError> {
+        // One transaction. First the user's row is locked, so that concurrent inserts for one
+        // user take turns; then one statement inserts the session and its token (the token's
+        // foreign key is checked at the end of the statement, when the session row exists) and
+        // revokes the user's live sessions beyond the cap. The lock must come first, in its own
+        // statement: a statement's snapshot is taken when it starts, so only a statement that
+        // starts after the lock is granted sees what the previous holder committed. The new
+        // session is not in that snapshot: keeping `cap - 1` of the others leaves `cap` in all.
+        // An unknown user locks nothing and the insert fails on the foreign key (`NotFound`).
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(session.user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        sqlx::query(
+            "WITH s AS ( \
+                 INSERT INTO sessions \
+                     (id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL) \
+                 RETURNING id), \
+             t AS ( \
+                 INSERT INTO refresh_tokens \
+                     (id, session_id, token_hash, created_at, expires_at, consumed_at) \
+                 SELECT $7, s.id, $8, $9, $10, NULL FROM s), \
+             beyond AS ( \
+                 SELECT id FROM sessions \
+                 WHERE user_id = $2 AND revoked_at IS NULL AND expires_at > $5 \
+                 ORDER BY created_at DESC, id DESC \
+                 OFFSET $11 - 1) \
+             UPDATE sessions SET revoked_at = $5 \
+             WHERE id IN (SELECT id FROM beyond) AND revoked_at IS NULL",
+        )
+        .bind(session.id)
+        .bind(session.user_id)
+        .bind(&session.user_agent)
+        .bind(&session.client_ip)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(token.id)
+        .bind(token.token_hash.as_slice())
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .bind(i64::from(session.max_live_per_user.max(1)))
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        tx.commit().await.map_err(map)
+    }
+
+    async fn find_live_session_user(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users \
+             WHERE id = $2 AND NOT disabled \
+               AND EXISTS (SELECT 1 FROM sessions \
+                   WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3)"
+        ))
+        .bind(session_id)
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn list_live_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY created_at DESC, id"
+        ))
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(rows.into_iter().map(SessionRecord::from).collect())
+    }
+
+    async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        owner: Option<Uuid>,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<bool, StoreError> {
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) \
+             WHERE id = $1 AND ($3::uuid IS NULL OR user_id = $3)",
+        )
+        .bind(session_id)
+        .bind(now)
+        .bind(owner)
+        .execute(write.conn())
+        .await
+        .map_err(map)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        write.commit().await?;
+        Ok(true)
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let row = sqlx::query_as::<_, TokenJoinRow>(&format!(
+            "SELECT {TOKEN_JOIN_COLUMNS} {TOKEN_JOIN_FROM} WHERE t.token_hash = $1"
+        ))
+        .bind(hash.as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(RefreshTokenRecord::from))
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        rotate_if: RotateIf,
+        replacement: Replacement,
+    ) -> Result<Option<RotateOutcome>, StoreError> {
+        // One statement, so one round trip and its own transaction. `found` is the state
+        // before the call (the statement's snapshot). The update re-checks `consumed_at IS
+        // NULL` against the row it locks: a concurrent rotation of the same token makes it
+        // wait for that commit, then consume nothing, so nothing is inserted either. A failing
+        // insert (a duplicate hash) fails the statement and the token stays unconsumed.
+        // `found` takes the session row `FOR SHARE`: a concurrent revocation of the session
+        // either commits first (and `found`, re-read after the wait, sees it revoked, so nothing
+        // rotates) or waits until this rotation has committed; it can never slip in between
+        // the check and the rotation.
+        let row = sqlx::query_as::<_, RotateRow>(&format!(
+            "WITH found AS ( \
+                 SELECT {TOKEN_JOIN_COLUMNS} {TOKEN_JOIN_FROM} WHERE t.token_hash = $1 \
+                 FOR SHARE OF s), \
+             consumed AS ( \
+                 UPDATE refresh_tokens SET consumed_at = $2 \
+                 WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 \
+                   AND ($3::timestamptz IS NULL OR created_at <= $3) \
+                   AND EXISTS (SELECT 1 FROM found f \
+                       WHERE f.session_revoked_at IS NULL AND f.session_expires_at > $2 \
+                         AND NOT f.user_disabled AND (NOT $4::boolean OR f.user_is_admin)) \
+                 RETURNING session_id), \
+             inserted AS ( \
+                 INSERT INTO refresh_tokens \
+                     (id, session_id, token_hash, created_at, expires_at, consumed_at) \
+                 SELECT $5, c.session_id, $6, $2, LEAST($7, f.session_expires_at), NULL \
+                 FROM consumed c CROSS JOIN found f \
+                 RETURNING expires_at) \
+             SELECT found.*, (SELECT expires_at FROM inserted) AS rotated_expires_at \
+             FROM found"
+        ))
+        .bind(hash.as_slice())
+        .bind(rotate_if.now)
+        .bind(rotate_if.created_at_most)
+        .bind(rotate_if.admin_only)
+        .bind(replacement.id)
+        .bind(replacement.token_hash.as_slice())
+        .bind(replacement.expires_at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(|row| RotateOutcome {
+            record: row.token.into(),
+            rotated: row.rotated_expires_at,
+        }))
+    }
+
+    async fn watch_changes(&self) -> Result<ChangeFeed, StoreError> {
+        crate::feed::watch(self).await
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<PurgeCounts, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        // Tokens first, so `refresh_tokens` counts every expired token, including those of
+        // expired sessions; unexpired tokens of expired sessions go by cascade, uncounted.
+        let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        tx.commit().await.map_err(map)?;
+        Ok(PurgeCounts {
+            sessions: sessions.rows_affected(),
+            refresh_tokens: tokens.rows_affected(),
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! Users. Each write commits its [`Effects`] with its change (see [`Write`]).
+
+use async_trait::async_trait;
+use authara_core::store::{Effects, NewUser, StoreError, UserRecord, UserStore};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::effects::Write;
+use crate::error::map;
+use crate::rows::{UserRow, USER_COLUMNS};
+use crate::{found, PgStore};
+
+#[async_trait]
+impl UserStore for PgStore {
+    async fn create_user(&self, user: NewUser, effects: Effects) -> Result<(), StoreError> {
+        let mut write = Write::begin(&self.pool, effects).await?;
+        sqlx::query(
+            "INSERT INTO users \
+                 (id, email, username, password_hash, is_admin, disabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, FALSE, FALSE, $5, $5)",
+        )
+        .bind(user.id)
+        .bind(&user.email)
+        .bind(&user.username)
+        .bind(user.password_hash.as_deref())
+        .bind(user.created_at)
+        .execute(write.conn())
+        .await
+        .map_err(map)?;
+        write.commit().await
+    }
+
+    async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn set_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<(), StoreError> {
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(user_id)
+                .bind(hash)
+                .bind(now)
+                .execute(write.conn())
+                .await
+                .map_err(map)?;
+        found(done.rows_affected())?;
+        write.commit().await
+    }
+
+    async fn set_username(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<(), StoreError> {
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let done = sqlx::query("UPDATE users SET username = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(username)
+            .bind(now)
+            .execute(write.conn())
+            .await
+            .map_err(map)?;
+        found(done.rows_affected())?;
+        write.commit().await
+    }
+
+    async fn set_admin_by_email(
+        &self,
+        email: &str,
+        is_admin: bool,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<(), StoreError> {
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let done = sqlx::query("UPDATE users SET is_admin = $2, updated_at = $3 WHERE email = $1")
+            .bind(email)
+            .bind(is_admin)
+            .bind(now)
+            .execute(write.conn())
+            .await
+            .map_err(map)?;
+        found(done.rows_affected())?;
+        write.commit().await
+    }
+
+    async fn set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<(), StoreError> {
+        let mut write = Write::begin(&self.pool, effects).await?;
+        // One statement (one round trip, its own transaction unless there are effects). The
+        // sessions' update reads the users' output, so it revokes nothing for an unknown user.
+        let found_user: bool = sqlx::query_scalar(
+            "WITH u AS ( \
+                 UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1 \
+                 RETURNING id), \
+             s AS ( \
+                 UPDATE sessions SET revoked_at = $3 \
+                 WHERE $2 AND revoked_at IS NULL AND user_id IN (SELECT id FROM u)) \
+             SELECT EXISTS (SELECT 1 FROM u)",
+        )
+        .bind(user_id)
+        .bind(disabled)
+        .bind(now)
+        .fetch_one(write.conn())
+        .await
+        .map_err(map)?;
+        if !found_user {
+            return Err(StoreError::NotFound);
+        }
+        write.commit().await
+    }
+
+    async fn delete_user(&self, user_id: Uuid, effects: Effects) -> Result<(), StoreError> {
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(write.conn())
+            .await
+            .map_err(map)?;
+        found(done.rows_affected())?;
+        write.commit().await
+    }
+}
