@@ -2,7 +2,7 @@
 //! and user agent, and `return_to`.
 
 use super::form::{self, ReturnToQuery};
-use crate::config::Cidr;
+use crate::network::Cidr;
 use crate::state::AppState;
 use authara_core::domain::ReturnTo;
 use axum::extract::{ConnectInfo, FromRequestParts};

@@ -2,7 +2,7 @@
 //! model (kept apart from `extract.rs`, whose entry parsing may grow).
 
 use super::extract::client_ip;
-use crate::config::Cidr;
+use crate::network::Cidr;
 use axum::http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use std::net::IpAddr;
