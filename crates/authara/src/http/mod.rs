@@ -5,14 +5,6 @@ pub mod api;
 pub mod cookies;
 pub mod error;
 pub mod extract;
-#[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-mod extract_props;
 pub mod form;
 pub mod layers;
 pub mod meta;
