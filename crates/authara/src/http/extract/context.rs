@@ -115,17 +115,24 @@ mod tests {
 
     #[test]
     fn the_user_agent_loses_control_characters_and_is_cut_to_512_characters() {
-        let p = parts(&[("user-agent", b"Evil\tBot\x7f/1.0")], None);
+        // A tab and a C1 control (U+0085, which arrives as UTF-8 obs-text) are stripped.
+        let p = parts(&[("user-agent", "Evil\tBot\u{85}/1.0".as_bytes())], None);
         let RequestCtx(ctx) = RequestCtx::from_parts(&p, &[]);
         assert_eq!(ctx.user_agent.as_deref(), Some("EvilBot/1.0"));
         let long = "é".repeat(600);
         let p = parts(&[("user-agent", long.as_bytes())], None);
-        let ua = RequestCtx::from_parts(&p, &[]).into_inner().user_agent.unwrap();
+        let ua = RequestCtx::from_parts(&p, &[])
+            .into_inner()
+            .user_agent
+            .unwrap();
         assert_eq!(ua.chars().count(), MAX_USER_AGENT_CHARS);
         assert!(long.starts_with(&ua));
         // Bytes that are not UTF-8 become replacement characters, never an error.
         let p = parts(&[("user-agent", b"a\xffb")], None);
-        let ua = RequestCtx::from_parts(&p, &[]).into_inner().user_agent.unwrap();
+        let ua = RequestCtx::from_parts(&p, &[])
+            .into_inner()
+            .user_agent
+            .unwrap();
         assert_eq!(ua, "a\u{fffd}b");
     }
 }

@@ -42,4 +42,3 @@ impl<S: Send + Sync> FromRequestParts<S> for Htmx {
         Ok(Self(super::respond::is_htmx(&parts.headers)))
     }
 }
-
