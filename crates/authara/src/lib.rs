@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod http;
+pub mod network;
 pub mod server;
 pub mod state;

@@ -1,12 +1,29 @@
 //! Connection limits and timeouts of the HTTP server (ours; upstream's Go server uses read
 //! 15 s, write 15 s, idle 60 s, handler 30 s and a graceful shutdown of 10 s, fixed).
 
-use super::var::{
-    HTTP_BODY_TIMEOUT, HTTP_HEADER_READ_TIMEOUT, HTTP_IDLE_TIMEOUT, HTTP_MAX_CONNECTIONS,
-    HTTP_MAX_HEADER_BYTES, HTTP_REQUEST_TIMEOUT, SHUTDOWN_TIMEOUT,
-};
-use super::{ConfigError, Env};
+use super::env::Env;
+use super::ConfigError;
 use std::time::Duration;
+
+/// The names of this section's variables.
+pub mod var {
+    /// Time from accept (or a keep-alive request's first byte) to the end of the headers.
+    pub const HTTP_HEADER_READ_TIMEOUT: &str = "AUTHARA_HTTP_HEADER_READ_TIMEOUT";
+    /// Time for a whole request, handler included.
+    pub const HTTP_REQUEST_TIMEOUT: &str = "AUTHARA_HTTP_REQUEST_TIMEOUT";
+    /// Time to read a request body.
+    pub const HTTP_BODY_TIMEOUT: &str = "AUTHARA_HTTP_BODY_TIMEOUT";
+    /// Time a keep-alive connection may wait for its next request.
+    pub const HTTP_IDLE_TIMEOUT: &str = "AUTHARA_HTTP_IDLE_TIMEOUT";
+    /// Open connections at most.
+    pub const HTTP_MAX_CONNECTIONS: &str = "AUTHARA_HTTP_MAX_CONNECTIONS";
+    /// Request line plus headers, in bytes, at most.
+    pub const HTTP_MAX_HEADER_BYTES: &str = "AUTHARA_HTTP_MAX_HEADER_BYTES";
+    /// Time in-flight requests get after SIGTERM.
+    pub const SHUTDOWN_TIMEOUT: &str = "AUTHARA_SHUTDOWN_TIMEOUT";
+}
+
+use var::*;
 
 /// Limits on connections and the time a client may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

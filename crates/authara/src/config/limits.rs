@@ -11,11 +11,79 @@
 //! - `AUTHARA_TRUST_PROXY_HEADERS=true` trusts every peer (`0.0.0.0/0`, `::/0`) with a warning;
 //!   when `AUTHARA_TRUSTED_PROXIES` is set too, the list wins and the flag is ignored (warning).
 
-use super::var::*;
-use super::{err, shown, AppEnv, Cidr, ConfigError, Env, Secret, MAX_RATE_WINDOW};
+use super::env::{err, shown, Env};
+use super::{AppEnv, ConfigError, Secret};
+use crate::network::Cidr;
 use authara_core::limits::{Limit, RateLimits};
 use std::fmt::Write as _;
 use std::net::Ipv6Addr;
+use std::time::Duration;
+
+/// The names of this section's variables.
+pub mod var {
+    /// Login attempts per IP.
+    pub const RL_LOGIN_IP_LIMIT: &str = "AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT";
+    /// Window of the per-IP login limit.
+    pub const RL_LOGIN_IP_WINDOW: &str = "AUTHARA_RATE_LIMIT_LOGIN_IP_WINDOW";
+    /// Login attempts per email.
+    pub const RL_LOGIN_EMAIL_LIMIT: &str = "AUTHARA_RATE_LIMIT_LOGIN_EMAIL_LIMIT";
+    /// Window of the per-email login limit.
+    pub const RL_LOGIN_EMAIL_WINDOW: &str = "AUTHARA_RATE_LIMIT_LOGIN_EMAIL_WINDOW";
+    /// Signups per IP.
+    pub const RL_SIGNUP_IP_LIMIT: &str = "AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT";
+    /// Window of the per-IP signup limit.
+    pub const RL_SIGNUP_IP_WINDOW: &str = "AUTHARA_RATE_LIMIT_SIGNUP_IP_WINDOW";
+    /// Signups per email.
+    pub const RL_SIGNUP_EMAIL_LIMIT: &str = "AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_LIMIT";
+    /// Window of the per-email signup limit.
+    pub const RL_SIGNUP_EMAIL_WINDOW: &str = "AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_WINDOW";
+    /// Password resets per IP.
+    pub const RL_PASSWORD_RESET_IP_LIMIT: &str = "AUTHARA_RATE_LIMIT_PASSWORD_RESET_IP_LIMIT";
+    /// Window of the per-IP password reset limit.
+    pub const RL_PASSWORD_RESET_IP_WINDOW: &str = "AUTHARA_RATE_LIMIT_PASSWORD_RESET_IP_WINDOW";
+    /// Password resets per email.
+    pub const RL_PASSWORD_RESET_EMAIL_LIMIT: &str = "AUTHARA_RATE_LIMIT_PASSWORD_RESET_EMAIL_LIMIT";
+    /// Window of the per-email password reset limit.
+    pub const RL_PASSWORD_RESET_EMAIL_WINDOW: &str =
+        "AUTHARA_RATE_LIMIT_PASSWORD_RESET_EMAIL_WINDOW";
+    /// Passkey logins per IP (options and finish each).
+    pub const RL_PASSKEY_LOGIN_IP_LIMIT: &str = "AUTHARA_RATE_LIMIT_PASSKEY_LOGIN_IP_LIMIT";
+    /// Window of the per-IP passkey login limit.
+    pub const RL_PASSKEY_LOGIN_IP_WINDOW: &str = "AUTHARA_RATE_LIMIT_PASSKEY_LOGIN_IP_WINDOW";
+    /// Challenge code checks per IP.
+    pub const RL_CHALLENGE_VERIFY_IP_LIMIT: &str = "AUTHARA_RATE_LIMIT_CHALLENGE_VERIFY_IP_LIMIT";
+    /// Window of the per-IP challenge verify limit.
+    pub const RL_CHALLENGE_VERIFY_IP_WINDOW: &str = "AUTHARA_RATE_LIMIT_CHALLENGE_VERIFY_IP_WINDOW";
+    /// Challenge code resends per IP.
+    pub const RL_CHALLENGE_RESEND_IP_LIMIT: &str = "AUTHARA_RATE_LIMIT_CHALLENGE_RESEND_IP_LIMIT";
+    /// Window of the per-IP challenge resend limit.
+    pub const RL_CHALLENGE_RESEND_IP_WINDOW: &str = "AUTHARA_RATE_LIMIT_CHALLENGE_RESEND_IP_WINDOW";
+    /// The in-process limiter sweeps expired windows every this many calls.
+    pub const RL_CLEANUP_EVERY: &str = "AUTHARA_RATE_LIMIT_CLEANUP_EVERY";
+    /// Memory bound of the in-process limiter.
+    pub const RL_MAX_ENTRIES: &str = "AUTHARA_RATE_LIMIT_MAX_ENTRIES";
+    /// Shared state through Redis.
+    pub const REDIS_URL: &str = "AUTHARA_REDIS_URL";
+    /// Upstream's `noop` or `redis`.
+    pub const CACHE_PROVIDER: &str = "AUTHARA_CACHE_PROVIDER";
+    /// Redis host when the provider is redis.
+    pub const REDIS_HOST: &str = "AUTHARA_REDIS_HOST";
+    /// Redis port.
+    pub const REDIS_PORT: &str = "AUTHARA_REDIS_PORT";
+    /// Redis password.
+    pub const REDIS_PASSWORD: &str = "AUTHARA_REDIS_PASSWORD";
+    /// Redis database number.
+    pub const REDIS_DB: &str = "AUTHARA_REDIS_DB";
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub const TRUSTED_PROXIES: &str = "AUTHARA_TRUSTED_PROXIES";
+    /// Upstream's "believe `X-Forwarded-For` from any peer".
+    pub const TRUST_PROXY_HEADERS: &str = "AUTHARA_TRUST_PROXY_HEADERS";
+}
+
+use var::*;
+
+/// Longest accepted rate-limit window.
+pub(super) const MAX_RATE_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 
 /// What this section reads.
 pub(super) struct Section {
@@ -322,10 +390,11 @@ fn trusted_proxies(e: &Env<'_>) -> Result<Vec<Cidr>, ConfigError> {
     clippy::indexing_slicing
 )]
 mod tests {
+    use super::super::testing::assert_messages;
+    use super::super::var::ALL;
     use super::super::Config;
     use super::*;
     use std::collections::HashMap;
-    use std::time::Duration;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs
@@ -563,5 +632,77 @@ mod tests {
         .unwrap();
         assert_eq!(c.trusted_proxies.len(), 1);
         assert!(load(&prod(&[("AUTHARA_TRUST_PROXY_HEADERS", "false")])).is_ok());
+    }
+
+    #[test]
+    fn every_invalid_limit_setting_has_its_own_one_line_message() {
+        let cases: Vec<(Vec<(&str, &str)>, String)> = vec![
+            (
+                prod(&[("AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT", "0")]),
+                r#"AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT must be at least 1 when APP_ENV is prod (0 would turn the limit off), got "0""#.into(),
+            ),
+            (
+                vec![("AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT", "-1")],
+                r#"AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT must be a whole number from 0 to 1000000, got "-1""#.into(),
+            ),
+            (
+                vec![("AUTHARA_RATE_LIMIT_LOGIN_IP_WINDOW", "0s")],
+                r#"AUTHARA_RATE_LIMIT_LOGIN_IP_WINDOW must be longer than 0, got "0s""#.into(),
+            ),
+            (
+                vec![("AUTHARA_RATE_LIMIT_LOGIN_EMAIL_WINDOW", "2d")],
+                r#"AUTHARA_RATE_LIMIT_LOGIN_EMAIL_WINDOW must be a duration such as 10s, 15m or 1h30m (units ms, s, m, h), got "2d": unknown unit "d" (use ms, s, m or h)"#.into(),
+            ),
+            (
+                vec![("AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT", "1e6")],
+                r#"AUTHARA_RATE_LIMIT_SIGNUP_IP_LIMIT must be a whole number from 0 to 1000000, got "1e6""#.into(),
+            ),
+            (
+                vec![("AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_WINDOW", "721h")],
+                r#"AUTHARA_RATE_LIMIT_SIGNUP_EMAIL_WINDOW must be at most 720h, got "721h""#.into(),
+            ),
+            (
+                vec![("AUTHARA_RATE_LIMIT_MAX_ENTRIES", "0")],
+                r#"AUTHARA_RATE_LIMIT_MAX_ENTRIES must be a whole number from 1 to 10000000, got "0""#.into(),
+            ),
+            (
+                vec![("AUTHARA_REDIS_URL", "http://:hunter2@cache")],
+                "AUTHARA_REDIS_URL must be a redis:// URL (the value is not shown: it may contain a password)".into(),
+            ),
+            (
+                vec![("AUTHARA_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.0/33")],
+                r#"AUTHARA_TRUSTED_PROXIES must be a comma list of IP addresses or CIDRs such as 10.0.0.0/8 or fd00::/8, but "10.0.0.0/33" is not an IP address or CIDR"#.into(),
+            ),
+        ];
+        assert_messages(&cases);
+    }
+
+    #[test]
+    fn limits_redis_and_proxies_are_read() {
+        let c = load(&[
+            ("AUTHARA_RATE_LIMIT_LOGIN_IP_LIMIT", "20"),
+            ("AUTHARA_RATE_LIMIT_LOGIN_IP_WINDOW", "90s"),
+            ("AUTHARA_RATE_LIMIT_MAX_ENTRIES", "1000"),
+            ("AUTHARA_REDIS_URL", "redis://:pw@cache:6380/0"),
+            (
+                "AUTHARA_TRUSTED_PROXIES",
+                "10.0.0.0/8, fd00::/8,,192.168.1.1",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.rate_limits.login_ip,
+            Limit {
+                limit: 20,
+                window: Duration::from_secs(90)
+            }
+        );
+        assert_eq!(c.rate_limits.max_entries, 1000);
+        assert_eq!(
+            c.redis_url.as_ref().map(Secret::<String>::expose),
+            Some("redis://:pw@cache:6380/0")
+        );
+        let proxies: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "fd00::/8", "192.168.1.1/32"]);
     }
 }

@@ -1,6 +1,7 @@
 //! Property tests of the configuration parsers that see operator input: CIDRs and durations.
 
-use super::{human, parse_duration, Cidr};
+use super::duration::{human, parse_duration};
+use crate::network::Cidr;
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;

@@ -16,7 +16,8 @@ use tracing::Instrument as _;
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// `X-Request-Id`: set on every request by [`request_id`] before any handler runs.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 
 /// Content-Security-Policy for HTML: no inline script at all, no framing.

@@ -1,11 +1,20 @@
 //! `/auth/health`, `/auth/version` and the stylesheet.
 
+use crate::http::Routes;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use serde_json::json;
 use std::time::Duration;
+
+/// The meta routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/auth/health", get_health)
+        .get("/auth/version", get_version)
+        .get("/auth/static/authara.css", get_css)
+}
 
 /// How long the database may take to answer a health check.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);

@@ -1,7 +1,7 @@
-//! The route table (SPEC §7). Every route is registered through [`Routes`], which records its
-//! method and path: [`route_table`] is the list the router serves, so tests can walk every
-//! route, and no route can be added without the CSRF and origin checks ([`CSRF_EXEMPT`] is the
-//! one place a route may opt out).
+//! The router (SPEC §7): every feature's `routes()` merged, then the layers. Every route is
+//! registered through [`Routes`], which records its method and path: [`route_table`] is the list
+//! the router serves, so tests can walk every route, and no route can be added without the CSRF
+//! and origin checks ([`CSRF_EXEMPT`] is the one place a route may opt out).
 
 use super::{api, layers, meta, pages};
 use crate::state::AppState;
@@ -51,14 +51,16 @@ pub fn is_csrf_exempt(method: &Method, path: &str) -> bool {
     CSRF_EXEMPT.iter().any(|(m, p)| m == method && *p == path)
 }
 
-/// A router being built, with the table of what it serves.
-struct Routes {
+/// A router being built, with the table of what it serves. Each feature module's `routes()`
+/// returns one (rather than a bare `Router`), so that its routes land in [`route_table`].
+pub struct Routes {
     router: Router<AppState>,
     table: Vec<Route>,
 }
 
 impl Routes {
-    fn new() -> Self {
+    /// No routes yet.
+    pub fn new() -> Self {
         Self {
             router: Router::new(),
             table: Vec::new(),
@@ -75,39 +77,44 @@ impl Routes {
         self
     }
 
-    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+    /// Adds `GET path` (and so `HEAD path`).
+    pub fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
         self.add(Method::GET, MethodFilter::GET, path, h)
     }
 
-    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+    /// Adds `POST path`.
+    pub fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
         self.add(Method::POST, MethodFilter::POST, path, h)
+    }
+
+    /// Adds every route of `other`, after this one's.
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.table.extend(other.table);
+        self
     }
 }
 
-/// Every route under `/auth`, unlayered.
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Every route under `/auth`, unlayered: one line per feature.
 fn routes() -> Routes {
+    use api::v1;
     use pages::{account, admin, login, session, signup};
     Routes::new()
-        .get("/auth/login", login::get_login)
-        .post("/auth/login", login::post_login)
-        .get("/auth/signup", signup::get_signup)
-        .post("/auth/signup", signup::post_signup)
-        .get("/auth/account", account::get_account)
-        .get("/auth/successful-deletion", pages::get_successful_deletion)
-        .post("/auth/user/username", account::post_username)
-        .post("/auth/user/delete", account::post_delete)
-        .post("/auth/sessions/logout", session::post_logout)
-        .post("/auth/sessions/refresh", session::post_refresh)
-        .post("/auth/sessions/{id}/revoke", session::post_revoke)
-        .post("/auth/admin/users/{id}/disable", admin::post_disable)
-        .post("/auth/admin/users/{id}/enable", admin::post_enable)
-        .get("/auth/api/v1/user", api::get_user)
-        .post("/auth/api/v1/sessions/refresh", api::post_refresh)
-        .post("/auth/api/v1/sessions/logout", api::post_logout)
-        .get("/auth/api/v1/csrf", api::get_csrf)
-        .get("/auth/health", meta::get_health)
-        .get("/auth/version", meta::get_version)
-        .get("/auth/static/authara.css", meta::get_css)
+        .merge(login::routes())
+        .merge(signup::routes())
+        .merge(account::routes())
+        .merge(session::routes())
+        .merge(admin::routes())
+        .merge(v1::user::routes())
+        .merge(v1::session::routes())
+        .merge(v1::csrf::routes())
+        .merge(meta::routes())
 }
 
 /// Every `(method, path pattern)` the router serves, in registration order. (`HEAD` is served
@@ -152,6 +159,40 @@ mod tests {
         assert!(table
             .iter()
             .any(|r| r.method == Method::POST && r.path == "/auth/login"));
+    }
+
+    /// Every `(method, path)` we serve, in registration order. A route added, removed or moved
+    /// between features changes this list on purpose, never by accident.
+    #[test]
+    fn the_route_table_is_pinned() {
+        let want: &[(&str, &str)] = &[
+            ("GET", "/auth/login"),
+            ("POST", "/auth/login"),
+            ("GET", "/auth/signup"),
+            ("POST", "/auth/signup"),
+            ("GET", "/auth/account"),
+            ("GET", "/auth/successful-deletion"),
+            ("POST", "/auth/user/username"),
+            ("POST", "/auth/user/delete"),
+            ("POST", "/auth/sessions/logout"),
+            ("POST", "/auth/sessions/refresh"),
+            ("POST", "/auth/sessions/{id}/revoke"),
+            ("POST", "/auth/admin/users/{id}/disable"),
+            ("POST", "/auth/admin/users/{id}/enable"),
+            ("GET", "/auth/api/v1/user"),
+            ("POST", "/auth/api/v1/sessions/refresh"),
+            ("POST", "/auth/api/v1/sessions/logout"),
+            ("GET", "/auth/api/v1/csrf"),
+            ("GET", "/auth/health"),
+            ("GET", "/auth/version"),
+            ("GET", "/auth/static/authara.css"),
+        ];
+        let got: Vec<(String, &str)> = route_table()
+            .into_iter()
+            .map(|r| (r.method.to_string(), r.path))
+            .collect();
+        let want: Vec<(String, &str)> = want.iter().map(|(m, p)| ((*m).to_owned(), *p)).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

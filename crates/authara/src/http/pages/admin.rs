@@ -1,19 +1,24 @@
 //! Administrator actions: disable and enable users.
 
-use crate::http::cookies;
 use crate::http::error::PageError;
-use crate::http::extract::{body_return_to, Htmx};
+use crate::http::extract::{body_return_to, AdminUser, Htmx};
 use crate::http::respond::redirect;
+use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::domain::ReturnTo;
-use authara_core::jwt::Audience;
-use authara_core::session::AuthError;
 use authara_core::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use uuid::Uuid;
+
+/// The administrator routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/auth/admin/users/{id}/disable", post_disable)
+        .post("/auth/admin/users/{id}/enable", post_enable)
+}
 
 /// `POST /auth/admin/users/{id}/disable`.
 pub async fn post_disable(
@@ -21,10 +26,10 @@ pub async fn post_disable(
     htmx: Htmx,
     id: Path<String>,
     query: RawQuery,
-    headers: HeaderMap,
+    admin: AdminUser,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    set_disabled(state, htmx, id, query, headers, body, true).await
+    set_disabled(state, htmx, id, query, admin, body, true).await
 }
 
 /// `POST /auth/admin/users/{id}/enable`.
@@ -33,10 +38,10 @@ pub async fn post_enable(
     htmx: Htmx,
     id: Path<String>,
     query: RawQuery,
-    headers: HeaderMap,
+    admin: AdminUser,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    set_disabled(state, htmx, id, query, headers, body, false).await
+    set_disabled(state, htmx, id, query, admin, body, false).await
 }
 
 async fn set_disabled(
@@ -44,31 +49,10 @@ async fn set_disabled(
     Htmx(htmx): Htmx,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    AdminUser(admin): AdminUser,
     body: Bytes,
     disabled: bool,
 ) -> Result<Response, PageError> {
-    let Some(access) = cookies::read(&headers, cookies::ACCESS) else {
-        return Err(PageError::new(StatusCode::UNAUTHORIZED, "Please sign in."));
-    };
-    // Always from the database: rights revoked elsewhere count at once here.
-    let admin = match state.sessions.authenticate_fresh(access).await {
-        Ok(a) => a,
-        Err(AuthError::Unauthenticated) => {
-            return Err(PageError::new(StatusCode::UNAUTHORIZED, "Please sign in."))
-        }
-        Err(AuthError::Store(e)) => return Err(e.into()),
-    };
-    // The token must be an admin token, and the user must still be an admin right now.
-    if !(admin.claims.has_audience(Audience::Admin)
-        && admin.claims.is_admin()
-        && admin.user.is_admin)
-    {
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "This action needs an administrator session.",
-        ));
-    }
     let Ok(target) = Uuid::parse_str(&id) else {
         return Err(PageError::not_found());
     };

@@ -6,9 +6,10 @@ use super::{
 };
 use crate::http::cookies;
 use crate::http::error::PageError;
-use crate::http::extract::{return_to, ClientInfo, Htmx};
+use crate::http::extract::{access_user, return_to, ClientInfo, Htmx, QueryReturnTo};
 use crate::http::form;
 use crate::http::respond::{redirect, with_return_to};
+use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::auth::LoginError;
 use authara_core::domain::ReturnTo;
@@ -17,6 +18,13 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+
+/// The login routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/auth/login", get_login)
+        .post("/auth/login", post_login)
+}
 
 /// The fields of the login and signup forms. No `Debug`: it would print the password.
 #[derive(Default, serde::Deserialize)]
@@ -52,19 +60,13 @@ fn login_page(
 pub async fn get_login(
     State(state): State<AppState>,
     Htmx(htmx): Htmx,
-    RawQuery(query): RawQuery,
+    QueryReturnTo(rt): QueryReturnTo,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let rt = return_to(None, query.as_deref());
-    if let Some(access) = cookies::read(&headers, cookies::ACCESS) {
-        match state.sessions.authenticate(access).await {
-            Ok(_) => {
-                let to = rt.unwrap_or_else(ReturnTo::root);
-                return Ok(redirect(htmx, to.as_str(), HeaderMap::new()));
-            }
-            Err(authara_core::session::AuthError::Store(e)) => return Err(e.into()),
-            Err(_) => {}
-        }
+    // Only the access cookie: a visitor whose access token expired sees the form.
+    if access_user(&state, &headers).await?.is_some() {
+        let to = rt.unwrap_or_else(ReturnTo::root);
+        return Ok(redirect(htmx, to.as_str(), HeaderMap::new()));
     }
     Ok(login_page(
         &state,

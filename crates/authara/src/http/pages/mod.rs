@@ -1,4 +1,6 @@
-//! HTML pages and form actions. Every page works without JavaScript; htmx gets `HX-Redirect`.
+//! HTML pages and form actions, one module per feature, each with its `routes()`. Every page
+//! works without JavaScript; htmx gets `HX-Redirect`. What the pages share (templates, the CSRF
+//! cookie, session cookies, the rate-limit questions) lives here.
 
 pub mod account;
 pub mod admin;
@@ -89,22 +91,6 @@ pub fn render_error_page(status: StatusCode, message: &str) -> Response {
         link_text: "Go to sign in",
     };
     render(&page, status, HeaderMap::new())
-}
-
-/// `GET /auth/successful-deletion`.
-pub async fn get_successful_deletion(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    headers: HeaderMap,
-) -> Response {
-    let mut out = HeaderMap::new();
-    ensure_csrf(&state, &headers, &mut out);
-    let page = MessagePage {
-        title: "Account deleted",
-        message: "Your account and all its sessions have been deleted.",
-        link_href: "/",
-        link_text: "Back to the application",
-    };
-    render(&page, StatusCode::OK, out)
 }
 
 /// The CSRF token for a page: the cookie's value when it has one that looks like ours, else a

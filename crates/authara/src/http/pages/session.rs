@@ -1,12 +1,12 @@
 //! Browser session actions: logout, refresh, revoking one session.
 
-use super::account::{page_user, signed_in};
 use super::set_session_cookies;
 use crate::http::cookies;
 use crate::http::error::PageError;
-use crate::http::extract::{body_return_to, Htmx};
+use crate::http::extract::{body_return_to, Htmx, SignedIn};
 use crate::http::form;
 use crate::http::respond::{login_href, redirect};
+use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::domain::ReturnTo;
 use authara_core::jwt::Audience;
@@ -18,6 +18,14 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 const ACCOUNT: &str = "/auth/account";
+
+/// The browser session routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/auth/sessions/logout", post_logout)
+        .post("/auth/sessions/refresh", post_refresh)
+        .post("/auth/sessions/{id}/revoke", post_revoke)
+}
 
 #[derive(Debug, Default, serde::Deserialize)]
 struct AudienceQuery {
@@ -106,9 +114,8 @@ pub async fn post_revoke(
     State(state): State<AppState>,
     Htmx(htmx): Htmx,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    user: SignedIn,
 ) -> Result<Response, PageError> {
-    let user = signed_in!(state, headers, htmx);
     let Ok(id) = Uuid::parse_str(&id) else {
         return Err(PageError::not_found());
     };

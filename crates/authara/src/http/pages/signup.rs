@@ -6,9 +6,10 @@ use super::{
     signed_in_redirect, Ask, SignupPage,
 };
 use crate::http::error::PageError;
-use crate::http::extract::{return_to, ClientInfo, Htmx};
+use crate::http::extract::{return_to, ClientInfo, Htmx, QueryReturnTo};
 use crate::http::form;
 use crate::http::respond::login_href;
+use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::auth::SignupError;
 use authara_core::domain::ReturnTo;
@@ -17,6 +18,13 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+
+/// The signup routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/auth/signup", get_signup)
+        .post("/auth/signup", post_signup)
+}
 
 /// The signup page, empty or shown back with an error; sets the CSRF cookie when needed.
 fn signup_page(
@@ -43,10 +51,9 @@ fn signup_page(
 /// `GET /auth/signup`.
 pub async fn get_signup(
     State(state): State<AppState>,
-    RawQuery(query): RawQuery,
+    QueryReturnTo(rt): QueryReturnTo,
     headers: HeaderMap,
 ) -> Response {
-    let rt = return_to(None, query.as_deref());
     signup_page(&state, &headers, StatusCode::OK, rt.as_ref(), "", None)
 }
 

@@ -1,10 +1,8 @@
-//! Request facts the handlers need: htmx, client IP (trusting proxies only when configured)
-//! and user agent, and `return_to`.
+//! The client: its address (trusting `X-Forwarded-For` only from configured proxies) and its
+//! user agent, as [`ClientInfo`] for sessions and rate limits.
 
-use super::form::{self, ReturnToQuery};
-use crate::config::Cidr;
+use crate::network::Cidr;
 use crate::state::AppState;
-use authara_core::domain::ReturnTo;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
@@ -12,19 +10,6 @@ use std::convert::Infallible;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-
-/// Whether the request came from htmx (`HX-Request: true`), which changes how redirects look
-/// (SPEC §7). Cheap; most HTML handlers need only this.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Htmx(pub bool);
-
-impl<S: Send + Sync> FromRequestParts<S> for Htmx {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(Self(super::respond::is_htmx(&parts.headers)))
-    }
-}
 
 /// Where a request came from, as recorded on sessions and used as a rate-limit key: only login
 /// and signup need it.
@@ -39,11 +24,7 @@ impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let ip = client_ip(peer, &parts.headers, &state.trusted_proxies)
+        let ip = request_client_ip(parts, &state.trusted_proxies)
             .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
         // Bytes beyond ASCII are read, not dropped; the session service sanitises and bounds.
         let user_agent = parts
@@ -63,6 +44,17 @@ impl ClientInfo {
             client_ip: &self.ip,
         }
     }
+}
+
+/// The client address of a request: [`client_ip`] of the connection's peer and the request's
+/// headers; `None` when the server did not record the peer (tests that call the router
+/// directly).
+pub fn request_client_ip(parts: &Parts, trusted: &[Cidr]) -> Option<IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    client_ip(peer, &parts.headers, trusted)
 }
 
 /// The client address: the peer, unless the peer is a trusted proxy, in which case
@@ -108,22 +100,6 @@ pub fn forwarded_entry(entry: &str) -> Option<IpAddr> {
     inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
-/// The accepted `return_to` of an HTML route (SPEC §7, §10): the form field when it is valid,
-/// else the query parameter of `raw_query`; a bad one is silently dropped, never an error.
-/// Pages without a form pass `None` as the field.
-pub fn return_to(field: Option<&str>, raw_query: Option<&str>) -> Option<ReturnTo> {
-    field.and_then(ReturnTo::parse).or_else(|| {
-        let q: ReturnToQuery = form::parse_query(raw_query);
-        q.return_to.as_deref().and_then(ReturnTo::parse)
-    })
-}
-
-/// [`return_to`] of a form whose only other field is the CSRF token (logout, refresh, admin).
-pub fn body_return_to(body: &[u8], raw_query: Option<&str>) -> Option<ReturnTo> {
-    let f: ReturnToQuery = form::parse(body);
-    return_to(f.return_to.as_deref(), raw_query)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,23 +120,6 @@ mod tests {
         assert_eq!(client_ip(Some(proxy), &h, &[]), Some(proxy));
         h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(client_ip(Some(proxy), &h, &trusted), Some(proxy));
-    }
-
-    #[test]
-    fn return_to_takes_a_valid_form_field_else_the_query() {
-        let got = |field, query| return_to(field, query).map(|r| r.as_str().to_owned());
-        assert_eq!(got(Some("/a"), Some("return_to=/b")).as_deref(), Some("/a"));
-        assert_eq!(
-            got(Some("//evil"), Some("return_to=/b")).as_deref(),
-            Some("/b")
-        );
-        assert_eq!(
-            got(None, Some("return_to=%2Fb%3Fx%3D1")).as_deref(),
-            Some("/b?x=1")
-        );
-        assert_eq!(got(Some("//evil"), Some("return_to=//evil")), None);
-        assert_eq!(got(None, Some("return_to")), None);
-        assert_eq!(got(None, None), None);
     }
 
     fn forwarded(values: &[&'static str]) -> HeaderMap {

@@ -1,8 +1,8 @@
-//! Property test of [`super::extract::client_ip`]: the walk over `X-Forwarded-For` against a
-//! model (kept apart from `extract.rs`, whose entry parsing may grow).
+//! Property test of [`super::client::client_ip`]: the walk over `X-Forwarded-For` against a
+//! model (kept apart from `client.rs`, whose entry parsing may grow).
 
-use super::extract::client_ip;
-use crate::config::Cidr;
+use super::client::client_ip;
+use crate::network::Cidr;
 use axum::http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use std::net::IpAddr;

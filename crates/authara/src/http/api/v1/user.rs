@@ -1,0 +1,48 @@
+//! `GET /auth/api/v1/user`: the signed-in user.
+
+use crate::http::error::ApiError;
+use crate::http::extract::ApiUser;
+use crate::http::Routes;
+use authara_core::session::role_names;
+use axum::response::{IntoResponse, Json, Response};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+
+/// The user routes.
+pub fn routes() -> Routes {
+    Routes::new().get("/auth/api/v1/user", get_user)
+}
+
+/// The `GET /auth/api/v1/user` body.
+#[derive(Debug, Serialize)]
+pub struct UserBody<'a> {
+    pub id: uuid::Uuid,
+    pub email: &'a str,
+    pub username: &'a str,
+    pub roles: &'static [&'static str],
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+/// `GET /auth/api/v1/user`.
+pub async fn get_user(ApiUser(auth): ApiUser) -> Response {
+    let u = &*auth.user;
+    let created_at = match u
+        .created_at
+        .replace_nanosecond(0)
+        .unwrap_or(u.created_at)
+        .format(&Rfc3339)
+    {
+        Ok(t) => t,
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    Json(UserBody {
+        id: u.id,
+        email: &u.email,
+        username: &u.username,
+        roles: role_names(u),
+        disabled: u.disabled,
+        created_at,
+    })
+    .into_response()
+}
