@@ -1,11 +1,9 @@
 //! The `authara` binary: `serve` (default), `migrate`, `healthcheck`, `keys generate`,
-//! `admin grant|revoke EMAIL`, `version`.
+//! `admin grant|revoke EMAIL`, `audit list`, `version`.
 
 use authara::config::Config;
 use authara::server::{open_store, prepare_store, Deps, Server};
-use authara_core::clock::{Clock as _, SystemClock};
 use authara_core::random::{OsRandom, Random as _};
-use authara_core::store::{Effects, StoreError};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
@@ -45,8 +43,36 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print audit events, newest first.
+    List {
+        /// Only events about (or by) the user with this email; kept after the user is deleted.
+        #[arg(long, value_name = "EMAIL")]
+        user: Option<String>,
+        /// Only events younger than this (`90m`, `24h`, `7d`).
+        #[arg(long, value_name = "DURATION", value_parser = parse_since)]
+        since: Option<Duration>,
+        /// At most this many events (1-1000, default 100).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: Option<u32>,
+        /// One JSON array instead of text lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_since(s: &str) -> Result<Duration, String> {
+    authara::config::parse_duration(s)
 }
 
 #[derive(Subcommand)]
@@ -121,6 +147,25 @@ fn main() -> ExitCode {
         match command {
             Command::Migrate => migrate(&config).await,
             Command::Admin { command } => admin(&config, command).await,
+            Command::Audit {
+                command:
+                    AuditCommand::List {
+                        user,
+                        since,
+                        limit,
+                        json,
+                    },
+            } => {
+                let store = prepare_store(&config).await?;
+                let query = authara::cli::AuditQuery {
+                    user,
+                    since,
+                    limit,
+                    json,
+                };
+                println!("{}", authara::cli::audit_list(&config, store, &query).await?);
+                Ok(())
+            }
             _ => serve(&config).await,
         }
     });
@@ -173,24 +218,12 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn admin(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
-    let store = prepare_store(config).await?;
     let (email, grant) = match &command {
         AdminCommand::Grant { email } => (email, true),
         AdminCommand::Revoke { email } => (email, false),
     };
-    let email = authara_core::domain::Email::normalise(email);
-    match store
-        .set_admin_by_email(&email, grant, SystemClock.now(), Effects::none())
-        .await
-    {
-        Ok(()) => {
-            let verb = if grant { "granted to" } else { "revoked from" };
-            println!("authara:admin {verb} {email}");
-            Ok(())
-        }
-        Err(StoreError::NotFound) => anyhow::bail!("no user with email {email}"),
-        Err(e) => Err(e.into()),
-    }
+    println!("{}", authara::cli::admin(config, email, grant).await?);
+    Ok(())
 }
 
 fn generate_key() -> String {

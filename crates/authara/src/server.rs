@@ -7,7 +7,9 @@ use crate::config::{Config, DatabaseConfig, KeySource, PostgresConfig};
 use crate::http::cookies::CookieWriter;
 use crate::state::{AppState, Inner};
 use authara_core::auth::password::{HashError, PasswordHasher};
+use authara_core::audit::AuditService;
 use authara_core::auth::AuthService;
+use authara_core::events::{EventPolicy, Publisher};
 use authara_core::clock::{Clock, SystemClock};
 use authara_core::jwt::{JwtKeys, KeySetError};
 use authara_core::limits::{MemoryLimiter, RateLimiter};
@@ -27,6 +29,10 @@ use tokio::net::TcpListener;
 
 /// Most live sessions kept in memory.
 const SESSION_CACHE_CAPACITY: usize = 50_000;
+
+/// When the first audit retention cleanup runs, and how often after that.
+const AUDIT_CLEANUP_FIRST: Duration = Duration::from_secs(300);
+const AUDIT_CLEANUP_EVERY: Duration = Duration::from_secs(86_400);
 
 /// How often expired sessions and tokens are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -54,6 +60,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("webhooks: {0}")]
+    Webhooks(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -102,8 +110,78 @@ pub struct Server {
     router: axum::Router,
     state: AppState,
     http: crate::config::HttpLimits,
+    /// The webhook workers' settings and store; they start with `run_until_stopped`.
+    webhooks: Option<(authara_webhook::Settings, Arc<dyn Store>)>,
+    audit_retention: time::Duration,
+    clock: Arc<dyn Clock>,
     /// Held while serving: no second server may use the same SQLite file.
     _sqlite_lock: Option<std::fs::File>,
+}
+
+/// Which domain events this configuration writes to the outbox: none without a webhook
+/// receiver (nothing would consume them), else the enabled types.
+pub fn event_publisher(config: &Config, random: Arc<dyn Random>) -> Publisher {
+    let policy = match &config.webhooks {
+        None => EventPolicy::off(),
+        Some(w) => EventPolicy::only(w.enabled_events.iter().copied()),
+    };
+    Publisher::new(policy, random)
+}
+
+/// The delivery workers' settings from the configuration; one worker on SQLite (one writer).
+fn webhook_settings(config: &Config) -> Result<Option<authara_webhook::Settings>, StartError> {
+    let Some(w) = &config.webhooks else {
+        return Ok(None);
+    };
+    let url = authara_webhook::Endpoint::parse(&w.url)
+        .map_err(|e| StartError::Webhooks(format!("AUTHARA_WEBHOOK_URL: {e}")))?;
+    let secret = authara_webhook::WebhookSecret::new(w.secret.expose().as_bytes())
+        .map_err(|_| StartError::Webhooks("AUTHARA_WEBHOOK_SECRET is empty".into()))?;
+    let mut s = authara_webhook::Settings::new(url, secret);
+    s.timeout = w.timeout;
+    s.worker_count = u32::try_from(w.worker_count).unwrap_or(u32::MAX);
+    if matches!(config.database, DatabaseConfig::Sqlite { .. }) {
+        s.worker_count = s.worker_count.min(1);
+    }
+    s.max_delivery_attempts = w.max_delivery_attempts;
+    s.processing_stale_after = w.processing_stale_after;
+    s.stale_reaper_interval = w.stale_reaper_interval;
+    s.delivered_retention = w.delivered_retention;
+    s.failed_retention = w.failed_retention;
+    s.cleanup_interval = w.cleanup_interval;
+    s.maintenance_batch_size = w.maintenance_batch_size;
+    s.allow_private_networks = w.allow_private_networks;
+    Ok(Some(s))
+}
+
+/// The account service for the command line (`authara admin`): the configured store, keys
+/// and hashing, no session cache. What it changes is audited with [`Actor::Cli`]
+/// (`authara_core::audit::Actor`).
+pub async fn cli_account_service(config: &Config) -> Result<AuthService, StartError> {
+    let store = prepare_store(config).await?;
+    let deps = Deps::default();
+    let keys = Arc::new(jwt_keys(config, &*deps.random)?);
+    let cache = Arc::new(SessionCache::new(time::Duration::ZERO, 1));
+    cache.set_enabled(false);
+    let sessions = SessionService::new(
+        store.clone(),
+        deps.clock.clone(),
+        deps.random.clone(),
+        keys,
+        config.session,
+        cache,
+    );
+    let hasher = Arc::new(PasswordHasher::with_queue(
+        config.password_hash,
+        1,
+        config.hash_queue,
+        deps.random.clone(),
+    )?);
+    let events = event_publisher(config, deps.random.clone());
+    Ok(
+        AuthService::new(store, deps.clock, deps.random, hasher, sessions)
+            .with_events(events),
+    )
 }
 
 /// Opens the configured database (no migration, no schema check).
@@ -226,7 +304,10 @@ impl Server {
             deps.random.clone(),
             hasher,
             sessions.clone(),
-        );
+        )
+        .with_events(event_publisher(config, deps.random.clone()));
+        let webhooks = webhook_settings(config)?.map(|s| (s, store.clone()));
+        let clock = deps.clock.clone();
         let request_ids = crate::http::layers::RequestIds::new(&*deps.random);
         let state = AppState::new(Inner {
             auth,
@@ -254,6 +335,9 @@ impl Server {
             router,
             state,
             http: config.http,
+            webhooks,
+            audit_retention: config.audit.retention(),
+            clock,
             _sqlite_lock: sqlite_lock,
         })
     }
@@ -270,9 +354,46 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone()));
+        let audit = tokio::spawn(audit_cleanup_loop(
+            AuditService::new(self.state.store.clone(), self.clock.clone()),
+            self.audit_retention,
+        ));
+        let workers = match self.webhooks {
+            None => None,
+            Some((settings, store)) => {
+                match authara_webhook::WebhookWorkers::start(store, settings, self.clock.clone()) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        purge.abort();
+                        audit.abort();
+                        return Err(std::io::Error::other(e));
+                    }
+                }
+            }
+        };
         let result = conn::serve(self.listener, self.router, self.http, shutdown).await;
         purge.abort();
+        audit.abort();
+        if let Some(workers) = workers {
+            // Lets the attempt in flight finish (bounded by the webhook timeout).
+            workers.shutdown().await;
+        }
         result
+    }
+}
+
+/// Deletes audit rows older than `AUTHARA_ADMIN_AUDIT_RETENTION_DAYS`: first 5 minutes after
+/// start (start-up stays fast), then every 24 hours, as upstream.
+async fn audit_cleanup_loop(audit: AuditService, retention: time::Duration) {
+    let start = tokio::time::Instant::now() + AUDIT_CLEANUP_FIRST;
+    let mut every = tokio::time::interval_at(start, AUDIT_CLEANUP_EVERY);
+    loop {
+        every.tick().await;
+        match audit.purge_older_than(retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "purged expired audit events"),
+            Err(e) => tracing::warn!(error = ?e, "purging expired audit events failed"),
+        }
     }
 }
 

@@ -5,7 +5,9 @@ pub mod password;
 pub mod store;
 
 use self::store::{NewUser, UserRecord, UserStore};
+use crate::audit::{Actor, AuditAction, NewAuditEntry, RequestContext};
 use crate::clock::Clock;
+use crate::events::{EventType, Publisher};
 use crate::domain::{Email, EmailError, Password, PasswordError, Username, UsernameError};
 use crate::random::{uuid_v4, Random};
 use crate::session::{IssueError, Issued, SessionService};
@@ -72,6 +74,33 @@ pub enum UsernameChangeError {
     Failed(#[from] ServiceError),
 }
 
+/// Why granting or revoking `authara:admin` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminChangeError {
+    /// No user has this email.
+    #[error("no such user")]
+    NotFound,
+    #[error(transparent)]
+    Failed(#[from] StoreError),
+}
+
+/// How a login proved who the user is. Password, OIDC, passkeys and MFA each produce a
+/// [`LoginOutcome`]; [`AuthService::start_session`] is the one way from it to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// A new account (signup) whose password was just set.
+    Signup,
+    /// Email and password.
+    Password,
+}
+
+/// An identity proven, not yet a session: what every sign-in method hands over.
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    pub user: UserRecord,
+    pub method: LoginMethod,
+}
+
 /// An internal failure (storage, hashing, signing); the user sees only a generic message.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -100,6 +129,7 @@ pub struct AuthService {
     random: Arc<dyn Random>,
     hasher: Arc<PasswordHasher>,
     sessions: SessionService,
+    events: Publisher,
 }
 
 impl AuthService {
@@ -111,12 +141,48 @@ impl AuthService {
         hasher: Arc<PasswordHasher>,
         sessions: SessionService,
     ) -> Self {
+        let events = Publisher::off(random.clone());
         Self {
             store,
             clock,
             random,
             hasher,
             sessions,
+            events,
+        }
+    }
+
+    /// Publishes the `user.*` domain events this service causes through `events` (by default
+    /// none are written).
+    pub fn with_events(mut self, events: Publisher) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Starts a session for an identity a sign-in method has proven. Disabled accounts are
+    /// refused by the methods themselves, after their proof (so that a disabled account's
+    /// answer reveals nothing before the password is right).
+    pub async fn start_session(
+        &self,
+        outcome: LoginOutcome,
+        origin: Origin<'_>,
+    ) -> Result<(UserRecord, Issued), ServiceError> {
+        let issued = self
+            .sessions
+            .start(&outcome.user, origin.user_agent, origin.client_ip)
+            .await?;
+        Ok((outcome.user, issued))
+    }
+
+    fn audit(&self, action: AuditAction, actor: Actor, user: &UserRecord) -> NewAuditEntry {
+        NewAuditEntry::new(uuid_v4(&*self.random), self.clock.now(), action, actor)
+            .about(user.id, &user.email)
+    }
+
+    fn user_event(&self, event_type: EventType, user_id: Uuid) -> Effects {
+        match self.events.user(event_type, user_id, self.clock.now()) {
+            Some(event) => Effects::none().event(event),
+            None => Effects::none(),
         }
     }
 
@@ -135,12 +201,11 @@ impl AuthService {
             Err(e) => return Err(ServiceError::from(e).into()),
         };
         let user = self.create_user(&email, Some(hash)).await?;
-        let issued = self
-            .sessions
-            .start(&user, origin.user_agent, origin.client_ip)
-            .await
-            .map_err(ServiceError::from)?;
-        Ok((user, issued))
+        let outcome = LoginOutcome {
+            user,
+            method: LoginMethod::Signup,
+        };
+        Ok(self.start_session(outcome, origin).await?)
     }
 
     /// Creates a user with a derived, unique username. `Duplicate` when the email is taken.
@@ -160,7 +225,8 @@ impl AuthService {
                 password_hash: password_hash.clone(),
                 created_at: now,
             };
-            match self.store.create_user(new, Effects::none()).await {
+            let effects = self.user_event(EventType::UserCreated, id);
+            match self.store.create_user(new, effects).await {
                 Ok(()) => {
                     return Ok(UserRecord {
                         id,
@@ -190,6 +256,17 @@ impl AuthService {
         password: &str,
         origin: Origin<'_>,
     ) -> Result<(UserRecord, Issued), LoginError> {
+        let outcome = self.verify_password(email, password).await?;
+        Ok(self.start_session(outcome, origin).await?)
+    }
+
+    /// Proves an identity with email and password (see [`Self::login`] for the timing rules);
+    /// no session yet.
+    pub async fn verify_password(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<LoginOutcome, LoginError> {
         if Email::normalise(email).is_empty() || password.is_empty() {
             return Err(LoginError::Empty);
         }
@@ -223,12 +300,10 @@ impl AuthService {
         if rehash {
             self.rehash(&user, attempt.as_ref()).await;
         }
-        let issued = self
-            .sessions
-            .start(&user, origin.user_agent, origin.client_ip)
-            .await
-            .map_err(ServiceError::from)?;
-        Ok((user, issued))
+        Ok(LoginOutcome {
+            user,
+            method: LoginMethod::Password,
+        })
     }
 
     /// Upgrades a hash in an old format or with old parameters; a failure only logs, since the
@@ -262,7 +337,7 @@ impl AuthService {
                 user_id,
                 username.as_str(),
                 self.clock.now(),
-                Effects::none(),
+                self.user_event(EventType::UserUpdated, user_id),
             )
             .await;
         self.sessions.user_changed(user_id);
@@ -273,20 +348,84 @@ impl AuthService {
         }
     }
 
-    /// Deletes a user with all their sessions.
-    pub async fn delete_account(&self, user_id: Uuid) -> Result<(), StoreError> {
-        let result = self.store.delete_user(user_id, Effects::none()).await;
+    /// Deletes a user with all their sessions: `user.deleted` and an audit row (which keeps
+    /// the email) in the same transaction.
+    pub async fn delete_account(
+        &self,
+        user: &UserRecord,
+        context: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let effects = self
+            .user_event(EventType::UserDeleted, user.id)
+            .audit(
+                self.audit(AuditAction::AccountDeleted, Actor::User(user.id), user)
+                    .from_request(context),
+            );
+        let result = self.store.delete_user(user.id, effects).await;
+        self.sessions.user_changed(user.id);
+        result
+    }
+
+    /// An administrator disables (revoking every session) or enables a user: `user.updated`
+    /// and an audit row, in the same transaction. `NotFound` for an unknown user.
+    pub async fn set_disabled(
+        &self,
+        admin: Uuid,
+        user_id: Uuid,
+        disabled: bool,
+        context: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let Some(user) = self.store.find_user_by_id(user_id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let action = if disabled {
+            AuditAction::UserDisabled
+        } else {
+            AuditAction::UserEnabled
+        };
+        let mut entry = self
+            .audit(action, Actor::User(admin), &user)
+            .from_request(context);
+        if disabled {
+            entry = entry.with("sessions_revoked", "all");
+        }
+        let effects = self
+            .user_event(EventType::UserUpdated, user_id)
+            .audit(entry);
+        let result = self
+            .store
+            .set_disabled(user_id, disabled, self.clock.now(), effects)
+            .await;
         self.sessions.user_changed(user_id);
         result
     }
 
-    /// Disables (revoking every session) or enables a user.
-    pub async fn set_disabled(&self, user_id: Uuid, disabled: bool) -> Result<(), StoreError> {
+    /// Grants or revokes `authara:admin` (the CLI, later the admin console), audited as
+    /// `user.admin_granted` / `user.admin_revoked`. `email` must be normalised.
+    pub async fn set_admin_by_email(
+        &self,
+        actor: &Actor,
+        email: &str,
+        grant: bool,
+    ) -> Result<(), AdminChangeError> {
+        let Some(user) = self.store.find_user_by_email(email).await? else {
+            return Err(AdminChangeError::NotFound);
+        };
+        let action = if grant {
+            AuditAction::AdminGranted
+        } else {
+            AuditAction::AdminRevoked
+        };
+        let effects = Effects::none().audit(self.audit(action, *actor, &user));
         let result = self
             .store
-            .set_disabled(user_id, disabled, self.clock.now(), Effects::none())
+            .set_admin_by_email(email, grant, self.clock.now(), effects)
             .await;
-        self.sessions.user_changed(user_id);
-        result
+        self.sessions.user_changed(user.id);
+        match result {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => Err(AdminChangeError::NotFound),
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -8,6 +8,7 @@ use self::store::{
     NewRefreshToken, NewSession, PurgeCounts, RefreshTokenRecord, Replacement, RotateIf,
     SessionRecord, SessionStore, TokenHash,
 };
+use crate::audit::{Actor, AuditAction, NewAuditEntry, RequestContext};
 use crate::auth::store::UserRecord;
 use crate::clock::Clock;
 use crate::jwt::{AccessClaims, Audience, JwtKeys, ADMIN_ROLE};
@@ -423,7 +424,16 @@ impl SessionService {
             user_id = %record.user.id,
             "refresh token reuse detected; revoking the session"
         );
-        self.revoke_session(record.session_id, None, now).await?;
+        let audit = NewAuditEntry::new(
+            uuid_v4(&*self.random),
+            now,
+            AuditAction::RefreshTokenReuse,
+            Actor::System,
+        )
+        .about(record.user.id, &record.user.email)
+        .with("session_id", record.session_id.to_string());
+        self.revoke_session(record.session_id, None, now, Effects::none().audit(audit))
+            .await?;
         Err(RefreshError::Invalid)
     }
 
@@ -437,12 +447,12 @@ impl SessionService {
         let now = self.clock.now();
         if let Some(hash) = refresh.and_then(presented_hash) {
             if let Some(rec) = self.store.find_refresh_token(&hash).await? {
-                self.revoke_session(rec.session_id, None, now).await?;
+                self.revoke_session(rec.session_id, None, now, Effects::none()).await?;
                 return Ok(());
             }
         }
         if let Some(claims) = access.and_then(|a| self.keys.verify(a, now).ok()) {
-            self.revoke_session(claims.sid, Some(claims.sub), now)
+            self.revoke_session(claims.sid, Some(claims.sub), now, Effects::none())
                 .await?;
         }
         Ok(())
@@ -461,7 +471,7 @@ impl SessionService {
         };
         if let Some(rec) = self.store.find_refresh_token(&hash).await? {
             if rec.session_id != new_session {
-                self.revoke_session(rec.session_id, None, self.clock.now())
+                self.revoke_session(rec.session_id, None, self.clock.now(), Effects::none())
                     .await?;
             }
         }
@@ -516,8 +526,24 @@ impl SessionService {
     }
 
     /// Revokes one of `owner`'s sessions; `false` when it is not theirs (or does not exist).
-    pub async fn revoke(&self, owner: Uuid, session_id: Uuid) -> Result<bool, StoreError> {
-        self.revoke_session(session_id, Some(owner), self.clock.now())
+    /// Audited as `user.session_revoked`, with the request's context.
+    pub async fn revoke(
+        &self,
+        owner: &UserRecord,
+        session_id: Uuid,
+        context: &RequestContext,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let audit = NewAuditEntry::new(
+            uuid_v4(&*self.random),
+            now,
+            AuditAction::SessionRevoked,
+            Actor::User(owner.id),
+        )
+        .about(owner.id, &owner.email)
+        .with("session_id", session_id.to_string())
+        .from_request(context);
+        self.revoke_session(session_id, Some(owner.id), now, Effects::none().audit(audit))
             .await
     }
 
@@ -528,10 +554,11 @@ impl SessionService {
         session_id: Uuid,
         owner: Option<Uuid>,
         now: OffsetDateTime,
+        effects: Effects,
     ) -> Result<bool, StoreError> {
         let revoked = self
             .store
-            .revoke_session(session_id, owner, now, Effects::none())
+            .revoke_session(session_id, owner, now, effects)
             .await;
         self.cache.evict_session(session_id);
         revoked

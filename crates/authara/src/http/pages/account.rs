@@ -3,7 +3,7 @@
 
 use super::{ensure_csrf, render, AccountPage, MessagePage, SessionRow};
 use crate::http::error::PageError;
-use crate::http::extract::{Htmx, SignedIn};
+use crate::http::extract::{Htmx, RequestCtx, SignedIn};
 use crate::http::form;
 use crate::http::respond::redirect;
 use crate::http::Routes;
@@ -125,8 +125,9 @@ pub async fn post_delete(
     State(state): State<AppState>,
     user: SignedIn,
     Htmx(htmx): Htmx,
+    RequestCtx(context): RequestCtx,
 ) -> Result<Response, PageError> {
-    state.auth.delete_account(user.auth.user.id).await?;
+    state.auth.delete_account(&user.auth.user, &context).await?;
     tracing::info!(user_id = %user.auth.user.id, "account deleted");
     let mut out = HeaderMap::new();
     state.cookies.clear_session(&mut out);

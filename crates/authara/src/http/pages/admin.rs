@@ -1,7 +1,7 @@
 //! Administrator actions: disable and enable users.
 
 use crate::http::error::PageError;
-use crate::http::extract::{body_return_to, AdminUser, Htmx};
+use crate::http::extract::{body_return_to, AdminUser, Htmx, RequestCtx};
 use crate::http::respond::redirect;
 use crate::http::Routes;
 use crate::state::AppState;
@@ -27,9 +27,10 @@ pub async fn post_disable(
     id: Path<String>,
     query: RawQuery,
     admin: AdminUser,
+    context: RequestCtx,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    set_disabled(state, htmx, id, query, admin, body, true).await
+    set_disabled(state, htmx, id, query, admin, context, body, true).await
 }
 
 /// `POST /auth/admin/users/{id}/enable`.
@@ -39,9 +40,10 @@ pub async fn post_enable(
     id: Path<String>,
     query: RawQuery,
     admin: AdminUser,
+    context: RequestCtx,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    set_disabled(state, htmx, id, query, admin, body, false).await
+    set_disabled(state, htmx, id, query, admin, context, body, false).await
 }
 
 async fn set_disabled(
@@ -50,13 +52,17 @@ async fn set_disabled(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     AdminUser(admin): AdminUser,
+    RequestCtx(context): RequestCtx,
     body: Bytes,
     disabled: bool,
 ) -> Result<Response, PageError> {
     let Ok(target) = Uuid::parse_str(&id) else {
         return Err(PageError::not_found());
     };
-    match state.auth.set_disabled(target, disabled).await {
+    match state
+        .auth
+        .set_disabled(admin.user.id, target, disabled, &context)
+        .await {
         Ok(()) => {}
         Err(StoreError::NotFound) => return Err(PageError::not_found()),
         Err(e) => return Err(e.into()),

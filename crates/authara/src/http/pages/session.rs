@@ -3,7 +3,7 @@
 use super::set_session_cookies;
 use crate::http::cookies;
 use crate::http::error::PageError;
-use crate::http::extract::{body_return_to, Htmx, SignedIn};
+use crate::http::extract::{body_return_to, Htmx, RequestCtx, SignedIn};
 use crate::http::form;
 use crate::http::respond::{login_href, redirect};
 use crate::http::Routes;
@@ -115,11 +115,12 @@ pub async fn post_revoke(
     Htmx(htmx): Htmx,
     Path(id): Path<String>,
     user: SignedIn,
+    RequestCtx(context): RequestCtx,
 ) -> Result<Response, PageError> {
     let Ok(id) = Uuid::parse_str(&id) else {
         return Err(PageError::not_found());
     };
-    if !state.sessions.revoke(user.auth.user.id, id).await? {
+    if !state.sessions.revoke(&user.auth.user, id, &context).await? {
         return Err(PageError::not_found());
     }
     let mut out = user.cookies;
