@@ -1,6 +1,6 @@
 //! Backend-independent conformance tests for Authara's [`Store`].
 //!
-//! The cases live in [`cases`], written once against `&dyn Store` (the race case against
+//! The cases live in [`cases`], one module per aggregate, written once against `&dyn Store` (the race case against
 //! `Arc<dyn Store>`). A backend's `tests/` file runs them all with one line:
 //!
 //! ```ignore
@@ -168,10 +168,25 @@ macro_rules! conformance_tests {
             purge_expired_counts,
             watch_changes_reports_revocations_and_user_changes,
             watch_changes_reports_what_disabling_revokes,
+            effects_commit_with_create_user,
+            effects_commit_several_at_once,
+            effects_absent_when_the_write_conflicts,
+            effects_absent_when_the_user_is_not_found,
+            effects_commit_with_every_user_write,
+            effects_follow_revoke_session_result,
+            effects_that_fail_roll_the_change_back,
+            claim_due_events_order_and_due_time,
+            claim_twice_gives_nothing_the_second_time,
+            mark_event_delivered_retry_and_final_failure,
+            requeue_stale_events_batches,
+            purge_events_batches,
+            list_audit_filters_newest_first,
+            purge_audit_batches,
         );
         $crate::conformance_tests!(@shared $make;
             rotate_refresh_token_race,
             create_session_cap_holds_under_concurrency,
+            claim_due_events_race,
         );
     };
     (@fresh $make:expr; $($case:ident),* $(,)?) => {$(

@@ -10,7 +10,6 @@
 //! in UTC, booleans INTEGER, refresh-token hashes 32-byte BLOBs, JSON as TEXT.
 //!
 //! [`Store`]: authara_core::store::Store
-//! [`SchemaStore::migrate`]: authara_core::store::SchemaStore::migrate
 
 #![warn(missing_docs)]
 
@@ -90,7 +89,8 @@ pub fn database_file(url: &str) -> Result<Option<PathBuf>, StoreError> {
 impl SqliteStore {
     /// Opens the database named by `url`: `sqlite://PATH` or `sqlite:PATH` (the file is created
     /// when missing, its directory is not), or `sqlite::memory:` for a private in-memory
-    /// database held by one shared connection. Does not migrate; see [`SchemaStore::migrate`].
+    /// database held by one shared connection. Does not migrate; see
+    /// [`SchemaStore::migrate`](authara_core::store::SchemaStore::migrate).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let (options, memory) = parse_url(url)?;
         let base = options

@@ -75,7 +75,8 @@ pub struct EventRecord {
 pub trait EventStore: Send + Sync + 'static {
     /// Claims up to `limit` pending rows due at `now` (`next_attempt_at <= now`), ordered by
     /// `next_attempt_at, created_at, id`, setting them `processing` with
-    /// `processing_started_at = now`. On PostgreSQL `FOR UPDATE SKIP LOCKED`: concurrent
+    /// `processing_started_at = now` (set only while a row is processing: every way out of
+    /// `processing` clears it). On PostgreSQL `FOR UPDATE SKIP LOCKED`: concurrent
     /// claimers (other instances) never get the same row.
     async fn claim_due_events(
         &self,
@@ -100,7 +101,8 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Re-queues up to `limit` rows `processing` since before `stale_before` (a worker died
-    /// holding them): back to `pending`, due `now`. Returns how many.
+    /// holding them): back to `pending`, due `now`, the attempt not counted (its outcome is
+    /// unknown). Returns how many.
     async fn requeue_stale_events(
         &self,
         stale_before: OffsetDateTime,

@@ -159,6 +159,7 @@ pub async fn mark_event_delivered_retry_and_final_failure(store: &dyn Store) {
     assert_eq!(row.delivered_at, Some(settled));
     assert_eq!(row.attempt_count, 1);
     assert_eq!(row.last_error, None);
+    assert_eq!(row.processing_started_at, None, "set only while processing");
     assert!(!store.mark_event_delivered(ok, settled).await.unwrap());
     assert!(!store
         .mark_event_attempt_failed(ok, "late", None, settled)
@@ -176,6 +177,7 @@ pub async fn mark_event_delivered_retry_and_final_failure(store: &dyn Store) {
     assert_eq!(row.attempt_count, 1);
     assert_eq!(row.last_error.as_deref(), Some("HTTP 503"));
     assert_eq!(row.delivered_at, None);
+    assert_eq!(row.processing_started_at, None);
     assert!(!store.mark_event_delivered(flaky, settled).await.unwrap());
 
     assert!(store
@@ -195,6 +197,7 @@ pub async fn mark_event_delivered_retry_and_final_failure(store: &dyn Store) {
     assert_eq!(row.status, EventStatus::Failed);
     assert_eq!(row.attempt_count, 2);
     assert_eq!(row.last_error.as_deref(), Some("timeout"));
+    assert_eq!(row.processing_started_at, None);
     assert!(store
         .claim_due_events(t + Duration::days(30), 10)
         .await

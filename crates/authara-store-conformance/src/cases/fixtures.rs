@@ -1,9 +1,13 @@
-//! Helpers of the outbox, audit and effects cases: events and audit rows are appended only
-//! through the writes that cause them, so these build [`Effects`] and make writes carry them.
+//! Helpers shared by the cases: fixed times, users, sessions and tokens to insert, and
+//! assertions. Events and audit rows are appended only through the writes that cause them, so
+//! the outbox and audit helpers build [`Effects`] and make writes carry them.
 
 use authara_core::audit::{AuditAction, AuditRecord, NewAuditEntry, RequestContext};
 use authara_core::events::{EventType, NewEvent};
-use authara_core::store::{AuditFilter, Effects, EventRecord, NewUser, Store};
+use authara_core::store::{
+    AuditFilter, Effects, EventRecord, NewRefreshToken, NewSession, NewUser, RefreshTokenRecord,
+    Replacement, RotateIf, RotateOutcome, Store, StoreError, TokenHash, UniqueKey, UserRecord,
+};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -28,6 +32,183 @@ pub(super) fn new_user(name: &str) -> NewUser {
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$hash-of-{name}"
         )),
         created_at: now() - Duration::days(10) + us(1),
+    }
+}
+
+/// The record a freshly created `user` should read back as.
+pub(super) fn record_of(user: &NewUser) -> UserRecord {
+    UserRecord {
+        id: user.id,
+        email: user.email.clone(),
+        username: user.username.clone(),
+        password_hash: user.password_hash.clone(),
+        is_admin: false,
+        disabled: false,
+        created_at: user.created_at,
+    }
+}
+
+pub(super) fn random_hash() -> TokenHash {
+    let mut hash = [0u8; 32];
+    hash[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    hash[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    hash
+}
+
+pub(super) fn new_token(
+    session_id: Uuid,
+    created_at: OffsetDateTime,
+    ttl: Duration,
+) -> NewRefreshToken {
+    NewRefreshToken {
+        id: Uuid::new_v4(),
+        session_id,
+        token_hash: random_hash(),
+        created_at,
+        expires_at: created_at + ttl,
+    }
+}
+
+/// A session created at `created_at` that expires at `expires_at`, with a first token that
+/// expires with it.
+pub(super) fn new_login(
+    user_id: Uuid,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> (NewSession, NewRefreshToken) {
+    let session = NewSession {
+        id: Uuid::new_v4(),
+        user_id,
+        user_agent: "Mozilla/5.0 (conformance)".to_owned(),
+        client_ip: "192.0.2.7".to_owned(),
+        created_at,
+        expires_at,
+        max_live_per_user: 1000,
+    };
+    let token = new_token(session.id, created_at, expires_at - created_at);
+    (session, token)
+}
+
+pub(super) async fn create_user(store: &dyn Store, name: &str) -> NewUser {
+    let user = new_user(name);
+    store
+        .create_user(user.clone(), Effects::none())
+        .await
+        .expect("create user");
+    user
+}
+
+/// Creates a session that is live at [`now`] (created an hour before, expires in a day).
+pub(super) async fn login(store: &dyn Store, user_id: Uuid) -> (NewSession, NewRefreshToken) {
+    login_at(
+        store,
+        user_id,
+        now() - Duration::hours(1),
+        now() + Duration::days(1),
+    )
+    .await
+}
+
+pub(super) async fn login_at(
+    store: &dyn Store,
+    user_id: Uuid,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> (NewSession, NewRefreshToken) {
+    let (session, token) = new_login(user_id, created_at, expires_at);
+    store
+        .create_session(session.clone(), token.clone())
+        .await
+        .expect("create session");
+    (session, token)
+}
+
+pub(super) async fn token_record(store: &dyn Store, hash: &TokenHash) -> RefreshTokenRecord {
+    store
+        .find_refresh_token(hash)
+        .await
+        .expect("find refresh token")
+        .expect("refresh token exists")
+}
+
+pub(super) fn replacement(expires_at: OffsetDateTime) -> Replacement {
+    Replacement {
+        id: Uuid::new_v4(),
+        token_hash: random_hash(),
+        expires_at,
+    }
+}
+
+/// Rotation on any condition a refresh with rotation `always` and the `app` audience sets.
+pub(super) fn always(at: OffsetDateTime) -> RotateIf {
+    RotateIf {
+        now: at,
+        created_at_most: None,
+        admin_only: false,
+    }
+}
+
+pub(super) async fn rotate(
+    store: &dyn Store,
+    hash: &TokenHash,
+    rotate_if: RotateIf,
+    replacement: &Replacement,
+) -> Option<RotateOutcome> {
+    store
+        .rotate_refresh_token(hash, rotate_if, replacement.clone())
+        .await
+        .expect("rotate")
+}
+
+/// Rotates `hash`, which must succeed; returns the replacement's hash.
+pub(super) async fn rotate_ok(
+    store: &dyn Store,
+    hash: &TokenHash,
+    at: OffsetDateTime,
+) -> TokenHash {
+    let next = replacement(at + Duration::days(1));
+    let outcome = rotate(store, hash, always(at), &next)
+        .await
+        .expect("token exists");
+    assert!(outcome.rotated.is_some(), "not rotated: {outcome:?}");
+    next.token_hash
+}
+
+pub(super) async fn is_stored(store: &dyn Store, hash: &TokenHash) -> bool {
+    store
+        .find_refresh_token(hash)
+        .await
+        .expect("find refresh token")
+        .is_some()
+}
+
+pub(super) async fn user_record(store: &dyn Store, id: Uuid) -> UserRecord {
+    store
+        .find_user_by_id(id)
+        .await
+        .expect("find user")
+        .expect("user exists")
+}
+
+pub(super) async fn is_live(store: &dyn Store, session: &NewSession, at: OffsetDateTime) -> bool {
+    store
+        .find_live_session_user(session.id, session.user_id, at)
+        .await
+        .expect("find live session user")
+        .is_some()
+}
+
+pub(super) fn assert_conflict(result: Result<(), StoreError>, key: UniqueKey) {
+    match result {
+        Err(StoreError::Conflict(got)) => assert_eq!(got, key, "conflict on the wrong key"),
+        other => panic!("expected Conflict({key:?}), got {other:?}"),
+    }
+}
+
+pub(super) fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    match result {
+        Err(StoreError::NotFound) => {}
+        other => panic!("expected NotFound, got {other:?}"),
     }
 }
 

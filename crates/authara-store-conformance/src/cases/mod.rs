@@ -1,0 +1,24 @@
+//! The conformance cases. Each takes a fresh store; all but the migration cases expect it
+//! migrated. Times are fixed (no clock) and carry microseconds, the precision both backends
+//! keep, so records read back compare equal to what was written.
+//!
+//! One module per aggregate: `schema`, `user`, `session`, `events` (the outbox), `audit`, and
+//! `effects` (what a write commits with its change); `fixtures` holds what they share. Every case is re-exported here, where `conformance_tests!` finds it.
+
+mod audit;
+mod effects;
+mod events;
+mod fixtures;
+mod schema;
+mod session;
+mod user;
+
+pub use audit::*;
+pub use effects::*;
+pub use events::*;
+pub use schema::*;
+pub use session::*;
+pub use user::*;
+
+/// How many tasks race for one refresh token in [`rotate_refresh_token_race`].
+pub const RACERS: usize = 8;
