@@ -58,8 +58,8 @@ pub async fn audit_list(
         filter.email = Some(email);
     }
     if let Some(since) = query.since {
-        let since = time::Duration::try_from(since)
-            .map_err(|_| anyhow::anyhow!("--since is too long"))?;
+        let since =
+            time::Duration::try_from(since).map_err(|_| anyhow::anyhow!("--since is too long"))?;
         filter.since = Some(clock.now() - since);
     }
     let rows = AuditService::new(store, clock).list(filter).await?;
@@ -97,16 +97,13 @@ fn json_row(r: &AuditRecord) -> serde_json::Value {
 /// One line per row. Every stored text was stripped of control characters when written, and
 /// is printed through `{:?}` here as well, so no row can move the terminal's cursor.
 fn text_row(r: &AuditRecord) -> String {
-    let actor = r
-        .actor_user_id
-        .map(|id| id.to_string())
-        .unwrap_or_else(|| {
-            r.metadata
-                .get("via")
-                .and_then(|v| v.as_str())
-                .unwrap_or("system")
-                .to_owned()
-        });
+    let actor = r.actor_user_id.map(|id| id.to_string()).unwrap_or_else(|| {
+        r.metadata
+            .get("via")
+            .and_then(|v| v.as_str())
+            .unwrap_or("system")
+            .to_owned()
+    });
     let target = match (&r.target_email, r.target_user_id) {
         (Some(e), Some(id)) => format!("{e:?} ({id})"),
         (Some(e), None) => format!("{e:?}"),

@@ -163,7 +163,10 @@ fn main() -> ExitCode {
                     limit,
                     json,
                 };
-                println!("{}", authara::cli::audit_list(&config, store, &query).await?);
+                println!(
+                    "{}",
+                    authara::cli::audit_list(&config, store, &query).await?
+                );
                 Ok(())
             }
             _ => serve(&config).await,

@@ -6,11 +6,11 @@ mod conn;
 use crate::config::{Config, DatabaseConfig, KeySource, PostgresConfig};
 use crate::http::cookies::CookieWriter;
 use crate::state::{AppState, Inner};
-use authara_core::auth::password::{HashError, PasswordHasher};
 use authara_core::audit::AuditService;
+use authara_core::auth::password::{HashError, PasswordHasher};
 use authara_core::auth::AuthService;
-use authara_core::events::{EventPolicy, Publisher};
 use authara_core::clock::{Clock, SystemClock};
+use authara_core::events::{EventPolicy, Publisher};
 use authara_core::jwt::{JwtKeys, KeySetError};
 use authara_core::limits::{MemoryLimiter, RateLimiter};
 use authara_core::random::{OsRandom, Random};
@@ -178,10 +178,7 @@ pub async fn cli_account_service(config: &Config) -> Result<AuthService, StartEr
         deps.random.clone(),
     )?);
     let events = event_publisher(config, deps.random.clone());
-    Ok(
-        AuthService::new(store, deps.clock, deps.random, hasher, sessions)
-            .with_events(events),
-    )
+    Ok(AuthService::new(store, deps.clock, deps.random, hasher, sessions).with_events(events))
 }
 
 /// Opens the configured database (no migration, no schema check).

@@ -7,8 +7,8 @@ pub mod store;
 use self::store::{NewUser, UserRecord, UserStore};
 use crate::audit::{Actor, AuditAction, NewAuditEntry, RequestContext};
 use crate::clock::Clock;
-use crate::events::{EventType, Publisher};
 use crate::domain::{Email, EmailError, Password, PasswordError, Username, UsernameError};
+use crate::events::{EventType, Publisher};
 use crate::random::{uuid_v4, Random};
 use crate::session::{IssueError, Issued, SessionService};
 use crate::store::{Effects, StoreError, UniqueKey};
@@ -355,12 +355,10 @@ impl AuthService {
         user: &UserRecord,
         context: &RequestContext,
     ) -> Result<(), StoreError> {
-        let effects = self
-            .user_event(EventType::UserDeleted, user.id)
-            .audit(
-                self.audit(AuditAction::AccountDeleted, Actor::User(user.id), user)
-                    .from_request(context),
-            );
+        let effects = self.user_event(EventType::UserDeleted, user.id).audit(
+            self.audit(AuditAction::AccountDeleted, Actor::User(user.id), user)
+                .from_request(context),
+        );
         let result = self.store.delete_user(user.id, effects).await;
         self.sessions.user_changed(user.id);
         result

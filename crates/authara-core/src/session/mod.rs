@@ -447,7 +447,8 @@ impl SessionService {
         let now = self.clock.now();
         if let Some(hash) = refresh.and_then(presented_hash) {
             if let Some(rec) = self.store.find_refresh_token(&hash).await? {
-                self.revoke_session(rec.session_id, None, now, Effects::none()).await?;
+                self.revoke_session(rec.session_id, None, now, Effects::none())
+                    .await?;
                 return Ok(());
             }
         }
@@ -543,8 +544,13 @@ impl SessionService {
         .about(owner.id, &owner.email)
         .with("session_id", session_id.to_string())
         .from_request(context);
-        self.revoke_session(session_id, Some(owner.id), now, Effects::none().audit(audit))
-            .await
+        self.revoke_session(
+            session_id,
+            Some(owner.id),
+            now,
+            Effects::none().audit(audit),
+        )
+        .await
     }
 
     /// Revokes a session (only if `owner`'s, when given) and evicts it from the cache before

@@ -19,6 +19,11 @@ fn authara(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output
     cmd.output().unwrap()
 }
 
+/// Runs the binary with exactly `env` (and `PATH`), in `dir`.
+pub(crate) fn run(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    authara(dir, args, env)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -231,7 +236,10 @@ fn wait_until_ready(child: &mut std::process::Child, mut ready: impl FnMut() -> 
 }
 
 /// Starts `authara serve` on a free port with `env`; waits until it is healthy.
-pub(crate) fn serve_binary(dir: &std::path::Path, env: &[(&str, &str)]) -> (std::process::Child, String) {
+pub(crate) fn serve_binary(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_authara"))
         .current_dir(dir)

@@ -12,9 +12,11 @@
 mod dbstate;
 mod helpers;
 mod raw;
+mod receiver;
 
 mod account;
 mod api;
+mod audit;
 mod browser;
 mod cli;
 mod csrf;
@@ -27,3 +29,4 @@ mod security;
 mod sessions;
 mod sessions_cap;
 mod sweep;
+mod webhooks;

@@ -33,6 +33,26 @@ async fn spawn(b: Backend, receiver_url: &str, extra: &[(&str, &str)]) -> TestAp
     TestApp::spawn_with(b, &vars).await
 }
 
+/// Waits until the outbox has recorded `attempts` attempts in all and none is in flight: the
+/// receiver sees a request before the worker records its outcome, and a test that moves the
+/// clock in between would move the retry too.
+async fn settled(app: &TestApp, attempts: u32) {
+    let store = authara::server::open_store(&app.config).await.unwrap();
+    let deadline = tokio::time::Instant::now() + ARRIVES_WITHIN;
+    loop {
+        let rows = store.list_events(100).await.unwrap();
+        let made: u32 = rows.iter().map(|r| r.attempt_count).sum();
+        if made >= attempts && rows.iter().all(|r| r.status != EventStatus::Processing) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "attempts never recorded: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn user_id(app: &TestApp) -> String {
     let (status, user) = app.user().await;
     assert_eq!(status, 200);
@@ -46,7 +66,10 @@ fn check_signed(hit: &Hit) {
     assert!(!hit.timestamp.is_empty(), "X-Authara-Timestamp missing");
     let ts: i64 = hit.timestamp.parse().unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    assert!((now - ts).abs() < 600, "timestamp {ts} is not the send time");
+    assert!(
+        (now - ts).abs() < 600,
+        "timestamp {ts} is not the send time"
+    );
     assert_eq!(
         hit.signature_v2,
         signature_v2(SECRET, &hit.timestamp, &hit.body)
@@ -71,7 +94,9 @@ async fn signup_delivers_user_created_signed_with_both_signatures(b: Backend) {
     check_signed(hit);
     assert_eq!(hit.json()["data"], serde_json::json!({ "user_id": id }));
     // Logging in and reading the user change nothing: no further event.
-    receiver.assert_stays_at(1, Duration::from_millis(1500)).await;
+    receiver
+        .assert_stays_at(1, Duration::from_millis(1500))
+        .await;
     let store = authara::server::open_store(&app.config).await.unwrap();
     let rows = store.list_events(10).await.unwrap();
     assert_eq!(rows.len(), 1);
@@ -86,6 +111,8 @@ async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Bac
     let store = authara::server::open_store(&app.config).await.unwrap();
     app.signed_up("events").await;
     let id = user_id(&app).await;
+    // One second between changes: events due at the same instant go out in id order.
+    app.clock.advance(time::Duration::seconds(1));
     let res = app
         .post_form("/auth/user/username", &[("username", "renamed.one")])
         .await;
@@ -101,6 +128,7 @@ async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Bac
 
     // An administrator (signing up in this browser, which replaces the user's cookies)
     // disables and enables the user: user.updated twice.
+    app.clock.advance(time::Duration::seconds(1));
     let boss = app.signed_up("boss").await;
     authara::server::cli_account_service(&app.config)
         .await
@@ -117,7 +145,9 @@ async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Bac
     let hits = receiver.wait_for(3, ARRIVES_WITHIN).await;
     assert_eq!(hits[2].event, "user.created", "the admin's own signup");
     let disable = format!("/auth/admin/users/{id}/disable");
+    app.clock.advance(time::Duration::seconds(1));
     assert_eq!(app.post_form(&disable, &[]).await.status(), 303);
+    app.clock.advance(time::Duration::seconds(1));
     let enable = format!("/auth/admin/users/{id}/enable");
     assert_eq!(app.post_form(&enable, &[]).await.status(), 303);
     let hits = receiver.wait_for(5, ARRIVES_WITHIN).await;
@@ -128,6 +158,7 @@ async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Bac
     }
 
     // The user signs in again and deletes the account: user.deleted.
+    app.clock.advance(time::Duration::seconds(1));
     let res = app.login(&email("events"), "correct horse battery").await;
     assert_eq!(res.status(), 303);
     assert_eq!(app.post_form("/auth/user/delete", &[]).await.status(), 303);
@@ -139,7 +170,9 @@ async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Bac
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 6);
-    receiver.assert_stays_at(6, Duration::from_millis(1500)).await;
+    receiver
+        .assert_stays_at(6, Duration::from_millis(1500))
+        .await;
     assert!(store
         .list_events(100)
         .await
@@ -155,20 +188,29 @@ async fn a_failing_receiver_gets_the_same_delivery_again_after_the_retry_delay(b
     app.signed_up("retried").await;
     let first = receiver.wait_for(1, ARRIVES_WITHIN).await;
     assert_eq!(first[0].answered, 503);
+    settled(&app, 1).await;
     // Upstream's schedule: 30 s after the first attempt. Nothing before that.
-    receiver.assert_stays_at(1, Duration::from_millis(2500)).await;
+    receiver
+        .assert_stays_at(1, Duration::from_millis(2500))
+        .await;
     app.clock.advance(time::Duration::seconds(31));
     let second = receiver.wait_for(2, ARRIVES_WITHIN).await;
     assert_eq!(second[1].answered, 429);
+    settled(&app, 2).await;
     // Then 2 minutes.
     app.clock.advance(time::Duration::seconds(31));
-    receiver.assert_stays_at(2, Duration::from_millis(2500)).await;
+    receiver
+        .assert_stays_at(2, Duration::from_millis(2500))
+        .await;
     app.clock.advance(time::Duration::seconds(90));
     let third = receiver.wait_for(3, ARRIVES_WITHIN).await;
     assert_eq!(third[2].answered, 200);
     assert_eq!(third[0].delivery, third[1].delivery);
     assert_eq!(third[1].delivery, third[2].delivery);
-    assert_eq!(third[0].body, third[2].body, "the same bytes on every attempt");
+    assert_eq!(
+        third[0].body, third[2].body,
+        "the same bytes on every attempt"
+    );
     check_signed(&third[2]);
     let store = authara::server::open_store(&app.config).await.unwrap();
     let rows = store.list_events(10).await.unwrap();
@@ -204,18 +246,28 @@ async fn a_receiver_that_is_down_gets_the_event_when_it_is_back(b: Backend) {
         hits[0].delivery,
         store.list_events(1).await.unwrap()[0].id.to_string()
     );
-    receiver.assert_stays_at(1, Duration::from_millis(1500)).await;
+    receiver
+        .assert_stays_at(1, Duration::from_millis(1500))
+        .await;
 }
 
 async fn a_4xx_answer_is_final_and_the_attempt_limit_ends_retries(b: Backend) {
     let receiver = Receiver::start().await;
     receiver.answer_next(&[400, 500, 500]);
-    let app = spawn(b, &receiver.url(), &[("AUTHARA_WEBHOOK_MAX_DELIVERY_ATTEMPTS", "2")]).await;
+    let app = spawn(
+        b,
+        &receiver.url(),
+        &[("AUTHARA_WEBHOOK_MAX_DELIVERY_ATTEMPTS", "2")],
+    )
+    .await;
     let store = authara::server::open_store(&app.config).await.unwrap();
     app.signed_up("refused").await;
     receiver.wait_for(1, ARRIVES_WITHIN).await;
+    settled(&app, 1).await;
     app.clock.advance(time::Duration::minutes(10));
-    receiver.assert_stays_at(1, Duration::from_millis(2500)).await;
+    receiver
+        .assert_stays_at(1, Duration::from_millis(2500))
+        .await;
     let rows = store.list_events(10).await.unwrap();
     assert_eq!(rows[0].status, EventStatus::Failed);
     assert_eq!(rows[0].attempt_count, 1);
@@ -223,10 +275,14 @@ async fn a_4xx_answer_is_final_and_the_attempt_limit_ends_retries(b: Backend) {
     // 500 twice with a limit of 2: failed after the second attempt.
     app.signup_elsewhere("limited").await;
     receiver.wait_for(2, ARRIVES_WITHIN).await;
+    settled(&app, 2).await;
     app.clock.advance(time::Duration::seconds(31));
     receiver.wait_for(3, ARRIVES_WITHIN).await;
+    settled(&app, 3).await;
     app.clock.advance(time::Duration::minutes(10));
-    receiver.assert_stays_at(3, Duration::from_millis(2500)).await;
+    receiver
+        .assert_stays_at(3, Duration::from_millis(2500))
+        .await;
     let rows = store.list_events(10).await.unwrap();
     let limited = rows.iter().find(|r| r.attempt_count == 2).unwrap();
     assert_eq!(limited.status, EventStatus::Failed);
@@ -258,7 +314,9 @@ async fn only_the_enabled_event_types_are_written(b: Backend) {
     assert_eq!(res.status(), 303);
     let hits = receiver.wait_for(1, ARRIVES_WITHIN).await;
     assert_eq!(hits[0].event, "user.updated");
-    receiver.assert_stays_at(1, Duration::from_millis(1500)).await;
+    receiver
+        .assert_stays_at(1, Duration::from_millis(1500))
+        .await;
     let store = authara::server::open_store(&app.config).await.unwrap();
     assert_eq!(store.list_events(10).await.unwrap().len(), 1);
 }
@@ -266,8 +324,7 @@ async fn only_the_enabled_event_types_are_written(b: Backend) {
 /// Two instances on one PostgreSQL database, two workers each: every event is delivered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_postgres_instances_deliver_each_event_exactly_once() {
-    if !crate::helpers::require_postgres("two_postgres_instances_deliver_each_event_exactly_once")
-    {
+    if !crate::helpers::require_postgres("two_postgres_instances_deliver_each_event_exactly_once") {
         return;
     }
     let receiver = Receiver::start().await;

@@ -62,7 +62,8 @@ async fn set_disabled(
     match state
         .auth
         .set_disabled(admin.user.id, target, disabled, &context)
-        .await {
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::NotFound) => return Err(PageError::not_found()),
         Err(e) => return Err(e.into()),
