@@ -65,7 +65,7 @@ fn check_signed(hit: &Hit) {
     assert_eq!(hit.signature, signature_v1(SECRET, &hit.body));
     assert!(!hit.timestamp.is_empty(), "X-Authara-Timestamp missing");
     let ts: i64 = hit.timestamp.parse().unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = authara_core::clock::Clock::now(&authara_core::clock::SystemClock).unix_timestamp();
     assert!(
         (now - ts).abs() < 600,
         "timestamp {ts} is not the send time"

@@ -20,43 +20,66 @@ pub fn routes() -> Routes {
         .post("/auth/admin/users/{id}/enable", post_enable)
 }
 
+/// What both actions read from the request.
+struct Change {
+    htmx: bool,
+    id: String,
+    query: Option<String>,
+    admin: AdminUser,
+    context: RequestCtx,
+    body: Bytes,
+}
+
 /// `POST /auth/admin/users/{id}/disable`.
 pub async fn post_disable(
-    state: State<AppState>,
-    htmx: Htmx,
-    id: Path<String>,
-    query: RawQuery,
-    admin: AdminUser,
-    context: RequestCtx,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    set_disabled(state, htmx, id, query, admin, context, body, true).await
-}
-
-/// `POST /auth/admin/users/{id}/enable`.
-pub async fn post_enable(
-    state: State<AppState>,
-    htmx: Htmx,
-    id: Path<String>,
-    query: RawQuery,
-    admin: AdminUser,
-    context: RequestCtx,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    set_disabled(state, htmx, id, query, admin, context, body, false).await
-}
-
-async fn set_disabled(
     State(state): State<AppState>,
     Htmx(htmx): Htmx,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
-    AdminUser(admin): AdminUser,
-    RequestCtx(context): RequestCtx,
+    admin: AdminUser,
+    context: RequestCtx,
     body: Bytes,
+) -> Result<Response, PageError> {
+    let change = Change {
+        htmx,
+        id,
+        query,
+        admin,
+        context,
+        body,
+    };
+    set_disabled(&state, change, true).await
+}
+
+/// `POST /auth/admin/users/{id}/enable`.
+pub async fn post_enable(
+    State(state): State<AppState>,
+    Htmx(htmx): Htmx,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    admin: AdminUser,
+    context: RequestCtx,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let change = Change {
+        htmx,
+        id,
+        query,
+        admin,
+        context,
+        body,
+    };
+    set_disabled(&state, change, false).await
+}
+
+async fn set_disabled(
+    state: &AppState,
+    change: Change,
     disabled: bool,
 ) -> Result<Response, PageError> {
-    let Ok(target) = Uuid::parse_str(&id) else {
+    let AdminUser(admin) = change.admin;
+    let RequestCtx(context) = change.context;
+    let Ok(target) = Uuid::parse_str(&change.id) else {
         return Err(PageError::not_found());
     };
     match state
@@ -69,6 +92,6 @@ async fn set_disabled(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(admin_id = %admin.user.id, user_id = %target, disabled, "user access changed by an administrator");
-    let to = body_return_to(&body, query.as_deref()).unwrap_or_else(ReturnTo::root);
-    Ok(redirect(htmx, to.as_str(), HeaderMap::new()))
+    let to = body_return_to(&change.body, change.query.as_deref()).unwrap_or_else(ReturnTo::root);
+    Ok(redirect(change.htmx, to.as_str(), HeaderMap::new()))
 }
