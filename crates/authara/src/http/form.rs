@@ -13,10 +13,73 @@ pub fn parse_query<T: DeserializeOwned + Default>(raw: Option<&str>) -> T {
     raw.map(|q| parse(q.as_bytes())).unwrap_or_default()
 }
 
+/// Why a query parameter could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryError {
+    /// The parameter appears more than once: never read as "absent" or as either value.
+    Repeated,
+    /// The query string is not `application/x-www-form-urlencoded`.
+    Malformed,
+}
+
+/// The one way routes read a query parameter: `Ok(None)` when absent, `Ok(Some(value))`
+/// (decoded, possibly empty) when present once, an error when repeated. Other parameters may
+/// repeat freely.
+pub fn query_param(raw: Option<&str>, name: &str) -> Result<Option<String>, QueryError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw).map_err(|_| QueryError::Malformed)?;
+    let mut found = None;
+    for (key, value) in pairs {
+        if key == name {
+            if found.is_some() {
+                return Err(QueryError::Repeated);
+            }
+            found = Some(value);
+        }
+    }
+    Ok(found)
+}
+
 /// The `return_to` query parameter.
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ReturnToQuery {
     pub return_to: Option<String>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    type Case<'a> = (Option<&'a str>, Result<Option<&'a str>, QueryError>);
+
+    #[test]
+    fn a_parameter_is_absent_once_or_repeated() {
+        let cases: &[Case] = &[
+            (None, Ok(None)),
+            (Some(""), Ok(None)),
+            (Some("other=1&other=2"), Ok(None)),
+            (Some("audience=admin"), Ok(Some("admin"))),
+            (Some("audience="), Ok(Some(""))),
+            (Some("audience"), Ok(Some(""))),
+            (Some("audience=a%64min"), Ok(Some("admin"))),
+            (
+                Some("audience=admin&audience=admin"),
+                Err(QueryError::Repeated),
+            ),
+            (
+                Some("audience=app&x=1&audience=admin"),
+                Err(QueryError::Repeated),
+            ),
+            (Some("x=1&audience=app&x=2"), Ok(Some("app"))),
+        ];
+        for (raw, want) in cases {
+            let got = query_param(*raw, "audience");
+            let want = want.map(|v| v.map(str::to_owned));
+            assert_eq!(got, want, "{raw:?}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ on_both!(
     reuse_within_the_grace_window_gets_access_but_no_refresh_cookie,
     eight_concurrent_refreshes_issue_at_most_one_refresh_token,
     refresh_without_cookie_is_401_and_bad_audience_400,
+    a_repeated_or_empty_audience_is_400_and_changes_nothing,
     admin_audience_for_a_non_admin_is_401_and_consumes_nothing,
     expired_refresh_token_is_refused,
     expired_session_is_refused_on_refresh,
@@ -182,6 +183,43 @@ async fn eight_concurrent_refreshes_issue_at_most_one_refresh_token(b: Backend) 
         }
     }
     assert_eq!(new_refresh, 1);
+}
+
+/// Found by running Authara's own clients: a repeated parameter used to read as "absent", so a
+/// non-admin asking twice for `admin` got `200` with an app token.
+async fn a_repeated_or_empty_audience_is_400_and_changes_nothing(b: Backend) {
+    let app =
+        TestApp::spawn_with(b, &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "always")]).await;
+    app.signed_up("twice").await;
+    let before = crate::dbstate::snapshot(&app).await;
+    let refresh = app.cookie("authara_refresh");
+    for query in [
+        "?audience=admin&audience=admin",
+        "?audience=bogus&audience=bogus",
+        "?audience=app&audience=app",
+        "?audience=app&audience=admin",
+        "?audience=",
+        "?audience",
+        "?audience=%20",
+    ] {
+        let res = app
+            .post_api(&format!("/auth/api/v1/sessions/refresh{query}"))
+            .await;
+        assert_eq!(res.status(), 400, "{query}");
+        assert!(
+            crate::helpers::set_cookies(res.headers()).is_empty(),
+            "{query}"
+        );
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_request", "{query}");
+    }
+    assert_eq!(app.cookie("authara_refresh"), refresh);
+    assert_eq!(crate::dbstate::snapshot(&app).await, before);
+    // Other parameters may repeat; only `audience` is read.
+    let res = app
+        .post_api("/auth/api/v1/sessions/refresh?x=1&x=2&audience=app")
+        .await;
+    assert_eq!(res.status(), 200);
 }
 
 async fn refresh_without_cookie_is_401_and_bad_audience_400(b: Backend) {

@@ -12,8 +12,12 @@ use std::convert::Infallible;
 /// Pages without a form pass `None` as the field.
 pub fn return_to(field: Option<&str>, raw_query: Option<&str>) -> Option<ReturnTo> {
     field.and_then(ReturnTo::parse).or_else(|| {
-        let q: ReturnToQuery = form::parse_query(raw_query);
-        q.return_to.as_deref().and_then(ReturnTo::parse)
+        // Repeated: dropped, like any other bad value.
+        form::query_param(raw_query, "return_to")
+            .ok()
+            .flatten()
+            .as_deref()
+            .and_then(ReturnTo::parse)
     })
 }
 

@@ -27,11 +27,6 @@ pub fn routes() -> Routes {
         .post("/auth/sessions/{id}/revoke", post_revoke)
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-struct AudienceQuery {
-    audience: Option<String>,
-}
-
 /// `POST /auth/sessions/logout`: revoke, clear cookies, back to `return_to`.
 pub async fn post_logout(
     State(state): State<AppState>,
@@ -79,9 +74,9 @@ pub async fn post_refresh(
 ) -> Result<Response, PageError> {
     let rt = body_return_to(&body, query.as_deref());
     // Absent or unknown: `app` (the JSON variant refuses an unknown one instead).
-    let q: AudienceQuery = form::parse_query(query.as_deref());
-    let audience = q
-        .audience
+    let audience = form::query_param(query.as_deref(), "audience")
+        .ok()
+        .flatten()
         .as_deref()
         .and_then(Audience::parse)
         .unwrap_or(Audience::App);

@@ -20,23 +20,19 @@ pub fn routes() -> Routes {
         .post("/auth/api/v1/sessions/logout", post_logout)
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-struct AudienceQuery {
-    audience: Option<String>,
-}
-
 /// `POST /auth/api/v1/sessions/refresh?audience=app|admin`.
 pub async fn post_refresh(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let q: AudienceQuery = form::parse_query(query.as_deref());
-    let audience = match q.audience.as_deref() {
-        None => Audience::App,
-        Some(a) => Audience::parse(a).ok_or(ApiError::InvalidRequest(
-            "audience must be \"app\" or \"admin\".",
-        ))?,
+    const BAD_AUDIENCE: ApiError =
+        ApiError::InvalidRequest("audience must be \"app\" or \"admin\".");
+    // Repeated or empty is a bad request, never "absent".
+    let audience = match form::query_param(query.as_deref(), "audience") {
+        Ok(None) => Audience::App,
+        Ok(Some(a)) => Audience::parse(&a).ok_or(BAD_AUDIENCE)?,
+        Err(_) => return Err(BAD_AUDIENCE),
     };
     let token = cookies::read(&headers, cookies::REFRESH).ok_or(ApiError::Unauthorized)?;
     let mut out = HeaderMap::new();
