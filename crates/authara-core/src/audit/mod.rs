@@ -102,12 +102,8 @@ const MAX_SHORT_FIELD: usize = 128;
 /// Keeps at most `max` characters and drops control characters, so a row never carries
 /// terminal escapes or line breaks into `authara audit list`.
 fn bounded(value: Option<&str>, max: usize) -> Option<String> {
-    let cleaned: String = value?
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(max)
-        .collect();
-    let cleaned = cleaned.trim().to_owned();
+    let cleaned: String = value?.chars().filter(|c| !c.is_control()).collect();
+    let cleaned: String = cleaned.trim().chars().take(max).collect();
     (!cleaned.is_empty()).then_some(cleaned)
 }
 

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use std::convert::Infallible;
 
 /// Longest user agent recorded, in characters (upstream's `admin_audit_events.user_agent`).
-pub const MAX_USER_AGENT_CHARS: usize = 512;
+pub use authara_core::audit::MAX_USER_AGENT as MAX_USER_AGENT_CHARS;
 
 /// The [`RequestContext`] of a request: the client address (the same as rate limits and
 /// sessions see), the user agent (control characters removed, at most
@@ -27,36 +27,20 @@ impl RequestCtx {
         let user_agent = parts
             .headers
             .get(USER_AGENT)
-            .map(|v| bounded_user_agent(&String::from_utf8_lossy(v.as_bytes())))
-            .filter(|ua| !ua.is_empty());
-        let request_id = parts
-            .headers
-            .get(&REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| !id.is_empty())
-            .map(str::to_owned);
-        Self(RequestContext {
-            ip,
-            user_agent,
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let request_id = parts.headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok());
+        // One sanitiser for every audit context: `RequestContext::new` bounds and cleans.
+        Self(RequestContext::new(
+            ip.as_deref(),
+            user_agent.as_deref(),
             request_id,
-        })
+        ))
     }
 
     /// The context, for a service call.
     pub fn into_inner(self) -> RequestContext {
         self.0
     }
-}
-
-/// `raw` without control characters, trimmed, cut to [`MAX_USER_AGENT_CHARS`] characters.
-fn bounded_user_agent(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .chars()
-        .take(MAX_USER_AGENT_CHARS)
-        .collect()
 }
 
 impl FromRequestParts<AppState> for RequestCtx {
