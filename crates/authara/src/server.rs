@@ -160,9 +160,22 @@ fn webhook_settings(config: &Config) -> Result<Option<authara_webhook::Settings>
 pub async fn cli_account_service(config: &Config) -> Result<AuthService, StartError> {
     let store = prepare_store(config).await?;
     let deps = Deps::default();
-    let keys = Arc::new(jwt_keys(config, &*deps.random)?);
     let cache = Arc::new(SessionCache::new(time::Duration::ZERO, 1));
     cache.set_enabled(false);
+    let (_, auth) = account_services(config, &deps, store, cache, 1)?;
+    Ok(auth)
+}
+
+/// The session and account services over `store`, as `serve` and the CLI wire them: the
+/// configured keys, hashing (`hash_threads` Argon2 threads) and event publisher.
+fn account_services(
+    config: &Config,
+    deps: &Deps,
+    store: Arc<dyn Store>,
+    cache: Arc<SessionCache>,
+    hash_threads: usize,
+) -> Result<(SessionService, AuthService), StartError> {
+    let keys = Arc::new(jwt_keys(config, &*deps.random)?);
     let sessions = SessionService::new(
         store.clone(),
         deps.clock.clone(),
@@ -173,12 +186,19 @@ pub async fn cli_account_service(config: &Config) -> Result<AuthService, StartEr
     );
     let hasher = Arc::new(PasswordHasher::with_queue(
         config.password_hash,
-        1,
+        hash_threads,
         config.hash_queue,
         deps.random.clone(),
     )?);
-    let events = event_publisher(config, deps.random.clone());
-    Ok(AuthService::new(store, deps.clock, deps.random, hasher, sessions).with_events(events))
+    let auth = AuthService::new(
+        store,
+        deps.clock.clone(),
+        deps.random.clone(),
+        hasher,
+        sessions.clone(),
+    )
+    .with_events(event_publisher(config, deps.random.clone()));
+    Ok((sessions, auth))
 }
 
 /// Opens the configured database (no migration, no schema check).
@@ -272,7 +292,6 @@ impl Server {
             tracing::warn!("{warning}");
         }
         let limiter = build_limiter(config, deps.clock.clone()).await;
-        let keys = Arc::new(jwt_keys(config, &*deps.random)?);
         let sqlite_lock = lock_sqlite_file(config)?;
         let cache = Arc::new(SessionCache::new(
             time::Duration::try_from(config.session_cache_max_age).unwrap_or(time::Duration::ZERO),
@@ -281,28 +300,8 @@ impl Server {
         if !config.session_cache_max_age.is_zero() {
             connect_cache(&*store, &cache, sqlite_lock.is_some() || is_memory(config)).await?;
         }
-        let sessions = SessionService::new(
-            store.clone(),
-            deps.clock.clone(),
-            deps.random.clone(),
-            keys,
-            config.session,
-            cache,
-        );
-        let hasher = Arc::new(PasswordHasher::with_queue(
-            config.password_hash,
-            config.hash_concurrency,
-            config.hash_queue,
-            deps.random.clone(),
-        )?);
-        let auth = AuthService::new(
-            store.clone(),
-            deps.clock.clone(),
-            deps.random.clone(),
-            hasher,
-            sessions.clone(),
-        )
-        .with_events(event_publisher(config, deps.random.clone()));
+        let (sessions, auth) =
+            account_services(config, &deps, store.clone(), cache, config.hash_concurrency)?;
         let webhooks = webhook_settings(config)?.map(|s| (s, store.clone()));
         let clock = deps.clock.clone();
         let request_ids = crate::http::layers::RequestIds::new(&*deps.random);
