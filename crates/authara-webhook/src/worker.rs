@@ -249,6 +249,34 @@ impl Shared {
     }
 }
 
+/// Runs `step` (one maintenance statement of at most `batch` rows) until a batch comes back
+/// short, an error (logged as `failed`) or a stop; returns the rows it touched.
+async fn in_batches<F>(
+    batch: u32,
+    stop: &watch::Receiver<bool>,
+    failed: &'static str,
+    mut step: impl FnMut() -> F,
+) -> u64
+where
+    F: std::future::Future<Output = Result<u64, authara_core::store::StoreError>>,
+{
+    let mut total = 0u64;
+    loop {
+        match step().await {
+            Ok(n) => {
+                total = total.saturating_add(n);
+                if n < u64::from(batch) || stopped(stop) {
+                    return total;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %describe(&e), "{failed}");
+                return total;
+            }
+        }
+    }
+}
+
 async fn reaper(
     shared: Arc<Shared>,
     stale_after: Duration,
@@ -259,25 +287,10 @@ async fn reaper(
     loop {
         let now = shared.clock.now();
         let stale_before = now.saturating_sub(span(stale_after));
-        let mut total = 0u64;
-        loop {
-            match shared
-                .store
-                .requeue_stale_events(stale_before, now, batch)
-                .await
-            {
-                Ok(n) => {
-                    total = total.saturating_add(n);
-                    if n < u64::from(batch) || stopped(&stop) {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %describe(&e), "webhook stale reaper failed");
-                    break;
-                }
-            }
-        }
+        let total = in_batches(batch, &stop, "webhook stale reaper failed", || {
+            shared.store.requeue_stale_events(stale_before, now, batch)
+        })
+        .await;
         if total > 0 {
             tracing::info!(requeued = total, "re-queued stale webhook claims");
         }
@@ -299,25 +312,12 @@ async fn cleanup(
         let now = shared.clock.now();
         let delivered_before = now.saturating_sub(span(delivered_retention));
         let failed_before = now.saturating_sub(span(failed_retention));
-        let mut total = 0u64;
-        loop {
-            match shared
+        let total = in_batches(batch, &stop, "webhook cleanup failed", || {
+            shared
                 .store
                 .purge_events(delivered_before, failed_before, batch)
-                .await
-            {
-                Ok(n) => {
-                    total = total.saturating_add(n);
-                    if n < u64::from(batch) || stopped(&stop) {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %describe(&e), "webhook cleanup failed");
-                    break;
-                }
-            }
-        }
+        })
+        .await;
         if total > 0 {
             tracing::info!(purged = total, "purged old webhook events");
         }
