@@ -41,12 +41,7 @@ pub struct AuditQuery {
 }
 
 /// `authara audit list`: the rows, newest first, as text lines or one JSON array.
-pub async fn audit_list(
-    config: &Config,
-    store: Arc<dyn Store>,
-    query: &AuditQuery,
-) -> anyhow::Result<String> {
-    let _ = config;
+pub async fn audit_list(store: Arc<dyn Store>, query: &AuditQuery) -> anyhow::Result<String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut filter = AuditFilter {
         limit: query.limit.unwrap_or(DEFAULT_AUDIT_LIMIT),

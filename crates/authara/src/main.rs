@@ -163,10 +163,7 @@ fn main() -> ExitCode {
                     limit,
                     json,
                 };
-                println!(
-                    "{}",
-                    authara::cli::audit_list(&config, store, &query).await?
-                );
+                println!("{}", authara::cli::audit_list(store, &query).await?);
                 Ok(())
             }
             _ => serve(&config).await,
