@@ -20,6 +20,20 @@ pub fn routes() -> Routes {
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `GET /auth/health`.
+#[utoipa::path(
+    get,
+    path = "/auth/health",
+    operation_id = "getHealth",
+    tag = "Meta",
+    summary = "Health check",
+    description = "Whether the database answers within one second.",
+    responses(
+        (status = 200, description = "Healthy: `{\"status\":\"ok\"}`.",
+            body = crate::http::api::openapi::HealthBody),
+        (status = 503, description = "The database did not answer: `{\"status\":\"unavailable\"}`.",
+            body = crate::http::api::openapi::HealthBody),
+    ),
+)]
 pub async fn get_health(State(state): State<AppState>) -> Response {
     match tokio::time::timeout(HEALTH_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => Json(json!({"status": "ok"})).into_response(),
@@ -43,6 +57,15 @@ fn unavailable() -> Response {
 }
 
 /// `GET /auth/version`.
+#[utoipa::path(
+    get,
+    path = "/auth/version",
+    operation_id = "getVersion",
+    tag = "Meta",
+    summary = "Server version",
+    responses((status = 200, description = "The crate version.",
+        body = crate::http::api::openapi::VersionBody)),
+)]
 pub async fn get_version() -> Json<serde_json::Value> {
     Json(json!({"version": env!("CARGO_PKG_VERSION")}))
 }

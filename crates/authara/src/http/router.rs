@@ -114,6 +114,7 @@ fn routes() -> Routes {
         .merge(v1::user::routes())
         .merge(v1::session::routes())
         .merge(v1::csrf::routes())
+        .merge(api::openapi::routes())
         .merge(meta::routes())
 }
 
@@ -183,6 +184,7 @@ mod tests {
             ("POST", "/auth/api/v1/sessions/refresh"),
             ("POST", "/auth/api/v1/sessions/logout"),
             ("GET", "/auth/api/v1/csrf"),
+            ("GET", "/auth/api/v1/openapi.json"),
             ("GET", "/auth/health"),
             ("GET", "/auth/version"),
             ("GET", "/auth/static/authara.css"),

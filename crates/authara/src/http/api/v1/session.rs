@@ -1,5 +1,6 @@
 //! `POST /auth/api/v1/sessions/refresh` and `/logout`: the JSON session actions.
 
+use crate::http::api::openapi;
 use crate::http::cookies;
 use crate::http::error::ApiError;
 use crate::http::form;
@@ -21,6 +22,33 @@ pub fn routes() -> Routes {
 }
 
 /// `POST /auth/api/v1/sessions/refresh?audience=app|admin`.
+#[utoipa::path(
+    post,
+    path = "/auth/api/v1/sessions/refresh",
+    operation_id = "refreshSession",
+    tag = "Sessions",
+    summary = "Refresh a cookie session",
+    description = "A new access token for the session of the `authara_refresh` cookie, rotating \
+        the refresh token per `AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL`. Sets `authara_access`, and \
+        `authara_refresh` when the token was rotated. An invalid, expired, revoked or reused token \
+        clears both cookies (a reused one revokes the whole session); `admin` for a \
+        non-administrator leaves the session and the cookies as they were.",
+    params(openapi::AudienceQuery),
+    security((
+        "refreshCookie" = [],
+        "csrfCookie" = [],
+        "csrfHeader" = [],
+    )),
+    responses(
+        (status = 200, description = "Refreshed: empty body, new cookies."),
+        (status = 400, response = openapi::InvalidRequest),
+        (status = 401, response = openapi::Unauthorized),
+    ),
+    extensions(
+        ("x-authara-set-cookies" = json!(["authara_access", "authara_refresh"])),
+        ("x-authara-clear-cookies" = json!(["authara_access", "authara_refresh"])),
+    ),
+)]
 pub async fn post_refresh(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -52,6 +80,19 @@ pub async fn post_refresh(
 }
 
 /// `POST /auth/api/v1/sessions/logout`: always `204` with cleared cookies (unless storage fails).
+#[utoipa::path(
+    post,
+    path = "/auth/api/v1/sessions/logout",
+    operation_id = "logout",
+    tag = "Sessions",
+    summary = "Log out",
+    description = "Revokes the session of the `authara_refresh` cookie (or, without one, the \
+        session of a valid `authara_access` cookie) and clears both cookies. Succeeds without a \
+        session too.",
+    security(("csrfCookie" = [], "csrfHeader" = [])),
+    responses((status = 204, description = "Logged out; both session cookies cleared.")),
+    extensions(("x-authara-clear-cookies" = json!(["authara_access", "authara_refresh"]))),
+)]
 pub async fn post_logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (out, result) = end_session(&state, &headers).await;
     match result {

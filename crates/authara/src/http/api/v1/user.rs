@@ -1,5 +1,6 @@
 //! `GET /auth/api/v1/user`: the signed-in user.
 
+use crate::http::api::openapi;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiUser;
 use crate::http::Routes;
@@ -14,17 +15,36 @@ pub fn routes() -> Routes {
 }
 
 /// The `GET /auth/api/v1/user` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CurrentUser)]
 pub struct UserBody<'a> {
     pub id: uuid::Uuid,
+    #[schema(format = Email)]
     pub email: &'a str,
     pub username: &'a str,
+    #[schema(schema_with = openapi::roles_schema)]
     pub roles: &'static [&'static str],
     pub disabled: bool,
+    /// RFC 3339, UTC, whole seconds.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
 /// `GET /auth/api/v1/user`.
+#[utoipa::path(
+    get,
+    path = "/auth/api/v1/user",
+    operation_id = "getCurrentUser",
+    tag = "Users",
+    summary = "Get the signed-in user",
+    description = "The user of the access token, while its session is live: logout, refresh-token \
+        reuse, disabling and deletion take effect at once.",
+    security(("accessCookie" = [])),
+    responses(
+        (status = 200, description = "The signed-in user.", body = UserBody),
+        (status = 401, response = openapi::Unauthorized),
+    ),
+)]
 pub async fn get_user(ApiUser(auth): ApiUser) -> Response {
     let u = &*auth.user;
     let created_at = match u
