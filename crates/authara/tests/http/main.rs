@@ -25,6 +25,7 @@ mod hostile;
 mod limits;
 mod limits_conn;
 mod login;
+mod openapi;
 mod security;
 mod sessions;
 mod sessions_cap;
