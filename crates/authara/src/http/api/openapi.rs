@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document of the JSON API, generated from the handlers' types and their
 //! `#[utoipa::path]` attributes, served at `GET /auth/api/v1/openapi.json` (issue 9).
 //!
-//! Documenting a route takes three lines of work: derive `ToSchema` on its request and response
+//! Documenting a route takes three steps: derive `ToSchema` on its request and response
 //! types, put one `#[utoipa::path(...)]` attribute on its handler (method, path, operationId,
 //! security, parameters, body, and the responses particular to it, error ones as
 //! `response = openapi::Unauthorized` and so on), and name the handler in [`ApiDoc`]'s
@@ -9,9 +9,10 @@
 //! rules the router applies, so no route can forget it: `403 csrf_invalid` on every
 //! state-changing route that is not [`CSRF_EXEMPT`](crate::http::CSRF_EXEMPT), `408`, `413`, `500`
 //! and `503` everywhere, closed objects, and the `x-authara-error-codes` extension (status → error
-//! codes, as upstream's contract has it). The tests in this file hold the document to the router
-//! (every route under `/auth/api/` documented, nothing documented that is not served) and to
-//! upstream's contract where an operation exists there.
+//! codes, as upstream's contract has it). The tests (`openapi/tests.rs`) hold the document to the
+//! router (every route under `/auth/api/` documented, nothing documented that is not served, CSRF
+//! where it is checked), to the server's own error responses, and to upstream's contract where an
+//! operation exists there.
 
 use crate::http::error::{is_api_path, ApiError};
 use crate::http::{api::v1, is_csrf_exempt, is_state_changing, meta, Routes};
@@ -102,7 +103,6 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
         meta::get_health,
         meta::get_version,
     ),
-    components(schemas(HealthBody, VersionBody)),
     modifiers(&Conventions),
     tags(
         (name = "Authentication", description = "CSRF tokens, login and signup."),
@@ -124,77 +124,30 @@ struct ErrorKind {
 }
 
 const ERRORS: &[ErrorKind] = &[
+    ErrorKind::new("InvalidRequest", || {
+        ApiError::InvalidRequest("The request is malformed.")
+    }),
+    ErrorKind::new("Unauthorized", || ApiError::Unauthorized),
+    ErrorKind::new("CsrfInvalid", || ApiError::CsrfInvalid),
+    ErrorKind::new("Forbidden", || ApiError::Forbidden),
     ErrorKind {
-        name: "InvalidRequest",
-        error: || ApiError::InvalidRequest("The request is malformed."),
-        or: None,
-        retry_after: false,
-    },
-    ErrorKind {
-        name: "Unauthorized",
-        error: || ApiError::Unauthorized,
-        or: None,
-        retry_after: false,
-    },
-    ErrorKind {
-        name: "CsrfInvalid",
-        error: || ApiError::CsrfInvalid,
-        or: None,
-        retry_after: false,
-    },
-    ErrorKind {
-        name: "Forbidden",
-        error: || ApiError::Forbidden,
-        or: None,
-        retry_after: false,
-    },
-    ErrorKind {
-        name: "CsrfInvalidOrForbidden",
-        error: || ApiError::CsrfInvalid,
         or: Some(|| ApiError::Forbidden),
-        retry_after: false,
+        ..ErrorKind::new("CsrfInvalidOrForbidden", || ApiError::CsrfInvalid)
     },
+    ErrorKind::new("NotFound", || ApiError::NotFound),
+    ErrorKind::new("MethodNotAllowed", || ApiError::MethodNotAllowed),
+    ErrorKind::new("RequestTimeout", || ApiError::RequestTimeout),
+    ErrorKind::new("PayloadTooLarge", || ApiError::PayloadTooLarge),
     ErrorKind {
-        name: "NotFound",
-        error: || ApiError::NotFound,
-        or: None,
-        retry_after: false,
-    },
-    ErrorKind {
-        name: "MethodNotAllowed",
-        error: || ApiError::MethodNotAllowed,
-        or: None,
-        retry_after: false,
-    },
-    ErrorKind {
-        name: "RequestTimeout",
-        error: || ApiError::RequestTimeout,
-        or: None,
-        retry_after: false,
-    },
-    ErrorKind {
-        name: "PayloadTooLarge",
-        error: || ApiError::PayloadTooLarge,
-        or: None,
-        retry_after: false,
-    },
-    ErrorKind {
-        name: "RateLimited",
-        error: || ApiError::RateLimited(std::time::Duration::from_secs(30)),
-        or: None,
         retry_after: true,
+        ..ErrorKind::new("RateLimited", || {
+            ApiError::RateLimited(std::time::Duration::from_secs(30))
+        })
     },
+    ErrorKind::new("InternalError", || ApiError::Internal("example".into())),
     ErrorKind {
-        name: "InternalError",
-        error: || ApiError::Internal("documentation".into()),
-        or: None,
-        retry_after: false,
-    },
-    ErrorKind {
-        name: "Unavailable",
-        error: || ApiError::Unavailable,
-        or: None,
         retry_after: true,
+        ..ErrorKind::new("Unavailable", || ApiError::Unavailable)
     },
 ];
 
@@ -204,6 +157,15 @@ fn response_ref(name: &str) -> String {
 }
 
 impl ErrorKind {
+    const fn new(name: &'static str, error: fn() -> ApiError) -> Self {
+        Self {
+            name,
+            error,
+            or: None,
+            retry_after: false,
+        }
+    }
+
     fn by_name(name: &str) -> Option<&'static ErrorKind> {
         ERRORS.iter().find(|k| k.name == name)
     }
