@@ -1,4 +1,5 @@
 //! The JSON API under `/auth/api`, by version: handlers with typed request and response structs,
 //! one module per feature, each with its `routes()`.
 
+pub mod json;
 pub mod v1;
