@@ -44,7 +44,7 @@ pub struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "user,refresh,login,signup,flood,hello"
+        default_value = "user,user-bearer,refresh,login,signup,flood,hello"
     )]
     pub scenarios: Vec<Scenario>,
     /// Print one JSON document instead of the tables.
@@ -112,6 +112,8 @@ impl Backend {
 pub enum Scenario {
     /// `GET /auth/api/v1/user` with an access cookie.
     User,
+    /// `GET /auth/api/v1/user` with `Authorization: Bearer` (a mobile client), no cookie.
+    UserBearer,
     /// `POST /auth/api/v1/sessions/refresh` with rotation on every request.
     Refresh,
     /// `POST /auth/login` (Argon2-bound).
@@ -130,6 +132,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Self::User => "user",
+            Self::UserBearer => "user-bearer",
             Self::Refresh => "refresh",
             Self::Login => "login",
             Self::Signup => "signup",
@@ -219,7 +222,8 @@ mod tests {
             a.target.backends(),
             vec![Backend::Sqlite, Backend::Postgres]
         );
-        assert_eq!(a.scenarios.len(), 6);
+        assert_eq!(a.scenarios.len(), 7);
+        assert!(a.scenarios.contains(&Scenario::UserBearer));
         assert!(a.scenarios.contains(&Scenario::Flood));
         assert_eq!(a.flood_connections, 300);
         assert!(Args::try_parse_from(["authara-bench", "--scenarios", "nope"]).is_err());

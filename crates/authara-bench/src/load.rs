@@ -239,10 +239,12 @@ impl Workload for Get {
     }
 }
 
-/// `GET /auth/api/v1/user`, cycling through shared cookie values: connection `c` of `n` sends
-/// cookies `c, c+n, c+2n, ...`, so together the connections go round-robin over all users.
+/// `GET /auth/api/v1/user`, cycling through shared credentials (a `Cookie` or an
+/// `Authorization` header, as `header` says): connection `c` of `n` sends values
+/// `c, c+n, c+2n, ...`, so together the connections go round-robin over all users.
 pub struct User {
     pub host: HeaderValue,
+    pub header: hyper::http::HeaderName,
     pub cookies: Arc<[HeaderValue]>,
     pub next: usize,
     pub step: usize,
@@ -255,7 +257,7 @@ impl Workload for User {
         self.next = (i + self.step) % len;
         let mut b = request(Method::GET, &self.host, "/auth/api/v1/user");
         if let Some(c) = self.cookies.get(i) {
-            b = b.header(COOKIE, c.clone());
+            b = b.header(self.header.clone(), c.clone());
         }
         or_empty(b.body(Body::default()))
     }
@@ -468,6 +470,7 @@ mod tests {
             .collect();
         let mut u = User {
             host: HeaderValue::from_static("h"),
+            header: COOKIE,
             cookies,
             next: 1,
             step: 2,

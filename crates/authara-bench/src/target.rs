@@ -11,7 +11,7 @@ use authara_core::store::Store;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hyper::body::Bytes;
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderValue, AUTHORIZATION, COOKIE};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -261,6 +261,7 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
     let mut rows = Vec::new();
     for scenario in [
         Scenario::User,
+        Scenario::UserBearer,
         Scenario::Refresh,
         Scenario::Login,
         Scenario::Signup,
@@ -276,14 +277,20 @@ async fn run_db(ctx: &Ctx, backend: Backend, db: &Db, dir: &Path) -> anyhow::Res
         ctx.progress(&format!("[{name}] {s}: {conns} connections"));
         let peak_reset = procs::reset_peak(server.pid());
         let result = match scenario {
-            Scenario::User => {
+            Scenario::User | Scenario::UserBearer => {
+                let (header, form) = if scenario == Scenario::User {
+                    (COOKIE, "authara_access=")
+                } else {
+                    (AUTHORIZATION, "Bearer ")
+                };
                 let cookies: Arc<[HeaderValue]> = users
                     .iter()
-                    .map(|u| HeaderValue::from_str(&format!("authara_access={}", u.access)))
+                    .map(|u| HeaderValue::from_str(&format!("{form}{}", u.access)))
                     .collect::<Result<_, _>>()?;
                 let w = (0..conns)
                     .map(|c| User {
                         host: host.clone(),
+                        header: header.clone(),
                         cookies: cookies.clone(),
                         next: c,
                         step: conns,

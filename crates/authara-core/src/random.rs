@@ -58,6 +58,11 @@ pub fn uuid_v4(random: &dyn Random) -> uuid::Uuid {
 pub struct SecretToken(String);
 
 impl SecretToken {
+    /// Wraps a token a client presented (a refresh token handed back unchanged).
+    pub(crate) fn presented(token: &str) -> Self {
+        Self(token.to_owned())
+    }
+
     /// The plaintext, for a cookie or a response body only.
     pub fn expose(&self) -> &str {
         &self.0

@@ -5,6 +5,7 @@
 
 #![allow(
     clippy::expect_used,
+    clippy::panic,
     reason = "test setup: a broken fixture must fail the test"
 )]
 
@@ -16,7 +17,7 @@ use authara_core::jwt::{Audience, JwtKeys};
 use authara_core::random::OsRandom;
 use authara_core::session::cache::SessionCache;
 use authara_core::session::{
-    hash_refresh_token, RefreshError, Rotation, SessionPolicy, SessionService,
+    hash_refresh_token, IssuedRefresh, RefreshError, Rotation, SessionPolicy, SessionService,
 };
 use authara_core::store::{
     ChangeFeed, Effects, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord,
@@ -178,10 +179,12 @@ async fn service_with_session(lie: Lie) -> Fixture {
         Arc::new(SessionCache::new(Duration::seconds(5), 100)),
     );
     let issued = service
-        .start(&user, "test agent", "192.0.2.1")
+        .start(&user, Audience::App, "test agent", "192.0.2.1")
         .await
         .expect("start session");
-    let refresh = issued.refresh.expect("a first refresh token");
+    let IssuedRefresh::New(refresh) = issued.refresh else {
+        panic!("a first refresh token");
+    };
     Fixture {
         service,
         token: refresh.token.expose().to_owned(),
@@ -221,7 +224,15 @@ async fn a_rotation_the_store_refuses_against_the_rules_fails() {
         .refresh(&f.token, Audience::App)
         .await
         .expect("refresh within the interval");
-    assert!(issued.refresh.is_none());
+    // Not rotated: the presented token, with its true remaining lifetime.
+    let IssuedRefresh::Kept(kept) = issued.refresh else {
+        panic!(
+            "expected the presented token back, got {:?}",
+            issued.refresh
+        );
+    };
+    assert_eq!(kept.token.expose(), f.token);
+    assert_eq!(kept.expires_at, stored(&f.inner, &f.token).await.expires_at);
 
     // Past the interval the rules rotate and the store does not.
     f.clock.advance(Duration::hours(2));

@@ -9,6 +9,7 @@ use crate::audit::{Actor, AuditAction, NewAuditEntry, RequestContext};
 use crate::clock::Clock;
 use crate::domain::{Email, EmailError, Password, PasswordError, Username, UsernameError};
 use crate::events::{EventType, Publisher};
+use crate::jwt::Audience;
 use crate::random::{uuid_v4, Random};
 use crate::session::{IssueError, Issued, SessionService};
 use crate::store::{Effects, StoreError, UniqueKey};
@@ -101,6 +102,14 @@ pub struct LoginOutcome {
     pub method: LoginMethod,
 }
 
+impl LoginOutcome {
+    /// Whether this user may have access tokens for `audience`: `admin` only for
+    /// administrators (SPEC §4).
+    pub fn may_have(&self, audience: Audience) -> bool {
+        audience == Audience::App || self.user.is_admin
+    }
+}
+
 /// An internal failure (storage, hashing, signing); the user sees only a generic message.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -159,17 +168,19 @@ impl AuthService {
         self
     }
 
-    /// Starts a session for an identity a sign-in method has proven. Disabled accounts are
-    /// refused by the methods themselves, after their proof (so that a disabled account's
-    /// answer reveals nothing before the password is right).
+    /// Starts a session for an identity a sign-in method has proven, with an access token for
+    /// `audience`. Disabled accounts are refused by the methods themselves, after their proof (so
+    /// that a disabled account's answer reveals nothing before the password is right); so is an
+    /// `admin` audience for a user who is no administrator ([`LoginOutcome::may_have`]).
     pub async fn start_session(
         &self,
         outcome: LoginOutcome,
+        audience: Audience,
         origin: Origin<'_>,
     ) -> Result<(UserRecord, Issued), ServiceError> {
         let issued = self
             .sessions
-            .start(&outcome.user, origin.user_agent, origin.client_ip)
+            .start(&outcome.user, audience, origin.user_agent, origin.client_ip)
             .await?;
         Ok((outcome.user, issued))
     }
@@ -205,7 +216,7 @@ impl AuthService {
             user,
             method: LoginMethod::Signup,
         };
-        Ok(self.start_session(outcome, origin).await?)
+        Ok(self.start_session(outcome, Audience::App, origin).await?)
     }
 
     /// Creates a user with a derived, unique username. `Duplicate` when the email is taken.
@@ -257,7 +268,7 @@ impl AuthService {
         origin: Origin<'_>,
     ) -> Result<(UserRecord, Issued), LoginError> {
         let outcome = self.verify_password(email, password).await?;
-        Ok(self.start_session(outcome, origin).await?)
+        Ok(self.start_session(outcome, Audience::App, origin).await?)
     }
 
     /// Proves an identity with email and password (see [`Self::login`] for the timing rules);

@@ -77,8 +77,31 @@ pub struct RefreshToken {
 pub struct Issued {
     pub session_id: Uuid,
     pub access: AccessToken,
-    /// `None` when the refresh token was not rotated.
-    pub refresh: Option<RefreshToken>,
+    pub refresh: IssuedRefresh,
+}
+
+/// The refresh token a client holds after a login, signup or refresh.
+#[derive(Debug, Clone)]
+pub enum IssuedRefresh {
+    /// A new token: a login or signup, or a refresh that rotated.
+    New(RefreshToken),
+    /// The presented token, still valid (a refresh that did not rotate), with its true remaining
+    /// lifetime: the cookie is set again so that both cookies come with every success.
+    Kept(RefreshToken),
+    /// The presented token was consumed by a concurrent refresh a moment ago (within the reuse
+    /// grace window): the client must keep the newer token it got from that refresh, so a
+    /// browser's refresh cookie is left alone.
+    Superseded,
+}
+
+impl IssuedRefresh {
+    /// The token the client should hold from now on, when this answer knows it.
+    pub fn token(&self) -> Option<&RefreshToken> {
+        match self {
+            Self::New(t) | Self::Kept(t) => Some(t),
+            Self::Superseded => None,
+        }
+    }
 }
 
 /// Why a refresh failed.
@@ -213,10 +236,12 @@ impl SessionService {
         self.cache.evict_user(user_id);
     }
 
-    /// Starts a session for a user who just proved who they are.
+    /// Starts a session for a user who just proved who they are, with an access token for
+    /// `audience` (the caller has checked that the user may have it).
     pub async fn start(
         &self,
         user: &UserRecord,
+        audience: Audience,
         user_agent: &str,
         client_ip: &str,
     ) -> Result<Issued, IssueError> {
@@ -243,11 +268,11 @@ impl SessionService {
         // from the change feed).
         self.cache.evict_user(user.id);
         created?;
-        let access = self.access_token(user, session_id, Audience::App, now, session_expiry)?;
+        let access = self.access_token(user, session_id, audience, now, session_expiry)?;
         Ok(Issued {
             session_id,
             access,
-            refresh: Some(refresh),
+            refresh: IssuedRefresh::New(refresh),
         })
     }
 
@@ -295,12 +320,16 @@ impl SessionService {
         };
         let session_expiry = record.session.expires_at;
         let refresh = match (rotation_due, rotated) {
-            (true, Some((token, expires_at))) => Some(RefreshToken {
+            (true, Some((token, expires_at))) => IssuedRefresh::New(RefreshToken {
                 token,
                 expires_at,
                 max_age: expires_at - now,
             }),
-            (false, None) => None,
+            (false, None) => IssuedRefresh::Kept(RefreshToken {
+                token: SecretToken::presented(presented),
+                expires_at: record.expires_at,
+                max_age: record.expires_at - now,
+            }),
             // A concurrent request consumed the token between our read and our update: judge
             // this one as a presentation of a consumed token, which within the grace window
             // still succeeds.
@@ -416,7 +445,7 @@ impl SessionService {
             return Ok(Issued {
                 session_id: record.session_id,
                 access,
-                refresh: None,
+                refresh: IssuedRefresh::Superseded,
             });
         }
         tracing::warn!(
@@ -502,6 +531,12 @@ impl SessionService {
         let claims = self.verify_access(access, now)?;
         let user = self.live_user(&claims, now).await?;
         Ok(Authenticated { claims, user })
+    }
+
+    /// Whether `access` is a validly signed, unexpired access token of ours (the signature and
+    /// claims only; whether its session is live is [`Self::authenticate`]'s question).
+    pub fn is_signed_access_token(&self, access: &str) -> bool {
+        self.verify_access(access, self.clock.now()).is_ok()
     }
 
     /// The claims of a valid access token.

@@ -10,7 +10,16 @@ use std::time::Duration;
 #[derive(Debug)]
 pub enum ApiError {
     Unauthorized,
+    /// `401 unauthorized` for a login whose email or password is wrong (or whose account has
+    /// no password): one answer for all of them.
+    InvalidCredentials,
     InvalidRequest(&'static str),
+    /// `400 invalid_request` whose message names what is wrong with the input (a domain
+    /// validation message, never a secret).
+    InvalidInput(String),
+    /// `403 forbidden`: the account may not have a session for the audience asked for
+    /// (disabled, or `admin` for a user who is no administrator).
+    AudienceRefused,
     CsrfInvalid,
     Forbidden,
     NotFound,
@@ -68,14 +77,25 @@ impl ApiError {
     }
 
     /// Status, code and message.
-    pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+    pub fn parts(&self) -> (StatusCode, &'static str, &str) {
         match self {
             Self::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "Authentication required.",
             ),
+            Self::InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Invalid email or password.",
+            ),
             Self::InvalidRequest(m) => (StatusCode::BAD_REQUEST, "invalid_request", m),
+            Self::InvalidInput(m) => (StatusCode::BAD_REQUEST, "invalid_request", m),
+            Self::AudienceRefused => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Account cannot access requested audience.",
+            ),
             Self::CsrfInvalid => (
                 StatusCode::FORBIDDEN,
                 "csrf_invalid",

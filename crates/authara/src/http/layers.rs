@@ -206,7 +206,9 @@ pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Nex
         .extensions()
         .get::<MatchedPath>()
         .is_some_and(|p| super::is_csrf_exempt(req.method(), p.as_str()));
-    if exempt {
+    let bearer_alone =
+        is_api_path(req.uri().path()) && authenticates_by_bearer_alone(&state, req.headers());
+    if exempt || bearer_alone {
         return next.run(req).await;
     }
     let is_api = is_api_path(req.uri().path());
@@ -248,6 +250,21 @@ pub async fn require_csrf(State(state): State<AppState>, req: Request, next: Nex
     } else {
         tracing::info!("request refused: CSRF token missing or wrong");
         error_for(is_api, ApiError::CsrfInvalid)
+    }
+}
+
+/// A JSON API request that carries no cookie at all and authenticates with `Authorization:
+/// Bearer` and a validly signed access token (a mobile client) needs neither the CSRF token nor the origin
+/// check: both protect the credentials a browser attaches by itself, and such a request has none.
+/// A cross-site page cannot make a browser send an `Authorization` header without a CORS
+/// preflight, which this server never grants. A request with any cookie keeps every check.
+fn authenticates_by_bearer_alone(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    if headers.contains_key(header::COOKIE) {
+        return false;
+    }
+    match super::extract::bearer(headers) {
+        super::extract::Bearer::Token(t) => state.sessions.is_signed_access_token(t),
+        _ => false,
     }
 }
 

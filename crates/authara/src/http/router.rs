@@ -33,10 +33,14 @@ impl Route {
 }
 
 /// The state-changing routes that do not take the double-submit CSRF and origin checks, as
-/// `(method, path pattern)`. Each must have a check of its own; the Google callback
-/// (`POST /auth/oauth/google/callback`, SPEC §9, with its `g_csrf_token` check) will be the
-/// first. Empty today.
-pub const CSRF_EXEMPT: &[(Method, &str)] = &[];
+/// `(method, path pattern)`. Each must have a check of its own, or no ambient credential to
+/// protect:
+/// - `POST /auth/api/v1/tokens/refresh` (mobile refresh) reads no cookie at all: its only
+///   credential is the refresh token in its JSON body, which another site does not have.
+///
+/// The Google callback (`POST /auth/oauth/google/callback`, SPEC §9, with its `g_csrf_token`
+/// check) will join them.
+pub const CSRF_EXEMPT: &[(Method, &str)] = &[(Method::POST, api::v1::tokens::REFRESH_PATH)];
 
 /// See [`Route::is_state_changing`].
 pub fn is_state_changing(method: &Method) -> bool {
@@ -113,6 +117,9 @@ fn routes() -> Routes {
         .merge(admin::routes())
         .merge(v1::user::routes())
         .merge(v1::session::routes())
+        .merge(v1::login::routes())
+        .merge(v1::signup::routes())
+        .merge(v1::tokens::routes())
         .merge(v1::csrf::routes())
         .merge(api::openapi::routes())
         .merge(meta::routes())
@@ -183,6 +190,9 @@ mod tests {
             ("GET", "/auth/api/v1/user"),
             ("POST", "/auth/api/v1/sessions/refresh"),
             ("POST", "/auth/api/v1/sessions/logout"),
+            ("POST", "/auth/api/v1/login"),
+            ("POST", "/auth/api/v1/signup/direct"),
+            ("POST", "/auth/api/v1/tokens/refresh"),
             ("GET", "/auth/api/v1/csrf"),
             ("GET", "/auth/api/v1/openapi.json"),
             ("GET", "/auth/health"),

@@ -121,6 +121,63 @@ async fn a_saturated_hashing_queue_answers_503_at_once_and_health_still_answers(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_hashing_queue_answers_the_json_login_503_unavailable() {
+    let app = spawn(&[
+        ("AUTHARA_PASSWORD_HASH_CONCURRENCY", "1"),
+        ("AUTHARA_PASSWORD_HASH_QUEUE", "1"),
+        ("AUTHARA_PASSWORD_HASH_MEMORY_KIB", "65536"),
+        ("AUTHARA_PASSWORD_HASH_ITERATIONS", "3"),
+    ])
+    .await;
+    let csrf = "e".repeat(43);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let logins: Vec<_> = (0..12)
+        .map(|i| {
+            let client = client.clone();
+            let url = app.url("/auth/api/v1/login");
+            let csrf = csrf.clone();
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .header("cookie", format!("authara_csrf={csrf}"))
+                    .header("x-csrf-token", csrf)
+                    .json(&serde_json::json!({
+                        "email": email(&format!("jflood{i}")),
+                        "password": "wrong horse battery",
+                    }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                let retry_after = res
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let body: serde_json::Value = res.json().await.unwrap();
+                (status, retry_after, body)
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    for t in logins {
+        let (status, retry_after, body) = t.await.unwrap();
+        match status {
+            401 => assert_eq!(body["error"]["code"], "unauthorized"),
+            503 => {
+                busy += 1;
+                assert_eq!(retry_after.as_deref(), Some("1"));
+                assert_eq!(body["error"]["code"], "unavailable", "{body}");
+            }
+            other => panic!("unexpected status {other}: {body}"),
+        }
+    }
+    assert!(busy > 0, "no login was refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slowloris_client_is_disconnected_after_the_header_timeout() {
     let app = spawn(&[("AUTHARA_HTTP_HEADER_READ_TIMEOUT", "1s")]).await;
     let mut s = connect(app.addr);

@@ -22,6 +22,7 @@ mod cli;
 mod csrf;
 mod faults;
 mod hostile;
+mod json_api;
 mod limits;
 mod limits_conn;
 mod login;

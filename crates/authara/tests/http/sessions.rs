@@ -6,7 +6,8 @@ use time::Duration;
 
 on_both!(
     refresh_with_rotation_always_issues_both_cookies,
-    refresh_without_rotation_issues_only_an_access_cookie,
+    refresh_without_rotation_sets_the_same_refresh_token_with_its_remaining_max_age,
+    a_failed_browser_refresh_from_a_script_is_401_not_a_redirect,
     rotation_interval_rotates_only_old_tokens,
     reuse_after_the_grace_window_revokes_the_whole_session,
     reuse_within_the_grace_window_gets_access_but_no_refresh_cookie,
@@ -42,26 +43,52 @@ async fn refresh_with_rotation_always_issues_both_cookies(b: Backend) {
     assert_eq!(app.user().await.0, 200);
 }
 
-async fn refresh_without_rotation_issues_only_an_access_cookie(b: Backend) {
+async fn refresh_without_rotation_sets_the_same_refresh_token_with_its_remaining_max_age(
+    b: Backend,
+) {
     let app = TestApp::spawn_with(b, &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "off")]).await;
     app.signed_up("norot").await;
-    for _ in 0..3 {
+    let token = app.cookie("authara_refresh").unwrap();
+    // Signed up just now: the token lives the refresh TTL (within the session's).
+    let policy = app.config.session;
+    let first = policy.refresh_ttl.min(policy.session_ttl).whole_seconds();
+    for step in 1..=3 {
+        app.clock.advance(Duration::hours(1));
         let res = app.post_api("/auth/api/v1/sessions/refresh").await;
         assert_eq!(res.status(), 200);
         assert!(set_cookie(res.headers(), "authara_access").is_some());
-        assert!(set_cookie(res.headers(), "authara_refresh").is_none());
+        // Both cookies on every success: the same token, with what is left of its life.
+        let refresh = set_cookie(res.headers(), "authara_refresh").unwrap();
+        assert!(refresh.starts_with(&format!("authara_refresh={token};")));
+        assert!(refresh.contains("HttpOnly; SameSite=Lax"), "{refresh}");
+        assert_eq!(max_age(&refresh), first - step * 3600, "{refresh}");
     }
+    assert_eq!(app.cookie("authara_refresh").unwrap(), token);
+}
+
+/// The `Max-Age` of a `Set-Cookie` line.
+fn max_age(set_cookie: &str) -> i64 {
+    set_cookie
+        .split("; ")
+        .find_map(|a| a.strip_prefix("Max-Age="))
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 async fn rotation_interval_rotates_only_old_tokens(b: Backend) {
     let app = TestApp::spawn_with(b, &[("AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL", "30m")]).await;
     app.signed_up("interval").await;
+    let token = app.cookie("authara_refresh").unwrap();
     let res = app.post_api("/auth/api/v1/sessions/refresh").await;
-    assert!(set_cookie(res.headers(), "authara_refresh").is_none());
+    // Not rotated: the same token again.
+    let kept = set_cookie(res.headers(), "authara_refresh").unwrap();
+    assert!(kept.starts_with(&format!("authara_refresh={token};")));
     app.clock.advance(Duration::minutes(31));
     let res = app.post_api("/auth/api/v1/sessions/refresh").await;
     assert_eq!(res.status(), 200);
-    assert!(set_cookie(res.headers(), "authara_refresh").is_some());
+    let rotated = set_cookie(res.headers(), "authara_refresh").unwrap();
+    assert!(!rotated.starts_with(&format!("authara_refresh={token};")));
 }
 
 async fn reuse_after_the_grace_window_revokes_the_whole_session(b: Backend) {
@@ -327,6 +354,73 @@ async fn browser_refresh_redirects_and_failure_goes_to_login(b: Backend) {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["hx-redirect"], "/auth/login");
+}
+
+async fn a_failed_browser_refresh_from_a_script_is_401_not_a_redirect(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.signed_up("script").await;
+    let csrf = app.csrf().await;
+    let post = |headers: &'static [(&'static str, &'static str)]| {
+        let mut req = app
+            .client
+            .post(app.url("/auth/sessions/refresh?return_to=/after"))
+            .header("x-csrf-token", csrf.clone());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    // Success from a script still redirects to return_to (fetch follows it).
+    let res = post(&[("sec-fetch-mode", "cors")]).await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/after");
+    let good = app.cookie("authara_refresh").unwrap();
+
+    for headers in [
+        &[("sec-fetch-mode", "cors")][..],
+        &[("sec-fetch-mode", "same-origin")],
+        &[("accept", "application/json")],
+        &[
+            ("sec-fetch-mode", "navigate"),
+            ("accept", "text/html, application/json;q=0.9"),
+        ],
+    ] {
+        app.set_cookie("authara_refresh", "bogus");
+        let res = post(headers).await.unwrap();
+        assert_eq!(res.status(), 401, "{headers:?}");
+        assert!(res.headers().get("location").is_none());
+        assert!(set_cookie(res.headers(), "authara_refresh")
+            .unwrap()
+            .contains("Max-Age=0"));
+        assert!(set_cookie(res.headers(), "authara_access")
+            .unwrap()
+            .contains("Max-Age=0"));
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+    // A navigation (and a client that says nothing) keeps the redirect to the login page.
+    for headers in [&[("sec-fetch-mode", "navigate")][..], &[]] {
+        app.set_cookie("authara_refresh", "bogus");
+        let res = post(headers).await.unwrap();
+        assert_eq!(res.status(), 303, "{headers:?}");
+        assert_eq!(res.headers()["location"], "/auth/login?return_to=/after");
+    }
+    // `admin` for a non-admin from a script: 401, and the session is left as it was.
+    app.set_cookie("authara_refresh", &good);
+    let res = app
+        .client
+        .post(app.url("/auth/sessions/refresh?audience=admin"))
+        .header("x-csrf-token", csrf.clone())
+        .header("sec-fetch-mode", "cors")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(set_cookie(res.headers(), "authara_refresh").is_none());
+    assert_eq!(
+        app.post_api("/auth/api/v1/sessions/refresh").await.status(),
+        200
+    );
 }
 
 async fn api_logout_is_204_and_always_succeeds(b: Backend) {

@@ -1,5 +1,6 @@
 //! The JSON API under `/auth/api`, by version: handlers with typed request and response structs,
 //! one module per feature, each with its `routes()`.
 
+pub mod json;
 pub mod openapi;
 pub mod v1;

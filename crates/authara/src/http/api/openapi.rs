@@ -181,7 +181,8 @@ impl ErrorKind {
     }
 
     fn response(&self) -> ApiResponse {
-        let (status, code, message) = (self.error)().parts();
+        let error = (self.error)();
+        let (status, code, message) = error.parts();
         let codes = self.codes();
         let code_schema = ObjectBuilder::new()
             .schema_type(Type::String)

@@ -19,15 +19,78 @@ use axum::response::{IntoResponse, Response};
 /// out: the account page, where every such action starts today.
 const ACCOUNT: &str = "/auth/account";
 
+/// Longest bearer token read from `Authorization`; real access tokens are a few hundred bytes.
+const MAX_BEARER_LEN: usize = 4096;
+
+/// What a request's `Authorization` header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bearer<'a> {
+    /// No `Authorization` header.
+    Absent,
+    /// Exactly one `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750).
+    Token(&'a str),
+    /// Anything else: another scheme, an empty or oversized token, two headers. Refused as
+    /// `401`, never read as "absent" (which would fall back to a cookie the client did not
+    /// mean).
+    Malformed,
+}
+
+/// Reads the request's bearer token (see [`Bearer`]).
+pub fn bearer(headers: &HeaderMap) -> Bearer<'_> {
+    let mut all = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+    let (Some(value), None) = (all.next(), all.next()) else {
+        return if headers.contains_key(axum::http::header::AUTHORIZATION) {
+            Bearer::Malformed
+        } else {
+            Bearer::Absent
+        };
+    };
+    let Ok(value) = value.to_str() else {
+        return Bearer::Malformed;
+    };
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return Bearer::Malformed;
+    };
+    let token = token.trim_matches(' ');
+    let plausible = scheme.eq_ignore_ascii_case("bearer")
+        && !token.is_empty()
+        && token.len() <= MAX_BEARER_LEN
+        && token.bytes().all(|b| b.is_ascii_graphic());
+    if plausible {
+        Bearer::Token(token)
+    } else {
+        Bearer::Malformed
+    }
+}
+
+/// An `Authorization` header that is no single, plausible `Bearer` token ([`Bearer::Malformed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedAuthorization;
+
+/// The access token a JSON request presents: `Authorization: Bearer` when the request has that
+/// header, else the `authara_access` cookie.
+pub fn presented_access(headers: &HeaderMap) -> Result<Option<&str>, MalformedAuthorization> {
+    match bearer(headers) {
+        Bearer::Token(t) => Ok(Some(t)),
+        Bearer::Malformed => Err(MalformedAuthorization),
+        Bearer::Absent => Ok(cookies::read(headers, cookies::ACCESS)),
+    }
+}
+
 /// The user of the access cookie alone, without refreshing: `None` when there is no cookie or
-/// it does not authenticate a live session. The JSON API and the login page ask this.
+/// it does not authenticate a live session. The login page asks this.
 pub async fn access_user(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Authenticated>, StoreError> {
-    let Some(access) = cookies::read(headers, cookies::ACCESS) else {
-        return Ok(None);
-    };
+    match cookies::read(headers, cookies::ACCESS) {
+        Some(access) => live_user(state, access).await,
+        None => Ok(None),
+    }
+}
+
+/// The user of an access token if it authenticates a live session right now.
+async fn live_user(state: &AppState, access: &str) -> Result<Option<Authenticated>, StoreError> {
     match state.sessions.authenticate(access).await {
         Ok(auth) => Ok(Some(auth)),
         Err(AuthError::Unauthenticated) => Ok(None),
@@ -118,7 +181,8 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
-/// The user of a JSON API request: the access cookie must authenticate a live session (no
+/// The user of a JSON API request: the access token (`Authorization: Bearer`, else the
+/// `authara_access` cookie; see [`presented_access`]) must authenticate a live session (no
 /// refresh on the fly: API clients refresh explicitly). Otherwise `401 unauthorized`.
 pub struct ApiUser(pub Authenticated);
 
@@ -126,7 +190,10 @@ impl FromRequestParts<AppState> for ApiUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match access_user(state, &parts.headers).await? {
+        let Ok(Some(access)) = presented_access(&parts.headers) else {
+            return Err(ApiError::Unauthorized);
+        };
+        match live_user(state, access).await? {
             Some(auth) => Ok(Self(auth)),
             None => Err(ApiError::Unauthorized),
         }

@@ -21,7 +21,9 @@ pub mod context;
 mod props;
 pub mod return_to;
 
-pub use auth::{access_user, AdminUser, ApiUser, SignInRequired, SignedIn};
+pub use auth::{
+    access_user, bearer, presented_access, AdminUser, ApiUser, Bearer, SignInRequired, SignedIn,
+};
 pub use client::{client_ip, forwarded_entry, request_client_ip, ClientInfo};
 pub use context::RequestCtx;
 pub use return_to::{body_return_to, return_to, QueryReturnTo};

@@ -1,19 +1,23 @@
 //! `GET /auth/login`, `POST /auth/login`.
 
 use super::{
-    echoed_email, email_limit_key, ensure_csrf, refund, refuse_busy, refuse_over_limit, render,
-    signed_in_redirect, Ask, LoginPage,
+    ask_limiter, echoed_email, email_limit_key, ensure_csrf, refund, refuse_busy, render,
+    signed_in_redirect, Ask, LoginPage, TOO_MANY,
 };
 use crate::http::cookies;
+use crate::http::error::set_retry_after;
 use crate::http::error::PageError;
 use crate::http::extract::{access_user, return_to, ClientInfo, Htmx, QueryReturnTo};
 use crate::http::form;
 use crate::http::respond::{redirect, with_return_to};
 use crate::http::Routes;
 use crate::state::AppState;
+use authara_core::auth::store::UserRecord;
 use authara_core::auth::LoginError;
 use authara_core::domain::ReturnTo;
+use authara_core::jwt::Audience;
 use authara_core::limits::{Family, LimitKey};
+use authara_core::session::Issued;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -102,56 +106,91 @@ pub async fn post_login(
         )
     };
 
-    // Per IP every attempt counts. Per email every attempt is counted too, before the password
-    // is verified (a check now and a count after the answer would let parallel guesses all
-    // pass), and given back below unless it was a failed guess: the owner's own successful
-    // logins never spend the email's budget.
-    let email_key = email_limit_key(email);
-    let per_ip = LimitKey::new(Family::LoginIp, &client.ip);
-    let per_email = LimitKey::new(Family::LoginEmail, &email_key);
-    let asks = [Ask::Hit(per_ip), Ask::Hit(per_email)];
-    if let Some(res) = refuse_over_limit(&state, &asks, show).await {
-        return Ok(res);
-    }
-
-    let outcome = state.auth.login(email, password, client.origin()).await;
-    match &outcome {
-        // A disabled account is told apart only after the right password, so only this is a
-        // failed guess.
-        Err(LoginError::Invalid) => {}
-        _ => refund(&state, &[per_email]).await,
-    }
-    match outcome {
-        Ok((_, issued)) => {
-            replace_previous_session(&state, &headers, &issued).await;
-            Ok(signed_in_redirect(&state, htmx, &issued, rt))
+    match password_login(&state, &client, &headers, email, password, Audience::App).await {
+        Ok((_, issued)) => Ok(signed_in_redirect(&state, htmx, &issued, rt)),
+        Err(LoginRefusal::Limited(limited)) => {
+            let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
+            set_retry_after(&mut res, limited.retry_after);
+            Ok(res)
         }
-        Err(LoginError::Empty) => Ok(show(
+        Err(LoginRefusal::Login(LoginError::Empty)) => Ok(show(
             StatusCode::BAD_REQUEST,
             "Email and password are required.",
         )),
-        Err(LoginError::Invalid) => Ok(show(
+        Err(LoginRefusal::Login(LoginError::Invalid)) => Ok(show(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid email or password.",
         )),
-        Err(LoginError::Disabled) => Ok(show(
+        // The HTML login asks for `app` only, which every enabled account may have.
+        Err(LoginRefusal::Login(LoginError::Disabled) | LoginRefusal::Audience) => Ok(show(
             StatusCode::FORBIDDEN,
             "This account has been disabled.",
         )),
-        Err(LoginError::Busy) => Ok(refuse_busy(show)),
-        Err(LoginError::Failed(e)) => Err(PageError::internal(e)),
+        Err(LoginRefusal::Login(LoginError::Busy)) => Ok(refuse_busy(show)),
+        Err(LoginRefusal::Login(LoginError::Failed(e))) => Err(PageError::internal(e)),
     }
+}
+
+/// Why [`password_login`] started no session.
+#[derive(Debug)]
+pub enum LoginRefusal {
+    /// Over a rate limit: nothing was checked.
+    Limited(authara_core::limits::Limited),
+    /// What the account service said.
+    Login(LoginError),
+    /// The password was right but the user may not have this audience (`admin` for a user
+    /// who is no administrator).
+    Audience,
+}
+
+/// A password login, the one implementation behind `POST /auth/login` and
+/// `POST /auth/api/v1/login`: the rate limits, the password check, the audience check, the
+/// session, and the browser's previous session replaced.
+///
+/// Per IP every attempt counts. Per email every attempt is counted too, before the password is
+/// verified (a check now and a count after the answer would let parallel guesses all pass), and
+/// given back unless it was a failed guess: the owner's own successful logins never spend the
+/// email's budget. A disabled account, or an audience the user may not have, is told apart only
+/// after the right password.
+pub async fn password_login(
+    state: &AppState,
+    client: &ClientInfo,
+    headers: &HeaderMap,
+    email: &str,
+    password: &str,
+    audience: Audience,
+) -> Result<(UserRecord, Issued), LoginRefusal> {
+    let email_key = email_limit_key(email);
+    let per_ip = LimitKey::new(Family::LoginIp, &client.ip);
+    let per_email = LimitKey::new(Family::LoginEmail, &email_key);
+    ask_limiter(state, &[Ask::Hit(per_ip), Ask::Hit(per_email)])
+        .await
+        .map_err(LoginRefusal::Limited)?;
+
+    let outcome = state.auth.verify_password(email, password).await;
+    match &outcome {
+        // Only this is a failed guess.
+        Err(LoginError::Invalid) => {}
+        _ => refund(state, &[per_email]).await,
+    }
+    let outcome = outcome.map_err(LoginRefusal::Login)?;
+    if !outcome.may_have(audience) {
+        return Err(LoginRefusal::Audience);
+    }
+    let (user, issued) = state
+        .auth
+        .start_session(outcome, audience, client.origin())
+        .await
+        .map_err(|e| LoginRefusal::Login(LoginError::Failed(e)))?;
+    replace_previous_session(state, headers, &issued).await;
+    Ok((user, issued))
 }
 
 /// A login from a browser that still carries a refresh cookie replaces that browser's previous
 /// session: it is revoked, so logging in again never leaves the old one alive behind the new
 /// cookies. A failure to revoke is logged and does not undo the login (the old session then
 /// ends by itself, by expiry or the per-user cap).
-async fn replace_previous_session(
-    state: &AppState,
-    headers: &HeaderMap,
-    issued: &authara_core::session::Issued,
-) {
+async fn replace_previous_session(state: &AppState, headers: &HeaderMap, issued: &Issued) {
     let Some(previous) = cookies::read(headers, cookies::REFRESH) else {
         return;
     };

@@ -110,14 +110,17 @@ fn looks_like_token(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Sets the cookies of a freshly issued session (or refresh) into `out`.
+/// Sets the cookies of a freshly issued session (or refresh) into `out`: both cookies on every
+/// success, the refresh cookie with the true remaining lifetime of its token, except within the
+/// reuse grace window, where the browser keeps the newer refresh cookie it already got
+/// ([`IssuedRefresh::Superseded`](authara_core::session::IssuedRefresh)).
 pub fn set_session_cookies(
     writer: CookieWriter,
     issued: &authara_core::session::Issued,
     out: &mut HeaderMap,
 ) {
     writer.set_access(out, &issued.access.token, issued.access.max_age);
-    if let Some(r) = &issued.refresh {
+    if let Some(r) = issued.refresh.token() {
         writer.set_refresh(out, r.token.expose(), r.max_age);
     }
 }
@@ -139,20 +142,6 @@ pub async fn refund(state: &AppState, keys: &[authara_core::limits::LimitKey<'_>
     for key in keys {
         state.limiter.refund(*key).await;
     }
-}
-
-/// Asks the rate limiter each question in turn, before anything else happens (no password is
-/// hashed, nothing is written). At the first refusal, the page `show` renders with
-/// [`TOO_MANY`] is the answer: `429` with `Retry-After` (SPEC §7).
-pub async fn refuse_over_limit(
-    state: &AppState,
-    asks: &[Ask<'_>],
-    show: impl Fn(StatusCode, &str) -> Response,
-) -> Option<Response> {
-    let limited = ask_limiter(state, asks).await.err()?;
-    let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
-    set_retry_after(&mut res, limited.retry_after);
-    Some(res)
 }
 
 /// Asks the rate limiter each question in turn and stops at the first refusal. JSON routes

@@ -2,8 +2,8 @@
 
 use super::set_session_cookies;
 use crate::http::cookies;
-use crate::http::error::PageError;
-use crate::http::extract::{body_return_to, Htmx, RequestCtx, SignedIn};
+use crate::http::error::{ApiError, PageError};
+use crate::http::extract::{body_return_to, presented_access, Htmx, RequestCtx, SignedIn};
 use crate::http::form;
 use crate::http::respond::{login_href, redirect};
 use crate::http::Routes;
@@ -56,7 +56,8 @@ pub async fn end_session(
         .sessions
         .logout(
             cookies::read(headers, cookies::REFRESH),
-            cookies::read(headers, cookies::ACCESS),
+            // A mobile client signs out with its bearer token.
+            presented_access(headers).ok().flatten(),
         )
         .await;
     let mut out = HeaderMap::new();
@@ -91,17 +92,41 @@ pub async fn post_refresh(
             let to = rt.unwrap_or_else(ReturnTo::root);
             Ok(redirect(htmx, to.as_str(), out))
         }
-        Err(RefreshError::Invalid) => {
-            state.cookies.clear_session(&mut out);
-            let rt = rt.as_ref().map(ReturnTo::as_str);
-            Ok(redirect(htmx, &login_href(rt), out))
-        }
-        Err(RefreshError::NotAdmin) => {
+        Err(e @ (RefreshError::Invalid | RefreshError::NotAdmin)) => {
+            if matches!(e, RefreshError::Invalid) {
+                state.cookies.clear_session(&mut out);
+            }
+            // A script's fetch follows a redirect to the login page and sees its `200`, which
+            // `@authara/browser` read as a successful refresh: such a request is told `401`
+            // (with the cleared cookies) instead. Navigations and htmx keep the redirect.
+            if !htmx && !is_navigation(&headers) {
+                return Ok((out, ApiError::Unauthorized).into_response());
+            }
             let rt = rt.as_ref().map(ReturnTo::as_str);
             Ok(redirect(htmx, &login_href(rt), out))
         }
         Err(e @ (RefreshError::Store(_) | RefreshError::Signing)) => Err(PageError::internal(e)),
     }
+}
+
+/// Whether a request is a top-level navigation (a form post, a link) rather than a script's
+/// `fetch`: not when the browser says otherwise (`Sec-Fetch-Mode` other than `navigate`), nor
+/// when the client asks for JSON (`Accept: application/json`). Clients that send neither header
+/// are navigations, as before.
+fn is_navigation(headers: &HeaderMap) -> bool {
+    let fetch_mode = headers
+        .get("sec-fetch-mode")
+        .map(|v| v.as_bytes().eq_ignore_ascii_case(b"navigate"));
+    let wants_json = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            let media = media.split(';').next().unwrap_or_default().trim();
+            media.eq_ignore_ascii_case("application/json")
+        });
+    fetch_mode != Some(false) && !wants_json
 }
 
 /// `POST /auth/sessions/{id}/revoke`: revoke one of the caller's own sessions.

@@ -2,18 +2,21 @@
 
 use super::login::CredentialsForm;
 use super::{
-    echoed_email, email_limit_key, ensure_csrf, refuse_busy, refuse_over_limit, render,
-    signed_in_redirect, Ask, SignupPage,
+    ask_limiter, echoed_email, email_limit_key, ensure_csrf, refuse_busy, render,
+    signed_in_redirect, Ask, SignupPage, TOO_MANY,
 };
+use crate::http::error::set_retry_after;
 use crate::http::error::PageError;
 use crate::http::extract::{return_to, ClientInfo, Htmx, QueryReturnTo};
 use crate::http::form;
 use crate::http::respond::login_href;
 use crate::http::Routes;
 use crate::state::AppState;
+use authara_core::auth::store::UserRecord;
 use authara_core::auth::SignupError;
 use authara_core::domain::ReturnTo;
 use authara_core::limits::{Family, LimitKey};
+use authara_core::session::Issued;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -81,24 +84,60 @@ pub async fn post_signup(
         )
     };
 
+    match password_signup(&state, &client, email, password).await {
+        Ok((_, issued)) => Ok(signed_in_redirect(&state, htmx, &issued, rt)),
+        Err(SignupRefusal::Limited(limited)) => {
+            let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
+            set_retry_after(&mut res, limited.retry_after);
+            Ok(res)
+        }
+        Err(SignupRefusal::Signup(SignupError::Email(e))) => {
+            Ok(show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()))
+        }
+        Err(SignupRefusal::Signup(SignupError::Password(e))) => {
+            Ok(show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()))
+        }
+        Err(SignupRefusal::Signup(SignupError::Duplicate)) => {
+            Ok(show(StatusCode::UNPROCESSABLE_ENTITY, COULD_NOT_CREATE))
+        }
+        Err(SignupRefusal::Signup(SignupError::Busy)) => Ok(refuse_busy(show)),
+        Err(SignupRefusal::Signup(SignupError::Failed(e))) => Err(PageError::internal(e)),
+    }
+}
+
+/// Shown for a taken email: it does not say that the email is registered.
+pub const COULD_NOT_CREATE: &str =
+    "Could not create account. If you already have one, sign in instead.";
+
+/// Why [`password_signup`] created no account.
+#[derive(Debug)]
+pub enum SignupRefusal {
+    /// Over a rate limit: nothing was checked.
+    Limited(authara_core::limits::Limited),
+    /// What the account service said.
+    Signup(SignupError),
+}
+
+/// A signup with email and password, the one implementation behind `POST /auth/signup` and
+/// `POST /auth/api/v1/signup/direct`: the rate limits (per IP and per email, every attempt
+/// counted), then the account and its first session.
+pub async fn password_signup(
+    state: &AppState,
+    client: &ClientInfo,
+    email: &str,
+    password: &str,
+) -> Result<(UserRecord, Issued), SignupRefusal> {
     let email_key = email_limit_key(email);
     let asks = [
         Ask::Hit(LimitKey::new(Family::SignupIp, &client.ip)),
         Ask::Hit(LimitKey::new(Family::SignupEmail, &email_key)),
     ];
-    if let Some(res) = refuse_over_limit(&state, &asks, show).await {
-        return Ok(res);
-    }
-
-    match state.auth.signup(email, password, client.origin()).await {
-        Ok((_, issued)) => Ok(signed_in_redirect(&state, htmx, &issued, rt)),
-        Err(SignupError::Email(e)) => Ok(show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())),
-        Err(SignupError::Password(e)) => Ok(show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())),
-        Err(SignupError::Duplicate) => Ok(show(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Could not create account. If you already have one, sign in instead.",
-        )),
-        Err(SignupError::Busy) => Ok(refuse_busy(show)),
-        Err(SignupError::Failed(e)) => Err(PageError::internal(e)),
-    }
+    ask_limiter(state, &asks)
+        .await
+        .map_err(SignupRefusal::Limited)?;
+    state
+        .auth
+        .signup(email, password, client.origin())
+        .await
+        .map_err(SignupRefusal::Signup)
 }

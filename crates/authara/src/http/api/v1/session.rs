@@ -21,6 +21,18 @@ pub fn routes() -> Routes {
         .post("/auth/api/v1/sessions/logout", post_logout)
 }
 
+/// The `audience` query parameter of the JSON routes that issue tokens: absent means `app`;
+/// repeated, empty or anything but `app`/`admin` is `400 invalid_request`, never "absent".
+pub fn audience_param(query: Option<&str>) -> Result<Audience, ApiError> {
+    const BAD_AUDIENCE: ApiError =
+        ApiError::InvalidRequest("audience must be \"app\" or \"admin\".");
+    match form::query_param(query, "audience") {
+        Ok(None) => Ok(Audience::App),
+        Ok(Some(a)) => Audience::parse(&a).ok_or(BAD_AUDIENCE),
+        Err(_) => Err(BAD_AUDIENCE),
+    }
+}
+
 /// `POST /auth/api/v1/sessions/refresh?audience=app|admin`.
 #[utoipa::path(
     post,
@@ -54,14 +66,7 @@ pub async fn post_refresh(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    const BAD_AUDIENCE: ApiError =
-        ApiError::InvalidRequest("audience must be \"app\" or \"admin\".");
-    // Repeated or empty is a bad request, never "absent".
-    let audience = match form::query_param(query.as_deref(), "audience") {
-        Ok(None) => Audience::App,
-        Ok(Some(a)) => Audience::parse(&a).ok_or(BAD_AUDIENCE)?,
-        Err(_) => return Err(BAD_AUDIENCE),
-    };
+    let audience = audience_param(query.as_deref())?;
     let token = cookies::read(&headers, cookies::REFRESH).ok_or(ApiError::Unauthorized)?;
     let mut out = HeaderMap::new();
     match state.sessions.refresh(token, audience).await {

@@ -47,14 +47,9 @@ pub struct UserBody<'a> {
 )]
 pub async fn get_user(ApiUser(auth): ApiUser) -> Response {
     let u = &*auth.user;
-    let created_at = match u
-        .created_at
-        .replace_nanosecond(0)
-        .unwrap_or(u.created_at)
-        .format(&Rfc3339)
-    {
+    let created_at = match rfc3339_seconds(u.created_at) {
         Ok(t) => t,
-        Err(e) => return ApiError::internal(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     Json(UserBody {
         id: u.id,
@@ -65,4 +60,13 @@ pub async fn get_user(ApiUser(auth): ApiUser) -> Response {
         created_at,
     })
     .into_response()
+}
+
+/// A time as the API shows it: RFC 3339 in UTC, whole seconds (`2026-01-01T12:00:00Z`).
+pub fn rfc3339_seconds(t: time::OffsetDateTime) -> Result<String, ApiError> {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .map_err(ApiError::internal)
 }

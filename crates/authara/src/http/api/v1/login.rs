@@ -1,0 +1,76 @@
+//! `POST /auth/api/v1/login?audience=app|admin`: the JSON login, for single-page and mobile apps.
+//! The same rules as the HTML login underneath ([`password_login`]).
+
+use super::session::audience_param;
+use super::tokens::{auth_session, AuthSession};
+use crate::http::api::json;
+use crate::http::error::ApiError;
+use crate::http::extract::ClientInfo;
+use crate::http::pages::login::{password_login, LoginRefusal};
+use crate::http::pages::set_session_cookies;
+use crate::http::Routes;
+use crate::state::AppState;
+use authara_core::auth::LoginError;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use serde::Deserialize;
+
+/// The login route.
+pub fn routes() -> Routes {
+    Routes::new().post("/auth/api/v1/login", post_login)
+}
+
+/// The login body. No `Debug`: it holds the password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordLoginRequest {
+    /// The account's email address (`identifier` is accepted as another name for it, as newer
+    /// Authara clients send it).
+    #[serde(alias = "identifier")]
+    pub email: String,
+    pub password: String,
+}
+
+/// `POST /auth/api/v1/login`: `200` with the [`AuthSession`] and both session cookies.
+pub async fn post_login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let audience = audience_param(query.as_deref())?;
+    let req: PasswordLoginRequest = json::parse(&headers, &body)?;
+    let refused = match password_login(
+        &state,
+        &client,
+        &headers,
+        &req.email,
+        &req.password,
+        audience,
+    )
+    .await
+    {
+        Ok((user, issued)) => {
+            let body: AuthSession = auth_session(&user, &issued)?;
+            let mut out = HeaderMap::new();
+            set_session_cookies(state.cookies, &issued, &mut out);
+            return Ok((StatusCode::OK, out, Json(body)).into_response());
+        }
+        Err(refused) => refused,
+    };
+    Err(match refused {
+        LoginRefusal::Limited(l) => l.into(),
+        LoginRefusal::Login(LoginError::Empty) => {
+            ApiError::InvalidRequest("Email and password are required.")
+        }
+        LoginRefusal::Login(LoginError::Invalid) => ApiError::InvalidCredentials,
+        LoginRefusal::Login(LoginError::Disabled) | LoginRefusal::Audience => {
+            ApiError::AudienceRefused
+        }
+        LoginRefusal::Login(LoginError::Busy) => ApiError::Busy,
+        LoginRefusal::Login(LoginError::Failed(e)) => ApiError::internal(e),
+    })
+}

@@ -1,0 +1,71 @@
+//! `POST /auth/api/v1/signup/direct?audience=app`: the JSON signup without an email challenge.
+//! The same rules as the HTML signup underneath ([`password_signup`]).
+
+use super::tokens::{auth_session, AuthSession};
+use crate::http::api::json;
+use crate::http::error::ApiError;
+use crate::http::extract::ClientInfo;
+use crate::http::form;
+use crate::http::pages::set_session_cookies;
+use crate::http::pages::signup::{password_signup, SignupRefusal, COULD_NOT_CREATE};
+use crate::http::Routes;
+use crate::state::AppState;
+use authara_core::auth::SignupError;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use serde::Deserialize;
+
+/// The signup route.
+pub fn routes() -> Routes {
+    Routes::new().post("/auth/api/v1/signup/direct", post_signup_direct)
+}
+
+/// The signup body (upstream's `SignupRequest`). No `Debug`: it holds the password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    pub email: String,
+    pub password: String,
+    /// An organization invitation's code. Invitations do not exist yet, so no code is valid:
+    /// a request with one is refused rather than creating an account outside the invitation.
+    #[serde(default)]
+    pub invitation_code: Option<String>,
+}
+
+/// `POST /auth/api/v1/signup/direct`: `201` with the [`AuthSession`] and both session cookies.
+pub async fn post_signup_direct(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    // Signup gives `app` access only (upstream's `AppAudience`).
+    match form::query_param(query.as_deref(), "audience") {
+        Ok(None) => {}
+        Ok(Some(a)) if a == "app" => {}
+        _ => return Err(ApiError::InvalidRequest("audience must be \"app\".")),
+    }
+    let req: SignupRequest = json::parse(&headers, &body)?;
+    if req.invitation_code.is_some() {
+        return Err(ApiError::InvalidRequest("Invalid invitation code."));
+    }
+    match password_signup(&state, &client, &req.email, &req.password).await {
+        Ok((user, issued)) => {
+            let body: AuthSession = auth_session(&user, &issued)?;
+            let mut out = HeaderMap::new();
+            set_session_cookies(state.cookies, &issued, &mut out);
+            Ok((StatusCode::CREATED, out, Json(body)).into_response())
+        }
+        Err(SignupRefusal::Limited(l)) => Err(l.into()),
+        Err(SignupRefusal::Signup(e)) => Err(match e {
+            SignupError::Email(e) => ApiError::InvalidInput(e.to_string()),
+            SignupError::Password(e) => ApiError::InvalidInput(e.to_string()),
+            SignupError::Duplicate => ApiError::InvalidRequest(COULD_NOT_CREATE),
+            SignupError::Busy => ApiError::Busy,
+            SignupError::Failed(e) => ApiError::internal(e),
+        }),
+    }
+}
