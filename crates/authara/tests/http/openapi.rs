@@ -32,7 +32,29 @@ async fn the_served_document_is_openapi_3_1_json_and_names_exactly_the_fields_th
     assert_eq!(doc["info"]["title"], "Authara");
     let schemas = &doc["components"]["schemas"];
 
-    app.signed_up("openapi").await;
+    // The JSON signup's body is the AuthSession and AuthUser of the document.
+    let csrf_token = app.csrf().await;
+    let res = app
+        .client
+        .post(app.url("/auth/api/v1/signup/direct"))
+        .header("X-CSRF-Token", &csrf_token)
+        .json(&serde_json::json!({"email": "openapi@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let session: Value = res.json().await.unwrap();
+    assert_eq!(strings(&schemas["AuthSession"]["required"]), keys(&session));
+    assert_eq!(keys(&schemas["AuthSession"]["properties"]), keys(&session));
+    assert_eq!(
+        keys(&schemas["AuthUser"]["properties"]),
+        keys(&session["user"])
+    );
+    assert_eq!(
+        strings(&schemas["AuthUser"]["required"]),
+        keys(&session["user"])
+    );
+
     let user: Value = app.get("/auth/api/v1/user").await.json().await.unwrap();
     let current_user = &schemas["CurrentUser"];
     assert_eq!(keys(&current_user["properties"]), keys(&user));

@@ -99,6 +99,9 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
         v1::user::get_user,
         v1::session::post_refresh,
         v1::session::post_logout,
+        v1::tokens::post_tokens_refresh,
+        v1::login::post_login,
+        v1::signup::post_signup_direct,
         get_openapi,
         meta::get_health,
         meta::get_version,
@@ -106,7 +109,7 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
     modifiers(&Conventions),
     tags(
         (name = "Authentication", description = "CSRF tokens, login and signup."),
-        (name = "Sessions", description = "Refresh and logout."),
+        (name = "Sessions", description = "Refresh (cookies or JSON) and logout."),
         (name = "Users", description = "The signed-in user."),
         (name = "Meta", description = "Health, version and this document."),
     ),

@@ -516,7 +516,11 @@ const UPSTREAM: &[Upstream] = &[
         errors: &[400, 403, 404, 429, 500],
         set_cookies: &["authara_access", "authara_refresh"],
         clear_cookies: &[],
-        gaps: &[],
+        gaps: &[(
+            Gap::Status(404),
+            "upstream answers 404 while signup challenges are on; challenges are not built, so \
+             direct signup is always available",
+        )],
     },
     Upstream {
         method: "PUT",

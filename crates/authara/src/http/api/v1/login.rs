@@ -3,7 +3,7 @@
 
 use super::session::audience_param;
 use super::tokens::{auth_session, AuthSession};
-use crate::http::api::json;
+use crate::http::api::{json, openapi};
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::http::pages::login::{password_login, LoginRefusal};
@@ -23,17 +23,43 @@ pub fn routes() -> Routes {
 }
 
 /// The login body. No `Debug`: it holds the password.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordLoginRequest {
     /// The account's email address (`identifier` is accepted as another name for it, as newer
     /// Authara clients send it).
     #[serde(alias = "identifier")]
+    #[schema(format = Email, pattern = r"\S")]
     pub email: String,
+    #[schema(format = Password, min_length = 1)]
     pub password: String,
 }
 
 /// `POST /auth/api/v1/login`: `200` with the [`AuthSession`] and both session cookies.
+#[utoipa::path(
+    post,
+    path = "/auth/api/v1/login",
+    operation_id = "loginWithPassword",
+    tag = "Authentication",
+    summary = "Log in with a password",
+    description = "Starts a session for the email and password, with the rules of the HTML login: \
+        a wrong password, an unknown email and an account without a password get the same `401`; \
+        a disabled account, or `admin` for a user who is no administrator, `403`, told only after \
+        the password was verified. Rate limited per IP and per email (`429` + `Retry-After`); \
+        `503` + `Retry-After` while password hashing is saturated. Sets both session cookies and \
+        answers the tokens too.",
+    params(openapi::AudienceQuery),
+    request_body = PasswordLoginRequest,
+    security(("csrfCookie" = [], "csrfHeader" = [])),
+    responses(
+        (status = 200, description = "Signed in; both session cookies set.", body = AuthSession),
+        (status = 400, response = openapi::InvalidRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 429, response = openapi::RateLimited),
+    ),
+    extensions(("x-authara-set-cookies" = json!(["authara_access", "authara_refresh"]))),
+)]
 pub async fn post_login(
     State(state): State<AppState>,
     client: ClientInfo,

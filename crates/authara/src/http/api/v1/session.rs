@@ -41,8 +41,10 @@ pub fn audience_param(query: Option<&str>) -> Result<Audience, ApiError> {
     tag = "Sessions",
     summary = "Refresh a cookie session",
     description = "A new access token for the session of the `authara_refresh` cookie, rotating \
-        the refresh token per `AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL`. Sets `authara_access`, and \
-        `authara_refresh` when the token was rotated. An invalid, expired, revoked or reused token \
+        the refresh token per `AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL`. Sets both cookies (a \
+        refresh that did not rotate sets `authara_refresh` again with the same token and its \
+        remaining lifetime), except within the reuse grace window, where the refresh cookie is left \
+        alone so the browser keeps the newer one. An invalid, expired, revoked or reused token \
         clears both cookies (a reused one revokes the whole session); `admin` for a \
         non-administrator leaves the session and the cookies as they were.",
     params(openapi::AudienceQuery),
@@ -92,9 +94,9 @@ pub async fn post_refresh(
     tag = "Sessions",
     summary = "Log out",
     description = "Revokes the session of the `authara_refresh` cookie (or, without one, the \
-        session of a valid `authara_access` cookie) and clears both cookies. Succeeds without a \
-        session too.",
-    security(("csrfCookie" = [], "csrfHeader" = [])),
+        session of a valid access token, cookie or bearer) and clears both cookies. Succeeds \
+        without a session too. A request with a bearer token and no cookie needs no CSRF token.",
+    security(("csrfCookie" = [], "csrfHeader" = []), ("accessBearer" = [])),
     responses((status = 204, description = "Logged out; both session cookies cleared.")),
     extensions(("x-authara-clear-cookies" = json!(["authara_access", "authara_refresh"]))),
 )]

@@ -2,7 +2,7 @@
 //! The same rules as the HTML signup underneath ([`password_signup`]).
 
 use super::tokens::{auth_session, AuthSession};
-use crate::http::api::json;
+use crate::http::api::{json, openapi};
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::http::form;
@@ -23,10 +23,19 @@ pub fn routes() -> Routes {
 }
 
 /// The signup body (upstream's `SignupRequest`). No `Debug`: it holds the password.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    /// 8 to 128 characters, none of them a control character, taken exactly as sent (never
+    /// trimmed).
+    #[schema(
+        format = Password,
+        min_length = 8,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub password: String,
     /// An organization invitation's code. Invitations do not exist yet, so no code is valid:
     /// a request with one is refused rather than creating an account outside the invitation.
@@ -35,6 +44,29 @@ pub struct SignupRequest {
 }
 
 /// `POST /auth/api/v1/signup/direct`: `201` with the [`AuthSession`] and both session cookies.
+#[utoipa::path(
+    post,
+    path = "/auth/api/v1/signup/direct",
+    operation_id = "signupDirect",
+    tag = "Authentication",
+    summary = "Create an account",
+    description = "Creates the account and starts a session, with the rules of the HTML signup. \
+        An invalid email or password is `400` naming the problem; a taken email is `400` with a \
+        message that does not say the email exists; an `invitation_code` is refused (`400`: \
+        invitations do not exist yet). Rate limited per IP and per email (`429` + `Retry-After`); \
+        `503` + `Retry-After` while password hashing is saturated. Sets both session cookies and \
+        answers the tokens too.",
+    params(openapi::AppAudienceQuery),
+    request_body = SignupRequest,
+    security(("csrfCookie" = [], "csrfHeader" = [])),
+    responses(
+        (status = 201, description = "Account created and signed in; both session cookies set.",
+            body = AuthSession),
+        (status = 400, response = openapi::InvalidRequest),
+        (status = 429, response = openapi::RateLimited),
+    ),
+    extensions(("x-authara-set-cookies" = json!(["authara_access", "authara_refresh"]))),
+)]
 pub async fn post_signup_direct(
     State(state): State<AppState>,
     client: ClientInfo,

@@ -6,7 +6,7 @@
 //! Also the token bodies the login and signup routes answer with.
 
 use super::user::rfc3339_seconds;
-use crate::http::api::json;
+use crate::http::api::{json, openapi};
 use crate::http::error::ApiError;
 use crate::http::Routes;
 use crate::state::AppState;
@@ -29,18 +29,21 @@ pub fn routes() -> Routes {
 pub const REFRESH_PATH: &str = "/auth/api/v1/tokens/refresh";
 
 /// The user in an [`AuthSession`] (upstream's `AuthUser`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuthUser {
     pub id: uuid::Uuid,
+    #[schema(format = Email)]
     pub email: String,
     pub username: String,
     pub disabled: bool,
+    /// RFC 3339, UTC, whole seconds.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
 /// What a JSON login or signup answers: the user and both tokens (the same tokens are also set
 /// as cookies, for browsers).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuthSession {
     pub user: AuthUser,
     pub access_token: String,
@@ -48,7 +51,7 @@ pub struct AuthSession {
 }
 
 /// The answer of the mobile refresh (upstream's `Tokens`).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Tokens {
     pub access_token: String,
     /// The refresh token to use next time: a new one when this refresh rotated, else the one
@@ -85,11 +88,14 @@ pub enum AudienceField {
 }
 
 /// The mobile refresh body. No `Debug`: it holds the refresh token.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TokenRefreshRequest)]
 pub struct RefreshTokenRequest {
+    #[schema(min_length = 1)]
     pub refresh_token: String,
     #[serde(default)]
+    #[schema(schema_with = openapi::audience_schema)]
     pub audience: Option<AudienceField>,
 }
 
@@ -100,6 +106,23 @@ pub struct RefreshTokenRequest {
 /// Within the reuse grace window (a concurrent refresh has just rotated the presented token)
 /// the answer carries the presented token: the client must keep the newer one that the other
 /// refresh returned. Clients that refresh one at a time never see this.
+#[utoipa::path(
+    post,
+    path = "/auth/api/v1/tokens/refresh",
+    operation_id = "refreshTokens",
+    tag = "Sessions",
+    summary = "Refresh tokens sent in JSON",
+    description = "For clients without cookies (mobile apps): the refresh token in the body, a new \
+        access token and the refresh token to use next time in the answer (a new one when this \
+        refresh rotated, else the one sent), with the cookie refresh's rotation, reuse grace \
+        window and reuse detection. Reads and sets no cookie and needs no CSRF token.",
+    request_body = RefreshTokenRequest,
+    responses(
+        (status = 200, description = "The tokens.", body = Tokens),
+        (status = 400, response = openapi::InvalidRequest),
+        (status = 401, response = openapi::Unauthorized),
+    ),
+)]
 pub async fn post_tokens_refresh(
     State(state): State<AppState>,
     headers: HeaderMap,

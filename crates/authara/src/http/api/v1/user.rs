@@ -39,7 +39,7 @@ pub struct UserBody<'a> {
     summary = "Get the signed-in user",
     description = "The user of the access token, while its session is live: logout, refresh-token \
         reuse, disabling and deletion take effect at once.",
-    security(("accessCookie" = [])),
+    security(("accessCookie" = []), ("accessBearer" = [])),
     responses(
         (status = 200, description = "The signed-in user.", body = UserBody),
         (status = 401, response = openapi::Unauthorized),
