@@ -5,6 +5,7 @@
 pub mod account;
 pub mod admin;
 pub mod login;
+pub mod password;
 pub mod session;
 pub mod signup;
 
@@ -46,6 +47,7 @@ pub struct SessionRow {
     pub user_agent: String,
     pub client_ip: String,
     pub created_at: String,
+    pub last_used_at: String,
     pub current: bool,
 }
 
@@ -56,6 +58,8 @@ pub struct AccountPage<'a> {
     pub csrf_token: &'a str,
     pub email: &'a str,
     pub username: &'a str,
+    /// Whether the account has a password ("Change password") or not ("Set a password").
+    pub has_password: bool,
     pub sessions: Vec<SessionRow>,
     pub error: Option<&'a str>,
 }
