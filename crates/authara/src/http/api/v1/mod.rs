@@ -1,7 +1,10 @@
 //! JSON API v1 under `/auth/api/v1`.
 
 pub mod csrf;
+pub mod json;
+pub mod password;
 pub mod session;
+pub mod sessions;
 pub mod user;
 
 pub use user::UserBody;
