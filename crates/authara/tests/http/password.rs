@@ -371,7 +371,11 @@ async fn refused_json_changes_are_the_error_envelope_and_change_nothing(b: Backe
     // Not JSON, or not said to be.
     let csrf = app.csrf().await;
     for (content_type, body, says) in [
-        ("application/json", "{\"password\":", "does not match the API contract"),
+        (
+            "application/json",
+            "{\"password\":",
+            "does not match the API contract",
+        ),
         ("application/json", "", "does not match the API contract"),
         (
             "text/plain",
