@@ -10,11 +10,12 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 pub use crate::audit::store::{AuditFilter, AuditStore};
-pub use crate::auth::store::{NewUser, UserRecord, UserStore};
+pub use crate::auth::store::{NewUser, SessionsToRevoke, UserRecord, UserStore};
 pub use crate::events::store::{ClaimedEvent, EventRecord, EventStatus, EventStore};
 pub use crate::session::store::{
-    Change, ChangeFeed, NewRefreshToken, NewSession, PurgeCounts, RefreshTokenRecord, Replacement,
-    RotateIf, RotateOutcome, SessionRecord, SessionStore, TokenHash,
+    Change, ChangeFeed, EffectsFor, LiveSession, NewRefreshToken, NewSession, PurgeCounts,
+    RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SessionRecord, SessionStore,
+    TokenHash,
 };
 
 /// Errors every backend maps its own failures onto.

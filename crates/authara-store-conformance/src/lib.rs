@@ -159,6 +159,7 @@ macro_rules! conformance_tests {
             create_session_caps_live_sessions_per_user,
             find_live_session_user_filters,
             list_live_sessions_order_and_filter,
+            list_live_sessions_reports_the_last_rotation,
             revoke_session_owner_check,
             revoke_session_keeps_first_revocation,
             rotate_refresh_token_outcomes,
@@ -182,6 +183,12 @@ macro_rules! conformance_tests {
             purge_events_batches,
             list_audit_filters_newest_first,
             purge_audit_batches,
+            set_password_hash_revokes_all_sessions_but_the_kept_one,
+            set_password_hash_revokes_all_or_none,
+            set_password_hash_with_revocation_commits_effects_once,
+            revoke_other_sessions_keeps_only_the_kept_one,
+            revoke_other_sessions_unknown_user_and_foreign_keep,
+            watch_changes_reports_what_mass_revocations_revoke,
         );
         $crate::conformance_tests!(@shared $make;
             rotate_refresh_token_race,

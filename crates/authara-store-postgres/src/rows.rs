@@ -1,6 +1,6 @@
 //! Row structs as PostgreSQL returns them, and their conversion into the core's records.
 
-use authara_core::store::{RefreshTokenRecord, SessionRecord, UserRecord};
+use authara_core::store::{LiveSession, RefreshTokenRecord, SessionRecord, UserRecord};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -9,9 +9,12 @@ use uuid::Uuid;
 pub(crate) const USER_COLUMNS: &str =
     "id, email, username, password_hash, is_admin, disabled, created_at";
 
-/// The columns of [`SessionRow`].
-pub(crate) const SESSION_COLUMNS: &str =
-    "id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at";
+/// The select list of [`LiveSessionRow`], over `sessions s`: `last_used_at` is the creation of
+/// the session's newest refresh token (its sign-in or latest rotation), else the session's own.
+pub(crate) const LIVE_SESSION_COLUMNS: &str = "\
+    s.id, s.user_id, s.user_agent, s.client_ip, s.created_at, s.expires_at, \
+    COALESCE((SELECT MAX(t.created_at) FROM refresh_tokens t WHERE t.session_id = s.id), \
+             s.created_at) AS last_used_at";
 
 #[derive(FromRow)]
 pub(crate) struct UserRow {
@@ -39,26 +42,26 @@ impl From<UserRow> for UserRecord {
 }
 
 #[derive(FromRow)]
-pub(crate) struct SessionRow {
+pub(crate) struct LiveSessionRow {
     id: Uuid,
     user_id: Uuid,
     user_agent: String,
     client_ip: String,
     created_at: OffsetDateTime,
     expires_at: OffsetDateTime,
-    revoked_at: Option<OffsetDateTime>,
+    last_used_at: OffsetDateTime,
 }
 
-impl From<SessionRow> for SessionRecord {
-    fn from(row: SessionRow) -> Self {
-        SessionRecord {
+impl From<LiveSessionRow> for LiveSession {
+    fn from(row: LiveSessionRow) -> Self {
+        LiveSession {
             id: row.id,
             user_id: row.user_id,
             user_agent: row.user_agent,
             client_ip: row.client_ip,
             created_at: row.created_at,
             expires_at: row.expires_at,
-            revoked_at: row.revoked_at,
+            last_used_at: row.last_used_at,
         }
     }
 }

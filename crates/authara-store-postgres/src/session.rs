@@ -2,16 +2,18 @@
 
 use async_trait::async_trait;
 use authara_core::store::{
-    ChangeFeed, Effects, NewRefreshToken, NewSession, PurgeCounts, RefreshTokenRecord, Replacement,
-    RotateIf, RotateOutcome, SessionRecord, SessionStore, StoreError, TokenHash, UserRecord,
+    ChangeFeed, Effects, EffectsFor, LiveSession, NewRefreshToken, NewSession, PurgeCounts,
+    RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SessionStore, StoreError, TokenHash,
+    UserRecord,
 };
+use sqlx::postgres::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::effects::Write;
+use crate::effects::{insert_effects, Write};
 use crate::error::map;
 use crate::rows::{
-    RotateRow, SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS, TOKEN_JOIN_COLUMNS,
+    LiveSessionRow, RotateRow, TokenJoinRow, UserRow, LIVE_SESSION_COLUMNS, TOKEN_JOIN_COLUMNS,
     TOKEN_JOIN_FROM, USER_COLUMNS,
 };
 use crate::PgStore;
@@ -32,11 +34,7 @@ impl SessionStore for PgStore {
         // session is not in that snapshot: keeping `cap - 1` of the others leaves `cap` in all.
         // An unknown user locks nothing and the insert fails on the foreign key (`NotFound`).
         let mut tx = self.pool.begin().await.map_err(map)?;
-        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
-            .bind(session.user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
+        lock_user(&mut tx, session.user_id).await?;
         sqlx::query(
             "WITH s AS ( \
                  INSERT INTO sessions \
@@ -97,18 +95,18 @@ impl SessionStore for PgStore {
         &self,
         user_id: Uuid,
         now: OffsetDateTime,
-    ) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows = sqlx::query_as::<_, SessionRow>(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions \
-             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
-             ORDER BY created_at DESC, id"
+    ) -> Result<Vec<LiveSession>, StoreError> {
+        let rows = sqlx::query_as::<_, LiveSessionRow>(&format!(
+            "SELECT {LIVE_SESSION_COLUMNS} FROM sessions s \
+             WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+             ORDER BY s.created_at DESC, s.id"
         ))
         .bind(user_id)
         .bind(now)
         .fetch_all(&self.pool)
         .await
         .map_err(map)?;
-        Ok(rows.into_iter().map(SessionRecord::from).collect())
+        Ok(rows.into_iter().map(LiveSession::from).collect())
     }
 
     async fn revoke_session(
@@ -134,6 +132,28 @@ impl SessionStore for PgStore {
         }
         write.commit().await?;
         Ok(true)
+    }
+
+    async fn revoke_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        now: OffsetDateTime,
+        effects: EffectsFor,
+    ) -> Result<u64, StoreError> {
+        // The user's row is locked first, as `create_session` does, so that a session being
+        // created for this user right now is either committed before the revocation reads the
+        // sessions (and revoked) or created after it: none slips through in between.
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        lock_user(&mut tx, user_id).await?;
+        let revoked = revoke_live_sessions(&mut tx, user_id, Some(keep), now).await?;
+        if revoked == 0 {
+            tx.rollback().await.map_err(map)?;
+            return Ok(0);
+        }
+        insert_effects(&mut tx, &effects(revoked)).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(revoked)
     }
 
     async fn find_refresh_token(
@@ -226,4 +246,39 @@ impl SessionStore for PgStore {
             refresh_tokens: tokens.rows_affected(),
         })
     }
+}
+
+/// Locks the user's row (`FOR NO KEY UPDATE`) inside `conn`'s transaction, so that writes
+/// to one user's sessions take turns; an unknown user locks nothing. It must be a statement of
+/// its own: only a statement that starts after the lock is granted sees what the previous
+/// holder committed.
+pub(crate) async fn lock_user(conn: &mut PgConnection, user_id: Uuid) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map_err(map)?;
+    Ok(())
+}
+
+/// Revokes the live sessions (unrevoked, unexpired at `now`) of `user_id` but `keep` when
+/// given, on `conn`; returns how many.
+pub(crate) async fn revoke_live_sessions(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = $2 \
+         WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+           AND ($3::uuid IS NULL OR id <> $3)",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(keep)
+    .execute(conn)
+    .await
+    .map_err(map)?;
+    Ok(done.rows_affected())
 }

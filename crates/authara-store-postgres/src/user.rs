@@ -1,13 +1,14 @@
 //! Users. Each write commits its [`Effects`] with its change (see [`Write`]).
 
 use async_trait::async_trait;
-use authara_core::store::{Effects, NewUser, StoreError, UserRecord, UserStore};
+use authara_core::store::{Effects, NewUser, SessionsToRevoke, StoreError, UserRecord, UserStore};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::effects::Write;
+use crate::effects::{insert_effects, Write};
 use crate::error::map;
 use crate::rows::{UserRow, USER_COLUMNS};
+use crate::session::revoke_live_sessions;
 use crate::{found, PgStore};
 
 #[async_trait]
@@ -56,20 +57,46 @@ impl UserStore for PgStore {
         &self,
         user_id: Uuid,
         hash: &str,
+        revoke: SessionsToRevoke,
         now: OffsetDateTime,
         effects: Effects,
-    ) -> Result<(), StoreError> {
-        let mut write = Write::begin(&self.pool, effects).await?;
-        let done =
-            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+    ) -> Result<u64, StoreError> {
+        let keep = match revoke {
+            SessionsToRevoke::None => {
+                let mut write = Write::begin(&self.pool, effects).await?;
+                let done = sqlx::query(
+                    "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1",
+                )
                 .bind(user_id)
                 .bind(hash)
                 .bind(now)
                 .execute(write.conn())
                 .await
                 .map_err(map)?;
+                found(done.rows_affected())?;
+                write.commit().await?;
+                return Ok(0);
+            }
+            SessionsToRevoke::AllExcept(keep) => Some(keep),
+            SessionsToRevoke::All => None,
+        };
+        // The user's row is locked by the update, before the sessions are read by a statement
+        // of their own: a session created for this user meanwhile (its insert takes the same
+        // lock first) is either committed before, and revoked, or created after the change.
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(user_id)
+                .bind(hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
         found(done.rows_affected())?;
-        write.commit().await
+        let revoked = revoke_live_sessions(&mut tx, user_id, keep, now).await?;
+        insert_effects(&mut tx, &effects).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(revoked)
     }
 
     async fn set_username(

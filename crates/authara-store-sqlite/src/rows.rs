@@ -1,7 +1,7 @@
 //! Row structs as SQLite returns them, and their conversion into the core's records.
 //! uuids are TEXT, timestamps INTEGER unix microseconds, booleans INTEGER.
 
-use authara_core::store::{RefreshTokenRecord, SessionRecord, StoreError, UserRecord};
+use authara_core::store::{LiveSession, RefreshTokenRecord, SessionRecord, StoreError, UserRecord};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -10,9 +10,12 @@ use uuid::Uuid;
 pub(crate) const USER_COLUMNS: &str =
     "id, email, username, password_hash, is_admin, disabled, created_at";
 
-/// The columns of [`SessionRow`].
-pub(crate) const SESSION_COLUMNS: &str =
-    "id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at";
+/// The select list of [`LiveSessionRow`], over `sessions s`: `last_used_at` is the creation of
+/// the session's newest refresh token (its sign-in or latest rotation), else the session's own.
+pub(crate) const LIVE_SESSION_COLUMNS: &str = "\
+    s.id, s.user_id, s.user_agent, s.client_ip, s.created_at, s.expires_at, \
+    COALESCE((SELECT MAX(t.created_at) FROM refresh_tokens t WHERE t.session_id = s.id), \
+             s.created_at) AS last_used_at";
 
 /// A uuid as stored: hyphenated lowercase text.
 pub(crate) fn id_text(id: Uuid) -> String {
@@ -64,26 +67,26 @@ impl UserRow {
 }
 
 #[derive(FromRow)]
-pub(crate) struct SessionRow {
+pub(crate) struct LiveSessionRow {
     id: String,
     user_id: String,
     user_agent: String,
     client_ip: String,
     created_at: i64,
     expires_at: i64,
-    revoked_at: Option<i64>,
+    last_used_at: i64,
 }
 
-impl SessionRow {
-    pub(crate) fn into_record(self) -> Result<SessionRecord, StoreError> {
-        Ok(SessionRecord {
+impl LiveSessionRow {
+    pub(crate) fn into_record(self) -> Result<LiveSession, StoreError> {
+        Ok(LiveSession {
             id: parse_id(&self.id)?,
             user_id: parse_id(&self.user_id)?,
             user_agent: self.user_agent,
             client_ip: self.client_ip,
             created_at: parse_time(self.created_at)?,
             expires_at: parse_time(self.expires_at)?,
-            revoked_at: parse_opt_time(self.revoked_at)?,
+            last_used_at: parse_time(self.last_used_at)?,
         })
     }
 }

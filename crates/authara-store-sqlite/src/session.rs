@@ -2,16 +2,18 @@
 
 use async_trait::async_trait;
 use authara_core::store::{
-    ChangeFeed, Effects, NewRefreshToken, NewSession, PurgeCounts, RefreshTokenRecord, Replacement,
-    RotateIf, RotateOutcome, SessionRecord, SessionStore, StoreError, TokenHash, UserRecord,
+    ChangeFeed, Effects, EffectsFor, LiveSession, NewRefreshToken, NewSession, PurgeCounts,
+    RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SessionStore, StoreError, TokenHash,
+    UserRecord,
 };
+use sqlx::sqlite::SqliteConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::effects::Write;
+use crate::effects::{insert_effects, Write};
 use crate::error::map;
 use crate::rows::{
-    id_text, micros, parse_time, SessionRow, TokenJoinRow, UserRow, SESSION_COLUMNS,
+    id_text, micros, parse_time, LiveSessionRow, TokenJoinRow, UserRow, LIVE_SESSION_COLUMNS,
     TOKEN_JOIN_COLUMNS, USER_COLUMNS,
 };
 use crate::SqliteStore;
@@ -85,11 +87,11 @@ impl SessionStore for SqliteStore {
         &self,
         user_id: Uuid,
         now: OffsetDateTime,
-    ) -> Result<Vec<SessionRecord>, StoreError> {
-        sqlx::query_as::<_, SessionRow>(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions \
-             WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
-             ORDER BY created_at DESC, id"
+    ) -> Result<Vec<LiveSession>, StoreError> {
+        sqlx::query_as::<_, LiveSessionRow>(&format!(
+            "SELECT {LIVE_SESSION_COLUMNS} FROM sessions s \
+             WHERE s.user_id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2 \
+             ORDER BY s.created_at DESC, s.id"
         ))
         .bind(id_text(user_id))
         .bind(micros(now)?)
@@ -97,7 +99,7 @@ impl SessionStore for SqliteStore {
         .await
         .map_err(map)?
         .into_iter()
-        .map(SessionRow::into_record)
+        .map(LiveSessionRow::into_record)
         .collect()
     }
 
@@ -124,6 +126,26 @@ impl SessionStore for SqliteStore {
         }
         write.commit().await?;
         Ok(true)
+    }
+
+    async fn revoke_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        now: OffsetDateTime,
+        effects: EffectsFor,
+    ) -> Result<u64, StoreError> {
+        let keep = id_text(keep);
+        let mut tx = self.begin().await?;
+        let revoked =
+            revoke_live_sessions(&mut tx, &id_text(user_id), Some(&keep), micros(now)?).await?;
+        if revoked == 0 {
+            tx.rollback().await.map_err(map)?;
+            return Ok(0);
+        }
+        insert_effects(&mut tx, &effects(revoked)).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(revoked)
     }
 
     async fn find_refresh_token(
@@ -214,6 +236,28 @@ impl SessionStore for SqliteStore {
             refresh_tokens: tokens.rows_affected(),
         })
     }
+}
+
+/// Revokes the live sessions (unrevoked, unexpired at `now`) of the user with id text `user_id`,
+/// but `keep` when given, on `conn` (inside the caller's transaction); returns how many.
+pub(crate) async fn revoke_live_sessions(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    keep: Option<&str>,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = ?2 \
+         WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
+           AND (?3 IS NULL OR id <> ?3)",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(keep)
+    .execute(conn)
+    .await
+    .map_err(map)?;
+    Ok(done.rows_affected())
 }
 
 /// The refresh token with this hash, joined with its session and user, on `conn`.

@@ -1,13 +1,14 @@
 //! Users. Each write commits its [`Effects`] with its change (see [`Write`]).
 
 use async_trait::async_trait;
-use authara_core::store::{Effects, NewUser, StoreError, UserRecord, UserStore};
+use authara_core::store::{Effects, NewUser, SessionsToRevoke, StoreError, UserRecord, UserStore};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::effects::Write;
 use crate::error::map;
 use crate::rows::{id_text, micros, UserRow, USER_COLUMNS};
+use crate::session::revoke_live_sessions;
 use crate::{found, SqliteStore};
 
 #[async_trait]
@@ -56,20 +57,36 @@ impl UserStore for SqliteStore {
         &self,
         user_id: Uuid,
         hash: &str,
+        revoke: SessionsToRevoke,
         now: OffsetDateTime,
         effects: Effects,
-    ) -> Result<(), StoreError> {
-        let mut write = Write::begin(self, effects).await?;
+    ) -> Result<u64, StoreError> {
+        let id = id_text(user_id);
+        let now = micros(now)?;
+        let mut write = match revoke {
+            SessionsToRevoke::None => Write::begin(self, effects).await?,
+            _ => Write::transaction(self, effects).await?,
+        };
         let done =
             sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")
-                .bind(id_text(user_id))
+                .bind(&id)
                 .bind(hash)
-                .bind(micros(now)?)
+                .bind(now)
                 .execute(write.conn())
                 .await
                 .map_err(map)?;
         found(done.rows_affected())?;
-        write.commit().await
+        let keep = match revoke {
+            SessionsToRevoke::None => {
+                write.commit().await?;
+                return Ok(0);
+            }
+            SessionsToRevoke::AllExcept(keep) => Some(id_text(keep)),
+            SessionsToRevoke::All => None,
+        };
+        let revoked = revoke_live_sessions(write.conn(), &id, keep.as_deref(), now).await?;
+        write.commit().await?;
+        Ok(revoked)
     }
 
     async fn set_username(

@@ -20,9 +20,9 @@ use authara_core::session::{
     hash_refresh_token, IssuedRefresh, RefreshError, Rotation, SessionPolicy, SessionService,
 };
 use authara_core::store::{
-    ChangeFeed, Effects, NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord,
-    Replacement, RotateIf, RotateOutcome, SchemaStore as _, SessionRecord, SessionStore,
-    StoreError, TokenHash, UserRecord, UserStore as _,
+    ChangeFeed, Effects, EffectsFor, LiveSession, NewRefreshToken, NewSession, NewUser,
+    PurgeCounts, RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SchemaStore as _,
+    SessionStore, StoreError, TokenHash, UserRecord, UserStore as _,
 };
 use authara_store_sqlite::SqliteStore;
 use time::{Duration, OffsetDateTime};
@@ -94,8 +94,19 @@ impl SessionStore for Disagreeing {
         &self,
         user_id: Uuid,
         now: OffsetDateTime,
-    ) -> Result<Vec<SessionRecord>, StoreError> {
+    ) -> Result<Vec<LiveSession>, StoreError> {
         self.inner.list_live_sessions(user_id, now).await
+    }
+    async fn revoke_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        now: OffsetDateTime,
+        effects: EffectsFor,
+    ) -> Result<u64, StoreError> {
+        self.inner
+            .revoke_other_sessions(user_id, keep, now, effects)
+            .await
     }
     async fn revoke_session(
         &self,

@@ -4,7 +4,7 @@ pub mod delay;
 pub mod password;
 pub mod store;
 
-use self::store::{NewUser, UserRecord, UserStore};
+use self::store::{NewUser, SessionsToRevoke, UserRecord, UserStore};
 use crate::audit::{Actor, AuditAction, NewAuditEntry, RequestContext};
 use crate::clock::Clock;
 use crate::domain::{Email, EmailError, Password, PasswordError, Username, UsernameError};
@@ -71,6 +71,25 @@ pub enum UsernameChangeError {
     Invalid(#[from] UsernameError),
     #[error("username is taken")]
     Taken,
+    #[error(transparent)]
+    Failed(#[from] ServiceError),
+}
+
+/// Why a password change failed. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    /// The new password is not acceptable; `Display` says why, for the user.
+    #[error(transparent)]
+    Invalid(#[from] PasswordError),
+    /// The account has a password and the current one was not given.
+    #[error("the current password is required")]
+    CurrentRequired,
+    /// The current password given is not the account's.
+    #[error("the current password is incorrect")]
+    WrongCurrent,
+    /// Password hashing is saturated: answer `503` with `Retry-After`.
+    #[error("password hashing is busy")]
+    Busy,
     #[error(transparent)]
     Failed(#[from] ServiceError),
 }
@@ -325,7 +344,13 @@ impl AuthService {
             Ok(hash) => {
                 if let Err(e) = self
                     .store
-                    .set_password_hash(user.id, &hash, self.clock.now(), Effects::none())
+                    .set_password_hash(
+                        user.id,
+                        &hash,
+                        SessionsToRevoke::None,
+                        self.clock.now(),
+                        Effects::none(),
+                    )
                     .await
                 {
                     tracing::warn!(user_id = %user.id, error = ?e, "could not store re-hashed password");
@@ -333,6 +358,67 @@ impl AuthService {
             }
             Err(e) => tracing::warn!(user_id = %user.id, error = ?e, "could not re-hash password"),
         }
+    }
+
+    /// Sets or replaces a user's password, never trimmed, and revokes every other session of
+    /// theirs (`keep_session`, the caller's, survives), in one transaction with `user.updated`
+    /// and a `user.password_changed` audit row. An account that has a password must prove it
+    /// with `current` (missing or empty: [`PasswordChangeError::CurrentRequired`]; wrong:
+    /// [`PasswordChangeError::WrongCurrent`]); one without may set a password with none. The
+    /// new password is checked first, so an unacceptable one costs no hashing. Returns how many
+    /// sessions were revoked.
+    pub async fn change_password(
+        &self,
+        user: &UserRecord,
+        current: Option<&str>,
+        new: &str,
+        keep_session: Uuid,
+        context: &RequestContext,
+    ) -> Result<u64, PasswordChangeError> {
+        let new = Password::parse_new(new)?;
+        // The stored hash as it is now, not as a cached record of the session remembers it.
+        let user = self
+            .store
+            .find_user_by_id(user.id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or(ServiceError::Store(StoreError::NotFound))?;
+        if let Some(stored) = user.password_hash.as_deref() {
+            let current = current
+                .filter(|c| !c.is_empty())
+                .ok_or(PasswordChangeError::CurrentRequired)?;
+            let attempt = Password::attempt(current);
+            let checked = match self.hasher.verify(attempt.as_ref(), Some(stored)).await {
+                Ok(checked) => checked,
+                Err(HashError::Busy) => return Err(PasswordChangeError::Busy),
+                Err(e) => return Err(ServiceError::from(e).into()),
+            };
+            if !matches!(checked.verification, Verification::Valid { .. }) {
+                return Err(PasswordChangeError::WrongCurrent);
+            }
+        }
+        let hash = match self.hasher.hash(&new).await {
+            Ok(hash) => hash,
+            Err(HashError::Busy) => return Err(PasswordChangeError::Busy),
+            Err(e) => return Err(ServiceError::from(e).into()),
+        };
+        let effects = self.user_event(EventType::UserUpdated, user.id).audit(
+            self.audit(AuditAction::PasswordChanged, Actor::User(user.id), &user)
+                .with("sessions_revoked", "others")
+                .from_request(context),
+        );
+        let result = self
+            .store
+            .set_password_hash(
+                user.id,
+                &hash,
+                SessionsToRevoke::AllExcept(keep_session),
+                self.clock.now(),
+                effects,
+            )
+            .await;
+        self.sessions.user_changed(user.id);
+        Ok(result.map_err(ServiceError::from)?)
     }
 
     /// Changes a user's username.

@@ -73,6 +73,17 @@ impl std::fmt::Debug for NewUser {
     }
 }
 
+/// Which of a user's sessions a password change revokes along with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionsToRevoke {
+    /// None (re-hashing an unchanged password).
+    None,
+    /// Every live session of the user but this one (the caller's own, which survives).
+    AllExcept(Uuid),
+    /// Every live session of the user.
+    All,
+}
+
 /// Users: implemented for PostgreSQL and SQLite.
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
@@ -82,15 +93,19 @@ pub trait UserStore: Send + Sync + 'static {
     async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
     /// `email` must already be normalised (trimmed, lowercased).
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
-    /// Replaces the password hash (re-hash on login, password change). `NotFound` for an
-    /// unknown user.
+    /// Replaces the password hash and revokes the user's live sessions that `revoke` names,
+    /// in one transaction with `effects` (re-hash on login: [`SessionsToRevoke::None`]; a
+    /// password change: every session but the caller's). Returns how many sessions it revoked
+    /// (live ones only: unrevoked and unexpired at `now`; their refresh tokens then refresh no
+    /// more). `NotFound` for an unknown user, and nothing changes.
     async fn set_password_hash(
         &self,
         user_id: Uuid,
         hash: &str,
+        revoke: SessionsToRevoke,
         now: OffsetDateTime,
         effects: Effects,
-    ) -> Result<(), StoreError>;
+    ) -> Result<u64, StoreError>;
     /// `NotFound` for an unknown user, `Conflict(Username)` when taken.
     async fn set_username(
         &self,

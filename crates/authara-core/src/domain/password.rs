@@ -11,15 +11,24 @@ pub struct Password(String);
 
 /// Why a new password was refused; `Display` is shown to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
 pub enum PasswordError {
-    #[error("Password is required.")]
     Empty,
-    #[error("Password must be at least 8 characters.")]
     TooShort,
-    #[error("Password must be at most 128 characters.")]
     TooLong,
-    #[error("Password must not contain control characters.")]
     Control,
+}
+
+impl PasswordError {
+    /// What is wrong, for the user (a page or a JSON error message).
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Empty => "Password is required.",
+            Self::TooShort => "Password must be at least 8 characters.",
+            Self::TooLong => "Password must be at most 128 characters.",
+            Self::Control => "Password must not contain control characters.",
+        }
+    }
 }
 
 impl Password {

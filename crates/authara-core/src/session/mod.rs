@@ -5,8 +5,8 @@ pub mod cache;
 pub mod store;
 
 use self::store::{
-    NewRefreshToken, NewSession, PurgeCounts, RefreshTokenRecord, Replacement, RotateIf,
-    SessionRecord, SessionStore, TokenHash,
+    EffectsFor, LiveSession, NewRefreshToken, NewSession, PurgeCounts, RefreshTokenRecord,
+    Replacement, RotateIf, SessionStore, TokenHash,
 };
 use crate::audit::{Actor, AuditAction, NewAuditEntry, RequestContext};
 use crate::auth::store::UserRecord;
@@ -588,6 +588,36 @@ impl SessionService {
         .await
     }
 
+    /// Revokes every live session of `owner` but `keep` (the caller's own) in one store call,
+    /// audited as `user.sessions_revoked` with the count in the metadata (no row when there was
+    /// nothing to revoke). Returns the count. This process's cache forgets the user's sessions
+    /// before it returns, whatever the outcome.
+    pub async fn revoke_others(
+        &self,
+        owner: &UserRecord,
+        keep: Uuid,
+        context: &RequestContext,
+    ) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        let entry = NewAuditEntry::new(
+            uuid_v4(&*self.random),
+            now,
+            AuditAction::SessionsRevoked,
+            Actor::User(owner.id),
+        )
+        .about(owner.id, &owner.email)
+        .with("kept_session_id", keep.to_string())
+        .from_request(context);
+        let effects: EffectsFor =
+            Box::new(move |count| Effects::none().audit(entry.with("count", count)));
+        let revoked = self
+            .store
+            .revoke_other_sessions(owner.id, keep, now, effects)
+            .await;
+        self.cache.evict_user(owner.id);
+        revoked
+    }
+
     /// Revokes a session (only if `owner`'s, when given) and evicts it from the cache before
     /// returning, also when the store failed: the revocation may have committed all the same.
     async fn revoke_session(
@@ -606,7 +636,7 @@ impl SessionService {
     }
 
     /// The user's live sessions, newest first.
-    pub async fn list(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, StoreError> {
+    pub async fn list(&self, user_id: Uuid) -> Result<Vec<LiveSession>, StoreError> {
         self.store
             .list_live_sessions(user_id, self.clock.now())
             .await

@@ -23,6 +23,26 @@ pub struct SessionRecord {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// A live session as listed for its owner: the session and when it was last used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub user_agent: String,
+    pub client_ip: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    /// When the session last obtained a refresh token: its sign-in or its latest rotation
+    /// (the `created_at` of its newest refresh token; the session's own `created_at` when it has
+    /// none left). A refresh that does not rotate does not move it, so it is exact to the
+    /// rotation interval.
+    pub last_used_at: OffsetDateTime,
+}
+
+/// Builds the [`Effects`] of a revocation once the number of sessions it revoked is known, so
+/// that the count recorded (an audit row's metadata) is the one committed.
+pub type EffectsFor = Box<dyn FnOnce(u64) -> Effects + Send>;
+
 /// A session to insert.
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -140,12 +160,12 @@ pub trait SessionStore: Send + Sync + 'static {
         user_id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Option<UserRecord>, StoreError>;
-    /// The user's unrevoked, unexpired sessions, newest first.
+    /// The user's unrevoked, unexpired sessions, newest first (ties broken by id).
     async fn list_live_sessions(
         &self,
         user_id: Uuid,
         now: OffsetDateTime,
-    ) -> Result<Vec<SessionRecord>, StoreError>;
+    ) -> Result<Vec<LiveSession>, StoreError>;
     /// Revokes a session (idempotent: an already revoked one keeps its first `revoked_at`).
     /// Returns whether the session exists and belongs to `user_id` when one is given; `effects`
     /// are committed with the revocation exactly when it returns `true`.
@@ -156,6 +176,19 @@ pub trait SessionStore: Send + Sync + 'static {
         now: OffsetDateTime,
         effects: Effects,
     ) -> Result<bool, StoreError>;
+    /// Revokes every live session (unrevoked, unexpired at `now`) of `user_id` but `keep`, in
+    /// one transaction, and returns how many it revoked; their refresh tokens refresh no more.
+    /// `keep` survives whatever it is (another user's session or an unknown id protects
+    /// nothing of this user's). `effects` is called with the count and what it returns is
+    /// committed with the revocation, exactly when at least one session was revoked; `0` (an
+    /// unknown user, nothing else live) commits nothing.
+    async fn revoke_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        now: OffsetDateTime,
+        effects: EffectsFor,
+    ) -> Result<u64, StoreError>;
 
     /// Looks a refresh token up by hash, with its session and user.
     async fn find_refresh_token(

@@ -4,7 +4,8 @@
 use authara_core::audit::AuditAction;
 use authara_core::events::{EventStatus, EventType, NewEvent};
 use authara_core::store::{
-    Effects, EventRecord, NewRefreshToken, NewSession, Store, StoreError, UniqueKey,
+    Effects, EventRecord, NewRefreshToken, NewSession, SessionsToRevoke, Store, StoreError,
+    UniqueKey,
 };
 use time::Duration;
 use uuid::Uuid;
@@ -186,8 +187,15 @@ pub async fn effects_absent_when_the_user_is_not_found(store: &dyn Store) {
     not_found(
         "set_password_hash",
         store
-            .set_password_hash(ghost, "$argon2id$x", now(), one_of_each(ghost).1)
-            .await,
+            .set_password_hash(
+                ghost,
+                "$argon2id$x",
+                SessionsToRevoke::All,
+                now(),
+                one_of_each(ghost).1,
+            )
+            .await
+            .map(|_| ()),
     );
     not_found(
         "set_username",
@@ -254,8 +262,9 @@ pub async fn effects_commit_with_every_user_write(store: &dyn Store) {
     let mut expected = Vec::new();
     let (event, effects) = one_of_each(id);
     let result = store
-        .set_password_hash(id, "$argon2id$new", now(), effects)
-        .await;
+        .set_password_hash(id, "$argon2id$new", SessionsToRevoke::None, now(), effects)
+        .await
+        .map(|_| ());
     checked(store, &mut expected, "set_password_hash", result, event).await;
     let (event, effects) = one_of_each(id);
     let result = store

@@ -2,13 +2,15 @@
 //! migrated. Times are fixed (no clock) and carry microseconds, the precision both backends
 //! keep, so records read back compare equal to what was written.
 //!
-//! One module per aggregate: `schema`, `user`, `session`, `events` (the outbox), `audit`, and
-//! `effects` (what a write commits with its change); `fixtures` holds what they share. Every case is re-exported here, where `conformance_tests!` finds it.
+//! One module per aggregate: `schema`, `user`, `session`, `events` (the outbox), `audit`,
+//! `effects` (what a write commits with its change) and `revocation` (many sessions of a user at
+//! once); `fixtures` holds what they share. Every case is re-exported here, where `conformance_tests!` finds it.
 
 mod audit;
 mod effects;
 mod events;
 mod fixtures;
+mod revocation;
 mod schema;
 mod session;
 mod user;
@@ -16,6 +18,7 @@ mod user;
 pub use audit::*;
 pub use effects::*;
 pub use events::*;
+pub use revocation::*;
 pub use schema::*;
 pub use session::*;
 pub use user::*;

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use authara_core::store::{
-    Change, ChangeFeed, Effects, NewRefreshToken, PurgeCounts, RefreshTokenRecord, Replacement,
-    RotateIf, RotateOutcome, SessionRecord, Store, StoreError, TokenHash, UniqueKey,
+    Change, ChangeFeed, Effects, LiveSession, NewRefreshToken, PurgeCounts, RefreshTokenRecord,
+    Replacement, RotateIf, RotateOutcome, SessionRecord, Store, StoreError, TokenHash, UniqueKey,
 };
 use time::Duration;
 use uuid::Uuid;
@@ -173,14 +173,15 @@ pub async fn list_live_sessions_order_and_filter(store: &dyn Store) {
         expected_ids
     );
 
-    let expected_c = SessionRecord {
+    // Never rotated: last used when it was created.
+    let expected_c = LiveSession {
         id: c.id,
         user_id: alice.id,
         user_agent: c.user_agent.clone(),
         client_ip: c.client_ip.clone(),
         created_at: c.created_at,
         expires_at: c.expires_at,
-        revoked_at: None,
+        last_used_at: c.created_at,
     };
     assert!(listed.contains(&expected_c));
 
@@ -195,6 +196,38 @@ pub async fn list_live_sessions_order_and_filter(store: &dyn Store) {
         .await
         .expect("list")
         .is_empty());
+}
+
+/// A listed session was last used when it got its newest refresh token: at sign-in, then at
+/// each rotation; a rotation of another session does not move it.
+pub async fn list_live_sessions_reports_the_last_rotation(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let (s1, t1) = login(store, alice.id).await;
+    let (s2, _) = login(store, alice.id).await;
+    let last_used = |listed: &[LiveSession], id: Uuid| {
+        listed
+            .iter()
+            .find(|l| l.id == id)
+            .map(|l| l.last_used_at)
+            .expect("listed")
+    };
+    let listed = store
+        .list_live_sessions(alice.id, now())
+        .await
+        .expect("list");
+    assert_eq!(last_used(&listed, s1.id), s1.created_at);
+    assert_eq!(last_used(&listed, s2.id), s2.created_at);
+
+    let at = now() + us(42);
+    let t1b = rotate_ok(store, &t1.token_hash, at).await;
+    let later = at + Duration::minutes(3);
+    rotate_ok(store, &t1b, later).await;
+    let listed = store
+        .list_live_sessions(alice.id, now())
+        .await
+        .expect("list");
+    assert_eq!(last_used(&listed, s1.id), later);
+    assert_eq!(last_used(&listed, s2.id), s2.created_at);
 }
 
 /// `revoke_session` with an owner revokes only that owner's session; a mismatch or an unknown

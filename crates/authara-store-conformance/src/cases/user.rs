@@ -1,6 +1,6 @@
 //! Users: creating, finding, renaming, roles, disabling and deleting.
 
-use authara_core::store::{Effects, Store, UniqueKey};
+use authara_core::store::{Effects, SessionsToRevoke, Store, UniqueKey};
 use time::Duration;
 use uuid::Uuid;
 
@@ -118,7 +118,13 @@ pub async fn set_password_hash_replaces_hash(store: &dyn Store) {
 
     let hash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3$new-hash";
     store
-        .set_password_hash(carol.id, hash, now(), Effects::none())
+        .set_password_hash(
+            carol.id,
+            hash,
+            SessionsToRevoke::None,
+            now(),
+            Effects::none(),
+        )
         .await
         .expect("set");
     let mut expected = record_of(&carol);
@@ -126,7 +132,13 @@ pub async fn set_password_hash_replaces_hash(store: &dyn Store) {
     assert_eq!(user_record(store, carol.id).await, expected);
 
     store
-        .set_password_hash(carol.id, "$argon2id$again", now(), Effects::none())
+        .set_password_hash(
+            carol.id,
+            "$argon2id$again",
+            SessionsToRevoke::None,
+            now(),
+            Effects::none(),
+        )
         .await
         .expect("set again");
     assert_eq!(
@@ -136,13 +148,25 @@ pub async fn set_password_hash_replaces_hash(store: &dyn Store) {
     assert_eq!(user_record(store, bob.id).await, record_of(&bob));
 }
 
-/// `set_password_hash` on an unknown user is `NotFound`.
+/// `set_password_hash` on an unknown user is `NotFound`, whatever it was to revoke.
 pub async fn set_password_hash_unknown_user(store: &dyn Store) {
-    assert_not_found(
-        store
-            .set_password_hash(Uuid::new_v4(), "$argon2id$x", now(), Effects::none())
-            .await,
-    );
+    for revoke in [
+        SessionsToRevoke::None,
+        SessionsToRevoke::AllExcept(Uuid::new_v4()),
+        SessionsToRevoke::All,
+    ] {
+        assert_not_found(
+            store
+                .set_password_hash(
+                    Uuid::new_v4(),
+                    "$argon2id$x",
+                    revoke,
+                    now(),
+                    Effects::none(),
+                )
+                .await,
+        );
+    }
 }
 
 /// `set_username` renames; renaming to one's own name is fine.

@@ -91,6 +91,16 @@ impl Routes {
         self.add(Method::POST, MethodFilter::POST, path, h)
     }
 
+    /// Adds `PUT path`.
+    pub fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::PUT, MethodFilter::PUT, path, h)
+    }
+
+    /// Adds `DELETE path`.
+    pub fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::DELETE, MethodFilter::DELETE, path, h)
+    }
+
     /// Adds every route of `other`, after this one's.
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);
@@ -108,18 +118,21 @@ impl Default for Routes {
 /// Every route under `/auth`, unlayered: one line per feature.
 fn routes() -> Routes {
     use api::v1;
-    use pages::{account, admin, login, session, signup};
+    use pages::{account, admin, login, password, session, signup};
     Routes::new()
         .merge(login::routes())
         .merge(signup::routes())
         .merge(account::routes())
+        .merge(password::routes())
         .merge(session::routes())
         .merge(admin::routes())
         .merge(v1::user::routes())
+        .merge(v1::password::routes())
         .merge(v1::session::routes())
         .merge(v1::login::routes())
         .merge(v1::signup::routes())
         .merge(v1::tokens::routes())
+        .merge(v1::sessions::routes())
         .merge(v1::csrf::routes())
         .merge(api::openapi::routes())
         .merge(meta::routes())
@@ -182,17 +195,24 @@ mod tests {
             ("GET", "/auth/successful-deletion"),
             ("POST", "/auth/user/username"),
             ("POST", "/auth/user/delete"),
+            ("GET", "/auth/providers/password/change"),
+            ("POST", "/auth/providers/password/change"),
             ("POST", "/auth/sessions/logout"),
             ("POST", "/auth/sessions/refresh"),
+            ("POST", "/auth/sessions/revoke-other"),
             ("POST", "/auth/sessions/{id}/revoke"),
             ("POST", "/auth/admin/users/{id}/disable"),
             ("POST", "/auth/admin/users/{id}/enable"),
             ("GET", "/auth/api/v1/user"),
+            ("PUT", "/auth/api/v1/users/password"),
             ("POST", "/auth/api/v1/sessions/refresh"),
             ("POST", "/auth/api/v1/sessions/logout"),
             ("POST", "/auth/api/v1/login"),
             ("POST", "/auth/api/v1/signup/direct"),
             ("POST", "/auth/api/v1/tokens/refresh"),
+            ("GET", "/auth/api/v1/sessions"),
+            ("POST", "/auth/api/v1/sessions/revoke-other"),
+            ("DELETE", "/auth/api/v1/sessions/{id}"),
             ("GET", "/auth/api/v1/csrf"),
             ("GET", "/auth/api/v1/openapi.json"),
             ("GET", "/auth/health"),

@@ -62,7 +62,9 @@ pub fn state_changing(s: &Signed) -> Vec<(Route, String)> {
     routes
         .into_iter()
         .map(|r| {
-            let path = if r.path.starts_with("/auth/sessions/{id}/") {
+            let path = if r.path.starts_with("/auth/sessions/{id}/")
+                || r.path == "/auth/api/v1/sessions/{id}"
+            {
                 r.path.replace("{id}", &s.session_id)
             } else if r.path.starts_with("/auth/admin/users/{id}/") {
                 r.path.replace("{id}", &s.user_id)

@@ -25,6 +25,7 @@ on_both!(
     bearer_tokens_authenticate_the_json_api,
     a_bearer_request_without_cookies_needs_no_csrf_token,
     a_bearer_request_with_cookies_or_a_forged_token_keeps_the_csrf_check,
+    a_mobile_client_manages_its_sessions_and_password_with_its_bearer_token,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -750,4 +751,83 @@ async fn a_bearer_request_with_cookies_or_a_forged_token_keeps_the_csrf_check(b:
     assert_eq!(res.status(), 403);
     // The session is still live after all of that.
     assert_eq!(bearer_user(&app, &access).await, 200);
+}
+
+async fn a_mobile_client_manages_its_sessions_and_password_with_its_bearer_token(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let e = account(&app, "phone").await;
+    let (phone, _) = mobile_login(&app, &e).await;
+    let (tablet, _) = mobile_login(&app, &e).await;
+    let (laptop, laptop_refresh) = mobile_login(&app, &e).await;
+    let mobile = reqwest::Client::new();
+    let sid = |t: &str| claims(t)["sid"].as_str().unwrap().to_owned();
+
+    // No cookie, no CSRF token: the bearer token alone.
+    let res = mobile
+        .get(app.url("/auth/api/v1/sessions"))
+        .bearer_auth(&phone)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let list: Value = res.json().await.unwrap();
+    let sessions = list["sessions"].as_array().unwrap();
+    // The HTML signup's session and the three logins.
+    assert_eq!(sessions.len(), 4);
+    let current: Vec<&Value> = sessions.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["id"], sid(&phone).as_str());
+
+    let res = mobile
+        .delete(app.url(&format!("/auth/api/v1/sessions/{}", sid(&tablet))))
+        .bearer_auth(&phone)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(bearer_user(&app, &tablet).await, 401);
+
+    let res = mobile
+        .put(app.url("/auth/api/v1/users/password"))
+        .bearer_auth(&phone)
+        .json(&json!({"current_password": PASSWORD, "password": "a brand new passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    // Everything else is signed out; the phone stays in.
+    assert_eq!(bearer_user(&app, &laptop).await, 401);
+    assert_eq!(
+        mobile_refresh(&app, &json!({"refresh_token": laptop_refresh}))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(bearer_user(&app, &phone).await, 200);
+
+    let res = mobile
+        .post(app.url("/auth/api/v1/sessions/revoke-other"))
+        .bearer_auth(&phone)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["revoked"], 0);
+
+    // Without the bearer (or with a forged one) and without cookies, the CSRF check applies
+    // before anything else.
+    let res = mobile
+        .post(app.url("/auth/api/v1/sessions/revoke-other"))
+        .bearer_auth("forged.token.here")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.1, "csrf_invalid");
+    let res = mobile
+        .get(app.url("/auth/api/v1/sessions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(res).await.1, "unauthorized");
 }

@@ -64,6 +64,7 @@ async fn account_page(
             },
             client_ip: s.client_ip,
             created_at: s.created_at.format(SINCE).unwrap_or_default(),
+            last_used_at: s.last_used_at.format(SINCE).unwrap_or_default(),
             current: s.id == auth.claims.sid,
         })
         .collect();
@@ -71,6 +72,7 @@ async fn account_page(
         csrf_token: &csrf,
         email: &auth.user.email,
         username: &auth.user.username,
+        has_password: auth.user.password_hash.is_some(),
         sessions,
         error,
     };

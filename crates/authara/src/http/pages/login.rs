@@ -1,11 +1,10 @@
 //! `GET /auth/login`, `POST /auth/login`.
 
 use super::{
-    ask_limiter, echoed_email, email_limit_key, ensure_csrf, refund, refuse_busy, render,
-    signed_in_redirect, Ask, LoginPage, TOO_MANY,
+    ask_limiter, echoed_email, email_limit_key, ensure_csrf, refund, refuse_busy, refuse_limited,
+    render, signed_in_redirect, Ask, LoginPage,
 };
 use crate::http::cookies;
-use crate::http::error::set_retry_after;
 use crate::http::error::PageError;
 use crate::http::extract::{access_user, return_to, ClientInfo, Htmx, QueryReturnTo};
 use crate::http::form;
@@ -108,11 +107,7 @@ pub async fn post_login(
 
     match password_login(&state, &client, &headers, email, password, Audience::App).await {
         Ok((_, issued)) => Ok(signed_in_redirect(&state, htmx, &issued, rt)),
-        Err(LoginRefusal::Limited(limited)) => {
-            let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
-            set_retry_after(&mut res, limited.retry_after);
-            Ok(res)
-        }
+        Err(LoginRefusal::Limited(limited)) => Ok(refuse_limited(show, limited)),
         Err(LoginRefusal::Login(LoginError::Empty)) => Ok(show(
             StatusCode::BAD_REQUEST,
             "Email and password are required.",

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod admin;
 pub mod login;
+pub mod password;
 pub mod session;
 pub mod signup;
 
@@ -46,6 +47,7 @@ pub struct SessionRow {
     pub user_agent: String,
     pub client_ip: String,
     pub created_at: String,
+    pub last_used_at: String,
     pub current: bool,
 }
 
@@ -56,6 +58,8 @@ pub struct AccountPage<'a> {
     pub csrf_token: &'a str,
     pub email: &'a str,
     pub username: &'a str,
+    /// Whether the account has a password ("Change password") or not ("Set a password").
+    pub has_password: bool,
     pub sessions: Vec<SessionRow>,
     pub error: Option<&'a str>,
 }
@@ -142,6 +146,29 @@ pub async fn refund(state: &AppState, keys: &[authara_core::limits::LimitKey<'_>
     for key in keys {
         state.limiter.refund(*key).await;
     }
+}
+
+/// Asks the rate limiter each question in turn, before anything else happens (no password is
+/// hashed, nothing is written). At the first refusal, the page `show` renders with
+/// [`TOO_MANY`] is the answer: `429` with `Retry-After` (SPEC §7).
+pub async fn refuse_over_limit(
+    state: &AppState,
+    asks: &[Ask<'_>],
+    show: impl Fn(StatusCode, &str) -> Response,
+) -> Option<Response> {
+    let limited = ask_limiter(state, asks).await.err()?;
+    Some(refuse_limited(show, limited))
+}
+
+/// The answer to a request the rate limiter refused: the page `show` renders with
+/// [`TOO_MANY`], `429` with `Retry-After`.
+pub fn refuse_limited(
+    show: impl Fn(StatusCode, &str) -> Response,
+    limited: authara_core::limits::Limited,
+) -> Response {
+    let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
+    set_retry_after(&mut res, limited.retry_after);
+    res
 }
 
 /// Asks the rate limiter each question in turn and stops at the first refusal. JSON routes

@@ -1,4 +1,4 @@
-//! Browser session actions: logout, refresh, revoking one session.
+//! Browser session actions: logout, refresh, revoking one session or all the others.
 
 use super::set_session_cookies;
 use crate::http::cookies;
@@ -24,6 +24,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .post("/auth/sessions/logout", post_logout)
         .post("/auth/sessions/refresh", post_refresh)
+        .post("/auth/sessions/revoke-other", post_revoke_other)
         .post("/auth/sessions/{id}/revoke", post_revoke)
 }
 
@@ -149,4 +150,20 @@ pub async fn post_revoke(
         return Ok(redirect(htmx, &login_href(Some(ACCOUNT)), out));
     }
     Ok(redirect(htmx, ACCOUNT, out))
+}
+
+/// `POST /auth/sessions/revoke-other`: sign out everywhere else. Every other live session of
+/// the caller is revoked; theirs survives. Back to the account page.
+pub async fn post_revoke_other(
+    State(state): State<AppState>,
+    Htmx(htmx): Htmx,
+    user: SignedIn,
+    RequestCtx(context): RequestCtx,
+) -> Result<Response, PageError> {
+    let revoked = state
+        .sessions
+        .revoke_others(&user.auth.user, user.auth.claims.sid, &context)
+        .await?;
+    tracing::info!(user_id = %user.auth.user.id, revoked, "other sessions revoked");
+    Ok(redirect(htmx, ACCOUNT, user.cookies))
 }

@@ -2,10 +2,9 @@
 
 use super::login::CredentialsForm;
 use super::{
-    ask_limiter, echoed_email, email_limit_key, ensure_csrf, refuse_busy, render,
-    signed_in_redirect, Ask, SignupPage, TOO_MANY,
+    ask_limiter, echoed_email, email_limit_key, ensure_csrf, refuse_busy, refuse_limited, render,
+    signed_in_redirect, Ask, SignupPage,
 };
-use crate::http::error::set_retry_after;
 use crate::http::error::PageError;
 use crate::http::extract::{return_to, ClientInfo, Htmx, QueryReturnTo};
 use crate::http::form;
@@ -86,11 +85,7 @@ pub async fn post_signup(
 
     match password_signup(&state, &client, email, password).await {
         Ok((_, issued)) => Ok(signed_in_redirect(&state, htmx, &issued, rt)),
-        Err(SignupRefusal::Limited(limited)) => {
-            let mut res = show(StatusCode::TOO_MANY_REQUESTS, TOO_MANY);
-            set_retry_after(&mut res, limited.retry_after);
-            Ok(res)
-        }
+        Err(SignupRefusal::Limited(limited)) => Ok(refuse_limited(show, limited)),
         Err(SignupRefusal::Signup(SignupError::Email(e))) => {
             Ok(show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()))
         }

@@ -2,7 +2,9 @@
 
 pub mod csrf;
 pub mod login;
+pub mod password;
 pub mod session;
+pub mod sessions;
 pub mod signup;
 pub mod tokens;
 pub mod user;

@@ -1,0 +1,85 @@
+//! `PUT /auth/api/v1/users/password`: set or replace the caller's password. Upstream's body is
+//! `{password}`; we also want the current password whenever the account has one, so that a
+//! stolen access token alone cannot take the account over, and count it like a login guess.
+
+use crate::http::api::json;
+use crate::http::error::{envelope, ApiError};
+use crate::http::extract::{ApiUser, RequestCtx};
+use crate::http::pages::{ask_limiter, email_limit_key, refund, Ask};
+use crate::http::Routes;
+use crate::state::AppState;
+use authara_core::auth::PasswordChangeError;
+use authara_core::limits::{Family, LimitKey};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// The password routes.
+pub fn routes() -> Routes {
+    Routes::new().put("/auth/api/v1/users/password", put_password)
+}
+
+/// The `PUT /auth/api/v1/users/password` body. Passwords are used exactly as sent, never
+/// trimmed. No `Debug`: it holds passwords.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetPasswordRequest {
+    /// The new password: 8 to 128 characters, no control characters.
+    pub password: String,
+    /// The account's password now; required when the account has one.
+    #[serde(default)]
+    pub current_password: Option<String>,
+}
+
+/// `PUT /auth/api/v1/users/password`: `204` and every other session of the caller revoked
+/// (theirs survives). A missing `current_password` on an account that has a password, or an
+/// unacceptable new password, is `400 invalid_request`; a wrong current password `403
+/// forbidden`; too many wrong ones `429 rate_limited`, as for the login form.
+pub async fn put_password(
+    State(state): State<AppState>,
+    ApiUser(auth): ApiUser,
+    RequestCtx(context): RequestCtx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: SetPasswordRequest = json::parse(&headers, &body)?;
+    let current = req.current_password.as_deref().filter(|c| !c.is_empty());
+    // Counted like a login attempt for the account's email before it is verified, given back
+    // unless it was wrong (see the HTML form).
+    let email_key = email_limit_key(&auth.user.email);
+    let per_email = LimitKey::new(Family::LoginEmail, &email_key);
+    if current.is_some() {
+        ask_limiter(&state, &[Ask::Hit(per_email)]).await?;
+    }
+    let outcome = state
+        .auth
+        .change_password(
+            &auth.user,
+            current,
+            &req.password,
+            auth.claims.sid,
+            &context,
+        )
+        .await;
+    if current.is_some() && !matches!(outcome, Err(PasswordChangeError::WrongCurrent)) {
+        refund(&state, &[per_email]).await;
+    }
+    match outcome {
+        Ok(revoked) => {
+            tracing::info!(user_id = %auth.user.id, revoked, "password changed");
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        Err(PasswordChangeError::Invalid(e)) => Err(ApiError::InvalidRequest(e.message())),
+        Err(PasswordChangeError::CurrentRequired) => Err(ApiError::InvalidRequest(
+            "current_password is required: the account has a password.",
+        )),
+        Err(PasswordChangeError::WrongCurrent) => Ok(envelope(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Current password is incorrect.",
+        )),
+        Err(PasswordChangeError::Busy) => Err(ApiError::Busy),
+        Err(PasswordChangeError::Failed(e)) => Err(ApiError::internal(e)),
+    }
+}

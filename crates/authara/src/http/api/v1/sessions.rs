@@ -1,0 +1,133 @@
+//! The caller's sessions as JSON: `GET /auth/api/v1/sessions` (upstream lists them only in
+//! HTML), `DELETE /auth/api/v1/sessions/{id}` and `POST /auth/api/v1/sessions/revoke-other`.
+
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiUser, RequestCtx};
+use crate::http::Routes;
+use crate::state::AppState;
+use authara_core::store::LiveSession;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+use uuid::Uuid;
+
+/// The session list routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/auth/api/v1/sessions", get_sessions)
+        .post("/auth/api/v1/sessions/revoke-other", post_revoke_other)
+        .delete("/auth/api/v1/sessions/{id}", delete_session)
+}
+
+/// The `GET /auth/api/v1/sessions` body.
+#[derive(Debug, Serialize)]
+pub struct SessionsBody {
+    /// The caller's live sessions, newest first.
+    pub sessions: Vec<SessionBody>,
+}
+
+/// One live session. Timestamps are RFC 3339 UTC without fractional seconds.
+#[derive(Debug, Serialize)]
+pub struct SessionBody {
+    pub id: Uuid,
+    /// When the session was signed in.
+    pub created_at: String,
+    /// When it last got a refresh token: its sign-in or its latest refresh-token rotation
+    /// (exact to `AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL`).
+    pub last_used_at: String,
+    /// When it ends at the latest (the absolute session lifetime).
+    pub expires_at: String,
+    /// The user agent that signed in, as recorded (possibly empty).
+    pub user_agent: String,
+    /// The client address that signed in.
+    pub ip_address: String,
+    /// Whether this is the session of the access token that asked.
+    pub current: bool,
+}
+
+/// The `POST /auth/api/v1/sessions/revoke-other` body.
+#[derive(Debug, Serialize)]
+pub struct RevokedBody {
+    /// How many sessions were revoked.
+    pub revoked: u64,
+}
+
+/// RFC 3339 in UTC, whole seconds.
+fn timestamp(t: OffsetDateTime) -> Result<String, ApiError> {
+    let t = t.to_offset(UtcOffset::UTC);
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .map_err(ApiError::internal)
+}
+
+impl SessionBody {
+    fn new(s: LiveSession, current: Uuid) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: s.id,
+            created_at: timestamp(s.created_at)?,
+            last_used_at: timestamp(s.last_used_at)?,
+            expires_at: timestamp(s.expires_at)?,
+            user_agent: s.user_agent,
+            ip_address: s.client_ip,
+            current: s.id == current,
+        })
+    }
+}
+
+/// `GET /auth/api/v1/sessions`.
+pub async fn get_sessions(
+    State(state): State<AppState>,
+    ApiUser(auth): ApiUser,
+) -> Result<Response, ApiError> {
+    let sessions = state
+        .sessions
+        .list(auth.user.id)
+        .await?
+        .into_iter()
+        .map(|s| SessionBody::new(s, auth.claims.sid))
+        .collect::<Result<_, _>>()?;
+    Ok(Json(SessionsBody { sessions }).into_response())
+}
+
+/// `POST /auth/api/v1/sessions/revoke-other`: every live session of the caller but theirs is
+/// revoked; `200 {"revoked": n}`.
+pub async fn post_revoke_other(
+    State(state): State<AppState>,
+    ApiUser(auth): ApiUser,
+    RequestCtx(context): RequestCtx,
+) -> Result<Response, ApiError> {
+    let revoked = state
+        .sessions
+        .revoke_others(&auth.user, auth.claims.sid, &context)
+        .await?;
+    Ok(Json(RevokedBody { revoked }).into_response())
+}
+
+/// `DELETE /auth/api/v1/sessions/{id}`: revokes one of the caller's sessions, `204`. Another
+/// user's session, an unknown or a malformed id: `404 not_found`, and nothing changes. The
+/// caller's own session may go too: then its cookies are cleared.
+pub async fn delete_session(
+    State(state): State<AppState>,
+    ApiUser(auth): ApiUser,
+    RequestCtx(context): RequestCtx,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    // A segment that does not even decode (`%FF`) is as unknown as a malformed id.
+    let Ok(Path(id)) = id else {
+        return Err(ApiError::NotFound);
+    };
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    if !state.sessions.revoke(&auth.user, id, &context).await? {
+        return Err(ApiError::NotFound);
+    }
+    let mut out = HeaderMap::new();
+    if id == auth.claims.sid {
+        state.cookies.clear_session(&mut out);
+    }
+    Ok((StatusCode::NO_CONTENT, out).into_response())
+}

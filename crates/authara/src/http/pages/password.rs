@@ -1,0 +1,155 @@
+//! The account's password: `GET /auth/providers/password/change` (the form) and
+//! `POST /auth/providers/password/change` (set or replace it). Passwords are used exactly as
+//! typed, never trimmed; a change signs out every other session of the account (upstream's
+//! HTML form trims and leaves them signed in: we beat it).
+
+use super::{email_limit_key, ensure_csrf, refund, refuse_busy, refuse_over_limit, render, Ask};
+use crate::http::error::PageError;
+use crate::http::extract::{Htmx, RequestCtx, SignedIn};
+use crate::http::form;
+use crate::http::respond::redirect;
+use crate::http::Routes;
+use crate::state::AppState;
+use askama::Template;
+use authara_core::auth::PasswordChangeError;
+use authara_core::limits::{Family, LimitKey};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+/// The form's path, for `GET` and `POST`.
+pub const CHANGE: &str = "/auth/providers/password/change";
+const ACCOUNT: &str = "/auth/account";
+
+/// The password routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get(CHANGE, get_change)
+        .post(CHANGE, post_change)
+}
+
+/// `/auth/providers/password/change`: with a current-password field only when the account has
+/// a password.
+#[derive(Template)]
+#[template(path = "password_change.html")]
+pub struct PasswordChangePage<'a> {
+    pub csrf_token: &'a str,
+    pub has_password: bool,
+    pub error: Option<&'a str>,
+}
+
+/// The fields of the form. No `Debug`: it holds passwords.
+#[derive(Default, serde::Deserialize)]
+struct ChangeForm {
+    current_password: Option<String>,
+    new_password: Option<String>,
+    confirm_password: Option<String>,
+}
+
+/// The page, empty or shown back with an error. `cookies` are those the sign-in check set (an
+/// on-the-fly refresh), which every answer must carry.
+fn change_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut cookies: HeaderMap,
+    has_password: bool,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let csrf = ensure_csrf(state, headers, &mut cookies);
+    let page = PasswordChangePage {
+        csrf_token: &csrf,
+        has_password,
+        error,
+    };
+    render(&page, status, cookies)
+}
+
+/// `GET /auth/providers/password/change`.
+pub async fn get_change(
+    State(state): State<AppState>,
+    user: SignedIn,
+    headers: HeaderMap,
+) -> Response {
+    let has_password = user.auth.user.password_hash.is_some();
+    change_page(
+        &state,
+        &headers,
+        user.cookies,
+        has_password,
+        StatusCode::OK,
+        None,
+    )
+}
+
+/// `POST /auth/providers/password/change`: `current_password` (when the account has one),
+/// `new_password`, `confirm_password`. Success: every other session revoked, back to the
+/// account page. Every refusal is `422` naming the problem, but a rate-limited guess (`429`)
+/// and busy hashing (`503`).
+pub async fn post_change(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Htmx(htmx): Htmx,
+    RequestCtx(context): RequestCtx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let f: ChangeForm = form::parse(&body);
+    let SignedIn { auth, cookies } = user;
+    let has_password = auth.user.password_hash.is_some();
+    let show = |status: StatusCode, error: &str| {
+        change_page(
+            &state,
+            &headers,
+            cookies.clone(),
+            has_password,
+            status,
+            Some(error),
+        )
+    };
+    let new = f.new_password.as_deref().unwrap_or("");
+    if f.confirm_password.as_deref().unwrap_or("") != new {
+        return Ok(show(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The new passwords do not match.",
+        ));
+    }
+    let current = f.current_password.as_deref().filter(|c| !c.is_empty());
+    // A current password is a guess at the account's password: it is counted like a login
+    // attempt for the account's email, before it is verified, and given back unless it was
+    // wrong. So this form guesses no faster than the login form does.
+    let email_key = email_limit_key(&auth.user.email);
+    let per_email = LimitKey::new(Family::LoginEmail, &email_key);
+    if current.is_some() {
+        if let Some(res) = refuse_over_limit(&state, &[Ask::Hit(per_email)], show).await {
+            return Ok(res);
+        }
+    }
+    let outcome = state
+        .auth
+        .change_password(&auth.user, current, new, auth.claims.sid, &context)
+        .await;
+    if current.is_some() && !matches!(outcome, Err(PasswordChangeError::WrongCurrent)) {
+        refund(&state, &[per_email]).await;
+    }
+    match outcome {
+        Ok(revoked) => {
+            tracing::info!(user_id = %auth.user.id, revoked, "password changed");
+            Ok(redirect(htmx, ACCOUNT, cookies))
+        }
+        Err(PasswordChangeError::Invalid(e)) => {
+            Ok(show(StatusCode::UNPROCESSABLE_ENTITY, e.message()))
+        }
+        Err(PasswordChangeError::CurrentRequired) => Ok(show(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Current password is required.",
+        )),
+        Err(PasswordChangeError::WrongCurrent) => Ok(show(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Current password is incorrect.",
+        )),
+        Err(PasswordChangeError::Busy) => Ok(refuse_busy(show)),
+        Err(PasswordChangeError::Failed(e)) => Err(PageError::internal(e)),
+    }
+}
