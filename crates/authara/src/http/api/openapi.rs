@@ -102,6 +102,10 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
         v1::tokens::post_tokens_refresh,
         v1::login::post_login,
         v1::signup::post_signup_direct,
+        v1::password::put_password,
+        v1::sessions::get_sessions,
+        v1::sessions::post_revoke_other,
+        v1::sessions::delete_session,
         get_openapi,
         meta::get_health,
         meta::get_version,
@@ -109,8 +113,8 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
     modifiers(&Conventions),
     tags(
         (name = "Authentication", description = "CSRF tokens, login and signup."),
-        (name = "Sessions", description = "Refresh (cookies or JSON) and logout."),
-        (name = "Users", description = "The signed-in user."),
+        (name = "Sessions", description = "Refresh (cookies or JSON), logout, the caller's sessions."),
+        (name = "Users", description = "The signed-in user and their password."),
         (name = "Meta", description = "Health, version and this document."),
     ),
 )]

@@ -2,7 +2,7 @@
 //! `{password}`; we also want the current password whenever the account has one, so that a
 //! stolen access token alone cannot take the account over, and count it like a login guess.
 
-use crate::http::api::json;
+use crate::http::api::{json, openapi};
 use crate::http::error::{envelope, ApiError};
 use crate::http::extract::{ApiUser, RequestCtx};
 use crate::http::pages::{ask_limiter, email_limit_key, refund, Ask};
@@ -22,13 +22,20 @@ pub fn routes() -> Routes {
 
 /// The `PUT /auth/api/v1/users/password` body. Passwords are used exactly as sent, never
 /// trimmed. No `Debug`: it holds passwords.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPasswordRequest {
     /// The new password: 8 to 128 characters, no control characters.
+    #[schema(
+        format = Password,
+        min_length = 8,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub password: String,
     /// The account's password now; required when the account has one.
     #[serde(default)]
+    #[schema(format = Password)]
     pub current_password: Option<String>,
 }
 
@@ -36,6 +43,30 @@ pub struct SetPasswordRequest {
 /// (theirs survives). A missing `current_password` on an account that has a password, or an
 /// unacceptable new password, is `400 invalid_request`; a wrong current password `403
 /// forbidden`; too many wrong ones `429 rate_limited`, as for the login form.
+#[utoipa::path(
+    put,
+    path = "/auth/api/v1/users/password",
+    operation_id = "setCurrentUserPassword",
+    tag = "Users",
+    summary = "Set or change the password",
+    description = "Sets the caller's password, exactly as sent (never trimmed), and revokes every \
+        other session of theirs; the caller's own survives. When the account has a password, \
+        `current_password` is required (`400` without it, `403 forbidden` when wrong) and counted \
+        like a login guess (`429` + `Retry-After`). An unacceptable new password is `400` naming \
+        the problem; `503` + `Retry-After` while password hashing is saturated.",
+    request_body = SetPasswordRequest,
+    security(
+        ("accessCookie" = [], "csrfCookie" = [], "csrfHeader" = []),
+        ("accessBearer" = []),
+    ),
+    responses(
+        (status = 204, description = "Password set; the other sessions are revoked."),
+        (status = 400, response = openapi::InvalidRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::Forbidden),
+        (status = 429, response = openapi::RateLimited),
+    ),
+)]
 pub async fn put_password(
     State(state): State<AppState>,
     ApiUser(auth): ApiUser,

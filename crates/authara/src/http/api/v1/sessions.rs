@@ -1,6 +1,7 @@
 //! The caller's sessions as JSON: `GET /auth/api/v1/sessions` (upstream lists them only in
 //! HTML), `DELETE /auth/api/v1/sessions/{id}` and `POST /auth/api/v1/sessions/revoke-other`.
 
+use crate::http::api::openapi;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiUser, RequestCtx};
 use crate::http::Routes;
@@ -24,22 +25,27 @@ pub fn routes() -> Routes {
 }
 
 /// The `GET /auth/api/v1/sessions` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Sessions)]
 pub struct SessionsBody {
     /// The caller's live sessions, newest first.
     pub sessions: Vec<SessionBody>,
 }
 
 /// One live session. Timestamps are RFC 3339 UTC without fractional seconds.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 pub struct SessionBody {
     pub id: Uuid,
     /// When the session was signed in.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// When it last got a refresh token: its sign-in or its latest refresh-token rotation
     /// (exact to `AUTHARA_REFRESH_TOKEN_ROTATION_INTERVAL`).
+    #[schema(format = DateTime)]
     pub last_used_at: String,
     /// When it ends at the latest (the absolute session lifetime).
+    #[schema(format = DateTime)]
     pub expires_at: String,
     /// The user agent that signed in, as recorded (possibly empty).
     pub user_agent: String,
@@ -50,7 +56,8 @@ pub struct SessionBody {
 }
 
 /// The `POST /auth/api/v1/sessions/revoke-other` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = RevokedSessions)]
 pub struct RevokedBody {
     /// How many sessions were revoked.
     pub revoked: u64,
@@ -80,6 +87,19 @@ impl SessionBody {
 }
 
 /// `GET /auth/api/v1/sessions`.
+#[utoipa::path(
+    get,
+    path = "/auth/api/v1/sessions",
+    operation_id = "listSessions",
+    tag = "Sessions",
+    summary = "List the caller's sessions",
+    description = "The caller's live sessions, newest first; `current` marks the one asking.",
+    security(("accessCookie" = []), ("accessBearer" = [])),
+    responses(
+        (status = 200, description = "The live sessions.", body = SessionsBody),
+        (status = 401, response = openapi::Unauthorized),
+    ),
+)]
 pub async fn get_sessions(
     State(state): State<AppState>,
     ApiUser(auth): ApiUser,
@@ -96,6 +116,22 @@ pub async fn get_sessions(
 
 /// `POST /auth/api/v1/sessions/revoke-other`: every live session of the caller but theirs is
 /// revoked; `200 {"revoked": n}`.
+#[utoipa::path(
+    post,
+    path = "/auth/api/v1/sessions/revoke-other",
+    operation_id = "revokeOtherSessions",
+    tag = "Sessions",
+    summary = "Sign out everywhere else",
+    description = "Revokes every live session of the caller except the one asking.",
+    security(
+        ("accessCookie" = [], "csrfCookie" = [], "csrfHeader" = []),
+        ("accessBearer" = []),
+    ),
+    responses(
+        (status = 200, description = "How many sessions were revoked.", body = RevokedBody),
+        (status = 401, response = openapi::Unauthorized),
+    ),
+)]
 pub async fn post_revoke_other(
     State(state): State<AppState>,
     ApiUser(auth): ApiUser,
@@ -111,6 +147,27 @@ pub async fn post_revoke_other(
 /// `DELETE /auth/api/v1/sessions/{id}`: revokes one of the caller's sessions, `204`. Another
 /// user's session, an unknown or a malformed id: `404 not_found`, and nothing changes. The
 /// caller's own session may go too: then its cookies are cleared.
+#[utoipa::path(
+    delete,
+    path = "/auth/api/v1/sessions/{id}",
+    operation_id = "revokeSession",
+    tag = "Sessions",
+    summary = "Revoke one of the caller's sessions",
+    description = "Revokes the session `id` of the caller. Another user's session, an unknown or a \
+        malformed id are `404` and change nothing. Revoking the caller's own session clears both \
+        session cookies.",
+    params(("id" = Uuid, Path, description = "The session's id.")),
+    security(
+        ("accessCookie" = [], "csrfCookie" = [], "csrfHeader" = []),
+        ("accessBearer" = []),
+    ),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 404, response = openapi::NotFound),
+    ),
+    extensions(("x-authara-clear-cookies" = json!(["authara_access", "authara_refresh"]))),
+)]
 pub async fn delete_session(
     State(state): State<AppState>,
     ApiUser(auth): ApiUser,
