@@ -55,47 +55,64 @@ fn status(raw: &[u8]) -> Option<u16> {
     text.strip_prefix("HTTP/1.1 ")?.parse().ok()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_saturated_hashing_queue_answers_503_at_once_and_health_still_answers() {
-    let app = spawn(&[
+/// A server with one hashing thread and one queue slot, at costly parameters.
+async fn saturable() -> TestApp {
+    spawn(&[
         ("AUTHARA_PASSWORD_HASH_CONCURRENCY", "1"),
         ("AUTHARA_PASSWORD_HASH_QUEUE", "1"),
         ("AUTHARA_PASSWORD_HASH_MEMORY_KIB", "65536"),
         ("AUTHARA_PASSWORD_HASH_ITERATIONS", "3"),
     ])
-    .await;
+    .await
+}
+
+/// Twelve concurrent wrong-password logins posted to `url`, each body added by `body` for a
+/// fresh email and the CSRF token (also sent as the cookie and the header); their statuses,
+/// `Retry-After` headers and bodies.
+fn flood_logins(
+    client: &reqwest::Client,
+    url: &str,
+    body: fn(reqwest::RequestBuilder, &str, &str) -> reqwest::RequestBuilder,
+) -> Vec<tokio::task::JoinHandle<(u16, Option<String>, String)>> {
     let csrf = "e".repeat(43);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap();
-    let logins: Vec<_> = (0..12)
+    (0..12)
         .map(|i| {
-            let client = client.clone();
-            let url = app.url("/auth/login");
-            let csrf = csrf.clone();
+            let req = client
+                .post(url)
+                .header("cookie", format!("authara_csrf={csrf}"))
+                .header("x-csrf-token", &csrf);
+            let req = body(req, &email(&format!("flood{i}")), &csrf);
             tokio::spawn(async move {
-                let res = client
-                    .post(url)
-                    .header("cookie", format!("authara_csrf={csrf}"))
-                    .form(&[
-                        ("email", email(&format!("flood{i}")).as_str()),
-                        ("password", "wrong horse battery"),
-                        ("csrf_token", csrf.as_str()),
-                    ])
-                    .send()
-                    .await
-                    .unwrap();
+                let res = req.send().await.unwrap();
                 let status = res.status().as_u16();
                 let retry_after = res
                     .headers()
                     .get("retry-after")
                     .map(|v| v.to_str().unwrap().to_owned());
-                let body = res.text().await.unwrap();
-                (status, retry_after, body)
+                (status, retry_after, res.text().await.unwrap())
             })
         })
-        .collect();
+        .collect()
+}
+
+fn patient_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_hashing_queue_answers_503_at_once_and_health_still_answers() {
+    let app = saturable().await;
+    let client = patient_client();
+    let logins = flood_logins(&client, &app.url("/auth/login"), |req, email, csrf| {
+        req.form(&[
+            ("email", email),
+            ("password", "wrong horse battery"),
+            ("csrf_token", csrf),
+        ])
+    });
     // Health answers while the logins are queued, refused or hashing.
     let mut healthy = 0;
     while !logins.iter().all(|t| t.is_finished()) || healthy == 0 {
@@ -122,48 +139,18 @@ async fn a_saturated_hashing_queue_answers_503_at_once_and_health_still_answers(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_hashing_queue_answers_the_json_login_503_unavailable() {
-    let app = spawn(&[
-        ("AUTHARA_PASSWORD_HASH_CONCURRENCY", "1"),
-        ("AUTHARA_PASSWORD_HASH_QUEUE", "1"),
-        ("AUTHARA_PASSWORD_HASH_MEMORY_KIB", "65536"),
-        ("AUTHARA_PASSWORD_HASH_ITERATIONS", "3"),
-    ])
-    .await;
-    let csrf = "e".repeat(43);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap();
-    let logins: Vec<_> = (0..12)
-        .map(|i| {
-            let client = client.clone();
-            let url = app.url("/auth/api/v1/login");
-            let csrf = csrf.clone();
-            tokio::spawn(async move {
-                let res = client
-                    .post(url)
-                    .header("cookie", format!("authara_csrf={csrf}"))
-                    .header("x-csrf-token", csrf)
-                    .json(&serde_json::json!({
-                        "email": email(&format!("jflood{i}")),
-                        "password": "wrong horse battery",
-                    }))
-                    .send()
-                    .await
-                    .unwrap();
-                let status = res.status().as_u16();
-                let retry_after = res
-                    .headers()
-                    .get("retry-after")
-                    .map(|v| v.to_str().unwrap().to_owned());
-                let body: serde_json::Value = res.json().await.unwrap();
-                (status, retry_after, body)
-            })
-        })
-        .collect();
+    let app = saturable().await;
+    let logins = flood_logins(
+        &patient_client(),
+        &app.url("/auth/api/v1/login"),
+        |req, email, _| {
+            req.json(&serde_json::json!({"email": email, "password": "wrong horse battery"}))
+        },
+    );
     let mut busy = 0;
     for t in logins {
         let (status, retry_after, body) = t.await.unwrap();
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         match status {
             401 => assert_eq!(body["error"]["code"], "unauthorized"),
             503 => {

@@ -3,7 +3,9 @@
 //! typed, never trimmed; a change signs out every other session of the account (upstream's
 //! HTML form trims and leaves them signed in: we beat it).
 
-use super::{email_limit_key, ensure_csrf, refund, refuse_busy, refuse_over_limit, render, Ask};
+use super::{
+    ask_limiter, email_limit_key, ensure_csrf, refund, refuse_busy, refuse_limited, render, Ask,
+};
 use crate::http::error::PageError;
 use crate::http::extract::{Htmx, RequestCtx, SignedIn};
 use crate::http::form;
@@ -11,8 +13,10 @@ use crate::http::respond::redirect;
 use crate::http::Routes;
 use crate::state::AppState;
 use askama::Template;
+use authara_core::audit::RequestContext;
 use authara_core::auth::PasswordChangeError;
 use authara_core::limits::{Family, LimitKey};
+use authara_core::session::Authenticated;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -116,28 +120,13 @@ pub async fn post_change(
         ));
     }
     let current = f.current_password.as_deref().filter(|c| !c.is_empty());
-    // A current password is a guess at the account's password: it is counted like a login
-    // attempt for the account's email, before it is verified, and given back unless it was
-    // wrong. So this form guesses no faster than the login form does.
-    let email_key = email_limit_key(&auth.user.email);
-    let per_email = LimitKey::new(Family::LoginEmail, &email_key);
-    if current.is_some() {
-        if let Some(res) = refuse_over_limit(&state, &[Ask::Hit(per_email)], show).await {
-            return Ok(res);
-        }
-    }
-    let outcome = state
-        .auth
-        .change_password(&auth.user, current, new, auth.claims.sid, &context)
-        .await;
-    if current.is_some() && !matches!(outcome, Err(PasswordChangeError::WrongCurrent)) {
-        refund(&state, &[per_email]).await;
-    }
+    let outcome = match change_password(&state, &auth, current, new, &context).await {
+        Err(ChangeRefusal::Limited(limited)) => return Ok(refuse_limited(show, limited)),
+        Err(ChangeRefusal::Change(e)) => Err(e),
+        Ok(revoked) => Ok(revoked),
+    };
     match outcome {
-        Ok(revoked) => {
-            tracing::info!(user_id = %auth.user.id, revoked, "password changed");
-            Ok(redirect(htmx, ACCOUNT, cookies))
-        }
+        Ok(_) => Ok(redirect(htmx, ACCOUNT, cookies)),
         Err(PasswordChangeError::Invalid(e)) => {
             Ok(show(StatusCode::UNPROCESSABLE_ENTITY, e.message()))
         }
@@ -152,4 +141,44 @@ pub async fn post_change(
         Err(PasswordChangeError::Busy) => Ok(refuse_busy(show)),
         Err(PasswordChangeError::Failed(e)) => Err(PageError::internal(e)),
     }
+}
+
+/// Why [`change_password`] changed nothing.
+#[derive(Debug)]
+pub enum ChangeRefusal {
+    /// Over the login limit of the account's email: nothing was checked.
+    Limited(authara_core::limits::Limited),
+    /// What the account service said.
+    Change(PasswordChangeError),
+}
+
+/// A password change, the one implementation behind `POST /auth/providers/password/change` and
+/// `PUT /auth/api/v1/users/password`; returns how many other sessions it revoked (the caller's
+/// own survives). A current password is a guess at the account's password: it is counted like a
+/// login attempt for the account's email before it is verified, and given back unless it was
+/// wrong, so neither route guesses faster than the login form does.
+pub async fn change_password(
+    state: &AppState,
+    auth: &Authenticated,
+    current: Option<&str>,
+    new: &str,
+    context: &RequestContext,
+) -> Result<u64, ChangeRefusal> {
+    let email_key = email_limit_key(&auth.user.email);
+    let per_email = LimitKey::new(Family::LoginEmail, &email_key);
+    if current.is_some() {
+        ask_limiter(state, &[Ask::Hit(per_email)])
+            .await
+            .map_err(ChangeRefusal::Limited)?;
+    }
+    let outcome = state
+        .auth
+        .change_password(&auth.user, current, new, auth.claims.sid, context)
+        .await;
+    if current.is_some() && !matches!(outcome, Err(PasswordChangeError::WrongCurrent)) {
+        refund(state, &[per_email]).await;
+    }
+    let revoked = outcome.map_err(ChangeRefusal::Change)?;
+    tracing::info!(user_id = %auth.user.id, revoked, "password changed");
+    Ok(revoked)
 }

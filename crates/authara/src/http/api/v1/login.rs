@@ -2,19 +2,18 @@
 //! The same rules as the HTML login underneath ([`password_login`]).
 
 use super::session::audience_param;
-use super::tokens::{auth_session, AuthSession};
+use super::tokens::{signed_in, AuthSession};
 use crate::http::api::{json, openapi};
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::http::pages::login::{password_login, LoginRefusal};
-use crate::http::pages::set_session_cookies;
 use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::auth::LoginError;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Json, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 /// The login route.
@@ -80,10 +79,7 @@ pub async fn post_login(
     .await
     {
         Ok((user, issued)) => {
-            let body: AuthSession = auth_session(&user, &issued)?;
-            let mut out = HeaderMap::new();
-            set_session_cookies(state.cookies, &issued, &mut out);
-            return Ok((StatusCode::OK, out, Json(body)).into_response());
+            return signed_in(&state, StatusCode::OK, &user, &issued);
         }
         Err(refused) => refused,
     };

@@ -5,11 +5,10 @@
 use crate::http::api::{json, openapi};
 use crate::http::error::{envelope, ApiError};
 use crate::http::extract::{ApiUser, RequestCtx};
-use crate::http::pages::{ask_limiter, email_limit_key, refund, Ask};
+use crate::http::pages::password::{change_password, ChangeRefusal};
 use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::auth::PasswordChangeError;
-use authara_core::limits::{Family, LimitKey};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -76,31 +75,13 @@ pub async fn put_password(
 ) -> Result<Response, ApiError> {
     let req: SetPasswordRequest = json::parse(&headers, &body)?;
     let current = req.current_password.as_deref().filter(|c| !c.is_empty());
-    // Counted like a login attempt for the account's email before it is verified, given back
-    // unless it was wrong (see the HTML form).
-    let email_key = email_limit_key(&auth.user.email);
-    let per_email = LimitKey::new(Family::LoginEmail, &email_key);
-    if current.is_some() {
-        ask_limiter(&state, &[Ask::Hit(per_email)]).await?;
-    }
-    let outcome = state
-        .auth
-        .change_password(
-            &auth.user,
-            current,
-            &req.password,
-            auth.claims.sid,
-            &context,
-        )
-        .await;
-    if current.is_some() && !matches!(outcome, Err(PasswordChangeError::WrongCurrent)) {
-        refund(&state, &[per_email]).await;
-    }
+    let outcome = match change_password(&state, &auth, current, &req.password, &context).await {
+        Err(ChangeRefusal::Limited(limited)) => return Err(limited.into()),
+        Err(ChangeRefusal::Change(e)) => Err(e),
+        Ok(revoked) => Ok(revoked),
+    };
     match outcome {
-        Ok(revoked) => {
-            tracing::info!(user_id = %auth.user.id, revoked, "password changed");
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
+        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(PasswordChangeError::Invalid(e)) => Err(ApiError::InvalidRequest(e.message())),
         Err(PasswordChangeError::CurrentRequired) => Err(ApiError::InvalidRequest(
             "current_password is required: the account has a password.",

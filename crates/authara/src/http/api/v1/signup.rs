@@ -1,12 +1,11 @@
 //! `POST /auth/api/v1/signup/direct?audience=app`: the JSON signup without an email challenge.
 //! The same rules as the HTML signup underneath ([`password_signup`]).
 
-use super::tokens::{auth_session, AuthSession};
+use super::tokens::{signed_in, AuthSession};
 use crate::http::api::{json, openapi};
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::http::form;
-use crate::http::pages::set_session_cookies;
 use crate::http::pages::signup::{password_signup, SignupRefusal, COULD_NOT_CREATE};
 use crate::http::Routes;
 use crate::state::AppState;
@@ -14,7 +13,7 @@ use authara_core::auth::SignupError;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Json, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 /// The signup route.
@@ -85,12 +84,7 @@ pub async fn post_signup_direct(
         return Err(ApiError::InvalidRequest("Invalid invitation code."));
     }
     match password_signup(&state, &client, &req.email, &req.password).await {
-        Ok((user, issued)) => {
-            let body: AuthSession = auth_session(&user, &issued)?;
-            let mut out = HeaderMap::new();
-            set_session_cookies(state.cookies, &issued, &mut out);
-            Ok((StatusCode::CREATED, out, Json(body)).into_response())
-        }
+        Ok((user, issued)) => signed_in(&state, StatusCode::CREATED, &user, &issued),
         Err(SignupRefusal::Limited(l)) => Err(l.into()),
         Err(SignupRefusal::Signup(e)) => Err(match e {
             SignupError::Email(e) => ApiError::InvalidInput(e.to_string()),

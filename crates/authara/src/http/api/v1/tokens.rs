@@ -8,6 +8,7 @@
 use super::user::rfc3339_seconds;
 use crate::http::api::{json, openapi};
 use crate::http::error::ApiError;
+use crate::http::pages::set_session_cookies;
 use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::auth::store::UserRecord;
@@ -15,7 +16,7 @@ use authara_core::jwt::Audience;
 use authara_core::session::{Issued, RefreshError};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +58,19 @@ pub struct Tokens {
     /// The refresh token to use next time: a new one when this refresh rotated, else the one
     /// presented.
     pub refresh_token: String,
+}
+
+/// The answer of a JSON login or signup: `status`, the [`AuthSession`] and both session cookies.
+pub fn signed_in(
+    state: &AppState,
+    status: StatusCode,
+    user: &UserRecord,
+    issued: &Issued,
+) -> Result<Response, ApiError> {
+    let body = auth_session(user, issued)?;
+    let mut out = HeaderMap::new();
+    set_session_cookies(state.cookies, issued, &mut out);
+    Ok((status, out, Json(body)).into_response())
 }
 
 /// The [`AuthSession`] for a session just started.
