@@ -281,9 +281,20 @@ impl TestApp {
     /// Signs up from another browser that never loaded a page: a fresh client sending a
     /// made-up CSRF token as both the cookie and the form field. Returns the response.
     pub async fn signup_in_another_browser(&self, email: &str, password: &str) -> Response {
+        self.post_in_another_browser("/auth/signup", email, password)
+            .await
+    }
+
+    /// Logs in from another browser, as [`Self::signup_in_another_browser`] signs up.
+    pub async fn login_in_another_browser(&self, email: &str, password: &str) -> Response {
+        self.post_in_another_browser("/auth/login", email, password)
+            .await
+    }
+
+    async fn post_in_another_browser(&self, path: &str, email: &str, password: &str) -> Response {
         let csrf = "e".repeat(43);
         self.fresh_client()
-            .post(self.url("/auth/signup"))
+            .post(self.url(path))
             .header("cookie", format!("authara_csrf={csrf}"))
             .form(&[
                 ("email", email),

@@ -47,19 +47,7 @@ fn cookie_value(res: &Response, name: &str) -> String {
 
 /// Logs in from another browser (a fresh client that never loaded a page).
 pub(crate) async fn login_elsewhere(app: &TestApp, email: &str, password: &str) -> Device {
-    let csrf = "d".repeat(43);
-    let res = app
-        .fresh_client()
-        .post(app.url("/auth/login"))
-        .header("cookie", format!("authara_csrf={csrf}"))
-        .form(&[
-            ("email", email),
-            ("password", password),
-            ("csrf_token", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app.login_in_another_browser(email, password).await;
     assert_eq!(res.status(), 303, "login elsewhere");
     Device {
         access: cookie_value(&res, "authara_access"),
@@ -98,18 +86,8 @@ pub(crate) async fn assert_signed_in(app: &TestApp, device: &Device) {
 
 /// The login status of `email` with `password`, from another browser.
 async fn login_status(app: &TestApp, email: &str, password: &str) -> u16 {
-    let csrf = "l".repeat(43);
-    app.fresh_client()
-        .post(app.url("/auth/login"))
-        .header("cookie", format!("authara_csrf={csrf}"))
-        .form(&[
-            ("email", email),
-            ("password", password),
-            ("csrf_token", csrf.as_str()),
-        ])
-        .send()
+    app.login_in_another_browser(email, password)
         .await
-        .unwrap()
         .status()
         .as_u16()
 }

@@ -37,19 +37,7 @@ pub async fn refresh_with(app: &TestApp, refresh: &str) -> Response {
 
 /// Logs in from a fresh browser; returns its (access, refresh) tokens.
 pub async fn login_elsewhere(app: &TestApp, email: &str, password: &str) -> (String, String) {
-    let csrf = "l".repeat(43);
-    let res = app
-        .fresh_client()
-        .post(app.url("/auth/login"))
-        .header("cookie", format!("authara_csrf={csrf}"))
-        .form(&[
-            ("email", email),
-            ("password", password),
-            ("csrf_token", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app.login_in_another_browser(email, password).await;
     assert_eq!(res.status(), 303);
     tokens_of(&res)
 }
