@@ -35,8 +35,13 @@ fn is_json(headers: &HeaderMap) -> bool {
     let (Some(v), None) = (all.next(), all.next()) else {
         return false;
     };
-    let Ok(v) = v.to_str() else { return false };
-    let media = v.split(';').next().unwrap_or_default().trim();
+    v.to_str().is_ok_and(is_json_media)
+}
+
+/// Whether one media type (of `Content-Type`, or one entry of `Accept`) is `application/json`,
+/// whatever its case and parameters.
+pub fn is_json_media(media: &str) -> bool {
+    let media = media.split(';').next().unwrap_or_default().trim();
     media.eq_ignore_ascii_case("application/json")
 }
 

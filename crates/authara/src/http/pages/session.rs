@@ -123,10 +123,7 @@ fn is_navigation(headers: &HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|media| {
-            let media = media.split(';').next().unwrap_or_default().trim();
-            media.eq_ignore_ascii_case("application/json")
-        });
+        .any(crate::http::api::json::is_json_media);
     fetch_mode != Some(false) && !wants_json
 }
 

@@ -1,6 +1,7 @@
 //! The caller's sessions as JSON: `GET /auth/api/v1/sessions` (upstream lists them only in
 //! HTML), `DELETE /auth/api/v1/sessions/{id}` and `POST /auth/api/v1/sessions/revoke-other`.
 
+use super::user::rfc3339_seconds;
 use crate::http::api::openapi;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiUser, RequestCtx};
@@ -12,8 +13,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 /// The session list routes.
@@ -63,22 +62,13 @@ pub struct RevokedBody {
     pub revoked: u64,
 }
 
-/// RFC 3339 in UTC, whole seconds.
-fn timestamp(t: OffsetDateTime) -> Result<String, ApiError> {
-    let t = t.to_offset(UtcOffset::UTC);
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .map_err(ApiError::internal)
-}
-
 impl SessionBody {
     fn new(s: LiveSession, current: Uuid) -> Result<Self, ApiError> {
         Ok(Self {
             id: s.id,
-            created_at: timestamp(s.created_at)?,
-            last_used_at: timestamp(s.last_used_at)?,
-            expires_at: timestamp(s.expires_at)?,
+            created_at: rfc3339_seconds(s.created_at)?,
+            last_used_at: rfc3339_seconds(s.last_used_at)?,
+            expires_at: rfc3339_seconds(s.expires_at)?,
             user_agent: s.user_agent,
             ip_address: s.client_ip,
             current: s.id == current,
