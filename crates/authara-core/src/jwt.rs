@@ -96,6 +96,39 @@ pub enum KeySetError {
     UnknownActive(String),
 }
 
+/// Lower-case hex of `bytes`.
+fn hex_lower(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Decodes exactly `out.len()` bytes of hex (either case) into `out`.
+fn decode_hex(hex: &str, out: &mut [u8]) -> bool {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    if hex.len() != out.len() * 2 {
+        return false;
+    }
+    for (slot, pair) in out.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+        let (Some(&hi), Some(&lo)) = (pair.first(), pair.get(1)) else {
+            return false;
+        };
+        let (Some(hi), Some(lo)) = (digit(hi), digit(lo)) else {
+            return false;
+        };
+        *slot = (hi << 4) | lo;
+    }
+    true
+}
+
 fn valid_kid(kid: &str) -> bool {
     (1..=64).contains(&kid.len())
         && kid
@@ -147,6 +180,32 @@ impl JwtKeys {
 
     fn active_key(&self) -> Option<&Key> {
         self.keys.get(self.active)
+    }
+
+    /// HMAC-SHA256 of `data` under the active key, lower-case hex: how challenge codes are
+    /// stored (upstream keys them with the JWT keys, so that a rotation keeps them valid).
+    /// `data` must be domain-separated from JWT signing input (which starts with `eyJ`).
+    pub fn mac_hex(&self, data: &[u8]) -> Option<String> {
+        let key = self.active_key()?;
+        let mut mac = key.mac.clone();
+        mac.update(data);
+        Some(hex_lower(&mac.finalize().into_bytes()))
+    }
+
+    /// Whether `mac_hex` is the HMAC-SHA256 of `data` under any configured key; every key is
+    /// tried and each comparison takes constant time.
+    pub fn any_mac_matches(&self, data: &[u8], mac_hex: &str) -> bool {
+        let mut expected = [0u8; 32];
+        if !decode_hex(mac_hex, &mut expected) {
+            return false;
+        }
+        let mut found = false;
+        for key in &self.keys {
+            let mut mac = key.mac.clone();
+            mac.update(data);
+            found |= mac.verify_slice(&expected).is_ok();
+        }
+        found
     }
 
     /// Signs claims with the active key.

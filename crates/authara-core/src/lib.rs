@@ -3,12 +3,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod challenge;
 pub mod clock;
 pub mod csrf;
 pub mod domain;
 pub mod events;
 pub mod jwt;
 pub mod limits;
+pub mod mail;
 pub mod random;
 pub mod session;
 pub mod store;

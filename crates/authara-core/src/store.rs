@@ -10,6 +10,11 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 pub use crate::audit::store::{AuditFilter, AuditStore};
+pub use crate::challenge::store::{
+    Attempt, ChallengeRecord, ChallengeStore, CodeRecord, Completed, Completion, NewChallenge,
+    NewEmailNotice, PendingAction, Purpose, Resend,
+};
+pub use crate::mail::store::{ClaimedEmail, EmailRecord, EmailStatus, EmailStore};
 pub use crate::auth::store::{NewUser, SessionsToRevoke, UserRecord, UserStore};
 pub use crate::events::store::{ClaimedEvent, EventRecord, EventStatus, EventStore};
 pub use crate::session::store::{
@@ -136,9 +141,21 @@ pub trait SchemaStore: Send + Sync + 'static {
 /// The whole storage interface, implemented for PostgreSQL and SQLite: every aggregate's trait.
 /// Implemented for any type that implements them all; `Arc<dyn Store>` upcasts to each
 /// aggregate's `Arc<dyn …Store>`.
-pub trait Store: SchemaStore + UserStore + SessionStore + EventStore + AuditStore {}
+pub trait Store:
+    SchemaStore + UserStore + SessionStore + EventStore + AuditStore + ChallengeStore + EmailStore
+{
+}
 
-impl<T> Store for T where T: SchemaStore + UserStore + SessionStore + EventStore + AuditStore {}
+impl<T> Store for T where
+    T: SchemaStore
+        + UserStore
+        + SessionStore
+        + EventStore
+        + AuditStore
+        + ChallengeStore
+        + EmailStore
+{
+}
 
 #[cfg(test)]
 mod tests {

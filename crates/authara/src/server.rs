@@ -9,6 +9,7 @@ use crate::state::{AppState, Inner};
 use authara_core::audit::AuditService;
 use authara_core::auth::password::{HashError, PasswordHasher};
 use authara_core::auth::AuthService;
+use authara_core::challenge::ChallengeService;
 use authara_core::clock::{Clock, SystemClock};
 use authara_core::events::{EventPolicy, Publisher};
 use authara_core::jwt::{JwtKeys, KeySetError};
@@ -162,7 +163,7 @@ pub async fn cli_account_service(config: &Config) -> Result<AuthService, StartEr
     let deps = Deps::default();
     let cache = Arc::new(SessionCache::new(time::Duration::ZERO, 1));
     cache.set_enabled(false);
-    let (_, auth) = account_services(config, &deps, store, cache, 1)?;
+    let (_, auth, _) = account_services(config, &deps, store, cache, 1)?;
     Ok(auth)
 }
 
@@ -174,13 +175,13 @@ fn account_services(
     store: Arc<dyn Store>,
     cache: Arc<SessionCache>,
     hash_threads: usize,
-) -> Result<(SessionService, AuthService), StartError> {
+) -> Result<(SessionService, AuthService, ChallengeService), StartError> {
     let keys = Arc::new(jwt_keys(config, &*deps.random)?);
     let sessions = SessionService::new(
         store.clone(),
         deps.clock.clone(),
         deps.random.clone(),
-        keys,
+        keys.clone(),
         config.session,
         cache,
     );
@@ -190,6 +191,17 @@ fn account_services(
         config.hash_queue,
         deps.random.clone(),
     )?);
+    let events = event_publisher(config, deps.random.clone());
+    let challenges = ChallengeService::new(
+        store.clone(),
+        deps.clock.clone(),
+        deps.random.clone(),
+        hasher.clone(),
+        keys,
+        sessions.clone(),
+        events.clone(),
+        config.challenge.clone(),
+    );
     let auth = AuthService::new(
         store,
         deps.clock.clone(),
@@ -197,8 +209,8 @@ fn account_services(
         hasher,
         sessions.clone(),
     )
-    .with_events(event_publisher(config, deps.random.clone()));
-    Ok((sessions, auth))
+    .with_events(events);
+    Ok((sessions, auth, challenges))
 }
 
 /// Opens the configured database (no migration, no schema check).
@@ -300,7 +312,7 @@ impl Server {
         if !config.session_cache_max_age.is_zero() {
             connect_cache(&*store, &cache, sqlite_lock.is_some() || is_memory(config)).await?;
         }
-        let (sessions, auth) =
+        let (sessions, auth, challenges) =
             account_services(config, &deps, store.clone(), cache, config.hash_concurrency)?;
         let webhooks = webhook_settings(config)?.map(|s| (s, store.clone()));
         let clock = deps.clock.clone();
@@ -308,6 +320,7 @@ impl Server {
         let state = AppState::new(Inner {
             auth,
             sessions,
+            challenges,
             store,
             random: deps.random,
             limiter,

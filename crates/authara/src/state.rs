@@ -3,6 +3,7 @@
 use crate::config::Cidr;
 use crate::http::cookies::CookieWriter;
 use authara_core::auth::AuthService;
+use authara_core::challenge::ChallengeService;
 use authara_core::limits::RateLimiter;
 use authara_core::random::Random;
 use authara_core::session::SessionService;
@@ -18,6 +19,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub auth: AuthService,
     pub sessions: SessionService,
+    /// Emailed-code challenges: password reset, signup verification, email change.
+    pub challenges: ChallengeService,
     pub store: Arc<dyn Store>,
     pub random: Arc<dyn Random>,
     pub limiter: Arc<dyn RateLimiter>,

@@ -28,6 +28,10 @@ pub enum AuditAction {
     PasswordChanged,
     /// `user.deleted`
     AccountDeleted,
+    /// `user.password_reset` (ours): a password replaced through an emailed code.
+    PasswordReset,
+    /// `user.email_changed` (ours): an email changed through a code sent to the new address.
+    EmailChanged,
     /// `session.refresh_token_reuse_detected`: a consumed refresh token came back after the
     /// grace window; its session was revoked.
     RefreshTokenReuse,
@@ -35,7 +39,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 9] = [
+    pub const ALL: [AuditAction; 11] = [
         Self::UserDisabled,
         Self::UserEnabled,
         Self::AdminGranted,
@@ -44,6 +48,8 @@ impl AuditAction {
         Self::SessionsRevoked,
         Self::PasswordChanged,
         Self::AccountDeleted,
+        Self::PasswordReset,
+        Self::EmailChanged,
         Self::RefreshTokenReuse,
     ];
 
@@ -58,6 +64,8 @@ impl AuditAction {
             Self::SessionsRevoked => "user.sessions_revoked",
             Self::PasswordChanged => "user.password_changed",
             Self::AccountDeleted => "user.deleted",
+            Self::PasswordReset => "user.password_reset",
+            Self::EmailChanged => "user.email_changed",
             Self::RefreshTokenReuse => "session.refresh_token_reuse_detected",
         }
     }

@@ -201,6 +201,8 @@ pub struct Config {
     pub webhooks: Option<WebhookConfig>,
     /// The audit log's retention.
     pub audit: AuditConfig,
+    /// Emailed-code challenges (`AUTHARA_CHALLENGE_*`).
+    pub challenge: authara_core::challenge::ChallengeSettings,
     /// Said once at start (e.g. a rate limit turned off in dev); never contains a secret.
     pub warnings: Vec<String>,
 }
@@ -321,6 +323,7 @@ impl Config {
         let http = http::http_limits(&e)?;
         let webhooks = webhooks::read(&e, env, &mut warnings)?;
         let audit = audit::read(&e)?;
+        let challenge = authara_core::challenge::ChallengeSettings::default();
         Ok(Config {
             env,
             log_level,
@@ -341,6 +344,7 @@ impl Config {
             http,
             webhooks,
             audit,
+            challenge,
             warnings,
         })
     }
