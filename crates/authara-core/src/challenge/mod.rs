@@ -218,10 +218,14 @@ impl ChallengeService {
         let hash = self.hash(&password).await?;
         let user = self.store.find_user_by_email(email.as_str()).await?;
         let action = match user {
-            Some(user) if !user.disabled => PendingAction::PasswordReset {
-                user_id: user.id,
-                password_hash: hash,
-            },
+            // A reset replaces a password; it never gives a passwordless account one (as
+            // upstream now), so such an account gets an opaque challenge too.
+            Some(user) if !user.disabled && user.password_hash.is_some() => {
+                PendingAction::PasswordReset {
+                    user_id: user.id,
+                    password_hash: hash,
+                }
+            }
             _ => PendingAction::Opaque,
         };
         self.create(Purpose::PasswordReset, email.as_str(), action)
@@ -283,6 +287,16 @@ impl ChallengeService {
             .find_challenge(id)
             .await?
             .filter(|c| c.purpose == purpose && c.is_live(now)))
+    }
+
+    /// The challenge, when it is live, whatever its purpose.
+    pub async fn find_live_any(&self, id: Uuid) -> Result<Option<ChallengeRecord>, StoreError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .find_challenge(id)
+            .await?
+            .filter(|c| c.is_live(now)))
     }
 
     /// Asks for a new code. Opaque and real challenges answer alike.

@@ -118,12 +118,17 @@ impl Default for Routes {
 /// Every route under `/auth`, unlayered: one line per feature.
 fn routes() -> Routes {
     use api::v1;
-    use pages::{account, admin, login, password, session, signup};
+    use pages::{
+        account, admin, challenge, email_change, login, password, password_reset, session, signup,
+    };
     Routes::new()
         .merge(login::routes())
         .merge(signup::routes())
         .merge(account::routes())
         .merge(password::routes())
+        .merge(password_reset::routes())
+        .merge(challenge::routes())
+        .merge(email_change::routes())
         .merge(session::routes())
         .merge(admin::routes())
         .merge(v1::user::routes())
@@ -131,6 +136,8 @@ fn routes() -> Routes {
         .merge(v1::session::routes())
         .merge(v1::login::routes())
         .merge(v1::signup::routes())
+        .merge(v1::password_reset::routes())
+        .merge(v1::challenges::routes())
         .merge(v1::tokens::routes())
         .merge(v1::sessions::routes())
         .merge(v1::csrf::routes())

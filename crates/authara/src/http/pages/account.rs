@@ -10,7 +10,7 @@ use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::auth::UsernameChangeError;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
@@ -33,17 +33,28 @@ const SINCE: &[time::format_description::FormatItem<'static>] =
 pub async fn get_account(
     State(state): State<AppState>,
     user: SignedIn,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    account_page(&state, &headers, user, StatusCode::OK, None).await
+    let notice = match form::query_param(query.as_deref(), "notice") {
+        Ok(Some(n)) if n == "email-changed" => Some(EMAIL_CHANGED),
+        _ => None,
+    };
+    account_page(&state, &headers, user, StatusCode::OK, None, notice).await
 }
 
-async fn account_page(
+/// Shown on the account page after an email change.
+pub const EMAIL_CHANGED: &str =
+    "Your email address was changed. Every other device was signed out.";
+
+/// The account page, with an error or a notice.
+pub async fn account_page(
     state: &AppState,
     headers: &HeaderMap,
     user: SignedIn,
     status: StatusCode,
     error: Option<&str>,
+    notice: Option<&str>,
 ) -> Result<Response, PageError> {
     let SignedIn {
         auth,
@@ -75,6 +86,8 @@ async fn account_page(
         has_password: auth.user.password_hash.is_some(),
         sessions,
         error,
+        notice,
+        email_change: state.challenges.settings().enabled,
     };
     Ok(render(&page, status, out))
 }
@@ -104,6 +117,7 @@ pub async fn post_username(
                 user,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(&msg),
+                None,
             )
             .await
         }
@@ -115,6 +129,7 @@ pub async fn post_username(
                 user,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(msg),
+                None,
             )
             .await
         }

@@ -45,6 +45,7 @@ fn login_page(
     return_to: Option<&ReturnTo>,
     email: &str,
     error: Option<&str>,
+    notice: Option<&str>,
 ) -> Response {
     let mut out = HeaderMap::new();
     let csrf = ensure_csrf(state, headers, &mut out);
@@ -54,7 +55,9 @@ fn login_page(
         return_to: rt,
         email,
         error,
+        notice,
         signup_href: with_return_to("/auth/signup", rt),
+        reset_href: with_return_to(super::password_reset::PASSWORD_RESET, rt),
     };
     render(&page, status, out)
 }
@@ -64,8 +67,13 @@ pub async fn get_login(
     State(state): State<AppState>,
     Htmx(htmx): Htmx,
     QueryReturnTo(rt): QueryReturnTo,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
+    let notice = match form::query_param(query.as_deref(), "notice") {
+        Ok(Some(n)) if n == "password-reset" => Some(super::challenge::RESET_DONE),
+        _ => None,
+    };
     // Only the access cookie: a visitor whose access token expired sees the form.
     if access_user(&state, &headers).await?.is_some() {
         let to = rt.unwrap_or_else(ReturnTo::root);
@@ -78,6 +86,7 @@ pub async fn get_login(
         rt.as_ref(),
         "",
         None,
+        notice,
     ))
 }
 
@@ -102,6 +111,7 @@ pub async fn post_login(
             rt.as_ref(),
             echoed_email(email),
             Some(error),
+            None,
         )
     };
 

@@ -4,8 +4,11 @@
 
 pub mod account;
 pub mod admin;
+pub mod challenge;
+pub mod email_change;
 pub mod login;
 pub mod password;
+pub mod password_reset;
 pub mod session;
 pub mod signup;
 
@@ -27,7 +30,9 @@ pub struct LoginPage<'a> {
     pub return_to: Option<&'a str>,
     pub email: &'a str,
     pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
     pub signup_href: String,
+    pub reset_href: String,
 }
 
 /// `/auth/signup`.
@@ -62,6 +67,9 @@ pub struct AccountPage<'a> {
     pub has_password: bool,
     pub sessions: Vec<SessionRow>,
     pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    /// Whether the email-change form is offered (`AUTHARA_CHALLENGE_ENABLED`).
+    pub email_change: bool,
 }
 
 /// A page with a title, one message and one link (errors, deletion).

@@ -83,6 +83,21 @@ pub async fn post_signup(
         )
     };
 
+    if state.challenges.settings().enabled {
+        return match start_signup_challenge(&state, &client, email, password).await {
+            Ok(started) => {
+                let to = super::challenge::verify_href(
+                    authara_core::challenge::store::Purpose::Signup,
+                    started.challenge_id,
+                    None,
+                    rt.as_ref(),
+                );
+                Ok(crate::http::respond::redirect(htmx, &to, HeaderMap::new()))
+            }
+            Err(ChallengeSignupRefusal::Limited(limited)) => Ok(refuse_limited(show, limited)),
+            Err(ChallengeSignupRefusal::Start(e)) => super::password_reset::start_refused(e, show),
+        };
+    }
     match password_signup(&state, &client, email, password).await {
         Ok((_, issued)) => Ok(signed_in_redirect(&state, htmx, &issued, rt)),
         Err(SignupRefusal::Limited(limited)) => Ok(refuse_limited(show, limited)),
@@ -135,4 +150,37 @@ pub async fn password_signup(
         .signup(email, password, client.origin())
         .await
         .map_err(SignupRefusal::Signup)
+}
+
+/// Why [`start_signup_challenge`] started nothing.
+#[derive(Debug)]
+pub enum ChallengeSignupRefusal {
+    /// Over a rate limit: nothing was checked.
+    Limited(authara_core::limits::Limited),
+    /// What the challenge service said.
+    Start(authara_core::challenge::StartError),
+}
+
+/// A verified signup's start (`AUTHARA_CHALLENGE_ENABLED`), the one implementation behind
+/// `POST /auth/signup` and `POST /auth/api/v1/signup/challenges`: the same limits as a direct
+/// signup, then a challenge; a taken email gets an opaque one, and the same answer.
+pub async fn start_signup_challenge(
+    state: &AppState,
+    client: &ClientInfo,
+    email: &str,
+    password: &str,
+) -> Result<authara_core::challenge::Started, ChallengeSignupRefusal> {
+    let email_key = email_limit_key(email);
+    let asks = [
+        Ask::Hit(LimitKey::new(Family::SignupIp, &client.ip)),
+        Ask::Hit(LimitKey::new(Family::SignupEmail, &email_key)),
+    ];
+    ask_limiter(state, &asks)
+        .await
+        .map_err(ChallengeSignupRefusal::Limited)?;
+    state
+        .challenges
+        .start_signup(email, password)
+        .await
+        .map_err(ChallengeSignupRefusal::Start)
 }

@@ -1,8 +1,10 @@
 //! JSON API v1 under `/auth/api/v1`.
 
+pub mod challenges;
 pub mod csrf;
 pub mod login;
 pub mod password;
+pub mod password_reset;
 pub mod session;
 pub mod sessions;
 pub mod signup;

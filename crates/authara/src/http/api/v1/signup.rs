@@ -1,24 +1,45 @@
 //! `POST /auth/api/v1/signup/direct?audience=app`: the JSON signup without an email challenge.
 //! The same rules as the HTML signup underneath ([`password_signup`]).
 
+use super::challenges::{VerificationRequest, INVALID_CODE};
 use super::tokens::{signed_in, AuthSession};
 use crate::http::api::{json, openapi};
 use crate::http::error::ApiError;
-use crate::http::extract::ClientInfo;
+use crate::http::extract::{ClientInfo, RequestCtx};
 use crate::http::form;
+use crate::http::pages::challenge::{parse_id, verify_code};
 use crate::http::pages::signup::{password_signup, SignupRefusal, COULD_NOT_CREATE};
+use crate::http::pages::signup::{start_signup_challenge, ChallengeSignupRefusal};
 use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::auth::SignupError;
+use authara_core::auth::{LoginMethod, LoginOutcome};
+use authara_core::challenge::store::{Completed, Purpose};
+use authara_core::jwt::Audience;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 /// The signup route.
 pub fn routes() -> Routes {
-    Routes::new().post("/auth/api/v1/signup/direct", post_signup_direct)
+    Routes::new()
+        .post("/auth/api/v1/signup/direct", post_signup_direct)
+        .post("/auth/api/v1/signup/challenges", post_signup_challenge)
+        .post(
+            "/auth/api/v1/signup/challenges/verify",
+            post_signup_challenge_verify,
+        )
+}
+
+/// Only `?audience=app` (or none) is accepted by the signup routes (upstream's `AppAudience`).
+fn app_audience_only(query: Option<&str>) -> Result<(), ApiError> {
+    match form::query_param(query, "audience") {
+        Ok(None) => Ok(()),
+        Ok(Some(a)) if a == "app" => Ok(()),
+        _ => Err(ApiError::InvalidRequest("audience must be \"app\".")),
+    }
 }
 
 /// The signup body (upstream's `SignupRequest`). No `Debug`: it holds the password.
@@ -49,7 +70,8 @@ pub struct SignupRequest {
     operation_id = "signupDirect",
     tag = "Authentication",
     summary = "Create an account",
-    description = "Creates the account and starts a session, with the rules of the HTML signup. \
+    description = "Creates the account and starts a session, with the rules of the HTML signup; `404` when \
+        verified signup (`AUTHARA_CHALLENGE_ENABLED`) is on. \
         An invalid email or password is `400` naming the problem; a taken email is `400` with a \
         message that does not say the email exists; an `invitation_code` is refused (`400`: \
         invitations do not exist yet). Rate limited per IP and per email (`429` + `Retry-After`); \
@@ -62,9 +84,13 @@ pub struct SignupRequest {
         (status = 201, description = "Account created and signed in; both session cookies set.",
             body = AuthSession),
         (status = 400, response = openapi::InvalidRequest),
+        (status = 404, response = openapi::NotFound),
         (status = 429, response = openapi::RateLimited),
     ),
-    extensions(("x-authara-set-cookies" = json!(["authara_access", "authara_refresh"]))),
+    extensions(
+        ("x-authara-set-cookies" = json!(["authara_access", "authara_refresh"])),
+        ("x-authara-availability" = json!("challenges-disabled")),
+    ),
 )]
 pub async fn post_signup_direct(
     State(state): State<AppState>,
@@ -73,12 +99,11 @@ pub async fn post_signup_direct(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    // Signup gives `app` access only (upstream's `AppAudience`).
-    match form::query_param(query.as_deref(), "audience") {
-        Ok(None) => {}
-        Ok(Some(a)) if a == "app" => {}
-        _ => return Err(ApiError::InvalidRequest("audience must be \"app\".")),
+    // With verified signup on, the account exists only after its email's code (upstream: 404).
+    if state.challenges.settings().enabled {
+        return Err(ApiError::NotFound);
     }
+    app_audience_only(query.as_deref())?;
     let req: SignupRequest = json::parse(&headers, &body)?;
     if req.invitation_code.is_some() {
         return Err(ApiError::InvalidRequest("Invalid invitation code."));
@@ -94,4 +119,121 @@ pub async fn post_signup_direct(
             SignupError::Failed(e) => ApiError::internal(e),
         }),
     }
+}
+
+/// Upstream's `SignupChallenge`: the challenge whose code was emailed.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SignupChallenge {
+    pub challenge_id: uuid::Uuid,
+}
+
+/// `POST /auth/api/v1/signup/challenges`: `202 {challenge_id}`; `404` when challenges are off.
+#[utoipa::path(
+    post,
+    path = "/auth/api/v1/signup/challenges",
+    operation_id = "startSignupChallenge",
+    tag = "Authentication",
+    summary = "Start challenge-based signup",
+    description = "Checks the email and password, hashes the password and emails a 6-digit code; \
+        the account is created only when the code is verified. A taken email gets the same `202` \
+        (an opaque challenge, no email), so the route tells nobody whether an email is \
+        registered. Rate limited per IP and per email (`429` + `Retry-After`); an invalid email \
+        or password is `400` naming the problem; `404` when `AUTHARA_CHALLENGE_ENABLED` is off.",
+    params(openapi::AppAudienceQuery),
+    request_body = SignupRequest,
+    security(("csrfCookie" = [], "csrfHeader" = [])),
+    responses(
+        (status = 202, description = "Challenge started (or an opaque one).",
+            body = SignupChallenge),
+        (status = 400, response = openapi::InvalidRequest),
+        (status = 404, response = openapi::NotFound),
+        (status = 429, response = openapi::RateLimited),
+    ),
+    extensions(("x-authara-availability" = json!("challenges-enabled"))),
+)]
+pub async fn post_signup_challenge(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if !state.challenges.settings().enabled {
+        return Err(ApiError::NotFound);
+    }
+    app_audience_only(query.as_deref())?;
+    let req: SignupRequest = json::parse(&headers, &body)?;
+    if req.invitation_code.is_some() {
+        return Err(ApiError::InvalidRequest("Invalid invitation code."));
+    }
+    match start_signup_challenge(&state, &client, &req.email, &req.password).await {
+        Ok(started) => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(SignupChallenge {
+                challenge_id: started.challenge_id,
+            }),
+        )
+            .into_response()),
+        Err(ChallengeSignupRefusal::Limited(l)) => Err(l.into()),
+        Err(ChallengeSignupRefusal::Start(e)) => Err(super::password_reset::start_error(e)),
+    }
+}
+
+/// `POST /auth/api/v1/signup/challenges/verify`: `201` with the [`AuthSession`] and both session
+/// cookies; every failed verification is the same `400`.
+#[utoipa::path(
+    post,
+    path = "/auth/api/v1/signup/challenges/verify",
+    operation_id = "verifySignupChallenge",
+    tag = "Authentication",
+    summary = "Verify a signup challenge and create the account",
+    description = "Checks the emailed code; when it is right, creates the account and starts a \
+        session. Every failure (wrong or expired code, too many attempts, unknown or used \
+        challenge, an opaque challenge) is the same `400`. Rate limited per IP (`429` + \
+        `Retry-After`); `404` when `AUTHARA_CHALLENGE_ENABLED` is off.",
+    params(openapi::AppAudienceQuery),
+    request_body = VerificationRequest,
+    security(("csrfCookie" = [], "csrfHeader" = [])),
+    responses(
+        (status = 201, description = "Account created and signed in; both session cookies set.",
+            body = AuthSession),
+        (status = 400, response = openapi::InvalidRequest),
+        (status = 404, response = openapi::NotFound),
+        (status = 429, response = openapi::RateLimited),
+    ),
+    extensions(
+        ("x-authara-set-cookies" = json!(["authara_access", "authara_refresh"])),
+        ("x-authara-availability" = json!("challenges-enabled")),
+    ),
+)]
+pub async fn post_signup_challenge_verify(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequestCtx(context): RequestCtx,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if !state.challenges.settings().enabled {
+        return Err(ApiError::NotFound);
+    }
+    app_audience_only(query.as_deref())?;
+    let req: VerificationRequest = json::parse(&headers, &body)?;
+    let id = parse_id(&req.challenge_id).ok_or(ApiError::InvalidRequest(INVALID_CODE))?;
+    let done = verify_code(&state, &client, &context, id, Purpose::Signup, &req.code)
+        .await
+        .map_err(super::password_reset::verify_error)?;
+    let Completed::Signup { user } = done else {
+        return Err(ApiError::InvalidRequest(INVALID_CODE));
+    };
+    let outcome = LoginOutcome {
+        user,
+        method: LoginMethod::Signup,
+    };
+    let (user, issued) = state
+        .auth
+        .start_session(outcome, Audience::App, client.origin())
+        .await
+        .map_err(ApiError::internal)?;
+    signed_in(&state, StatusCode::CREATED, &user, &issued)
 }

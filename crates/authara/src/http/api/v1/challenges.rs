@@ -1,0 +1,84 @@
+//! `POST /auth/api/v1/challenges/resend`, and the bodies every challenge route shares.
+
+use crate::http::api::{json, openapi};
+use crate::http::error::ApiError;
+use crate::http::extract::ClientInfo;
+use crate::http::pages::challenge::{parse_id, resend_code};
+use crate::http::Routes;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+/// Every failed verification, whatever the reason (upstream's message).
+pub const INVALID_CODE: &str = "Invalid or expired verification code.";
+
+/// The resend route.
+pub fn routes() -> Routes {
+    Routes::new().post("/auth/api/v1/challenges/resend", post_resend_challenge)
+}
+
+/// Upstream's `ChallengeReference`: which challenge.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ChallengeReference {
+    pub challenge_id: Uuid,
+}
+
+/// The resend body: upstream's `ChallengeReference`, read as text so that a malformed id gets
+/// the same `204` as an unknown one.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ChallengeReferenceRequest)]
+pub struct ResendRequest {
+    #[schema(format = Uuid, max_length = 64)]
+    pub challenge_id: String,
+}
+
+/// A code for a challenge (upstream's `SignupChallengeVerification` and
+/// `PasswordResetChallengeVerification`, which are the same). No `Debug`: it holds the code.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationRequest {
+    #[schema(format = Uuid, max_length = 64)]
+    pub challenge_id: String,
+    /// The six digits from the email.
+    #[schema(pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
+    pub code: String,
+}
+
+/// `POST /auth/api/v1/challenges/resend`: `204` whatever the challenge's state.
+#[utoipa::path(
+    post,
+    path = "/auth/api/v1/challenges/resend",
+    operation_id = "resendChallenge",
+    tag = "Authentication",
+    summary = "Request another challenge verification code",
+    description = "Queues a new code for a live challenge when its resend allowance and the \
+        minimum interval permit; the previous code stops working once the new one is sent. The \
+        answer is `204` in every case (unknown, used, expired, too soon, exhausted), so it reveals \
+        nothing about the challenge. Rate limited per IP (`429` + `Retry-After`).",
+    request_body = ResendRequest,
+    security(("csrfCookie" = [], "csrfHeader" = [])),
+    responses(
+        (status = 204, description = "Accepted, whatever the challenge's state."),
+        (status = 400, response = openapi::InvalidRequest),
+        (status = 429, response = openapi::RateLimited),
+    ),
+)]
+pub async fn post_resend_challenge(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: ResendRequest = json::parse(&headers, &body)?;
+    // The limit counts every request, well-formed id or not.
+    let id = parse_id(&req.challenge_id).unwrap_or(Uuid::nil());
+    match resend_code(&state, &client, id).await {
+        Err(limited) => Err(limited.into()),
+        Ok(Err(e)) => Err(ApiError::internal(e)),
+        Ok(Ok(_)) => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
