@@ -50,9 +50,15 @@ impl Drop for SmtpServer {
 }
 
 impl SmtpServer {
-    /// Starts a server with `behaviour`.
+    /// Starts a server with `behaviour` on a random port.
     pub async fn start(behaviour: Behaviour) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(0, behaviour).await
+    }
+
+    /// Starts a server with `behaviour` on `port` of 127.0.0.1 (0: a random one), e.g. again on
+    /// the port of a server that was stopped, for a client configured with it.
+    pub async fn start_on(port: u16, behaviour: Behaviour) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
         let cert_pem = cert.cert.pem();

@@ -55,6 +55,10 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
+    /// The server's task: done once it has stopped.
+    task: Option<tokio::task::JoinHandle<()>>,
+    /// The environment it was configured from (for [`Self::restart_with`]).
+    vars: HashMap<String, String>,
     _dir: tempfile::TempDir,
     pg: Option<SchemaGuard>,
 }
@@ -112,7 +116,7 @@ impl TestApp {
         // pick again in the unlikely case that another process took it in between.
         let clock = Arc::new(ManualClock::starting_now());
         let mut attempt = 0;
-        let (config, addr, shutdown) = loop {
+        let (config, addr, shutdown, task, vars) = loop {
             attempt += 1;
             let mut vars = vars.clone();
             if !extra.iter().any(|(k, _)| *k == "AUTHARA_HTTP_ADDR") {
@@ -124,7 +128,7 @@ impl TestApp {
             }
             let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
             match try_start_server(&config, clock.clone()).await {
-                Ok((addr, shutdown)) => break (config, addr, shutdown),
+                Ok((addr, shutdown, task)) => break (config, addr, shutdown, task, vars),
                 Err(StartError::Bind { .. }) if attempt < 5 => continue,
                 Err(e) => panic!("server does not build: {e}"),
             }
@@ -137,9 +141,37 @@ impl TestApp {
             clock,
             config,
             shutdown: Some(shutdown),
+            task: Some(task),
+            vars,
             _dir: dir,
             pg,
         }
+    }
+
+    /// Stops the server and waits until it has (its database stays).
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), task).await;
+        }
+    }
+
+    /// Stops the server and starts it again on the same database, address and clock, with
+    /// `overrides` on top of its environment (the next deployment of the same site).
+    pub async fn restart_with(&mut self, overrides: &[(&str, &str)]) {
+        self.stop().await;
+        for (k, v) in overrides {
+            self.vars.insert((*k).into(), (*v).into());
+        }
+        let vars = self.vars.clone();
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+        let (addr, shutdown, task) = start_server(&config, self.clock.clone(), "restart").await;
+        self.addr = addr;
+        self.config = config;
+        self.shutdown = Some(shutdown);
+        self.task = Some(task);
     }
 
     /// A second server on the same database (another instance behind the load balancer),
@@ -151,7 +183,7 @@ impl TestApp {
         // Same `PUBLIC_URL` (one site behind a load balancer), a port of its own.
         let mut config = self.config.clone();
         config.http_addr = SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0));
-        let (addr, shutdown) = start_server(&config, clock.clone(), "sibling").await;
+        let (addr, shutdown, task) = start_server(&config, clock.clone(), "sibling").await;
         let (client, jar) = cookie_client();
         TestApp {
             addr,
@@ -160,6 +192,8 @@ impl TestApp {
             clock,
             config,
             shutdown: Some(shutdown),
+            task: Some(task),
+            vars: self.vars.clone(),
             _dir: tempfile::tempdir().unwrap(),
             pg: None,
         }
@@ -341,7 +375,7 @@ async fn start_server(
     config: &Config,
     clock: Arc<ManualClock>,
     what: &str,
-) -> (SocketAddr, oneshot::Sender<()>) {
+) -> Started {
     try_start_server(config, clock)
         .await
         .unwrap_or_else(|e| panic!("{what} does not build: {e}"))
@@ -351,7 +385,7 @@ async fn start_server(
 async fn try_start_server(
     config: &Config,
     clock: Arc<ManualClock>,
-) -> Result<(SocketAddr, oneshot::Sender<()>), StartError> {
+) -> Result<Started, StartError> {
     let deps = Deps {
         clock,
         ..Deps::default()
@@ -359,11 +393,18 @@ async fn try_start_server(
     let server = Server::build(config, deps).await?;
     let addr = server.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(server.run_until_stopped(async {
-        let _ = rx.await;
-    }));
-    Ok((addr, tx))
+    let task = tokio::spawn(async move {
+        let _ = server
+            .run_until_stopped(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok((addr, tx, task))
 }
+
+/// A started server: its address, the sender that stops it, and its task.
+type Started = (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>);
 
 /// A browser: a client with its own, empty cookie jar, redirects off and the tests' user agent.
 fn cookie_client() -> (Client, Arc<reqwest::cookie::Jar>) {

@@ -13,6 +13,10 @@ mod dbstate;
 mod helpers;
 mod raw;
 mod receiver;
+/// The test SMTP server of `authara-smtp`'s tests, shared rather than copied.
+#[path = "../../../authara-smtp/tests/smtp/server.rs"]
+#[allow(dead_code)]
+mod smtp_server;
 
 mod account;
 mod api;
@@ -20,6 +24,7 @@ mod audit;
 mod browser;
 mod cli;
 mod csrf;
+mod email;
 mod faults;
 mod hostile;
 mod json_api;
