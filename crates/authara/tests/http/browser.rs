@@ -29,6 +29,61 @@ async fn a_browser_with_javascript_signs_up_logs_out_and_logs_back_in_to_its_ret
     signup_account_logout_login(JavaScript::On).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_without_javascript_resets_a_forgotten_password_with_the_emailed_code() {
+    let found = installed();
+    if !crate::helpers::require_service(SKIPPED, found.is_some()) {
+        return;
+    }
+    let Some((driver_bin, chromium_bin)) = found else {
+        return;
+    };
+    let smtp = crate::smtp_server::SmtpServer::start(Default::default()).await;
+    let app = crate::email::spawn(Backend::Sqlite, &smtp, &[]).await;
+    let user = app.signed_up("browser-forgot").await;
+    let driver = Driver::start(&driver_bin).await;
+    let browser = driver.session(&chromium_bin, JavaScript::Off).await;
+    assert_javascript_is(&browser, JavaScript::Off).await;
+
+    // From the login page, "Forgot your password?".
+    browser.goto(&app.url("/auth/login")).await.unwrap();
+    browser
+        .find(Locator::Id("forgot-password"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_location(&browser, "/auth/password-reset", None).await;
+    assert_eq!(heading(&browser).await, "Reset your password");
+    let new_password = "a forgotten one replaced";
+    type_into(&browser, "email", &user).await;
+    type_into(&browser, "new_password", new_password).await;
+    type_into(&browser, "confirm_password", new_password).await;
+    click_button(&browser, "Email me a code").await;
+    wait_for_path(&browser, "/auth/verify-challenge/password-reset").await;
+    assert_eq!(text_of(&browser, "challenge-email").await, user);
+
+    // The code from the email.
+    let code = crate::email::nth_mail_to(&smtp, &user, 1).await.code();
+    type_into(&browser, "code", &code).await;
+    click_button(&browser, "Verify").await;
+    wait_for_path(&browser, "/auth/login").await;
+    assert!(visible_text(&browser)
+        .await
+        .contains("Your password has been reset. Please log in again."));
+
+    // The new password signs in.
+    type_into(&browser, "email", &user).await;
+    type_into(&browser, "password", new_password).await;
+    click_button(&browser, "Sign in").await;
+    wait_for_location(&browser, "/", None).await;
+    browser.goto(&app.url(ACCOUNT)).await.unwrap();
+    wait_for_location(&browser, ACCOUNT, None).await;
+    assert_eq!(text_of(&browser, "account-email").await, user);
+    browser.close().await.unwrap();
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum JavaScript {
     Off,
@@ -276,6 +331,22 @@ async fn visible_text(browser: &Client) -> String {
 
 /// Waits until the browser is at `path` with exactly the given `return_to` (or no query), on
 /// the test server; fails with where it is instead.
+/// Waits until the browser is at `path`, whatever the query.
+async fn wait_for_path(browser: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = browser.current_url().await.unwrap();
+        if url.path() == path {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {path}, the browser is at {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn wait_for_location(browser: &Client, path: &str, return_to: Option<&str>) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -33,7 +33,7 @@ on_both!(
 
 /// The test server with mail to `smtp` (plaintext) and fast polling; challenges (verified
 /// signup, email change) off unless `extra` turns them on (password reset is always on).
-async fn spawn(b: Backend, smtp: &SmtpServer, extra: &[(&str, &str)]) -> TestApp {
+pub async fn spawn(b: Backend, smtp: &SmtpServer, extra: &[(&str, &str)]) -> TestApp {
     let port = smtp.port.to_string();
     let from = format!("Authara <auth{}example.com>", '@');
     let mut vars = vec![
@@ -65,7 +65,7 @@ async fn smtp() -> SmtpServer {
 
 /// One received message, parsed just enough.
 #[derive(Debug, Clone)]
-struct Mail {
+pub struct Mail {
     to: Vec<String>,
     subject: String,
     /// Everything after the headers (all MIME parts).
@@ -90,7 +90,7 @@ impl Mail {
 
     /// The six-digit code: the first run of exactly six digits on a body line that is no MIME
     /// boundary or part header.
-    fn code(&self) -> String {
+    pub fn code(&self) -> String {
         for line in self.body.lines() {
             if line.starts_with("--") || line.starts_with("Content-") {
                 continue;
@@ -125,7 +125,7 @@ fn mails_to(smtp: &SmtpServer, to: &str) -> Vec<Mail> {
 }
 
 /// Waits for the `n`th message (1-based) to `to`.
-async fn nth_mail_to(smtp: &SmtpServer, to: &str, n: usize) -> Mail {
+pub async fn nth_mail_to(smtp: &SmtpServer, to: &str, n: usize) -> Mail {
     let deadline = tokio::time::Instant::now() + ARRIVES_WITHIN;
     loop {
         let mails = mails_to(smtp, to);
