@@ -254,7 +254,11 @@ async fn a_password_reset_by_form_emails_a_code_that_sets_the_password_and_signs
     assert_eq!(app.user_status_with(&elsewhere).await, 200);
     let res = app.login_in_another_browser(&user, PASSWORD).await;
     let other = set_cookie(res.headers(), "authara_access").unwrap();
-    let other = other.split(';').next().unwrap().trim_start_matches("authara_access=");
+    let other = other
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("authara_access=");
     assert_eq!(app.user_status_with(other).await, 200);
 
     let page = app.get("/auth/login").await.text().await.unwrap();
@@ -270,12 +274,16 @@ async fn a_password_reset_by_form_emails_a_code_that_sets_the_password_and_signs
     let mail = nth_mail_to(&smtp, &user, 1).await;
     assert_eq!(mail.subject, "Your password reset code");
     assert!(
-        mail.body
-            .contains(&format!("/auth/verify-challenge/password-reset?challenge_id={id}")),
+        mail.body.contains(&format!(
+            "/auth/verify-challenge/password-reset?challenge_id={id}"
+        )),
         "{mail:?}"
     );
     let code = mail.code();
-    assert!(!mail.body.contains(&format!("code={code}")), "the link carries no code");
+    assert!(
+        !mail.body.contains(&format!("code={code}")),
+        "the link carries no code"
+    );
 
     let res = verify_by_form(&app, "password-reset", &id, &code).await;
     assert_eq!(res.status(), 303);
@@ -323,8 +331,12 @@ async fn a_password_reset_by_json_emails_a_code_and_verify_answers_204(b: Backen
     let code = nth_mail_to(&smtp, &user, 1).await.code();
 
     let verify = "/auth/api/v1/password-reset/challenges/verify";
-    let wrong = post_json(&app, verify, json!({"challenge_id": id, "code": other_than(&code)}))
-        .await;
+    let wrong = post_json(
+        &app,
+        verify,
+        json!({"challenge_id": id, "code": other_than(&code)}),
+    )
+    .await;
     assert_eq!(wrong.status(), 400);
     let wrong: Value = wrong.json().await.unwrap();
     assert_eq!(wrong["error"]["code"], "invalid_request");
@@ -334,7 +346,11 @@ async fn a_password_reset_by_json_emails_a_code_and_verify_answers_204(b: Backen
     );
     let res = post_json(&app, verify, json!({"challenge_id": id, "code": code})).await;
     assert_eq!(res.status(), 204);
-    assert_eq!(app.user().await.0, 401, "this browser's session was revoked too");
+    assert_eq!(
+        app.user().await.0,
+        401,
+        "this browser's session was revoked too"
+    );
     let again = post_json(&app, verify, json!({"challenge_id": id, "code": code})).await;
     assert_eq!(again.status(), 400);
     assert_eq!(app.login(&user, NEW_PASSWORD).await.status(), 303);
@@ -391,7 +407,11 @@ async fn a_reset_for_an_unknown_email_answers_like_a_known_one_and_sends_nothing
         pages.push(format!("{answers:?}"));
     }
     assert_eq!(pages[2], pages[3]);
-    assert!(pages[2].contains("Too many incorrect attempts"), "{}", pages[2]);
+    assert!(
+        pages[2].contains("Too many incorrect attempts"),
+        "{}",
+        pages[2]
+    );
 
     // The JSON start: the same status and the same shape.
     let mut bodies = Vec::new();
@@ -405,7 +425,13 @@ async fn a_reset_for_an_unknown_email_answers_like_a_known_one_and_sends_nothing
         assert_eq!(res.status(), 202);
         let body: Value = res.json().await.unwrap();
         assert!(uuid::Uuid::try_parse(body["challenge_id"].as_str().unwrap()).is_ok());
-        bodies.push(body.as_object().unwrap().keys().cloned().collect::<Vec<_>>());
+        bodies.push(
+            body.as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
     }
     assert_eq!(bodies[0], bodies[1]);
 
@@ -416,9 +442,7 @@ async fn a_reset_for_an_unknown_email_answers_like_a_known_one_and_sends_nothing
     assert!(mails_to(&smtp, &unknown).is_empty());
 }
 
-async fn wrong_codes_count_until_the_attempt_limit_then_even_the_right_code_is_refused(
-    b: Backend,
-) {
+async fn wrong_codes_count_until_the_attempt_limit_then_even_the_right_code_is_refused(b: Backend) {
     let smtp = smtp().await;
     let app = spawn(b, &smtp, &[("AUTHARA_CHALLENGE_MAX_ATTEMPTS", "3")]).await;
     let user = app.signed_up("attempts").await;
@@ -443,7 +467,11 @@ async fn wrong_codes_count_until_the_attempt_limit_then_even_the_right_code_is_r
     }
     let res = verify_by_form(&app, "password-reset", &id, &code).await;
     assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains("Too many incorrect attempts"));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many incorrect attempts"));
     assert_eq!(app.login(&user, NEW_PASSWORD).await.status(), 422);
     assert_eq!(app.login(&user, PASSWORD).await.status(), 303);
 }
@@ -458,7 +486,11 @@ async fn an_expired_code_is_refused_and_a_resent_one_works(b: Backend) {
     app.clock.advance(time::Duration::minutes(11));
     let res = verify_by_form(&app, "password-reset", &id, &first).await;
     assert_eq!(res.status(), 422);
-    assert!(res.text().await.unwrap().contains("incorrect or has expired"));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("incorrect or has expired"));
 
     let res = app
         .post_form("/auth/resend-challenge", &[("challenge_id", &id)])
@@ -485,7 +517,9 @@ async fn an_expired_code_is_refused_and_a_resent_one_works(b: Backend) {
         .unwrap()
         .contains("Invalid or expired verification code"));
     let page = app
-        .get(&format!("/auth/verify-challenge/password-reset?challenge_id={id}"))
+        .get(&format!(
+            "/auth/verify-challenge/password-reset?challenge_id={id}"
+        ))
         .await;
     assert_eq!(page.status(), 404);
 }
@@ -501,7 +535,10 @@ async fn resends_wait_for_the_interval_stop_at_the_limit_and_the_json_resend_is_
     let resend = || app.post_form("/auth/resend-challenge", &[("challenge_id", &id)]);
 
     let res = resend().await;
-    assert!(location(&res).contains("notice=wait"), "30 s have not passed");
+    assert!(
+        location(&res).contains("notice=wait"),
+        "30 s have not passed"
+    );
     let page = app.get(&location(&res)).await.text().await.unwrap();
     assert!(page.contains("Please wait a moment"), "{page}");
     for n in 2..=3 {
@@ -529,9 +566,7 @@ async fn resends_wait_for_the_interval_stop_at_the_limit_and_the_json_resend_is_
     assert_eq!(res.status(), 400);
 }
 
-async fn a_verified_signup_creates_the_account_only_after_the_code_by_form_and_by_json(
-    b: Backend,
-) {
+async fn a_verified_signup_creates_the_account_only_after_the_code_by_form_and_by_json(b: Backend) {
     let smtp = smtp().await;
     let app = spawn(b, &smtp, &[CHALLENGES]).await;
     let user = email("verified");
@@ -543,7 +578,10 @@ async fn a_verified_signup_creates_the_account_only_after_the_code_by_form_and_b
         .await;
     assert_eq!(res.status(), 303);
     let to = location(&res);
-    assert!(to.starts_with("/auth/verify-challenge/signup?challenge_id="), "{to}");
+    assert!(
+        to.starts_with("/auth/verify-challenge/signup?challenge_id="),
+        "{to}"
+    );
     assert!(to.ends_with("&return_to=/after"), "{to}");
     assert!(set_cookie(res.headers(), "authara_access").is_none());
     // No account yet.
@@ -629,13 +667,22 @@ async fn a_signup_with_a_taken_email_answers_like_a_new_one_and_sends_nothing(b:
             .send()
             .await
             .unwrap();
-        let page = normalised_page(&page.text().await.unwrap(), &challenge_of(&to), address, &csrf);
+        let page = normalised_page(
+            &page.text().await.unwrap(),
+            &challenge_of(&to),
+            address,
+            &csrf,
+        );
         answers.push((without_id(&to), page));
     }
     assert_eq!(answers[0], answers[1]);
     nth_mail_to(&smtp, &fresh, 1).await;
     outbox_drained(&app).await;
-    assert_eq!(mails_to(&smtp, &taken).len(), 1, "nothing more for the taken address");
+    assert_eq!(
+        mails_to(&smtp, &taken).len(),
+        1,
+        "nothing more for the taken address"
+    );
 
     let mut bodies = Vec::new();
     for address in [&taken, &fresh] {
@@ -665,12 +712,18 @@ async fn a_signup_with_a_taken_email_answers_like_a_new_one_and_sends_nothing(b:
 async fn verified_signup(app: &TestApp, smtp: &SmtpServer, local: &str) -> String {
     let address = email(local);
     let res = app
-        .post_form("/auth/signup", &[("email", address.as_str()), ("password", PASSWORD)])
+        .post_form(
+            "/auth/signup",
+            &[("email", address.as_str()), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(res.status(), 303);
     let id = challenge_of(&location(&res));
     let code = nth_mail_to(smtp, &address, 1).await.code();
-    assert_eq!(verify_by_form(app, "signup", &id, &code).await.status(), 303);
+    assert_eq!(
+        verify_by_form(app, "signup", &id, &code).await.status(),
+        303
+    );
     address
 }
 
@@ -682,30 +735,48 @@ async fn an_email_change_sends_the_code_to_the_new_address_notifies_the_old_and_
     let old = verified_signup(&app, &smtp, "mover").await;
     let res = app.login_in_another_browser(&old, PASSWORD).await;
     let other = set_cookie(res.headers(), "authara_access").unwrap();
-    let other = other.split(';').next().unwrap().trim_start_matches("authara_access=");
+    let other = other
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("authara_access=");
     assert_eq!(app.user_status_with(other).await, 200);
 
     let account = app.get("/auth/account").await.text().await.unwrap();
-    assert!(account.contains("action=\"/auth/email-change\""), "{account}");
+    assert!(
+        account.contains("action=\"/auth/email-change\""),
+        "{account}"
+    );
     let new = email("moved");
     let res = app
         .post_form("/auth/email-change", &[("new_email", new.as_str())])
         .await;
     assert_eq!(res.status(), 303);
     let to = location(&res);
-    assert!(to.starts_with("/auth/verify-challenge/email-change?challenge_id="), "{to}");
+    assert!(
+        to.starts_with("/auth/verify-challenge/email-change?challenge_id="),
+        "{to}"
+    );
     let mail = nth_mail_to(&smtp, &new, 1).await;
     assert_eq!(mail.subject, "Verify your new email address");
     let res = verify_by_form(&app, "email-change", &challenge_of(&to), &mail.code()).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/auth/account?notice=email-changed");
     let page = app.get("/auth/account?notice=email-changed").await;
-    assert!(page.text().await.unwrap().contains("Your email address was changed."));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Your email address was changed."));
 
     let (status, me) = app.user().await;
     assert_eq!(status, 200, "the asking session survives");
     assert_eq!(me["email"], new.as_str());
-    assert_eq!(app.user_status_with(other).await, 401, "the others are signed out");
+    assert_eq!(
+        app.user_status_with(other).await,
+        401,
+        "the others are signed out"
+    );
     let notice = nth_mail_to(&smtp, &old, 2).await;
     assert!(notice.body.contains(&new), "{notice:?}");
     assert_eq!(app.login(&old, PASSWORD).await.status(), 422);
@@ -718,9 +789,7 @@ async fn an_email_change_sends_the_code_to_the_new_address_notifies_the_old_and_
     assert!(res.text().await.unwrap().contains("already your email"));
 }
 
-async fn an_email_change_to_a_taken_address_answers_like_a_free_one_and_sends_nothing(
-    b: Backend,
-) {
+async fn an_email_change_to_a_taken_address_answers_like_a_free_one_and_sends_nothing(b: Backend) {
     let smtp = smtp().await;
     let app = spawn(b, &smtp, &[CHALLENGES]).await;
     let taken = verified_signup(&app, &smtp, "occupied").await;
@@ -744,7 +813,11 @@ async fn an_email_change_to_a_taken_address_answers_like_a_free_one_and_sends_no
     assert_eq!(answers[0], answers[1]);
     nth_mail_to(&smtp, &free, 1).await;
     outbox_drained(&app).await;
-    assert_eq!(mails_to(&smtp, &taken).len(), 1, "no code to a taken address");
+    assert_eq!(
+        mails_to(&smtp, &taken).len(),
+        1,
+        "no code to a taken address"
+    );
     assert_eq!(jobs_to(&app, &taken).await, 1);
 }
 
@@ -771,7 +844,9 @@ async fn mail_queued_while_the_smtp_server_is_down_is_delivered_when_it_is_back(
     app.clock.advance(time::Duration::seconds(31));
     let code = nth_mail_to(&back, &user, 1).await.code();
     assert_eq!(
-        verify_by_form(&app, "password-reset", &id, &code).await.status(),
+        verify_by_form(&app, "password-reset", &id, &code)
+            .await
+            .status(),
         303
     );
 }
@@ -819,7 +894,9 @@ async fn mail_queued_before_a_restart_is_delivered_by_the_next_instance(b: Backe
     app.clock.advance(time::Duration::seconds(31));
     let code = nth_mail_to(&smtp, &user, 1).await.code();
     assert_eq!(
-        verify_by_form(&app, "password-reset", &id, &code).await.status(),
+        verify_by_form(&app, "password-reset", &id, &code)
+            .await
+            .status(),
         303
     );
 }
@@ -873,7 +950,9 @@ async fn without_challenges_signup_is_direct_and_the_challenge_routes_are_404(b:
     let id = uuid::Uuid::new_v4().to_string();
     for action in ["signup", "email-change"] {
         let res = app
-            .get(&format!("/auth/verify-challenge/{action}?challenge_id={id}"))
+            .get(&format!(
+                "/auth/verify-challenge/{action}?challenge_id={id}"
+            ))
             .await;
         assert_eq!(res.status(), 404);
     }

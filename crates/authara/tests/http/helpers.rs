@@ -371,21 +371,14 @@ impl TestApp {
 
 /// Starts a server on `config` with `clock` on a task of its own; returns its address and the
 /// sender that stops it. `what` names the server in the panic when it does not build.
-async fn start_server(
-    config: &Config,
-    clock: Arc<ManualClock>,
-    what: &str,
-) -> Started {
+async fn start_server(config: &Config, clock: Arc<ManualClock>, what: &str) -> Started {
     try_start_server(config, clock)
         .await
         .unwrap_or_else(|e| panic!("{what} does not build: {e}"))
 }
 
 /// [`start_server`], returning the error.
-async fn try_start_server(
-    config: &Config,
-    clock: Arc<ManualClock>,
-) -> Result<Started, StartError> {
+async fn try_start_server(config: &Config, clock: Arc<ManualClock>) -> Result<Started, StartError> {
     let deps = Deps {
         clock,
         ..Deps::default()

@@ -20,33 +20,34 @@ pub fn routes() -> Routes {
     Routes::new().post("/auth/api/v1/challenges/resend", post_resend_challenge)
 }
 
-/// Upstream's `ChallengeReference`: which challenge.
-#[derive(serde::Serialize, utoipa::ToSchema)]
+/// Upstream's `ChallengeReference`: which challenge (the answer of a reset's start, and the
+/// resend body). Read as text, so that a malformed id gets the same `204` as an unknown one.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChallengeReference {
-    pub challenge_id: Uuid,
-}
-
-/// The resend body: upstream's `ChallengeReference`, read as text so that a malformed id gets
-/// the same `204` as an unknown one.
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = ChallengeReferenceRequest)]
-pub struct ResendRequest {
     #[schema(format = Uuid, max_length = 64)]
     pub challenge_id: String,
 }
 
-/// A code for a challenge (upstream's `SignupChallengeVerification` and
-/// `PasswordResetChallengeVerification`, which are the same). No `Debug`: it holds the code.
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerificationRequest {
-    #[schema(format = Uuid, max_length = 64)]
-    pub challenge_id: String,
-    /// The six digits from the email.
-    #[schema(pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
-    pub code: String,
+/// Declares a code-check body under one of upstream's names (`SignupChallengeVerification`,
+/// `PasswordResetChallengeVerification`: the same fields). No `Debug`: it holds the code.
+macro_rules! verification_body {
+    ($name:ident) => {
+        #[doc = concat!("Upstream's `", stringify!($name), "`: a challenge and its code.")]
+        #[derive(serde::Deserialize, utoipa::ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            #[schema(format = Uuid, max_length = 64)]
+            pub challenge_id: String,
+            /// The six digits from the email.
+            #[schema(pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
+            pub code: String,
+        }
+    };
 }
+
+verification_body!(SignupChallengeVerification);
+verification_body!(PasswordResetChallengeVerification);
 
 /// `POST /auth/api/v1/challenges/resend`: `204` whatever the challenge's state.
 #[utoipa::path(
@@ -59,7 +60,7 @@ pub struct VerificationRequest {
         minimum interval permit; the previous code stops working once the new one is sent. The \
         answer is `204` in every case (unknown, used, expired, too soon, exhausted), so it reveals \
         nothing about the challenge. Rate limited per IP (`429` + `Retry-After`).",
-    request_body = ResendRequest,
+    request_body = ChallengeReference,
     security(("csrfCookie" = [], "csrfHeader" = [])),
     responses(
         (status = 204, description = "Accepted, whatever the challenge's state."),
@@ -73,7 +74,7 @@ pub async fn post_resend_challenge(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let req: ResendRequest = json::parse(&headers, &body)?;
+    let req: ChallengeReference = json::parse(&headers, &body)?;
     // The limit counts every request, well-formed id or not.
     let id = parse_id(&req.challenge_id).unwrap_or(Uuid::nil());
     match resend_code(&state, &client, id).await {

@@ -3,7 +3,7 @@
 //! An unknown email, or an account without a password, gets the same `202` and an opaque
 //! challenge; every failed verification is the same `400`.
 
-use super::challenges::{ChallengeReference, VerificationRequest, INVALID_CODE};
+use super::challenges::{ChallengeReference, PasswordResetChallengeVerification, INVALID_CODE};
 use crate::http::api::{json, openapi};
 use crate::http::error::ApiError;
 use crate::http::extract::{ClientInfo, RequestCtx};
@@ -102,7 +102,7 @@ pub async fn post_password_reset_challenge(
         Ok(started) => Ok((
             StatusCode::ACCEPTED,
             Json(ChallengeReference {
-                challenge_id: started.challenge_id,
+                challenge_id: started.challenge_id.to_string(),
             }),
         )
             .into_response()),
@@ -124,7 +124,7 @@ pub async fn post_password_reset_challenge(
         or expired code, too many attempts, unknown or used challenge) is the same `400`. Each \
         attempt is counted: after `AUTHARA_CHALLENGE_MAX_ATTEMPTS` wrong codes even the right \
         one is refused. Rate limited per IP (`429` + `Retry-After`).",
-    request_body = VerificationRequest,
+    request_body = PasswordResetChallengeVerification,
     security(("csrfCookie" = [], "csrfHeader" = [])),
     responses(
         (status = 204, description = "Password replaced; every session of the account revoked."),
@@ -139,7 +139,7 @@ pub async fn post_password_reset_verify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let req: VerificationRequest = json::parse(&headers, &body)?;
+    let req: PasswordResetChallengeVerification = json::parse(&headers, &body)?;
     let id = parse_id(&req.challenge_id).ok_or(ApiError::InvalidRequest(INVALID_CODE))?;
     match verify_code(
         &state,

@@ -1,7 +1,7 @@
 //! `POST /auth/api/v1/signup/direct?audience=app`: the JSON signup without an email challenge.
 //! The same rules as the HTML signup underneath ([`password_signup`]).
 
-use super::challenges::{VerificationRequest, INVALID_CODE};
+use super::challenges::{SignupChallengeVerification, INVALID_CODE};
 use super::tokens::{signed_in, AuthSession};
 use crate::http::api::{json, openapi};
 use crate::http::error::ApiError;
@@ -192,7 +192,7 @@ pub async fn post_signup_challenge(
         challenge, an opaque challenge) is the same `400`. Rate limited per IP (`429` + \
         `Retry-After`); `404` when `AUTHARA_CHALLENGE_ENABLED` is off.",
     params(openapi::AppAudienceQuery),
-    request_body = VerificationRequest,
+    request_body = SignupChallengeVerification,
     security(("csrfCookie" = [], "csrfHeader" = [])),
     responses(
         (status = 201, description = "Account created and signed in; both session cookies set.",
@@ -218,7 +218,7 @@ pub async fn post_signup_challenge_verify(
         return Err(ApiError::NotFound);
     }
     app_audience_only(query.as_deref())?;
-    let req: VerificationRequest = json::parse(&headers, &body)?;
+    let req: SignupChallengeVerification = json::parse(&headers, &body)?;
     let id = parse_id(&req.challenge_id).ok_or(ApiError::InvalidRequest(INVALID_CODE))?;
     let done = verify_code(&state, &client, &context, id, Purpose::Signup, &req.code)
         .await
