@@ -1,7 +1,7 @@
 //! Challenges: the challenge row, its pending action (one table per purpose; none for an
-//! opaque challenge), its current code, and the email jobs that carry the code. Every write is
-//! one immediate transaction on the writer, so its conditional update and what follows from it
-//! see no other writer in between.
+//! opaque challenge), its current code, and the email jobs that carry the code. Every write of
+//! more than one statement is one immediate transaction on the writer, so its conditional update
+//! and what follows from it see no other writer in between.
 //!
 //! A completed challenge's pending row is deleted (it holds a password hash), so a consumed
 //! challenge reads back with [`PendingAction::Opaque`]: nothing is left to complete.
