@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::map;
+use crate::rows::count;
 use crate::PgStore;
 
 /// The columns of [`EventRow`].
@@ -38,7 +39,7 @@ impl EventRow {
             payload: self.payload,
             status: EventStatus::parse(&self.status)
                 .ok_or_else(|| StoreError::invalid("unknown outbox status in the database"))?,
-            attempt_count: attempts(self.attempt_count)?,
+            attempt_count: count(self.attempt_count)?,
             next_attempt_at: self.next_attempt_at,
             processing_started_at: self.processing_started_at,
             last_error: self.last_error,
@@ -57,11 +58,6 @@ struct ClaimRow {
     attempt_count: i32,
     next_attempt_at: OffsetDateTime,
     created_at: OffsetDateTime,
-}
-
-/// An attempt count as stored (never negative).
-fn attempts(stored: i32) -> Result<u32, StoreError> {
-    u32::try_from(stored).map_err(|_| StoreError::invalid("negative attempt count in the database"))
 }
 
 #[async_trait]
@@ -100,7 +96,7 @@ impl EventStore for PgStore {
                     id: row.id,
                     event_type: row.event_type,
                     payload: row.payload,
-                    attempt_count: attempts(row.attempt_count)?,
+                    attempt_count: count(row.attempt_count)?,
                     created_at: row.created_at,
                 })
             })

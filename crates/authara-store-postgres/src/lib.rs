@@ -1,5 +1,5 @@
 //! PostgreSQL implementation of Authara's [`Store`]: one module per aggregate (`schema`, `user`,
-//! `session`, `events`, `audit`), `effects` for the side effects a write commits with its change,
+//! `session`, `events`, `audit`, `challenge`, `mail`), `effects` for the side effects a write commits with its change,
 //! `feed` for the change feed (LISTEN/NOTIFY).
 //!
 //! One pool; optionally every connection confined to one schema through its `search_path`
@@ -13,10 +13,12 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod challenge;
 mod effects;
 mod error;
 mod events;
 mod feed;
+mod mail;
 mod rows;
 mod schema;
 mod session;

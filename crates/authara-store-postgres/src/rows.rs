@@ -1,6 +1,6 @@
 //! Row structs as PostgreSQL returns them, and their conversion into the core's records.
 
-use authara_core::store::{LiveSession, RefreshTokenRecord, SessionRecord, UserRecord};
+use authara_core::store::{LiveSession, RefreshTokenRecord, SessionRecord, StoreError, UserRecord};
 use sqlx::FromRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -15,6 +15,16 @@ pub(crate) const LIVE_SESSION_COLUMNS: &str = "\
     s.id, s.user_id, s.user_agent, s.client_ip, s.created_at, s.expires_at, \
     COALESCE((SELECT MAX(t.created_at) FROM refresh_tokens t WHERE t.session_id = s.id), \
              s.created_at) AS last_used_at";
+
+/// A count as stored (attempts, resends, limits; `INTEGER`): never negative.
+pub(crate) fn count(stored: i32) -> Result<u32, StoreError> {
+    u32::try_from(stored).map_err(|_| StoreError::invalid("negative count in the database"))
+}
+
+/// A count to store as `INTEGER`; one beyond `i32` cannot be stored.
+pub(crate) fn stored_count(count: u32) -> Result<i32, StoreError> {
+    i32::try_from(count).map_err(|_| StoreError::invalid("count too large to store"))
+}
 
 #[derive(FromRow)]
 pub(crate) struct UserRow {

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::map;
-use crate::rows::{id_text, micros, parse_id, parse_opt_time, parse_time};
+use crate::rows::{count, id_text, micros, parse_id, parse_opt_time, parse_time};
 use crate::SqliteStore;
 
 /// The columns of [`EventRow`].
@@ -39,7 +39,7 @@ impl EventRow {
             payload: self.payload,
             status: EventStatus::parse(&self.status)
                 .ok_or_else(|| StoreError::invalid("unknown outbox status in the database"))?,
-            attempt_count: attempts(self.attempt_count)?,
+            attempt_count: count(self.attempt_count)?,
             next_attempt_at: parse_time(self.next_attempt_at)?,
             processing_started_at: parse_opt_time(self.processing_started_at)?,
             last_error: self.last_error,
@@ -58,11 +58,6 @@ struct ClaimRow {
     attempt_count: i64,
     next_attempt_at: i64,
     created_at: i64,
-}
-
-/// An attempt count as stored (never negative, never beyond `u32`).
-fn attempts(stored: i64) -> Result<u32, StoreError> {
-    u32::try_from(stored).map_err(|_| StoreError::invalid("bad attempt count in the database"))
 }
 
 #[async_trait]
@@ -97,7 +92,7 @@ impl EventStore for SqliteStore {
                     id: parse_id(&row.id)?,
                     event_type: row.event_type,
                     payload: row.payload,
-                    attempt_count: attempts(row.attempt_count)?,
+                    attempt_count: count(row.attempt_count)?,
                     created_at: parse_time(row.created_at)?,
                 })
             })

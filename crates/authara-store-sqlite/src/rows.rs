@@ -28,6 +28,11 @@ pub(crate) fn micros(t: OffsetDateTime) -> Result<i64, StoreError> {
         .map_err(|_| StoreError::invalid("timestamp out of range"))
 }
 
+/// A count as stored (attempts, resends, limits): never negative, never beyond `u32`.
+pub(crate) fn count(stored: i64) -> Result<u32, StoreError> {
+    u32::try_from(stored).map_err(|_| StoreError::invalid("bad count in the database"))
+}
+
 pub(crate) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|_| StoreError::invalid("malformed uuid in the database"))
 }

@@ -5,8 +5,9 @@
 use authara_core::audit::{AuditAction, AuditRecord, NewAuditEntry, RequestContext};
 use authara_core::events::{EventType, NewEvent};
 use authara_core::store::{
-    AuditFilter, Effects, EventRecord, NewRefreshToken, NewSession, NewUser, RefreshTokenRecord,
-    Replacement, RotateIf, RotateOutcome, Store, StoreError, TokenHash, UniqueKey, UserRecord,
+    AuditFilter, Change, Effects, EmailRecord, EventRecord, NewChallenge, NewRefreshToken,
+    NewSession, NewUser, PendingAction, Purpose, RefreshTokenRecord, Replacement, RotateIf,
+    RotateOutcome, Store, StoreError, TokenHash, UniqueKey, UserRecord,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -291,6 +292,50 @@ pub(super) async fn event_row(store: &dyn Store, id: Uuid) -> EventRecord {
         .unwrap_or_else(|| panic!("outbox row {id} exists"))
 }
 
+/// Queues one pending email job per instant in `at`, due then, each with a signup challenge of
+/// its own (jobs are appended only by the writes that cause them); returns the jobs' ids in the
+/// order given.
+pub(super) async fn queue_emails(store: &dyn Store, at: &[OffsetDateTime]) -> Vec<Uuid> {
+    let mut ids = Vec::with_capacity(at.len());
+    for &at in at {
+        let email = format!("u{}@example.com", Uuid::new_v4().simple());
+        let challenge = NewChallenge {
+            id: Uuid::new_v4(),
+            purpose: Purpose::Signup,
+            email: email.clone(),
+            action: PendingAction::Signup {
+                email,
+                password_hash: "$argon2id$queued".to_owned(),
+            },
+            max_attempts: 5,
+            max_resends: 3,
+            created_at: at,
+            expires_at: at + Duration::minutes(30),
+            email_job_id: Uuid::new_v4(),
+        };
+        ids.push(challenge.email_job_id);
+        store
+            .create_challenge(challenge)
+            .await
+            .expect("create a challenge with its email job");
+    }
+    ids
+}
+
+/// Every email job, oldest first.
+pub(super) async fn all_emails(store: &dyn Store) -> Vec<EmailRecord> {
+    store.list_emails(10_000).await.expect("list emails")
+}
+
+/// The email job with this id.
+pub(super) async fn email_row(store: &dyn Store, id: Uuid) -> EmailRecord {
+    all_emails(store)
+        .await
+        .into_iter()
+        .find(|e| e.id == id)
+        .unwrap_or_else(|| panic!("email job {id} exists"))
+}
+
 /// Every audit row, newest first.
 pub(super) async fn all_audit(store: &dyn Store) -> Vec<AuditRecord> {
     store
@@ -300,4 +345,36 @@ pub(super) async fn all_audit(store: &dyn Store) -> Vec<AuditRecord> {
         })
         .await
         .expect("list audit")
+}
+
+/// The session's `revoked_at` as stored.
+pub(super) async fn revoked_at(
+    store: &dyn Store,
+    (_, token): &(NewSession, NewRefreshToken),
+) -> Option<OffsetDateTime> {
+    token_record(store, &token.token_hash)
+        .await
+        .session
+        .revoked_at
+}
+
+/// Whether the session's refresh token still rotates at `now()` (a refresh would succeed).
+pub(super) async fn refreshes(
+    store: &dyn Store,
+    (_, token): &(NewSession, NewRefreshToken),
+) -> bool {
+    let next = replacement(now() + Duration::days(1));
+    rotate(store, &token.token_hash, always(now() + us(1)), &next)
+        .await
+        .expect("token exists")
+        .rotated
+        .is_some()
+}
+
+/// The next change on a feed, within 5 s.
+pub(super) async fn next(rx: &mut tokio::sync::mpsc::Receiver<Change>) -> Change {
+    tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a change within 5 s")
+        .expect("feed open")
 }

@@ -3,25 +3,32 @@
 //! keep, so records read back compare equal to what was written.
 //!
 //! One module per aggregate: `schema`, `user`, `session`, `events` (the outbox), `audit`,
-//! `effects` (what a write commits with its change) and `revocation` (many sessions of a user at
-//! once); `fixtures` holds what they share. Every case is re-exported here, where `conformance_tests!` finds it.
+//! `challenge` (emailed-code challenges), `mail` (the email outbox), `effects` (what a write
+//! commits with its change) and `revocation` (many sessions of a user at once); `fixtures` holds
+//! what they share. Every case is re-exported here, where `conformance_tests!` finds it.
 
 mod audit;
+mod challenge;
 mod effects;
 mod events;
 mod fixtures;
+mod mail;
 mod revocation;
 mod schema;
 mod session;
 mod user;
 
 pub use audit::*;
+pub use challenge::*;
 pub use effects::*;
 pub use events::*;
+pub use mail::*;
 pub use revocation::*;
 pub use schema::*;
 pub use session::*;
 pub use user::*;
 
-/// How many tasks race for one refresh token in [`rotate_refresh_token_race`].
+/// How many tasks race for one refresh token in [`rotate_refresh_token_race`], and for one
+/// challenge in [`begin_challenge_attempt_race_counts_exactly_the_maximum`] and
+/// [`complete_challenge_race_has_one_winner`].
 pub const RACERS: usize = 8;

@@ -51,27 +51,6 @@ async fn sessions(store: &dyn Store) -> Sessions {
     }
 }
 
-/// The session's `revoked_at` as stored.
-async fn revoked_at(
-    store: &dyn Store,
-    (_, token): &(NewSession, NewRefreshToken),
-) -> Option<OffsetDateTime> {
-    token_record(store, &token.token_hash)
-        .await
-        .session
-        .revoked_at
-}
-
-/// Whether the session's refresh token still rotates at `now()` (a refresh would succeed).
-async fn refreshes(store: &dyn Store, (_, token): &(NewSession, NewRefreshToken)) -> bool {
-    let next = replacement(now() + Duration::days(1));
-    rotate(store, &token.token_hash, always(now() + us(1)), &next)
-        .await
-        .expect("token exists")
-        .rotated
-        .is_some()
-}
-
 /// The sessions no revocation of alice's may touch: the earlier revocation keeps its time, the
 /// expired session stays unrevoked, bob's stays live.
 async fn assert_bystanders_untouched(store: &dyn Store, s: &Sessions) {
@@ -364,11 +343,4 @@ pub async fn watch_changes_reports_what_mass_revocations_revoke(store: &dyn Stor
     let mut want = vec![Change::Session(s4.id), Change::User(alice)];
     want.sort_by_key(|c| format!("{c:?}"));
     assert_eq!(got, want);
-}
-
-async fn next(rx: &mut tokio::sync::mpsc::Receiver<Change>) -> Change {
-    tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
-        .await
-        .expect("a change within 5 s")
-        .expect("feed open")
 }
