@@ -200,6 +200,7 @@ macro_rules! conformance_tests {
             complete_opaque_challenge_is_not_found_and_changes_nothing,
             complete_signup_with_a_taken_email_or_username_conflicts_and_keeps_the_challenge,
             complete_email_change_to_a_taken_email_conflicts_and_changes_nothing,
+            complete_email_change_after_the_email_moved_is_not_found,
             complete_challenge_for_a_gone_user_or_an_expired_challenge_is_not_found,
             resend_challenge_follows_the_interval_and_the_maximum,
             resend_of_an_opaque_challenge_counts_alike_and_queues_no_email,

@@ -260,6 +260,7 @@ async fn update_user(
     user_id: Uuid,
     column: UserColumn,
     value: &str,
+    only_if_email: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<UserRecord, StoreError> {
     let column = match column {
@@ -267,11 +268,13 @@ async fn update_user(
         UserColumn::Email => "email",
     };
     let row = sqlx::query_as::<_, UserRow>(&format!(
-        "UPDATE users SET {column} = $2, updated_at = $3 WHERE id = $1 RETURNING {USER_COLUMNS}"
+        "UPDATE users SET {column} = $2, updated_at = $3 \
+         WHERE id = $1 AND ($4::text IS NULL OR email = $4) RETURNING {USER_COLUMNS}"
     ))
     .bind(user_id)
     .bind(value)
     .bind(now)
+    .bind(only_if_email)
     .fetch_optional(conn)
     .await
     .map_err(map)?
@@ -430,6 +433,7 @@ impl ChallengeStore for PgStore {
                     user_id,
                     UserColumn::PasswordHash,
                     &password_hash,
+                    None,
                     now,
                 )
                 .await?;
@@ -439,11 +443,18 @@ impl ChallengeStore for PgStore {
             PendingAction::EmailChange {
                 user_id,
                 session_id,
+                old_email,
                 new_email,
-                ..
             } => {
-                let user =
-                    update_user(&mut tx, user_id, UserColumn::Email, &new_email, now).await?;
+                let user = update_user(
+                    &mut tx,
+                    user_id,
+                    UserColumn::Email,
+                    &new_email,
+                    Some(&old_email),
+                    now,
+                )
+                .await?;
                 let revoked = revoke_live_sessions(&mut tx, user_id, session_id, now).await?;
                 if let Some(notice) = &completion.notice {
                     // A notice carries no code: no challenge for the worker to mint one for.

@@ -266,6 +266,7 @@ async fn update_user(
     user_id: &str,
     column: UserColumn,
     value: &str,
+    only_if_email: Option<&str>,
     now: i64,
 ) -> Result<UserRecord, StoreError> {
     let column = match column {
@@ -273,11 +274,13 @@ async fn update_user(
         UserColumn::Email => "email",
     };
     sqlx::query_as::<_, UserRow>(&format!(
-        "UPDATE users SET {column} = ?2, updated_at = ?3 WHERE id = ?1 RETURNING {USER_COLUMNS}"
+        "UPDATE users SET {column} = ?2, updated_at = ?3 \
+         WHERE id = ?1 AND (?4 IS NULL OR email = ?4) RETURNING {USER_COLUMNS}"
     ))
     .bind(user_id)
     .bind(value)
     .bind(now)
+    .bind(only_if_email)
     .fetch_optional(conn)
     .await
     .map_err(map)?
@@ -436,6 +439,7 @@ impl ChallengeStore for SqliteStore {
                     &user_id,
                     UserColumn::PasswordHash,
                     &password_hash,
+                    None,
                     at,
                 )
                 .await?;
@@ -445,12 +449,19 @@ impl ChallengeStore for SqliteStore {
             PendingAction::EmailChange {
                 user_id,
                 session_id,
+                old_email,
                 new_email,
-                ..
             } => {
                 let user_id = id_text(user_id);
-                let user =
-                    update_user(&mut tx, &user_id, UserColumn::Email, &new_email, at).await?;
+                let user = update_user(
+                    &mut tx,
+                    &user_id,
+                    UserColumn::Email,
+                    &new_email,
+                    Some(&old_email),
+                    at,
+                )
+                .await?;
                 let keep = session_id.map(id_text);
                 let revoked = revoke_live_sessions(&mut tx, &user_id, keep.as_deref(), at).await?;
                 if let Some(notice) = &completion.notice {

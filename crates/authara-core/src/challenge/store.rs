@@ -270,7 +270,8 @@ pub trait ChallengeStore: Send + Sync + 'static {
     /// asking one, and queues the notice. The pending row is deleted.
     /// `NotFound` when the challenge is not live or opaque (nothing changes), `Conflict(Email)`
     /// when the email was taken meanwhile, `Conflict(Username)` for a taken username, and
-    /// `NotFound` when the user of a reset or change is gone.
+    /// `NotFound` when the user of a reset or change is gone, or when an email change's
+    /// `old_email` is no longer the account's (another change completed first).
     async fn complete_challenge(
         &self,
         id: Uuid,

@@ -781,6 +781,43 @@ pub async fn complete_email_change_to_a_taken_email_conflicts_and_changes_nothin
     assert_eq!(all_emails(store).await.len(), 1, "the code's job only");
 }
 
+/// An email change started from an address the account no longer has (another change completed
+/// first) is void: `NotFound`, and neither the email nor the challenge changes, so its notice
+/// can never go to an address that is no longer the account's.
+pub async fn complete_email_change_after_the_email_moved_is_not_found(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let first = create(
+        store,
+        email_change(alice.id, None, &alice.email, "first@example.com"),
+    )
+    .await;
+    let second = create(
+        store,
+        email_change(alice.id, None, &alice.email, "second@example.com"),
+    )
+    .await;
+    let first_calls = calls();
+    let late = calls();
+    store
+        .complete_challenge(
+            second.id,
+            now(),
+            completion(alice.id, None, None, &first_calls),
+        )
+        .await
+        .expect("the second change completes");
+    let result = store
+        .complete_challenge(first.id, now(), completion(alice.id, None, None, &late))
+        .await;
+    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+    assert_eq!(
+        user_record(store, alice.id).await.email,
+        "second@example.com"
+    );
+    assert_eq!(stored(store, first.id).await, record_of_challenge(&first));
+    assert!(late.lock().unwrap().is_empty());
+}
+
 /// A reset or email change whose user was deleted meanwhile is `NotFound` and leaves the
 /// challenge unconsumed; so is completing an expired or unknown challenge.
 pub async fn complete_challenge_for_a_gone_user_or_an_expired_challenge_is_not_found(
