@@ -10,13 +10,13 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 pub use crate::audit::store::{AuditFilter, AuditStore};
+pub use crate::auth::store::{NewUser, SessionsToRevoke, UserRecord, UserStore};
 pub use crate::challenge::store::{
     Attempt, ChallengeRecord, ChallengeStore, CodeRecord, Completed, Completion, NewChallenge,
     NewEmailNotice, PendingAction, Purpose, Resend,
 };
-pub use crate::mail::store::{ClaimedEmail, EmailRecord, EmailStatus, EmailStore};
-pub use crate::auth::store::{NewUser, SessionsToRevoke, UserRecord, UserStore};
 pub use crate::events::store::{ClaimedEvent, EventRecord, EventStatus, EventStore};
+pub use crate::mail::store::{ClaimedEmail, EmailRecord, EmailStatus, EmailStore};
 pub use crate::session::store::{
     Change, ChangeFeed, EffectsFor, LiveSession, NewRefreshToken, NewSession, PurgeCounts,
     RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SessionRecord, SessionStore,

@@ -85,7 +85,15 @@ mod tests {
     #[test]
     fn only_six_ascii_digits_parse() {
         assert!(Code::parse(" 012345 ").is_some());
-        for bad in ["", "12345", "1234567", "12a456", "١٢٣٤٥٦", "12 456", "+12345"] {
+        for bad in [
+            "",
+            "12345",
+            "1234567",
+            "12a456",
+            "١٢٣٤٥٦",
+            "12 456",
+            "+12345",
+        ] {
             assert_eq!(Code::parse(bad), None, "{bad:?}");
         }
     }

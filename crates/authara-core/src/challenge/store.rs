@@ -72,7 +72,10 @@ impl Purpose {
 #[derive(Clone, PartialEq, Eq)]
 pub enum PendingAction {
     /// Create the account `email` with this password hash.
-    Signup { email: String, password_hash: String },
+    Signup {
+        email: String,
+        password_hash: String,
+    },
     /// Replace `user_id`'s password with this hash and revoke all their sessions.
     PasswordReset {
         user_id: Uuid,
