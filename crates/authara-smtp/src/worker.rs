@@ -406,9 +406,16 @@ impl Shared {
                         )))
                     }
                 };
+                // The store writes both together; a mismatch is a bug, and a code goes
+                // nowhere but to its challenge's address.
                 if challenge.purpose != purpose {
                     return Err(Outcome::Final(
                         "the template does not match the challenge's purpose".to_owned(),
+                    ));
+                }
+                if !challenge.email.eq_ignore_ascii_case(&job.to_email) {
+                    return Err(Outcome::Final(
+                        "the recipient is not the challenge's address".to_owned(),
                     ));
                 }
                 let valid = expires_at.min(challenge.expires_at) - now;

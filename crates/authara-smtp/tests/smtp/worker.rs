@@ -320,12 +320,21 @@ async fn a_challenge_that_is_gone_or_opaque_gets_no_code_and_no_email() {
         .into_iter()
         .map(|c| store.queue(Some(c), "ada@example.com", "signup_code", "{}", now))
         .collect();
-    // A code template must come with its challenge.
+    // A code template must come with its challenge, and go to its address only.
     let orphan = store.queue(None, "ada@example.com", "signup_code", "{}", now);
+    let live = store.add_challenge(Purpose::Signup, "ada@example.com", now, now + TTL, false);
+    let elsewhere = store.queue(Some(live), "mallory@example.com", "signup_code", "{}", now);
+    let mismatched = store.queue(
+        Some(live),
+        "ada@example.com",
+        "password_reset_code",
+        "{}",
+        now,
+    );
     let r = start(&store, &clock, smtp(&server), mail_settings());
     eventually("all failed", || {
         jobs.iter()
-            .chain([&orphan])
+            .chain([&orphan, &elsewhere, &mismatched])
             .all(|id| r.store.job(*id).status == EmailStatus::Failed)
     })
     .await;
@@ -341,6 +350,14 @@ async fn a_challenge_that_is_gone_or_opaque_gets_no_code_and_no_email() {
     assert_eq!(
         r.store.job(orphan).last_error.as_deref(),
         Some("a code template without a challenge")
+    );
+    assert_eq!(
+        r.store.job(elsewhere).last_error.as_deref(),
+        Some("the recipient is not the challenge's address")
+    );
+    assert_eq!(
+        r.store.job(mismatched).last_error.as_deref(),
+        Some("the template does not match the challenge's purpose")
     );
     assert!(r.store.code(expired).is_none() && r.store.code(opaque).is_none());
     assert!(server.received().is_empty());
