@@ -3,7 +3,7 @@
 
 mod conn;
 
-use crate::config::{Config, DatabaseConfig, KeySource, PostgresConfig};
+use crate::config::{Config, DatabaseConfig, EmailProvider, KeySource, PostgresConfig};
 use crate::http::cookies::CookieWriter;
 use crate::state::{AppState, Inner};
 use authara_core::audit::AuditService;
@@ -63,6 +63,8 @@ pub enum StartError {
     },
     #[error("webhooks: {0}")]
     Webhooks(String),
+    #[error("email: {0}")]
+    Email(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -113,6 +115,8 @@ pub struct Server {
     http: crate::config::HttpLimits,
     /// The webhook workers' settings and store; they start with `run_until_stopped`.
     webhooks: Option<(authara_webhook::Settings, Arc<dyn Store>)>,
+    /// The email workers' transport and settings; they start with `run_until_stopped`.
+    mail: (authara_smtp::Transport, authara_smtp::MailSettings),
     audit_retention: time::Duration,
     clock: Arc<dyn Clock>,
     /// Held while serving: no second server may use the same SQLite file.
@@ -153,6 +157,38 @@ fn webhook_settings(config: &Config) -> Result<Option<authara_webhook::Settings>
     s.maintenance_batch_size = w.maintenance_batch_size;
     s.allow_private_networks = w.allow_private_networks;
     Ok(Some(s))
+}
+
+/// The email workers' transport and settings from the configuration; one worker on SQLite
+/// (one writer). They run whatever the provider: with noop the queue still drains.
+fn mail_setup(
+    config: &Config,
+) -> Result<(authara_smtp::Transport, authara_smtp::MailSettings), StartError> {
+    let e = &config.email;
+    let transport = match e.provider {
+        EmailProvider::Smtp => {
+            let settings = e
+                .smtp_settings()
+                .ok_or_else(|| StartError::Email("AUTHARA_EMAIL_SMTP_HOST is not set".into()))?;
+            let sender = authara_smtp::SmtpSender::new(&settings)
+                .map_err(|e| StartError::Email(e.to_string()))?;
+            authara_smtp::Transport::Smtp(sender)
+        }
+        EmailProvider::Log => authara_smtp::Transport::Log,
+        EmailProvider::Noop => authara_smtp::Transport::Noop,
+    };
+    let mut s = authara_smtp::MailSettings::new(&config.public_url);
+    s.worker_count = e.worker_count;
+    if matches!(config.database, DatabaseConfig::Sqlite { .. }) {
+        s.worker_count = s.worker_count.min(1);
+    }
+    s.poll_interval = e.poll_interval;
+    s.max_attempts = e.job_max_attempts;
+    s.send_timeout = e.timeout;
+    s.code_ttl = config.challenge.code_ttl;
+    s.sent_retention = e.cleanup_sent_after;
+    s.failed_retention = e.cleanup_failed_after;
+    Ok((transport, s))
 }
 
 /// The account service for the command line (`authara admin`): the configured store, keys
@@ -315,6 +351,7 @@ impl Server {
         let (sessions, auth, challenges) =
             account_services(config, &deps, store.clone(), cache, config.hash_concurrency)?;
         let webhooks = webhook_settings(config)?.map(|s| (s, store.clone()));
+        let mail = mail_setup(config)?;
         let clock = deps.clock.clone();
         let request_ids = crate::http::layers::RequestIds::new(&*deps.random);
         let state = AppState::new(Inner {
@@ -345,6 +382,7 @@ impl Server {
             state,
             http: config.http,
             webhooks,
+            mail,
             audit_retention: config.audit.retention(),
             clock,
             _sqlite_lock: sqlite_lock,
@@ -380,6 +418,15 @@ impl Server {
                 }
             }
         };
+        let (transport, settings) = self.mail;
+        let mail = authara_smtp::MailWorkers::start(
+            self.state.store.clone(),
+            transport,
+            settings,
+            self.state.challenges.keys().clone(),
+            self.state.random.clone(),
+            self.clock.clone(),
+        );
         let result = conn::serve(self.listener, self.router, self.http, shutdown).await;
         purge.abort();
         audit.abort();
@@ -387,6 +434,8 @@ impl Server {
             // Lets the attempt in flight finish (bounded by the webhook timeout).
             workers.shutdown().await;
         }
+        // Likewise for the email in flight (bounded by the SMTP timeout).
+        mail.shutdown().await;
         result
     }
 }

@@ -1,9 +1,17 @@
 //! The SMTP sender against a real SMTP server on 127.0.0.1 (`server.rs`): plaintext, STARTTLS
-//! with a certificate the test trusts, AUTH, and every way sending can fail.
+//! with a certificate the test trusts, AUTH, and every way sending can fail; and the email
+//! workers (`worker.rs`) against an in-memory store (`fake.rs`) and the same server.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
+mod fake;
 mod server;
+mod worker;
 
 use authara_smtp::{Email, SendError, SmtpSender, SmtpSettings, TlsMode};
 use server::{Behaviour, SmtpServer};

@@ -8,7 +8,8 @@
 //!
 //! One file per section, each with its own tests and its variables in its own `var` module
 //! (re-exported by [`var`]): `database`, `url` (`PUBLIC_URL`), `jwt`, `session`, `limits` (rate
-//! limits, Redis, trusted proxies), `oauth`, `password`, `http`, `webhooks`, `audit`. `env` reads
+//! limits, Redis, trusted proxies), `oauth`, `password`, `http`, `webhooks`, `audit`, `challenge`
+//! (emailed codes), `email` (the provider, SMTP and the outbox workers). `env` reads
 //! and words values, `duration` parses Go-style durations, `secret` holds [`Secret`].
 //!
 //! Decisions worth knowing:
@@ -17,8 +18,10 @@
 //! - Each section documents its own decisions at the top of its file.
 
 mod audit;
+mod challenge;
 mod database;
 mod duration;
+mod email;
 mod env;
 mod http;
 mod jwt;
@@ -34,6 +37,7 @@ pub use audit::AuditConfig;
 pub use authara_core::limits::{Limit, RateLimits};
 pub use database::{DatabaseConfig, PostgresConfig, DEFAULT_DATABASE_URL};
 pub use duration::parse_duration;
+pub use email::{EmailConfig, EmailProvider, SmtpConfig};
 pub use http::HttpLimits;
 pub use jwt::{JwtConfig, KeySource};
 pub use oauth::{GoogleConfig, OAuthConfig, DEFAULT_GOOGLE_JWKS_URL};
@@ -53,7 +57,9 @@ use std::net::SocketAddr;
 /// The names of every variable read here, section by section.
 pub mod var {
     pub use super::audit::var::*;
+    pub use super::challenge::var::*;
     pub use super::database::var::*;
+    pub use super::email::var::*;
     pub use super::http::var::*;
     pub use super::jwt::var::*;
     pub use super::limits::var::*;
@@ -154,6 +160,26 @@ pub mod var {
         WEBHOOK_MAINTENANCE_BATCH_SIZE,
         WEBHOOK_ALLOW_PRIVATE_NETWORKS,
         ADMIN_AUDIT_RETENTION_DAYS,
+        CHALLENGE_ENABLED,
+        CHALLENGE_TTL,
+        CHALLENGE_CODE_TTL,
+        CHALLENGE_MAX_ATTEMPTS,
+        CHALLENGE_MAX_RESENDS,
+        CHALLENGE_MIN_RESEND_INTERVAL,
+        EMAIL_PROVIDER,
+        EMAIL_FROM,
+        EMAIL_SMTP_HOST,
+        EMAIL_SMTP_PORT,
+        EMAIL_SMTP_USERNAME,
+        EMAIL_SMTP_PASSWORD,
+        EMAIL_SMTP_TLS,
+        EMAIL_SMTP_TLS_CA_FILE,
+        EMAIL_SMTP_TIMEOUT,
+        EMAIL_WORKER_COUNT,
+        EMAIL_WORKER_POLL_INTERVAL,
+        EMAIL_JOB_MAX_ATTEMPTS,
+        EMAIL_CLEANUP_SENT_AFTER,
+        EMAIL_CLEANUP_FAILED_AFTER,
     ];
 }
 
@@ -203,6 +229,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Emailed-code challenges (`AUTHARA_CHALLENGE_*`).
     pub challenge: authara_core::challenge::ChallengeSettings,
+    /// The email provider and the outbox workers (`AUTHARA_EMAIL_*`).
+    pub email: EmailConfig,
     /// Said once at start (e.g. a rate limit turned off in dev); never contains a secret.
     pub warnings: Vec<String>,
 }
@@ -323,7 +351,8 @@ impl Config {
         let http = http::http_limits(&e)?;
         let webhooks = webhooks::read(&e, env, &mut warnings)?;
         let audit = audit::read(&e)?;
-        let challenge = authara_core::challenge::ChallengeSettings::default();
+        let challenge = challenge::read(&e)?;
+        let email = email::read(&e, env, &challenge, &mut warnings)?;
         Ok(Config {
             env,
             log_level,
@@ -345,6 +374,7 @@ impl Config {
             webhooks,
             audit,
             challenge,
+            email,
             warnings,
         })
     }
