@@ -68,6 +68,8 @@ pub fn state_changing(s: &Signed) -> Vec<(Route, String)> {
                 r.path.replace("{id}", &s.session_id)
             } else if r.path.starts_with("/auth/admin/users/{id}/") {
                 r.path.replace("{id}", &s.user_id)
+            } else if r.path == "/auth/verify-challenge/{action}" {
+                r.path.replace("{action}", "password-reset")
             } else {
                 r.path.to_owned()
             };
@@ -78,10 +80,12 @@ pub fn state_changing(s: &Signed) -> Vec<(Route, String)> {
 }
 
 /// Form fields every handler would act on (extra fields are ignored by the others).
-pub const FIELDS: [(&str, &str); 3] = [
+pub const FIELDS: [(&str, &str); 5] = [
     ("username", "newname"),
     ("email", "other@example.com"),
     ("password", "correct horse battery"),
+    ("new_password", "correct horse battery"),
+    ("new_email", "other@example.com"),
 ];
 
 /// Asserts the CSRF refusal: `403`, the `csrf_invalid` envelope under `/auth/api/`, an HTML

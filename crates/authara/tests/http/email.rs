@@ -283,7 +283,12 @@ async fn a_password_reset_by_form_emails_a_code_that_sets_the_password_and_signs
     assert_eq!(app.user_status_with(other).await, 200);
 
     // A visitor who is not signed in finds the reset on the login page.
-    let page = app.fresh_client().get(app.url("/auth/login")).send().await.unwrap();
+    let page = app
+        .fresh_client()
+        .get(app.url("/auth/login"))
+        .send()
+        .await
+        .unwrap();
     let page = page.text().await.unwrap();
     assert!(page.contains("href=\"/auth/password-reset\""), "{page}");
     assert_eq!(app.get("/auth/password-reset").await.status(), 200);
