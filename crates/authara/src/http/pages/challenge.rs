@@ -240,7 +240,6 @@ pub async fn post_verify(
     State(state): State<AppState>,
     Path(action): Path<String>,
     client: ClientInfo,
-    Htmx(htmx): Htmx,
     RequestCtx(context): RequestCtx,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -249,6 +248,7 @@ pub async fn post_verify(
     let Some(purpose) = purpose_of(&state, &action) else {
         return Err(PageError::not_found());
     };
+    let htmx = crate::http::respond::is_htmx(&headers);
     let f: VerifyForm = form::parse(&body);
     let rt = return_to(f.return_to.as_deref(), query.as_deref());
     let Some(id) = f.challenge_id.as_deref().and_then(parse_id) else {
