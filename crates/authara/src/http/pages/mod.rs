@@ -193,6 +193,25 @@ pub async fn ask_limiter(
     Ok(())
 }
 
+/// Counts one attempt per client IP under `per_ip` and one per email (its limiter key,
+/// [`email_limit_key`]) under `per_email`, before anything else happens: how signup, verified
+/// signup and password reset are limited.
+pub async fn hit_ip_and_email(
+    state: &AppState,
+    per_ip: authara_core::limits::Family,
+    per_email: authara_core::limits::Family,
+    client_ip: &str,
+    email: &str,
+) -> Result<(), authara_core::limits::Limited> {
+    use authara_core::limits::LimitKey;
+    let email_key = email_limit_key(email);
+    let asks = [
+        Ask::Hit(LimitKey::new(per_ip, client_ip)),
+        Ask::Hit(LimitKey::new(per_email, &email_key)),
+    ];
+    ask_limiter(state, &asks).await
+}
+
 /// Shown when password hashing is saturated.
 pub const BUSY: &str = "The server is busy. Please try again in a moment.";
 

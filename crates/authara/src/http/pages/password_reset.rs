@@ -6,7 +6,7 @@
 //! same redirect to the code page, an opaque challenge; only no email is sent.
 
 use super::challenge::verify_href;
-use super::{ask_limiter, echoed_email, email_limit_key, ensure_csrf, refuse_busy, render, Ask};
+use super::{echoed_email, ensure_csrf, hit_ip_and_email, refuse_busy, render};
 use crate::http::error::PageError;
 use crate::http::extract::{return_to, ClientInfo, Htmx, QueryReturnTo};
 use crate::http::form;
@@ -17,7 +17,7 @@ use askama::Template;
 use authara_core::challenge::store::Purpose;
 use authara_core::challenge::{StartError, Started};
 use authara_core::domain::ReturnTo;
-use authara_core::limits::{Family, LimitKey, Limited};
+use authara_core::limits::{Family, Limited};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -101,14 +101,15 @@ pub async fn start_reset(
     email: &str,
     new_password: &str,
 ) -> Result<Started, ResetRefusal> {
-    let email_key = email_limit_key(email);
-    let asks = [
-        Ask::Hit(LimitKey::new(Family::PasswordResetIp, &client.ip)),
-        Ask::Hit(LimitKey::new(Family::PasswordResetEmail, &email_key)),
-    ];
-    ask_limiter(state, &asks)
-        .await
-        .map_err(ResetRefusal::Limited)?;
+    hit_ip_and_email(
+        state,
+        Family::PasswordResetIp,
+        Family::PasswordResetEmail,
+        &client.ip,
+        email,
+    )
+    .await
+    .map_err(ResetRefusal::Limited)?;
     state
         .challenges
         .start_password_reset(email, new_password)

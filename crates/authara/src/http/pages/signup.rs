@@ -2,8 +2,8 @@
 
 use super::login::CredentialsForm;
 use super::{
-    ask_limiter, echoed_email, email_limit_key, ensure_csrf, refuse_busy, refuse_limited, render,
-    signed_in_redirect, Ask, SignupPage,
+    echoed_email, ensure_csrf, hit_ip_and_email, refuse_busy, refuse_limited, render,
+    signed_in_redirect, SignupPage,
 };
 use crate::http::error::PageError;
 use crate::http::extract::{return_to, ClientInfo, Htmx, QueryReturnTo};
@@ -14,7 +14,7 @@ use crate::state::AppState;
 use authara_core::auth::store::UserRecord;
 use authara_core::auth::SignupError;
 use authara_core::domain::ReturnTo;
-use authara_core::limits::{Family, LimitKey};
+use authara_core::limits::Family;
 use authara_core::session::Issued;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -137,14 +137,15 @@ pub async fn password_signup(
     email: &str,
     password: &str,
 ) -> Result<(UserRecord, Issued), SignupRefusal> {
-    let email_key = email_limit_key(email);
-    let asks = [
-        Ask::Hit(LimitKey::new(Family::SignupIp, &client.ip)),
-        Ask::Hit(LimitKey::new(Family::SignupEmail, &email_key)),
-    ];
-    ask_limiter(state, &asks)
-        .await
-        .map_err(SignupRefusal::Limited)?;
+    hit_ip_and_email(
+        state,
+        Family::SignupIp,
+        Family::SignupEmail,
+        &client.ip,
+        email,
+    )
+    .await
+    .map_err(SignupRefusal::Limited)?;
     state
         .auth
         .signup(email, password, client.origin())
@@ -170,14 +171,15 @@ pub async fn start_signup_challenge(
     email: &str,
     password: &str,
 ) -> Result<authara_core::challenge::Started, ChallengeSignupRefusal> {
-    let email_key = email_limit_key(email);
-    let asks = [
-        Ask::Hit(LimitKey::new(Family::SignupIp, &client.ip)),
-        Ask::Hit(LimitKey::new(Family::SignupEmail, &email_key)),
-    ];
-    ask_limiter(state, &asks)
-        .await
-        .map_err(ChallengeSignupRefusal::Limited)?;
+    hit_ip_and_email(
+        state,
+        Family::SignupIp,
+        Family::SignupEmail,
+        &client.ip,
+        email,
+    )
+    .await
+    .map_err(ChallengeSignupRefusal::Limited)?;
     state
         .challenges
         .start_signup(email, password)
