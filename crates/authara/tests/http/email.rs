@@ -259,6 +259,19 @@ async fn post_json(app: &TestApp, path: &str, body: Value) -> reqwest::Response 
         .unwrap()
 }
 
+/// The audit actions recorded about `email`, oldest first.
+async fn audit_actions(app: &TestApp, email: &str) -> Vec<String> {
+    let store = authara::server::open_store(&app.config).await.unwrap();
+    let filter = authara_core::store::AuditFilter {
+        email: Some(email.to_owned()),
+        limit: 100,
+        ..Default::default()
+    };
+    let mut rows = store.list_audit(&filter).await.unwrap();
+    rows.sort_by_key(|r| r.created_at);
+    rows.into_iter().map(|r| r.action).collect()
+}
+
 /// Asserts a response's status and that its body says `text`.
 async fn says(res: reqwest::Response, status: u16, text: &str) {
     assert_eq!(res.status(), status);
@@ -337,6 +350,12 @@ async fn a_password_reset_by_form_emails_a_code_that_sets_the_password_and_signs
     // Every session of the account is gone at once; another account's is not.
     assert_eq!(app.user_status_with(other).await, 401);
     assert_eq!(app.user_status_with(&elsewhere).await, 200);
+    assert!(
+        audit_actions(&app, &user)
+            .await
+            .contains(&"user.password_reset".to_owned()),
+        "the reset is in the audit log"
+    );
     // The old password no longer works; the new one does; the code is used up.
     assert_eq!(app.login(&user, PASSWORD).await.status(), 422);
     assert_eq!(app.login(&user, NEW_PASSWORD).await.status(), 303);
@@ -796,6 +815,12 @@ async fn an_email_change_sends_the_code_to_the_new_address_notifies_the_old_and_
         app.user_status_with(other).await,
         401,
         "the others are signed out"
+    );
+    assert!(
+        audit_actions(&app, &old)
+            .await
+            .contains(&"user.email_changed".to_owned()),
+        "the change is in the audit log, under the old address"
     );
     let notice = nth_mail_to(&smtp, &old, 2).await;
     assert!(notice.body.contains(&new), "{notice:?}");
