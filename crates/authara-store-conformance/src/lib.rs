@@ -1,7 +1,9 @@
 //! Backend-independent conformance tests for Authara's [`Store`].
 //!
-//! The cases live in [`cases`], one module per aggregate, written once against `&dyn Store` (the race case against
-//! `Arc<dyn Store>`). A backend's `tests/` file runs them all with one line:
+//! The cases live in [`cases`], one module per aggregate, written once against `&dyn Store` (the
+//! race cases against `Arc<dyn Store>`); the outbox cases, written once for both outboxes, run on
+//! each ([`cases::Outbox`]) under a test name per outbox. A backend's `tests/` file runs them all
+//! with one line:
 //!
 //! ```ignore
 //! authara_store_conformance::conformance_tests!(make_store);
@@ -176,11 +178,6 @@ macro_rules! conformance_tests {
             effects_commit_with_every_user_write,
             effects_follow_revoke_session_result,
             effects_that_fail_roll_the_change_back,
-            claim_due_events_order_and_due_time,
-            claim_twice_gives_nothing_the_second_time,
-            mark_event_delivered_retry_and_final_failure,
-            requeue_stale_events_batches,
-            purge_events_batches,
             list_audit_filters_newest_first,
             purge_audit_batches,
             set_password_hash_revokes_all_sessions_but_the_kept_one,
@@ -207,18 +204,29 @@ macro_rules! conformance_tests {
             set_challenge_code_replaces_the_code_and_caps_its_expiry,
             purge_challenges_deletes_expired_and_consumed_ones_in_batches,
             watch_changes_reports_what_challenge_completions_revoke,
-            claim_due_emails_order_and_due_time,
-            mark_email_sent_retry_and_final_failure,
-            requeue_stale_emails_batches,
-            purge_emails_batches,
         );
         $crate::conformance_tests!(@shared $make;
             rotate_refresh_token_race,
             create_session_cap_holds_under_concurrency,
-            claim_due_events_race,
             begin_challenge_attempt_race_counts_exactly_the_maximum,
             complete_challenge_race_has_one_winner,
-            claim_due_emails_race,
+        );
+        // The outboxes' life cycle, each case once per outbox: `case: webhook test, email test;`.
+        $crate::conformance_tests!(@outbox $make, borrowed;
+            claim_order_and_due_time:
+                claim_due_events_order_and_due_time,
+                claim_due_emails_order_and_due_time;
+            claim_twice_gives_nothing_the_second_time:
+                claim_twice_gives_nothing_the_second_time,
+                claim_email_twice_gives_nothing_the_second_time;
+            mark_done_retry_and_final_failure:
+                mark_event_delivered_retry_and_final_failure,
+                mark_email_sent_retry_and_final_failure;
+            requeue_stale_batches: requeue_stale_events_batches, requeue_stale_emails_batches;
+            purge_batches: purge_events_batches, purge_emails_batches;
+        );
+        $crate::conformance_tests!(@outbox $make, shared;
+            claim_race: claim_due_events_race, claim_due_emails_race;
         );
     };
     (@fresh $make:expr; $($case:ident),* $(,)?) => {$(
@@ -251,6 +259,28 @@ macro_rules! conformance_tests {
             store.finish().await;
         }
     )*};
+    (@outbox $make:expr, $access:ident; $($case:ident: $webhook:ident, $email:ident;)*) => {$(
+        $crate::conformance_tests!(@on_outbox $make, $access; $case, $webhook, Webhook);
+        $crate::conformance_tests!(@on_outbox $make, $access; $case, $email, Email);
+    )*};
+    (@on_outbox $make:expr, $access:ident; $case:ident, $test:ident, $outbox:ident) => {
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            let Some(store) = $crate::prepare(($make)().await, true).await else {
+                return;
+            };
+            let outbox = $crate::cases::Outbox::$outbox;
+            $crate::cases::$case($crate::conformance_tests!(@store $access store), outbox).await;
+            store.finish().await;
+        }
+    };
+    // How an outbox case gets the store: `borrowed` as `&dyn Store`, `shared` as `Arc<dyn Store>`.
+    (@store borrowed $store:ident) => {
+        &*$store
+    };
+    (@store shared $store:ident) => {
+        $store.shared()
+    };
 }
 
 /// What a test that needs an outside service (PostgreSQL, Redis, a browser) does.

@@ -37,6 +37,10 @@ pub(crate) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|_| StoreError::invalid("malformed uuid in the database"))
 }
 
+pub(crate) fn parse_opt_id(text: Option<String>) -> Result<Option<Uuid>, StoreError> {
+    text.as_deref().map(parse_id).transpose()
+}
+
 pub(crate) fn parse_time(us: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
         .map_err(|_| StoreError::invalid("timestamp out of range in the database"))

@@ -283,20 +283,11 @@ pub(super) async fn all_events(store: &dyn Store) -> Vec<EventRecord> {
     store.list_events(10_000).await.expect("list events")
 }
 
-/// The outbox row with this id.
-pub(super) async fn event_row(store: &dyn Store, id: Uuid) -> EventRecord {
-    all_events(store)
-        .await
-        .into_iter()
-        .find(|e| e.id == id)
-        .unwrap_or_else(|| panic!("outbox row {id} exists"))
-}
-
 /// Queues one pending email job per instant in `at`, due then, each with a signup challenge of
-/// its own (jobs are appended only by the writes that cause them); returns the jobs' ids in the
-/// order given.
-pub(super) async fn queue_emails(store: &dyn Store, at: &[OffsetDateTime]) -> Vec<Uuid> {
-    let mut ids = Vec::with_capacity(at.len());
+/// its own (jobs are appended only by the writes that cause them); returns the challenges (whose
+/// `email_job_id` names the job) in the order given.
+pub(super) async fn queue_emails(store: &dyn Store, at: &[OffsetDateTime]) -> Vec<NewChallenge> {
+    let mut challenges = Vec::with_capacity(at.len());
     for &at in at {
         let email = format!("u{}@example.com", Uuid::new_v4().simple());
         let challenge = NewChallenge {
@@ -313,27 +304,18 @@ pub(super) async fn queue_emails(store: &dyn Store, at: &[OffsetDateTime]) -> Ve
             expires_at: at + Duration::minutes(30),
             email_job_id: Uuid::new_v4(),
         };
-        ids.push(challenge.email_job_id);
         store
-            .create_challenge(challenge)
+            .create_challenge(challenge.clone())
             .await
             .expect("create a challenge with its email job");
+        challenges.push(challenge);
     }
-    ids
+    challenges
 }
 
 /// Every email job, oldest first.
 pub(super) async fn all_emails(store: &dyn Store) -> Vec<EmailRecord> {
     store.list_emails(10_000).await.expect("list emails")
-}
-
-/// The email job with this id.
-pub(super) async fn email_row(store: &dyn Store, id: Uuid) -> EmailRecord {
-    all_emails(store)
-        .await
-        .into_iter()
-        .find(|e| e.id == id)
-        .unwrap_or_else(|| panic!("email job {id} exists"))
 }
 
 /// Every audit row, newest first.

@@ -1,18 +1,19 @@
-//! The conformance cases. Each takes a fresh store; all but the migration cases expect it
-//! migrated. Times are fixed (no clock) and carry microseconds, the precision both backends
-//! keep, so records read back compare equal to what was written.
+//! The conformance cases. Each takes a fresh store (an outbox case also the [`Outbox`] it runs
+//! on); all but the migration cases expect it migrated. Times are fixed (no clock) and carry
+//! microseconds, the precision both backends keep, so records read back compare equal to what
+//! was written.
 //!
-//! One module per aggregate: `schema`, `user`, `session`, `events` (the outbox), `audit`,
-//! `challenge` (emailed-code challenges), `mail` (the email outbox), `effects` (what a write
-//! commits with its change) and `revocation` (many sessions of a user at once); `fixtures` holds
-//! what they share. Every case is re-exported here, where `conformance_tests!` finds it.
+//! One module per aggregate: `schema`, `user`, `session`, `audit`, `challenge` (emailed-code
+//! challenges), `outbox` (the two outboxes, webhook events and email jobs: one life cycle, each
+//! case run on either), `effects` (what a write commits with its change) and `revocation` (many
+//! sessions of a user at once); `fixtures` holds what they share. Every case is re-exported here,
+//! where `conformance_tests!` finds it.
 
 mod audit;
 mod challenge;
 mod effects;
-mod events;
 mod fixtures;
-mod mail;
+mod outbox;
 mod revocation;
 mod schema;
 mod session;
@@ -21,8 +22,7 @@ mod user;
 pub use audit::*;
 pub use challenge::*;
 pub use effects::*;
-pub use events::*;
-pub use mail::*;
+pub use outbox::*;
 pub use revocation::*;
 pub use schema::*;
 pub use session::*;
