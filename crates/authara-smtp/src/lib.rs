@@ -5,6 +5,7 @@
 //! - [`transport`]: where the worker's messages go ([`Transport`]): SMTP, the log (development)
 //!   or nowhere.
 //! - [`render`]: the askama templates (text and HTML) of each outbox template name.
+//! - [`settings`]: what the workers are configured with ([`MailSettings`]).
 //! - [`worker`]: the background tasks ([`MailWorkers`]) that claim due jobs from the outbox
 //!   (`authara_core::mail`), mint a challenge's code right before sending it, send, and record
 //!   the outcome; a stale reaper and the retention cleanup.
@@ -14,6 +15,7 @@
 
 pub mod render;
 pub mod sender;
+pub mod settings;
 pub mod transport;
 pub mod worker;
 
@@ -21,5 +23,6 @@ pub use render::{render, Content, RenderError, Rendered, Template};
 pub use sender::{
     check, parse_mailbox, Email, SendError, SettingsError, SmtpSender, SmtpSettings, TlsMode,
 };
+pub use settings::MailSettings;
 pub use transport::Transport;
-pub use worker::{MailSettings, MailStore, MailWorkers};
+pub use worker::{MailStore, MailWorkers};

@@ -1,11 +1,11 @@
 //! One delivery attempt: the stored envelope POSTed unchanged, signed, and the receiver's answer
 //! classified as delivered, worth retrying, or final.
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 
 use authara_core::clock::Clock;
 use authara_core::events::ClaimedEvent;
+use authara_core::outbox::describe;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 
@@ -141,20 +141,6 @@ pub fn classify_status(status: StatusCode) -> Outcome {
     }
 }
 
-/// An error and its sources on one line, repeated messages skipped.
-pub(crate) fn describe(error: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !text.is_empty() && parts.last() != Some(&text) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
-}
-
 /// At most [`MAX_ERROR_CHARS`] characters, control characters replaced.
 pub(crate) fn bounded(text: String) -> String {
     if text.chars().count() <= MAX_ERROR_CHARS && !text.chars().any(char::is_control) {
@@ -232,15 +218,6 @@ mod tests {
         assert_eq!(b.chars().count(), MAX_ERROR_CHARS);
         assert_eq!(bounded("a\nb\tc".into()), "a b c");
         assert_eq!(bounded("short".into()), "short");
-    }
-
-    #[test]
-    fn describe_joins_the_source_chain() {
-        #[derive(Debug, thiserror::Error)]
-        #[error("outer")]
-        struct Outer(#[source] std::io::Error);
-        let e = Outer(std::io::Error::other("inner"));
-        assert_eq!(describe(&e), "outer: inner");
     }
 
     #[test]

@@ -129,6 +129,12 @@ impl NewEvent {
     }
 }
 
+impl crate::outbox::Claimed for ClaimedEvent {
+    fn key(&self) -> (Uuid, u32) {
+        (self.id, self.attempt_count)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

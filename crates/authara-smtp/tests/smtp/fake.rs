@@ -1,7 +1,8 @@
-//! An in-memory outbox and challenge table with the traits' semantics for what the email
-//! workers call (`claim_due_emails` … `purge_emails`, `set_challenge_code`, `purge_challenges`),
-//! every call atomic under one lock. The real backends are covered by the conformance suite;
-//! the challenge methods the workers never call answer `Unavailable`.
+//! The email workers' store: the shared in-memory outbox (`authara-webhook`'s
+//! `tests/webhook/outbox.rs`) for the jobs, and a challenge table with the trait's semantics for
+//! what the workers call (`set_challenge_code`, `purge_challenges`), every call atomic under one
+//! lock. The real backends are covered by the conformance suite; the challenge methods the
+//! workers never call answer `Unavailable`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,30 +13,26 @@ use authara_core::challenge::store::{
     Attempt, ChallengeRecord, ChallengeStore, CodeRecord, Completed, Completion, NewChallenge,
     PendingAction, Purpose, Resend,
 };
-use authara_core::mail::{ClaimedEmail, EmailRecord, EmailStatus, EmailStore};
+use authara_core::mail::{EmailRecord, EmailStatus};
 use authara_core::store::StoreError;
+use authara_smtp::MailStore;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-#[derive(Debug, Clone)]
-struct Row {
-    record: EmailRecord,
-    updated_at: OffsetDateTime,
-}
+use crate::outbox::MemoryOutbox;
 
 #[derive(Debug, Default)]
-struct Tables {
-    emails: Vec<Row>,
+struct Challenges {
     challenges: HashMap<Uuid, ChallengeRecord>,
     codes: HashMap<Uuid, CodeRecord>,
 }
 
 /// The fake.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
-    tables: Mutex<Tables>,
-    /// How many times `purge_emails` was called.
-    pub purge_email_calls: AtomicU64,
+    /// The email jobs.
+    pub emails: Arc<MemoryOutbox<EmailRecord>>,
+    tables: Mutex<Challenges>,
     /// How many times `purge_challenges` was called, and the last `before`.
     pub purge_challenge_calls: AtomicU64,
     pub purged_challenges_before: Mutex<Option<OffsetDateTime>>,
@@ -43,7 +40,20 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        Arc::new(Self {
+            emails: MemoryOutbox::new(),
+            tables: Mutex::default(),
+            purge_challenge_calls: AtomicU64::new(0),
+            purged_challenges_before: Mutex::new(None),
+        })
+    }
+
+    /// Both aggregates, as the workers take them.
+    pub fn mail_store(self: &Arc<Self>) -> MailStore {
+        MailStore {
+            challenges: self.clone(),
+            outbox: self.emails.clone(),
+        }
     }
 
     /// A live (unless `expires_at` is past) challenge of `purpose` to `email`; opaque when
@@ -107,7 +117,7 @@ impl MemoryStore {
             sent_at: None,
             created_at: at,
         };
-        self.insert(record, at);
+        self.emails.insert(record, at);
         id
     }
 
@@ -124,29 +134,8 @@ impl MemoryStore {
         (challenge, job)
     }
 
-    /// Inserts a job as it is, last changed at `updated_at`.
-    pub fn insert(&self, record: EmailRecord, updated_at: OffsetDateTime) {
-        self.tables
-            .lock()
-            .unwrap()
-            .emails
-            .push(Row { record, updated_at });
-    }
-
     pub fn job(&self, id: Uuid) -> EmailRecord {
-        self.tables
-            .lock()
-            .unwrap()
-            .emails
-            .iter()
-            .find(|r| r.record.id == id)
-            .map(|r| r.record.clone())
-            .unwrap()
-    }
-
-    pub fn jobs(&self) -> Vec<EmailRecord> {
-        let t = self.tables.lock().unwrap();
-        t.emails.iter().map(|r| r.record.clone()).collect()
+        self.emails.get(id)
     }
 
     pub fn code(&self, challenge: Uuid) -> Option<CodeRecord> {
@@ -243,145 +232,5 @@ impl ChallengeStore for MemoryStore {
             t.codes.remove(id);
         }
         Ok(old.len() as u64)
-    }
-}
-
-#[async_trait]
-impl EmailStore for MemoryStore {
-    async fn claim_due_emails(
-        &self,
-        now: OffsetDateTime,
-        limit: u32,
-    ) -> Result<Vec<ClaimedEmail>, StoreError> {
-        let mut t = self.tables.lock().unwrap();
-        let mut due: Vec<&mut Row> = t
-            .emails
-            .iter_mut()
-            .filter(|r| r.record.status == EmailStatus::Pending && r.record.next_attempt_at <= now)
-            .collect();
-        due.sort_by_key(|r| (r.record.next_attempt_at, r.record.created_at, r.record.id));
-        Ok(due
-            .into_iter()
-            .take(limit as usize)
-            .map(|r| {
-                r.record.status = EmailStatus::Processing;
-                r.record.processing_started_at = Some(now);
-                r.updated_at = now;
-                ClaimedEmail {
-                    id: r.record.id,
-                    challenge_id: r.record.challenge_id,
-                    to_email: r.record.to_email.clone(),
-                    template: r.record.template.clone(),
-                    template_data: r.record.template_data.clone(),
-                    attempt_count: r.record.attempt_count,
-                    created_at: r.record.created_at,
-                }
-            })
-            .collect())
-    }
-
-    async fn mark_email_sent(&self, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let mut t = self.tables.lock().unwrap();
-        let Some(r) = t
-            .emails
-            .iter_mut()
-            .find(|r| r.record.id == id && r.record.status == EmailStatus::Processing)
-        else {
-            return Ok(false);
-        };
-        r.record.status = EmailStatus::Sent;
-        r.record.attempt_count += 1;
-        r.record.sent_at = Some(now);
-        r.record.processing_started_at = None;
-        r.updated_at = now;
-        Ok(true)
-    }
-
-    async fn mark_email_attempt_failed(
-        &self,
-        id: Uuid,
-        error: &str,
-        retry_at: Option<OffsetDateTime>,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let mut t = self.tables.lock().unwrap();
-        let Some(r) = t
-            .emails
-            .iter_mut()
-            .find(|r| r.record.id == id && r.record.status == EmailStatus::Processing)
-        else {
-            return Ok(false);
-        };
-        r.record.attempt_count += 1;
-        r.record.last_error = Some(error.to_owned());
-        r.record.processing_started_at = None;
-        match retry_at {
-            Some(at) => {
-                r.record.status = EmailStatus::Pending;
-                r.record.next_attempt_at = at;
-            }
-            None => r.record.status = EmailStatus::Failed,
-        }
-        r.updated_at = now;
-        Ok(true)
-    }
-
-    async fn requeue_stale_emails(
-        &self,
-        stale_before: OffsetDateTime,
-        now: OffsetDateTime,
-        limit: u32,
-    ) -> Result<u64, StoreError> {
-        let mut t = self.tables.lock().unwrap();
-        let mut n = 0;
-        for r in t.emails.iter_mut() {
-            if n == u64::from(limit) {
-                break;
-            }
-            if r.record.status == EmailStatus::Processing
-                && r.record
-                    .processing_started_at
-                    .is_some_and(|at| at < stale_before)
-            {
-                r.record.status = EmailStatus::Pending;
-                r.record.next_attempt_at = now;
-                r.record.processing_started_at = None;
-                r.updated_at = now;
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    async fn purge_emails(
-        &self,
-        sent_before: OffsetDateTime,
-        failed_before: OffsetDateTime,
-        limit: u32,
-    ) -> Result<u64, StoreError> {
-        self.purge_email_calls.fetch_add(1, Ordering::SeqCst);
-        let mut t = self.tables.lock().unwrap();
-        let mut n = 0;
-        t.emails.retain(|r| {
-            let old = match r.record.status {
-                EmailStatus::Sent => r.updated_at < sent_before,
-                EmailStatus::Failed => r.updated_at < failed_before,
-                _ => false,
-            };
-            if old && n < u64::from(limit) {
-                n += 1;
-                false
-            } else {
-                true
-            }
-        });
-        Ok(n)
-    }
-
-    async fn list_emails(&self, limit: u32) -> Result<Vec<EmailRecord>, StoreError> {
-        let mut all = self.jobs();
-        all.sort_by_key(|r| (r.created_at, r.id));
-        all.truncate(limit as usize);
-        Ok(all)
     }
 }

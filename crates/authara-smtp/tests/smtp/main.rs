@@ -1,6 +1,7 @@
 //! The SMTP sender against a real SMTP server on 127.0.0.1 (`server.rs`): plaintext, STARTTLS
 //! with a certificate the test trusts, AUTH, and every way sending can fail; and the email
-//! workers (`worker.rs`) against an in-memory store (`fake.rs`) and the same server.
+//! workers (`worker.rs`) against an in-memory store (`fake.rs`, over `authara-webhook`'s
+//! in-memory outbox) and the same server.
 
 #![allow(
     clippy::unwrap_used,
@@ -10,6 +11,11 @@
 )]
 
 mod fake;
+/// The in-memory outbox and waiting helpers of `authara-webhook`'s tests, shared rather than
+/// copied.
+#[path = "../../../authara-webhook/tests/webhook/outbox.rs"]
+#[allow(dead_code)]
+mod outbox;
 mod server;
 mod worker;
 

@@ -5,28 +5,23 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authara_core::challenge::code::{code_matches, Code};
 use authara_core::challenge::store::Purpose;
 use authara_core::clock::{Clock, ManualClock};
 use authara_core::jwt::JwtKeys;
-use authara_core::mail::{EmailStatus, EMAIL_CHANGED_NOTICE};
+use authara_core::mail::{EmailStatus, EmailStore, EMAIL_CHANGED_NOTICE};
 use authara_core::random::OsRandom;
-use authara_smtp::{MailSettings, MailStore, MailWorkers, SmtpSender, TlsMode, Transport};
-use time::OffsetDateTime;
+use authara_smtp::{MailSettings, MailWorkers, SmtpSender, TlsMode, Transport};
 use uuid::Uuid;
 
 use crate::fake::MemoryStore;
+use crate::outbox::{a_few_polls, eventually, start_time};
 use crate::server::{Behaviour, SmtpServer};
 
 const TTL: time::Duration = time::Duration::minutes(30);
 const PUBLIC_URL: &str = "https://auth.example.org";
-
-/// 2026-01-01T00:00:00Z: a fixed start for the manual clock.
-fn start_time() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()
-}
 
 fn keys() -> Arc<JwtKeys> {
     Arc::new(JwtKeys::new(vec![("k1".into(), vec![7u8; 32])], Some("k1"), "authara").unwrap())
@@ -59,7 +54,7 @@ fn start(
 ) -> Running {
     let keys = keys();
     let workers = MailWorkers::start(
-        MailStore::new(store.clone()),
+        store.mail_store(),
         transport,
         settings,
         keys.clone(),
@@ -71,19 +66,6 @@ fn start(
         keys,
         workers,
     }
-}
-
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Lets a few poll intervals pass, to show that nothing happens.
-async fn a_few_polls() {
-    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 /// Undoes quoted-printable (soft line breaks and `=XX`), which lettre uses for long lines.
@@ -429,10 +411,7 @@ async fn a_claim_left_behind_by_a_dead_worker_is_sent_after_the_stale_threshold(
     let (_, job) = store.challenge_with_job(Purpose::Signup, "ada@example.com", now, TTL);
     // Claimed by a worker that died.
     assert_eq!(
-        authara_core::mail::EmailStore::claim_due_emails(&*store, now, 1)
-            .await
-            .unwrap()
-            .len(),
+        store.emails.claim_due_emails(now, 1).await.unwrap().len(),
         1
     );
     let mut settings = mail_settings();
@@ -461,7 +440,7 @@ async fn the_cleanup_purges_old_jobs_and_expired_challenges() {
     let live = store.add_challenge(Purpose::Signup, "b@example.com", now, now + TTL, false);
     let r = start(&store, &clock, Transport::Noop, mail_settings());
     eventually("the cleanup ran", || {
-        r.store.purge_email_calls.load(Ordering::SeqCst) > 0
+        r.store.emails.purge_calls.load(Ordering::SeqCst) > 0
             && r.store.purge_challenge_calls.load(Ordering::SeqCst) > 0
     })
     .await;

@@ -1,18 +1,13 @@
-//! Test doubles: an `EventStore` over a `Mutex<Vec<..>>` (the real backends are covered by the
-//! conformance suite) and a real HTTP receiver (axum on 127.0.0.1, port 0) whose answers are
-//! scripted.
+//! Test doubles: the in-memory outbox (`outbox.rs`) with helpers that append events, and a real
+//! HTTP receiver (axum on 127.0.0.1, port 0) whose answers are scripted.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_trait::async_trait;
 use authara_core::clock::{Clock, ManualClock};
-use authara_core::events::NewEvent;
-use authara_core::events::{ClaimedEvent, EventRecord, EventStatus, EventStore, EventType};
-use authara_core::store::StoreError;
+use authara_core::events::{EventRecord, EventStatus, EventType, NewEvent};
 use authara_webhook::{Endpoint, Settings, WebhookSecret};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -23,12 +18,10 @@ use axum::Router;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub const SECRET: &str = "test-webhook-secret-0123456789abcdef-XYZ";
+use crate::outbox::MemoryOutbox;
+pub use crate::outbox::{a_few_polls, eventually, start_time};
 
-/// 2026-01-01T00:00:00Z: a fixed start for the manual clock.
-pub fn start_time() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()
-}
+pub const SECRET: &str = "test-webhook-secret-0123456789abcdef-XYZ";
 
 pub fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(start_time()))
@@ -47,27 +40,10 @@ pub fn settings(url: &str) -> Settings {
     s
 }
 
-#[derive(Debug, Clone)]
-struct Row {
-    record: EventRecord,
-    updated_at: OffsetDateTime,
-}
+/// The webhook outbox.
+pub type MemoryStore = MemoryOutbox<EventRecord>;
 
-/// An in-memory outbox with the trait's semantics, every call atomic under one lock.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    rows: Mutex<Vec<Row>>,
-    /// How many times `purge_events` was called.
-    pub purge_calls: AtomicU64,
-    /// How many times `requeue_stale_events` was called.
-    pub requeue_calls: AtomicU64,
-}
-
-impl MemoryStore {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
+impl MemoryOutbox<EventRecord> {
     /// Appends a pending event due at its creation time.
     pub fn append(&self, event: &NewEvent) {
         let record = EventRecord {
@@ -85,181 +61,11 @@ impl MemoryStore {
         self.insert(record, event.created_at);
     }
 
-    /// Inserts a row as it is, last changed at `updated_at`.
-    pub fn insert(&self, record: EventRecord, updated_at: OffsetDateTime) {
-        self.rows.lock().unwrap().push(Row { record, updated_at });
-    }
-
     /// Appends a `user.created` event at `at` and returns it.
     pub fn append_user_created(&self, at: OffsetDateTime) -> NewEvent {
         let event = NewEvent::user(Uuid::new_v4(), EventType::UserCreated, Uuid::new_v4(), at);
         self.append(&event);
         event
-    }
-
-    pub fn get(&self, id: Uuid) -> EventRecord {
-        self.rows
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|r| r.record.id == id)
-            .map(|r| r.record.clone())
-            .unwrap()
-    }
-
-    pub fn ids(&self) -> Vec<Uuid> {
-        self.rows
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|r| r.record.id)
-            .collect()
-    }
-}
-
-#[async_trait]
-impl EventStore for MemoryStore {
-    async fn claim_due_events(
-        &self,
-        now: OffsetDateTime,
-        limit: u32,
-    ) -> Result<Vec<ClaimedEvent>, StoreError> {
-        let mut rows = self.rows.lock().unwrap();
-        let mut due: Vec<&mut Row> = rows
-            .iter_mut()
-            .filter(|r| r.record.status == EventStatus::Pending && r.record.next_attempt_at <= now)
-            .collect();
-        due.sort_by_key(|r| (r.record.next_attempt_at, r.record.created_at, r.record.id));
-        Ok(due
-            .into_iter()
-            .take(limit as usize)
-            .map(|r| {
-                r.record.status = EventStatus::Processing;
-                r.record.processing_started_at = Some(now);
-                r.updated_at = now;
-                ClaimedEvent {
-                    id: r.record.id,
-                    event_type: r.record.event_type.clone(),
-                    payload: r.record.payload.clone(),
-                    attempt_count: r.record.attempt_count,
-                    created_at: r.record.created_at,
-                }
-            })
-            .collect())
-    }
-
-    async fn mark_event_delivered(
-        &self,
-        id: Uuid,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let mut rows = self.rows.lock().unwrap();
-        let Some(r) = rows
-            .iter_mut()
-            .find(|r| r.record.id == id && r.record.status == EventStatus::Processing)
-        else {
-            return Ok(false);
-        };
-        r.record.status = EventStatus::Delivered;
-        r.record.attempt_count += 1;
-        r.record.delivered_at = Some(now);
-        r.record.processing_started_at = None;
-        r.updated_at = now;
-        Ok(true)
-    }
-
-    async fn mark_event_attempt_failed(
-        &self,
-        id: Uuid,
-        error: &str,
-        retry_at: Option<OffsetDateTime>,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let mut rows = self.rows.lock().unwrap();
-        let Some(r) = rows
-            .iter_mut()
-            .find(|r| r.record.id == id && r.record.status == EventStatus::Processing)
-        else {
-            return Ok(false);
-        };
-        r.record.attempt_count += 1;
-        r.record.last_error = Some(error.to_owned());
-        r.record.processing_started_at = None;
-        match retry_at {
-            Some(at) => {
-                r.record.status = EventStatus::Pending;
-                r.record.next_attempt_at = at;
-            }
-            None => r.record.status = EventStatus::Failed,
-        }
-        r.updated_at = now;
-        Ok(true)
-    }
-
-    async fn requeue_stale_events(
-        &self,
-        stale_before: OffsetDateTime,
-        now: OffsetDateTime,
-        limit: u32,
-    ) -> Result<u64, StoreError> {
-        self.requeue_calls.fetch_add(1, Ordering::SeqCst);
-        let mut rows = self.rows.lock().unwrap();
-        let mut n = 0;
-        for r in rows.iter_mut() {
-            if n == u64::from(limit) {
-                break;
-            }
-            if r.record.status == EventStatus::Processing
-                && r.record
-                    .processing_started_at
-                    .is_some_and(|at| at < stale_before)
-            {
-                r.record.status = EventStatus::Pending;
-                r.record.next_attempt_at = now;
-                r.record.processing_started_at = None;
-                r.updated_at = now;
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    async fn purge_events(
-        &self,
-        delivered_before: OffsetDateTime,
-        failed_before: OffsetDateTime,
-        limit: u32,
-    ) -> Result<u64, StoreError> {
-        self.purge_calls.fetch_add(1, Ordering::SeqCst);
-        let mut rows = self.rows.lock().unwrap();
-        let mut n = 0;
-        rows.retain(|r| {
-            let old = match r.record.status {
-                EventStatus::Delivered => r.updated_at < delivered_before,
-                EventStatus::Failed => r.updated_at < failed_before,
-                _ => false,
-            };
-            if old && n < u64::from(limit) {
-                n += 1;
-                false
-            } else {
-                true
-            }
-        });
-        Ok(n)
-    }
-
-    async fn list_events(&self, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
-        let mut all: Vec<EventRecord> = self
-            .rows
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|r| r.record.clone())
-            .collect();
-        all.sort_by_key(|r| (r.created_at, r.id));
-        all.truncate(limit as usize);
-        Ok(all)
     }
 }
 
@@ -366,20 +172,6 @@ async fn elsewhere(
         .unwrap()
         .push(Received { headers, body });
     StatusCode::OK
-}
-
-/// Polls `check` every 10 ms for up to 10 s (real time); panics with `what` on timeout.
-pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Lets a few poll intervals pass, to show that nothing happens.
-pub async fn a_few_polls() {
-    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 /// The clock's current unix second.
