@@ -5,7 +5,9 @@
 //! Every answer depends only on what the visitor typed and on the challenge's counters, which
 //! opaque and real challenges keep alike: the pages never tell whether an email is registered.
 
-use super::{ask_limiter, ensure_csrf, render, render_error_page, signed_in_redirect, Ask};
+use super::{
+    ask_limiter, ensure_csrf, refuse_limited, render, render_error_page, signed_in_redirect, Ask,
+};
 use crate::http::error::PageError;
 use crate::http::extract::{return_to, ClientInfo, Htmx, RequestCtx};
 use crate::http::form;
@@ -110,13 +112,13 @@ fn notice_text(notice: &str) -> Option<&'static str> {
 fn verify_page(
     state: &AppState,
     headers: &HeaderMap,
-    mut out: HeaderMap,
     challenge: &ChallengeRecord,
     return_to: Option<&ReturnTo>,
     status: StatusCode,
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Response {
+    let mut out = HeaderMap::new();
     let csrf = ensure_csrf(state, headers, &mut out);
     let id = challenge.id.to_string();
     let minutes = state.challenges.settings().code_ttl.as_secs().div_ceil(60);
@@ -175,7 +177,6 @@ pub async fn get_verify(
     Ok(verify_page(
         &state,
         &headers,
-        HeaderMap::new(),
         &challenge,
         rt.as_ref(),
         StatusCode::OK,
@@ -259,45 +260,33 @@ pub async fn post_verify(
         Ok(done) => return finish(&state, &client, htmx, done, rt).await,
         Err(refusal) => refusal,
     };
-    let (status, message, retry_after) = match refused {
-        VerifyRefusal::Limited(l) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            super::TOO_MANY,
-            Some(l.retry_after),
-        ),
+    let error = match refused {
         VerifyRefusal::Verify(VerifyError::Gone) => {
             return Ok(gone_page(StatusCode::UNPROCESSABLE_ENTITY))
         }
         VerifyRefusal::Verify(VerifyError::Failed(e)) => return Err(PageError::internal(e)),
-        VerifyRefusal::Verify(e) => (StatusCode::UNPROCESSABLE_ENTITY, verify_message(&e), None),
+        refused => refused,
     };
     // The page is shown again for a challenge that is still live; one that is not is gone.
     let Some(challenge) = state.challenges.find_live(id, purpose).await? else {
         return Ok(gone_page(StatusCode::UNPROCESSABLE_ENTITY));
     };
-    let mut res = verify_page(
-        &state,
-        &headers,
-        HeaderMap::new(),
-        &challenge,
-        rt.as_ref(),
-        status,
-        Some(message),
-        None,
-    );
-    if let Some(after) = retry_after {
-        crate::http::error::set_retry_after(&mut res, after);
-    }
-    Ok(res)
-}
-
-fn verify_message(e: &VerifyError) -> &'static str {
-    match e {
-        VerifyError::Malformed => "Enter the 6-digit code from the email.",
-        VerifyError::Incorrect => "The verification code is incorrect or has expired.",
-        VerifyError::TooManyAttempts => "Too many incorrect attempts. Please start again.",
-        VerifyError::Gone | VerifyError::Failed(_) => GONE,
-    }
+    let show = |status: StatusCode, message: &str| {
+        verify_page(
+            &state,
+            &headers,
+            &challenge,
+            rt.as_ref(),
+            status,
+            Some(message),
+            None,
+        )
+    };
+    Ok(match error {
+        VerifyRefusal::Limited(limited) => refuse_limited(show, limited),
+        // Malformed, incorrect, too many attempts: the service's own words.
+        VerifyRefusal::Verify(e) => show(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+    })
 }
 
 /// After a code was accepted: the new account signed in, the reset visitor signed out and sent
@@ -346,13 +335,22 @@ async fn finish(
     }
 }
 
+/// Why [`resend_code`] queued nothing.
+#[derive(Debug)]
+pub enum ResendRefusal {
+    /// Over the per-IP resend limit: nothing was asked.
+    Limited(Limited),
+    /// The database failed.
+    Failed(authara_core::store::StoreError),
+}
+
 /// A resend, the one implementation behind the resend form and the JSON route: the per-IP limit
 /// (`challenge_resend`), then the service. Opaque and real challenges answer alike.
 pub async fn resend_code(
     state: &AppState,
     client: &ClientInfo,
     id: Uuid,
-) -> Result<Result<Resend, authara_core::store::StoreError>, Limited> {
+) -> Result<Resend, ResendRefusal> {
     ask_limiter(
         state,
         &[Ask::Hit(LimitKey::new(
@@ -360,8 +358,13 @@ pub async fn resend_code(
             &client.ip,
         ))],
     )
-    .await?;
-    Ok(state.challenges.resend(id).await)
+    .await
+    .map_err(ResendRefusal::Limited)?;
+    state
+        .challenges
+        .resend(id)
+        .await
+        .map_err(ResendRefusal::Failed)
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -393,26 +396,25 @@ pub async fn post_resend(
         return Ok(gone_page(StatusCode::UNPROCESSABLE_ENTITY));
     };
     let notice = match resend_code(&state, &client, id).await {
-        Err(limited) => {
-            let mut res = verify_page(
-                &state,
-                &headers,
-                HeaderMap::new(),
-                &challenge,
-                rt.as_ref(),
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(super::TOO_MANY),
-                None,
-            );
-            crate::http::error::set_retry_after(&mut res, limited.retry_after);
-            return Ok(res);
+        Ok(Resend::Queued) => "sent",
+        Ok(Resend::TooSoon) => "wait",
+        Ok(Resend::Exhausted) => "exhausted",
+        Ok(Resend::Gone) => return Ok(gone_page(StatusCode::UNPROCESSABLE_ENTITY)),
+        Err(ResendRefusal::Failed(e)) => return Err(PageError::internal(e)),
+        Err(ResendRefusal::Limited(limited)) => {
+            let show = |status: StatusCode, message: &str| {
+                verify_page(
+                    &state,
+                    &headers,
+                    &challenge,
+                    rt.as_ref(),
+                    status,
+                    Some(message),
+                    None,
+                )
+            };
+            return Ok(refuse_limited(show, limited));
         }
-        Ok(outcome) => match outcome? {
-            Resend::Queued => "sent",
-            Resend::TooSoon => "wait",
-            Resend::Exhausted => "exhausted",
-            Resend::Gone => return Ok(gone_page(StatusCode::UNPROCESSABLE_ENTITY)),
-        },
     };
     let to = verify_href(challenge.purpose, id, Some(notice), rt.as_ref());
     Ok(redirect(htmx, &to, HeaderMap::new()))

@@ -3,7 +3,7 @@
 use crate::http::api::{json, openapi};
 use crate::http::error::ApiError;
 use crate::http::extract::ClientInfo;
-use crate::http::pages::challenge::{parse_id, resend_code};
+use crate::http::pages::challenge::{parse_id, resend_code, ResendRefusal};
 use crate::http::Routes;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -78,8 +78,8 @@ pub async fn post_resend_challenge(
     // The limit counts every request, well-formed id or not.
     let id = parse_id(&req.challenge_id).unwrap_or(Uuid::nil());
     match resend_code(&state, &client, id).await {
-        Err(limited) => Err(limited.into()),
-        Ok(Err(e)) => Err(ApiError::internal(e)),
-        Ok(Ok(_)) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(ResendRefusal::Limited(limited)) => Err(limited.into()),
+        Err(ResendRefusal::Failed(e)) => Err(ApiError::internal(e)),
     }
 }
