@@ -322,16 +322,16 @@ impl ChallengeService {
     ) -> Result<Completed, VerifyError> {
         let code = Code::parse(typed).ok_or(VerifyError::Malformed)?;
         let now = self.clock.now();
-        // A challenge for another purpose is refused before an attempt is counted.
-        match self.store.find_challenge(id).await? {
-            Some(c) if c.purpose == purpose => {}
-            _ => return Err(VerifyError::Gone),
-        }
         let (challenge, stored) = match self.store.begin_challenge_attempt(id, now).await? {
             Attempt::Counted { challenge, code } => (challenge, code),
             Attempt::TooManyAttempts => return Err(VerifyError::TooManyAttempts),
             Attempt::Gone => return Err(VerifyError::Gone),
         };
+        // A challenge of another purpose answers as gone (its attempt counted all the same: one
+        // statement per guess, and a guess through the wrong page is still a guess).
+        if challenge.purpose != purpose {
+            return Err(VerifyError::Gone);
+        }
         // An opaque challenge has no code: it is compared against a MAC that matches nothing,
         // for the same work as a real comparison.
         let (mac, fresh) = match &stored {
