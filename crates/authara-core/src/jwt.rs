@@ -10,6 +10,8 @@ use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::org::OrgRole;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Longest token we try to parse.
@@ -301,6 +303,20 @@ impl JwtKeys {
             .as_deref()
             .and_then(|s| Uuid::parse_str(s).ok())
             .ok_or(JwtError::Invalid)?;
+        // Upstream's verifiers (the server's and authara-go's) refuse a token without a
+        // non-nil organization and a role; so do we, which also retires tokens signed before
+        // organizations existed.
+        let org_id = raw
+            .org_id
+            .as_deref()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .filter(|id| !id.is_nil())
+            .ok_or(JwtError::Invalid)?;
+        let org_role = raw
+            .org_role
+            .as_deref()
+            .and_then(OrgRole::parse)
+            .ok_or(JwtError::Invalid)?;
         Ok(AccessClaims {
             iss: self.issuer.clone(),
             sub,
@@ -308,6 +324,8 @@ impl JwtKeys {
             iat,
             exp,
             sid,
+            org_id,
+            org_role,
             roles: raw.roles.unwrap_or_default(),
         })
     }
@@ -322,6 +340,10 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub sid: Uuid,
+    /// The organization the session acts in (upstream HEAD's claim).
+    pub org_id: Uuid,
+    /// The user's role there.
+    pub org_role: OrgRole,
     pub roles: Vec<String>,
 }
 
@@ -374,6 +396,8 @@ struct RawClaims {
     iat: Option<i64>,
     exp: Option<i64>,
     sid: Option<String>,
+    org_id: Option<String>,
+    org_role: Option<String>,
     roles: Option<Vec<String>>,
 }
 
@@ -402,6 +426,8 @@ mod tests {
             iat: NOW.unix_timestamp(),
             exp: NOW.unix_timestamp() + 600,
             sid: Uuid::new_v4(),
+            org_id: Uuid::new_v4(),
+            org_role: OrgRole::Owner,
             roles: vec![],
         }
     }
@@ -420,7 +446,8 @@ mod tests {
 
     fn good_payload() -> serde_json::Value {
         let c = claims();
-        json!({"iss":"authara","sub":c.sub,"aud":["app"],"iat":c.iat,"exp":c.exp,"sid":c.sid,"roles":[]})
+        json!({"iss":"authara","sub":c.sub,"aud":["app"],"iat":c.iat,"exp":c.exp,"sid":c.sid,
+            "org_id":c.org_id,"org_role":"owner","roles":[]})
     }
 
     #[test]
@@ -556,6 +583,27 @@ mod tests {
                 forge(hs.clone(), with("iat", json!("now")), &k1),
             ),
             ("missing sid", forge(hs.clone(), without("sid"), &k1)),
+            ("missing org_id", forge(hs.clone(), without("org_id"), &k1)),
+            (
+                "nil org_id",
+                forge(hs.clone(), with("org_id", json!(Uuid::nil())), &k1),
+            ),
+            (
+                "org_id not a uuid",
+                forge(hs.clone(), with("org_id", json!("acme")), &k1),
+            ),
+            (
+                "missing org_role",
+                forge(hs.clone(), without("org_role"), &k1),
+            ),
+            (
+                "empty org_role",
+                forge(hs.clone(), with("org_role", json!("")), &k1),
+            ),
+            (
+                "unknown org_role",
+                forge(hs.clone(), with("org_role", json!("root")), &k1),
+            ),
             (
                 "non-uuid sid",
                 forge(hs.clone(), with("sid", json!("abc")), &k1),
@@ -665,6 +713,8 @@ mod props {
                     iat,
                     exp: iat.max(now) + ttl,
                     sid: Uuid::from_u128(sid),
+                    org_id: Uuid::from_u128(sid ^ 1 | 1),
+                    org_role: OrgRole::Member,
                     roles: roles.into_iter().map(str::to_owned).collect(),
                 }
             })

@@ -11,6 +11,7 @@ pub mod events;
 pub mod jwt;
 pub mod limits;
 pub mod mail;
+pub mod org;
 pub mod outbox;
 pub mod random;
 pub mod session;

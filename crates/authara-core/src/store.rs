@@ -13,14 +13,18 @@ pub use crate::audit::store::{AuditFilter, AuditStore};
 pub use crate::auth::store::{NewUser, SessionsToRevoke, UserRecord, UserStore};
 pub use crate::challenge::store::{
     Attempt, ChallengeRecord, ChallengeStore, CodeRecord, Completed, Completion, NewChallenge,
-    NewEmailNotice, PendingAction, Purpose, Resend,
+    NewEmailNotice, NewSignupUser, PendingAction, Purpose, Resend,
 };
 pub use crate::events::store::{ClaimedEvent, EventRecord, EventStatus, EventStore};
 pub use crate::mail::store::{ClaimedEmail, EmailRecord, EmailStatus, EmailStore};
+pub use crate::org::store::{
+    ActiveOrganization, Backfilled, InitialOrganization, MemberRecord, MembershipRecord,
+    MembershipWithOrganization, OrganizationRecord, OrganizationStore,
+};
 pub use crate::session::store::{
     Change, ChangeFeed, EffectsFor, LiveSession, NewRefreshToken, NewSession, PurgeCounts,
     RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SessionRecord, SessionStore,
-    TokenHash,
+    SessionUser, Switched, TokenHash,
 };
 
 /// Errors every backend maps its own failures onto.
@@ -121,6 +125,13 @@ impl Effects {
         self
     }
 
+    /// These effects, then `other`'s.
+    pub fn and(mut self, other: Effects) -> Self {
+        self.events.extend(other.events);
+        self.audit.extend(other.audit);
+        self
+    }
+
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty() && self.audit.is_empty()
@@ -142,7 +153,14 @@ pub trait SchemaStore: Send + Sync + 'static {
 /// Implemented for any type that implements them all; `Arc<dyn Store>` upcasts to each
 /// aggregate's `Arc<dyn …Store>`.
 pub trait Store:
-    SchemaStore + UserStore + SessionStore + EventStore + AuditStore + ChallengeStore + EmailStore
+    SchemaStore
+    + UserStore
+    + SessionStore
+    + EventStore
+    + AuditStore
+    + ChallengeStore
+    + EmailStore
+    + OrganizationStore
 {
 }
 
@@ -154,6 +172,7 @@ impl<T> Store for T where
         + AuditStore
         + ChallengeStore
         + EmailStore
+        + OrganizationStore
 {
 }
 

@@ -4,15 +4,16 @@ pub mod delay;
 pub mod password;
 pub mod store;
 
-use self::store::{NewUser, SessionsToRevoke, UserRecord, UserStore};
+use self::store::{NewUser, SessionsToRevoke, UserRecord};
 use crate::audit::{Actor, AuditAction, NewAuditEntry, RequestContext};
 use crate::clock::Clock;
 use crate::domain::{Email, EmailError, Password, PasswordError, Username, UsernameError};
 use crate::events::{EventType, Publisher};
 use crate::jwt::Audience;
+use crate::org::{self, OrgMode};
 use crate::random::{uuid_v4, Random};
 use crate::session::{IssueError, Issued, SessionService};
-use crate::store::{Effects, StoreError, UniqueKey};
+use crate::store::{Effects, Store, StoreError, UniqueKey};
 use password::{HashError, PasswordHasher, Verification};
 use std::sync::Arc;
 use std::time::Instant;
@@ -143,6 +144,9 @@ pub enum ServiceError {
 impl From<IssueError> for ServiceError {
     fn from(e: IssueError) -> Self {
         match e {
+            // Only when even the initial organization could not be created (see
+            // `AuthService::start_session`): an inconsistent database.
+            IssueError::NoMembership => Self::Store(StoreError::NotFound),
             IssueError::Store(s) => Self::Store(s),
             IssueError::Signing => Self::Signing,
         }
@@ -152,22 +156,24 @@ impl From<IssueError> for ServiceError {
 /// The account service.
 #[derive(Clone)]
 pub struct AuthService {
-    store: Arc<dyn UserStore>,
+    store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     hasher: Arc<PasswordHasher>,
     sessions: SessionService,
     events: Publisher,
+    mode: OrgMode,
 }
 
 impl AuthService {
     /// Wires the service.
     pub fn new(
-        store: Arc<dyn UserStore>,
+        store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
         hasher: Arc<PasswordHasher>,
         sessions: SessionService,
+        mode: OrgMode,
     ) -> Self {
         let events = Publisher::off(random.clone());
         Self {
@@ -177,6 +183,7 @@ impl AuthService {
             hasher,
             sessions,
             events,
+            mode,
         }
     }
 
@@ -197,11 +204,41 @@ impl AuthService {
         audience: Audience,
         origin: Origin<'_>,
     ) -> Result<(UserRecord, Issued), ServiceError> {
-        let issued = self
-            .sessions
-            .start(&outcome.user, audience, origin.user_agent, origin.client_ip)
-            .await?;
+        let start = || {
+            self.sessions.start(
+                &outcome.user,
+                audience,
+                None,
+                origin.user_agent,
+                origin.client_ip,
+            )
+        };
+        let issued = match start().await {
+            Err(IssueError::NoMembership) => {
+                // A user without any membership: created by an older version after this
+                // database was upgraded (the start-up backfill gave everyone before it theirs).
+                // Give them their initial organization now, once, and start again.
+                self.ensure_initial_organization(&outcome.user).await?;
+                start().await?
+            }
+            other => other?,
+        };
         Ok((outcome.user, issued))
+    }
+
+    /// Creates `user`'s initial organization if they have no membership at all.
+    async fn ensure_initial_organization(&self, user: &UserRecord) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        let org = org::initial_organization(self.mode, &*self.random, &user.username, &user.email);
+        let effects = org::creation_events(&self.events, &org, user.id, now);
+        let created = self
+            .store
+            .ensure_initial_organization(user.id, org, now, effects)
+            .await?;
+        if created {
+            tracing::info!(user_id = %user.id, "initial organization created at sign-in");
+        }
+        Ok(())
     }
 
     fn audit(&self, action: AuditAction, actor: Actor, user: &UserRecord) -> NewAuditEntry {
@@ -248,14 +285,22 @@ impl AuthService {
         let id = uuid_v4(&*self.random);
         for _ in 0..USERNAME_ATTEMPTS {
             let username = Username::derive(email.local_part(), &*self.random);
+            let organization = org::initial_organization(
+                self.mode,
+                &*self.random,
+                username.as_str(),
+                email.as_str(),
+            );
+            let effects = self.user_event(EventType::UserCreated, id);
+            let effects = effects.and(org::creation_events(&self.events, &organization, id, now));
             let new = NewUser {
                 id,
                 email: email.as_str().to_owned(),
                 username: username.as_str().to_owned(),
                 password_hash: password_hash.clone(),
                 created_at: now,
+                organization,
             };
-            let effects = self.user_event(EventType::UserCreated, id);
             match self.store.create_user(new, effects).await {
                 Ok(()) => {
                     return Ok(UserRecord {

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::org::store::InitialOrganization;
 use crate::store::{Effects, StoreError};
 
 /// A user as stored. `Debug` leaves the password hash out.
@@ -31,6 +32,8 @@ pub struct NewUser {
     pub username: String,
     pub password_hash: Option<String>,
     pub created_at: OffsetDateTime,
+    /// Created with the user, in the same transaction, with the user as owner.
+    pub organization: InitialOrganization,
 }
 
 /// What `Debug` shows of a password hash: whether there is one.
@@ -69,6 +72,7 @@ impl std::fmt::Debug for NewUser {
                 &format_args!("{}", redacted_hash(&self.password_hash)),
             )
             .field("created_at", &self.created_at)
+            .field("organization", &self.organization)
             .finish()
     }
 }
@@ -87,7 +91,8 @@ pub enum SessionsToRevoke {
 /// Users: implemented for PostgreSQL and SQLite.
 #[async_trait]
 pub trait UserStore: Send + Sync + 'static {
-    /// Inserts a user. `Conflict(Email | Username)` when taken.
+    /// Inserts a user with their initial organization and owner membership.
+    /// `Conflict(Email | Username)` when taken.
     async fn create_user(&self, user: NewUser, effects: Effects) -> Result<(), StoreError>;
     /// The user with this id, if any.
     async fn find_user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
@@ -149,6 +154,11 @@ mod tests {
             username: "alice".to_owned(),
             password_hash: Some(hash.clone()),
             created_at,
+            organization: InitialOrganization {
+                id: Uuid::nil(),
+                name: "alice".to_owned(),
+                kind: crate::org::OrgKind::Team,
+            },
         };
         let record = UserRecord {
             id: Uuid::nil(),

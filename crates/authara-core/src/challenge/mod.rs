@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use self::code::{code_matches, Code};
 use self::store::{
-    Attempt, ChallengeRecord, Completed, Completion, NewChallenge, NewEmailNotice, PendingAction,
-    Purpose, Resend,
+    Attempt, ChallengeRecord, Completed, Completion, NewChallenge, NewEmailNotice, NewSignupUser,
+    PendingAction, Purpose, Resend,
 };
 use crate::audit::{Actor, AuditAction, NewAuditEntry, RequestContext};
 use crate::auth::password::{HashError, PasswordHasher};
@@ -29,6 +29,7 @@ use crate::domain::{Email, EmailError, Password, PasswordError, Username};
 use crate::events::{EventType, Publisher};
 use crate::jwt::JwtKeys;
 use crate::mail::EMAIL_CHANGED_NOTICE;
+use crate::org::{self, OrgMode};
 use crate::random::{uuid_v4, Random};
 use crate::session::SessionService;
 use crate::store::{Effects, Store, StoreError, UniqueKey};
@@ -130,6 +131,7 @@ pub struct ChallengeService {
     sessions: SessionService,
     events: Publisher,
     settings: ChallengeSettings,
+    mode: OrgMode,
 }
 
 fn span(d: Duration) -> time::Duration {
@@ -148,6 +150,7 @@ impl ChallengeService {
         sessions: SessionService,
         events: Publisher,
         settings: ChallengeSettings,
+        mode: OrgMode,
     ) -> Self {
         Self {
             store,
@@ -158,6 +161,7 @@ impl ChallengeService {
             sessions,
             events,
             settings,
+            mode,
         }
     }
 
@@ -358,9 +362,21 @@ impl ChallengeService {
                 let user_id = uuid_v4(&*self.random);
                 for _ in 0..USERNAME_ATTEMPTS {
                     let username = Username::derive(email.local_part(), &*self.random);
-                    let effects = self.user_event(EventType::UserCreated, user_id, now);
+                    let organization = org::initial_organization(
+                        self.mode,
+                        &*self.random,
+                        username.as_str(),
+                        email.as_str(),
+                    );
+                    let effects = self.user_event(EventType::UserCreated, user_id, now).and(
+                        org::creation_events(&self.events, &organization, user_id, now),
+                    );
                     let completion = Completion {
-                        new_user: Some((user_id, username.as_str().to_owned())),
+                        new_user: Some(NewSignupUser {
+                            id: user_id,
+                            username: username.as_str().to_owned(),
+                            organization,
+                        }),
                         notice: None,
                         effects: Box::new(move |_| effects),
                     };

@@ -215,13 +215,21 @@ pub enum Resend {
 /// What completing a challenge needs beyond what is stored.
 pub struct Completion {
     /// For a signup: the new user's id and username (`Conflict(Username)` lets the caller try
-    /// another one) and `created_at`. Ignored for other purposes.
-    pub new_user: Option<(Uuid, String)>,
+    /// another one) and their initial organization. Ignored for other purposes.
+    pub new_user: Option<NewSignupUser>,
     /// For an email change: the notice to the old address, inserted as an email job
     /// (`template = "email_changed_notice"`, `template_data` a JSON object), unless `None`.
     pub notice: Option<NewEmailNotice>,
     /// The events and audit rows, built once the number of sessions revoked is known.
     pub effects: Box<dyn FnOnce(u64) -> Effects + Send>,
+}
+
+/// The account a signup completion creates from its pending action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSignupUser {
+    pub id: Uuid,
+    pub username: String,
+    pub organization: crate::org::store::InitialOrganization,
 }
 
 /// An email that is not a code (a notice), queued by a store write.

@@ -66,6 +66,18 @@ impl Publisher {
         Self::new(EventPolicy::off(), random)
     }
 
+    /// An event of `event_type` with `data`, or `None` when the type is not published.
+    pub fn event(
+        &self,
+        event_type: EventType,
+        data: serde_json::Value,
+        at: OffsetDateTime,
+    ) -> Option<NewEvent> {
+        self.policy
+            .wants(event_type)
+            .then(|| NewEvent::new(uuid_v4(&*self.random), event_type, at, data))
+    }
+
     /// `user.*` with upstream's data `{user_id}`, or `None` when the type is not published.
     pub fn user(
         &self,

@@ -9,7 +9,7 @@
 //! Entries also expire on their own after `max_age`, and never outlive the access token that
 //! filled them (whose `exp` is capped at the session's expiry).
 
-use crate::store::UserRecord;
+use crate::store::{ActiveOrganization, UserRecord};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use uuid::Uuid;
 #[derive(Clone)]
 struct Entry {
     user: Arc<UserRecord>,
+    organization: Arc<ActiveOrganization>,
     valid_until: OffsetDateTime,
 }
 
@@ -80,19 +81,21 @@ impl SessionCache {
         self.enabled.load(Ordering::SeqCst)
     }
 
-    /// The live user of `session_id`, if cached, fresh, and owned by `user_id`.
+    /// The live user of `session_id` and the session's organization, if cached, fresh, and
+    /// owned by `user_id`.
     pub fn get(
         &self,
         session_id: Uuid,
         user_id: Uuid,
         now: OffsetDateTime,
-    ) -> Option<Arc<UserRecord>> {
+    ) -> Option<(Arc<UserRecord>, Arc<ActiveOrganization>)> {
         if !self.is_enabled() {
             return None;
         }
         let entries = self.lock();
         let e = entries.get(&session_id)?;
-        (e.valid_until > now && e.user.id == user_id).then(|| e.user.clone())
+        (e.valid_until > now && e.user.id == user_id)
+            .then(|| (e.user.clone(), e.organization.clone()))
     }
 
     /// Taken before reading the database.
@@ -107,6 +110,7 @@ impl SessionCache {
         ticket: Ticket,
         session_id: Uuid,
         user: Arc<UserRecord>,
+        organization: Arc<ActiveOrganization>,
         now: OffsetDateTime,
         bound: OffsetDateTime,
     ) {
@@ -125,7 +129,14 @@ impl SessionCache {
             }
         }
         let valid_until = (now + self.max_age).min(bound);
-        entries.insert(session_id, Entry { user, valid_until });
+        entries.insert(
+            session_id,
+            Entry {
+                user,
+                organization,
+                valid_until,
+            },
+        );
     }
 
     /// Forgets one session.
@@ -169,6 +180,14 @@ mod tests {
         }
     }
 
+    fn org() -> Arc<ActiveOrganization> {
+        Arc::new(ActiveOrganization {
+            id: Uuid::from_u128(7),
+            name: "a".into(),
+            role: crate::org::OrgRole::Owner,
+        })
+    }
+
     fn cache() -> SessionCache {
         let c = SessionCache::new(Duration::seconds(5), 3);
         c.set_enabled(true);
@@ -184,6 +203,7 @@ mod tests {
             t,
             sid,
             Arc::new(user(uid)),
+            org(),
             NOW,
             NOW + Duration::minutes(10),
         );
@@ -206,6 +226,7 @@ mod tests {
             c.ticket(),
             sid,
             Arc::new(user(uid)),
+            org(),
             NOW,
             NOW + Duration::seconds(1),
         );
@@ -223,6 +244,7 @@ mod tests {
             ticket,
             sid,
             Arc::new(user(uid)),
+            org(),
             NOW,
             NOW + Duration::minutes(10),
         );
@@ -235,9 +257,9 @@ mod tests {
         let (s1, s2, s3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         let (u1, u2) = (Uuid::new_v4(), Uuid::new_v4());
         let far = NOW + Duration::minutes(10);
-        c.insert(c.ticket(), s1, Arc::new(user(u1)), NOW, far);
-        c.insert(c.ticket(), s2, Arc::new(user(u1)), NOW, far);
-        c.insert(c.ticket(), s3, Arc::new(user(u2)), NOW, far);
+        c.insert(c.ticket(), s1, Arc::new(user(u1)), org(), NOW, far);
+        c.insert(c.ticket(), s2, Arc::new(user(u1)), org(), NOW, far);
+        c.insert(c.ticket(), s3, Arc::new(user(u2)), org(), NOW, far);
         c.evict_session(s1);
         assert!(c.get(s1, u1, NOW).is_none() && c.get(s2, u1, NOW).is_some());
         c.evict_user(u1);
@@ -254,6 +276,7 @@ mod tests {
             c.ticket(),
             sid,
             Arc::new(user(uid)),
+            org(),
             NOW,
             NOW + Duration::minutes(1),
         );
@@ -263,6 +286,7 @@ mod tests {
             c.ticket(),
             sid,
             Arc::new(user(uid)),
+            org(),
             NOW,
             NOW + Duration::minutes(1),
         );
@@ -281,6 +305,7 @@ mod tests {
             c.ticket(),
             Uuid::new_v4(),
             Arc::new(u),
+            org(),
             NOW,
             NOW + Duration::minutes(1),
         );
@@ -298,6 +323,7 @@ mod tests {
                 c.ticket(),
                 Uuid::new_v4(),
                 Arc::new(user(Uuid::new_v4())),
+                org(),
                 NOW,
                 far,
             );

@@ -13,7 +13,7 @@ use crate::auth::store::UserRecord;
 use crate::clock::Clock;
 use crate::jwt::{AccessClaims, Audience, JwtKeys, ADMIN_ROLE};
 use crate::random::{token_256, uuid_v4, Random, SecretToken};
-use crate::store::{Effects, StoreError};
+use crate::store::{ActiveOrganization, Effects, StoreError};
 use cache::SessionCache;
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
@@ -78,6 +78,8 @@ pub struct Issued {
     pub session_id: Uuid,
     pub access: AccessToken,
     pub refresh: IssuedRefresh,
+    /// The organization the access token is for.
+    pub organization: ActiveOrganization,
 }
 
 /// The refresh token a client holds after a login, signup or refresh.
@@ -123,6 +125,10 @@ pub enum RefreshError {
 /// caller has already decided that the user may have them.
 #[derive(Debug, thiserror::Error)]
 pub enum IssueError {
+    /// The user is not a member of the organization asked for or, for the default, of any:
+    /// no session can be started.
+    #[error("no membership to start a session in")]
+    NoMembership,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("signing failed")]
@@ -132,6 +138,7 @@ pub enum IssueError {
 impl From<IssueError> for RefreshError {
     fn from(e: IssueError) -> Self {
         match e {
+            IssueError::NoMembership => Self::Invalid,
             IssueError::Store(s) => Self::Store(s),
             IssueError::Signing => Self::Signing,
         }
@@ -148,12 +155,14 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-/// An authenticated request: the verified claims and the user as stored now. `Debug` names the
-/// user by id only: the record holds the password hash.
+/// An authenticated request: the verified claims, the user as stored now and the session's
+/// organization with the user's role there now (a role changed since the token was signed shows
+/// here at once). `Debug` names the user by id only: the record holds the password hash.
 #[derive(Clone)]
 pub struct Authenticated {
     pub claims: AccessClaims,
     pub user: Arc<UserRecord>,
+    pub organization: Arc<ActiveOrganization>,
 }
 
 impl std::fmt::Debug for Authenticated {
@@ -161,7 +170,24 @@ impl std::fmt::Debug for Authenticated {
         f.debug_struct("Authenticated")
             .field("claims", &self.claims)
             .field("user_id", &self.user.id)
+            .field("organization", &self.organization)
             .finish_non_exhaustive()
+    }
+}
+
+/// Why switching organizations failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    /// The caller is not a member there (or the session died meanwhile).
+    #[error("not a member of that organization")]
+    NotMember,
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+}
+
+impl From<StoreError> for SwitchError {
+    fn from(e: StoreError) -> Self {
+        Self::Issue(IssueError::Store(e))
     }
 }
 
@@ -236,12 +262,20 @@ impl SessionService {
         self.cache.evict_user(user_id);
     }
 
+    /// Tells the live-session cache that an organization changed (renamed) in this process:
+    /// every cached session of its members shows the old name, so it forgets everything.
+    pub fn organization_changed(&self) {
+        self.cache.clear();
+    }
+
     /// Starts a session for a user who just proved who they are, with an access token for
-    /// `audience` (the caller has checked that the user may have it).
+    /// `audience` (the caller has checked that the user may have it), acting in `organization`
+    /// (`None`: the user's default organization).
     pub async fn start(
         &self,
         user: &UserRecord,
         audience: Audience,
+        organization: Option<Uuid>,
         user_agent: &str,
         client_ip: &str,
     ) -> Result<Issued, IssueError> {
@@ -254,6 +288,7 @@ impl SessionService {
             created_at: now,
             expires_at: now + self.policy.session_ttl,
             max_live_per_user: self.policy.max_sessions_per_user.max(1),
+            organization_id: organization,
         };
         let (token, plain) = self.new_refresh_token(session.id, now, session.expires_at);
         let refresh = RefreshToken {
@@ -267,12 +302,63 @@ impl SessionService {
         // process cached of them, whatever the outcome (other instances hear the revocation
         // from the change feed).
         self.cache.evict_user(user.id);
-        created?;
-        let access = self.access_token(user, session_id, audience, now, session_expiry)?;
+        let organization = match created {
+            Ok(org) => org,
+            Err(StoreError::NotFound) => return Err(IssueError::NoMembership),
+            Err(e) => return Err(e.into()),
+        };
+        let access = self.access_token(
+            user,
+            &organization,
+            session_id,
+            audience,
+            now,
+            session_expiry,
+        )?;
         Ok(Issued {
             session_id,
             access,
             refresh: IssuedRefresh::New(refresh),
+            organization,
+        })
+    }
+
+    /// Moves the caller's session to another organization where they are a member: the
+    /// session's refresh tokens are replaced by a new one and a new access token is signed for
+    /// `audience` (the caller has checked that the user may have it).
+    pub async fn switch_organization(
+        &self,
+        auth: &Authenticated,
+        organization_id: Uuid,
+        audience: Audience,
+    ) -> Result<Issued, SwitchError> {
+        let now = self.clock.now();
+        let session_id = auth.claims.sid;
+        let (token, plain) = self.new_refresh_token(session_id, now, now + self.policy.refresh_ttl);
+        let switched = self
+            .store
+            .switch_session_organization(session_id, auth.user.id, organization_id, token, now)
+            .await;
+        self.cache.evict_session(session_id);
+        let switched = switched?.ok_or(SwitchError::NotMember)?;
+        let access = self.access_token(
+            &auth.user,
+            &switched.organization,
+            session_id,
+            audience,
+            now,
+            switched.session_expires_at,
+        )?;
+        let expires_at = switched.token_expires_at;
+        Ok(Issued {
+            session_id,
+            access,
+            refresh: IssuedRefresh::New(RefreshToken {
+                token: plain,
+                expires_at,
+                max_age: expires_at - now,
+            }),
+            organization: switched.organization,
         })
     }
 
@@ -363,8 +449,10 @@ impl SessionService {
                 return Err(RefreshError::Invalid);
             }
         };
+        let organization = record.organization.clone().ok_or(RefreshError::Invalid)?;
         let access = self.access_token(
             &record.user,
+            &organization,
             record.session_id,
             audience,
             now,
@@ -374,6 +462,7 @@ impl SessionService {
             session_id: record.session_id,
             access,
             refresh,
+            organization,
         })
     }
 
@@ -402,9 +491,12 @@ impl SessionService {
         now: OffsetDateTime,
         rotate_if: Option<RotateIf>,
     ) -> Result<Verdict, RefreshError> {
+        // A session whose user left its organization refreshes no more (the store does not
+        // rotate it either): the user signs in again, into an organization they belong to.
         let live = record.session.revoked_at.is_none()
             && record.session.expires_at > now
-            && !record.user.disabled;
+            && !record.user.disabled
+            && record.organization.is_some();
         if !live {
             return Err(RefreshError::Invalid);
         }
@@ -435,8 +527,10 @@ impl SessionService {
         now: OffsetDateTime,
     ) -> Result<Issued, RefreshError> {
         if now - consumed_at <= self.policy.reuse_grace && record.expires_at > consumed_at {
+            let organization = record.organization.clone().ok_or(RefreshError::Invalid)?;
             let access = self.access_token(
                 &record.user,
+                &organization,
                 record.session_id,
                 audience,
                 now,
@@ -446,6 +540,7 @@ impl SessionService {
                 session_id: record.session_id,
                 access,
                 refresh: IssuedRefresh::Superseded,
+                organization,
             });
         }
         tracing::warn!(
@@ -513,15 +608,37 @@ impl SessionService {
     pub async fn authenticate(&self, access: &str) -> Result<Authenticated, AuthError> {
         let now = self.clock.now();
         let claims = self.verify_access(access, now)?;
-        if let Some(user) = self.cache.get(claims.sid, claims.sub, now) {
-            return Ok(Authenticated { claims, user });
+        if let Some((user, organization)) = self.cache.get(claims.sid, claims.sub, now) {
+            // The token must be for the organization the session acts in now (an access token
+            // signed before a switch is not).
+            if organization.id != claims.org_id {
+                return Err(AuthError::Unauthenticated);
+            }
+            return Ok(Authenticated {
+                claims,
+                user,
+                organization,
+            });
         }
         let ticket = self.cache.ticket();
-        let user = self.live_user(&claims, now).await?;
+        let (user, organization) = self.live_user(&claims, now).await?;
         let bound = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
-        self.cache
-            .insert(ticket, claims.sid, user.clone(), now, bound);
-        Ok(Authenticated { claims, user })
+        self.cache.insert(
+            ticket,
+            claims.sid,
+            user.clone(),
+            organization.clone(),
+            now,
+            bound,
+        );
+        if organization.id != claims.org_id {
+            return Err(AuthError::Unauthenticated);
+        }
+        Ok(Authenticated {
+            claims,
+            user,
+            organization,
+        })
     }
 
     /// Like [`SessionService::authenticate`], always asking the database: for decisions that
@@ -529,8 +646,15 @@ impl SessionService {
     pub async fn authenticate_fresh(&self, access: &str) -> Result<Authenticated, AuthError> {
         let now = self.clock.now();
         let claims = self.verify_access(access, now)?;
-        let user = self.live_user(&claims, now).await?;
-        Ok(Authenticated { claims, user })
+        let (user, organization) = self.live_user(&claims, now).await?;
+        if organization.id != claims.org_id {
+            return Err(AuthError::Unauthenticated);
+        }
+        Ok(Authenticated {
+            claims,
+            user,
+            organization,
+        })
     }
 
     /// Whether `access` is a validly signed, unexpired access token of ours (the signature and
@@ -546,19 +670,19 @@ impl SessionService {
             .map_err(|_| AuthError::Unauthenticated)
     }
 
-    /// The user of the claims' session, read from the database, if that session is live at
-    /// `now` and theirs.
+    /// The user of the claims' session and the session's organization, read from the
+    /// database, if that session is live at `now` and theirs.
     async fn live_user(
         &self,
         claims: &AccessClaims,
         now: OffsetDateTime,
-    ) -> Result<Arc<UserRecord>, AuthError> {
-        let user = self
+    ) -> Result<(Arc<UserRecord>, Arc<ActiveOrganization>), AuthError> {
+        let found = self
             .store
             .find_live_session_user(claims.sid, claims.sub, now)
             .await?
             .ok_or(AuthError::Unauthenticated)?;
-        Ok(Arc::new(user))
+        Ok((Arc::new(found.user), Arc::new(found.organization)))
     }
 
     /// Revokes one of `owner`'s sessions; `false` when it is not theirs (or does not exist).
@@ -667,6 +791,7 @@ impl SessionService {
     fn access_token(
         &self,
         user: &UserRecord,
+        organization: &ActiveOrganization,
         session_id: Uuid,
         audience: Audience,
         now: OffsetDateTime,
@@ -680,6 +805,8 @@ impl SessionService {
             iat: now.unix_timestamp(),
             exp: exp.unix_timestamp(),
             sid: session_id,
+            org_id: organization.id,
+            org_role: organization.role,
             roles: roles_of(user),
         };
         let token = self.keys.sign(&claims).map_err(|_| IssueError::Signing)?;
@@ -735,9 +862,16 @@ mod tests {
                 iat: 0,
                 exp: 600,
                 sid: Uuid::nil(),
+                org_id: Uuid::from_u128(1),
+                org_role: crate::org::OrgRole::Owner,
                 roles: vec![],
             },
             user: Arc::new(user),
+            organization: Arc::new(ActiveOrganization {
+                id: Uuid::from_u128(1),
+                name: "someone".into(),
+                role: crate::org::OrgRole::Owner,
+            }),
         };
         let s = format!("{auth:?}");
         assert!(!s.contains("argon2id") && !s.contains("someone@"), "{s}");

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::auth::store::UserRecord;
+use crate::org::store::ActiveOrganization;
 use crate::store::{Effects, StoreError};
 
 /// SHA-256 of a refresh token. The plaintext token never reaches storage.
@@ -56,6 +57,38 @@ pub struct NewSession {
     /// one exists: beyond it, the oldest of the others (by `created_at`, then id) are revoked at
     /// `created_at`, atomically with the insert. Never the new session itself; at least 1.
     pub max_live_per_user: u32,
+    /// The organization the session acts in; the user must be a member there. `None`: the
+    /// user's default organization, their oldest personal one, else their oldest membership
+    /// (ties by organization id).
+    pub organization_id: Option<Uuid>,
+}
+
+/// What [`SessionStore::switch_session_organization`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Switched {
+    /// The session's new active organization.
+    pub organization: ActiveOrganization,
+    /// The session's expiry (unchanged).
+    pub session_expires_at: OffsetDateTime,
+    /// The stored token's expiry, after the cap.
+    pub token_expires_at: OffsetDateTime,
+}
+
+/// The user of a live session and the organization it acts in, as read on every authenticated
+/// request. `Debug` names the user by id only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub user: UserRecord,
+    pub organization: ActiveOrganization,
+}
+
+impl std::fmt::Debug for SessionUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionUser")
+            .field("user_id", &self.user.id)
+            .field("organization", &self.organization)
+            .finish()
+    }
 }
 
 /// A refresh token to insert (hash only).
@@ -78,10 +111,14 @@ pub struct RefreshTokenRecord {
     pub consumed_at: Option<OffsetDateTime>,
     pub session: SessionRecord,
     pub user: UserRecord,
+    /// The session's active organization with the user's role there; `None` when the user is
+    /// no longer a member of it (or the session has none: made before organizations existed).
+    pub organization: Option<ActiveOrganization>,
 }
 
 /// When [`SessionStore::rotate_refresh_token`] may rotate the token it finds. Besides these, the
-/// token must be unconsumed, its session unrevoked and its user enabled.
+/// token must be unconsumed, its session unrevoked, its user enabled and still a member of the
+/// session's active organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RotateIf {
     /// The instant of the refresh. The token and its session must both expire after it; it
@@ -146,20 +183,37 @@ pub enum ChangeFeed {
 pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a session and its first refresh token together, and revokes the user's oldest
     /// live sessions beyond [`NewSession::max_live_per_user`] in the same transaction (two
-    /// concurrent inserts for one user cannot both keep the cap's last place).
+    /// concurrent inserts for one user cannot both keep the cap's last place). Returns the
+    /// session's active organization ([`NewSession::organization_id`]). `NotFound`, and nothing
+    /// changes, for an unknown user, a user who is not a member of the organization asked for,
+    /// or (for the default) a user with no membership at all.
     async fn create_session(
         &self,
         session: NewSession,
         token: NewRefreshToken,
-    ) -> Result<(), StoreError>;
-    /// The user owning `session_id`, if that session is unrevoked, unexpired at `now`, belongs
-    /// to `user_id` and the user is enabled. One query: this is on every authenticated request.
+    ) -> Result<ActiveOrganization, StoreError>;
+    /// The user owning `session_id` with the session's active organization, if that session is
+    /// unrevoked, unexpired at `now`, belongs to `user_id`, the user is enabled and still a
+    /// member of that organization. One query: this is on every authenticated request.
     async fn find_live_session_user(
         &self,
         session_id: Uuid,
         user_id: Uuid,
         now: OffsetDateTime,
-    ) -> Result<Option<UserRecord>, StoreError>;
+    ) -> Result<Option<SessionUser>, StoreError>;
+    /// Moves a live session (unrevoked, unexpired at `now`, of `user_id`) to `organization_id`,
+    /// where the user must be a member: sets its active organization, deletes every refresh
+    /// token of the session and stores `token` instead (its expiry capped at the session's),
+    /// in one transaction. `None` (nothing changed) when the session is not live and the
+    /// user's, the user is disabled, or the user is not a member there.
+    async fn switch_session_organization(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        organization_id: Uuid,
+        token: NewRefreshToken,
+        now: OffsetDateTime,
+    ) -> Result<Option<Switched>, StoreError>;
     /// The user's unrevoked, unexpired sessions, newest first (ties broken by id).
     async fn list_live_sessions(
         &self,

@@ -1,0 +1,136 @@
+//! The organization aggregate: organizations, memberships and the pinned organization mode, as
+//! stored, and the use cases that read and change them.
+//!
+//! A user's first organization is created with the user (`NewUser::organization`), in the same
+//! transaction; a session's active organization is chosen when the session is created
+//! (`NewSession::organization_id`). Both live in their own aggregates' methods.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{OrgKind, OrgMode, OrgRole};
+use crate::store::{Effects, StoreError};
+
+/// An organization as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: OrgKind,
+    /// `None` once the creator is deleted.
+    pub created_by_user_id: Option<Uuid>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A membership as stored: one user's role in one organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRecord {
+    pub organization_id: Uuid,
+    pub user_id: Uuid,
+    pub role: OrgRole,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A membership with the member's account, as the member lists show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub membership: MembershipRecord,
+    pub email: String,
+    pub username: String,
+    pub disabled: bool,
+}
+
+/// A membership with its organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipWithOrganization {
+    pub organization: OrganizationRecord,
+    pub membership: MembershipRecord,
+}
+
+/// The organization a session acts in, with the user's role there, as read together with the
+/// session: what access tokens carry (`org_id`, `org_role`) and `GET /user` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveOrganization {
+    pub id: Uuid,
+    pub name: String,
+    pub role: OrgRole,
+}
+
+/// The organization created together with a new user, who becomes its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialOrganization {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: OrgKind,
+}
+
+/// What [`OrganizationStore::backfill_organizations`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backfilled {
+    /// Users who had no membership and got their initial organization.
+    pub organizations: u64,
+    /// Sessions that had no active organization and got their user's default one.
+    pub sessions: u64,
+}
+
+/// Organizations and memberships: implemented for PostgreSQL and SQLite.
+#[async_trait]
+pub trait OrganizationStore: Send + Sync + 'static {
+    /// Pins `mode` as the database's organization mode if none is pinned yet, and returns the
+    /// pinned one (which may differ: the caller refuses to start then). Idempotent; of several
+    /// concurrent first calls one pins and all return its mode.
+    async fn pin_organization_mode(
+        &self,
+        mode: OrgMode,
+        now: OffsetDateTime,
+    ) -> Result<OrgMode, StoreError>;
+    /// The pinned organization mode, if any.
+    async fn organization_mode(&self) -> Result<Option<OrgMode>, StoreError>;
+    /// Gives every user without a membership an initial organization of `kind`, named after
+    /// the username, with them as owner (created at `now`, no events); then sets the active
+    /// organization of every session without one to its user's default organization (see
+    /// [`crate::session::store::NewSession::organization_id`]). One transaction; a second call
+    /// finds nothing to do.
+    async fn backfill_organizations(
+        &self,
+        kind: OrgKind,
+        now: OffsetDateTime,
+    ) -> Result<Backfilled, StoreError>;
+    /// Creates `organization` with `user_id` as owner, with `effects`, exactly when the user
+    /// exists and has no membership at all; returns whether it did.
+    async fn ensure_initial_organization(
+        &self,
+        user_id: Uuid,
+        organization: InitialOrganization,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<bool, StoreError>;
+
+    /// The organization with this id.
+    async fn find_organization(&self, id: Uuid) -> Result<Option<OrganizationRecord>, StoreError>;
+    /// `user_id`'s membership in `organization_id`, with the organization.
+    async fn find_membership(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<MembershipWithOrganization>, StoreError>;
+    /// Every membership of `user_id`, oldest first (ties by organization id).
+    async fn list_user_memberships(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Vec<MembershipWithOrganization>, StoreError>;
+    /// Every member of `organization_id`, oldest membership first (ties by user id).
+    async fn list_members(&self, organization_id: Uuid) -> Result<Vec<MemberRecord>, StoreError>;
+    /// Renames an organization (`updated_at = now`) with `effects`; returns it as renamed.
+    /// `NotFound` for an unknown organization, and nothing changes.
+    async fn rename_organization(
+        &self,
+        id: Uuid,
+        name: &str,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<OrganizationRecord, StoreError>;
+}
