@@ -14,6 +14,7 @@ use authara_core::clock::{Clock, SystemClock};
 use authara_core::events::{EventPolicy, Publisher};
 use authara_core::jwt::{JwtKeys, KeySetError};
 use authara_core::limits::{MemoryLimiter, RateLimiter};
+use authara_core::org::{OrgMode, OrgService};
 use authara_core::random::{OsRandom, Random};
 use authara_core::session::cache::SessionCache;
 use authara_core::session::SessionService;
@@ -61,6 +62,8 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("organization mode mismatch: database=\"{database}\" config=\"{config}\"")]
+    OrgModeMismatch { database: OrgMode, config: OrgMode },
     #[error("webhooks: {0}")]
     Webhooks(String),
     #[error("email: {0}")]
@@ -237,6 +240,7 @@ fn account_services(
         sessions.clone(),
         events.clone(),
         config.challenge.clone(),
+        config.org.mode,
     );
     let auth = AuthService::new(
         store,
@@ -244,6 +248,7 @@ fn account_services(
         deps.random.clone(),
         hasher,
         sessions.clone(),
+        config.org.mode,
     )
     .with_events(events);
     Ok((sessions, auth, challenges))
@@ -289,6 +294,44 @@ pub async fn prepare_store(config: &Config) -> Result<Arc<dyn Store>, StartError
         SchemaState::Behind { pending } => Err(StartError::SchemaBehind { pending }),
         SchemaState::Ahead { unknown } => Err(StartError::SchemaAhead { unknown }),
     }
+}
+
+/// Pins the configured organization mode in the database at its first start and refuses
+/// another one later; then gives every user and session from before organizations existed
+/// their initial organization (a no-op once done).
+pub async fn prepare_organizations(
+    config: &Config,
+    store: &dyn Store,
+    clock: &dyn Clock,
+) -> Result<(), StartError> {
+    let mode = config.org.mode;
+    let now = clock.now();
+    let pinned = store
+        .pin_organization_mode(mode, now)
+        .await
+        .map_err(StartError::Database)?;
+    if pinned != mode {
+        return Err(StartError::OrgModeMismatch {
+            database: pinned,
+            config: mode,
+        });
+    }
+    tracing::info!(
+        mode = %mode,
+        "AUTHARA_ORG_MODE is a boot-time product shape: it was pinned in this database at its first start and cannot change"
+    );
+    let done = store
+        .backfill_organizations(mode.initial_kind(), now)
+        .await
+        .map_err(StartError::Database)?;
+    if done != Default::default() {
+        tracing::info!(
+            organizations = done.organizations,
+            sessions = done.sessions,
+            "gave existing users their initial organization and sessions their active one"
+        );
+    }
+    Ok(())
 }
 
 /// The key set from the configuration, or an ephemeral one (dev only; config enforces that).
@@ -341,6 +384,7 @@ impl Server {
         }
         let limiter = build_limiter(config, deps.clock.clone()).await;
         let sqlite_lock = lock_sqlite_file(config)?;
+        prepare_organizations(config, &*store, &*deps.clock).await?;
         let cache = Arc::new(SessionCache::new(
             time::Duration::try_from(config.session_cache_max_age).unwrap_or(time::Duration::ZERO),
             SESSION_CACHE_CAPACITY,
@@ -350,6 +394,15 @@ impl Server {
         }
         let (sessions, auth, challenges) =
             account_services(config, &deps, store.clone(), cache, config.hash_concurrency)?;
+        let orgs = OrgService::new(
+            store.clone(),
+            deps.clock.clone(),
+            deps.random.clone(),
+            sessions.clone(),
+            config.org.mode,
+            config.org.public_management,
+        )
+        .with_events(event_publisher(config, deps.random.clone()));
         let webhooks = webhook_settings(config)?.map(|s| (s, store.clone()));
         let mail = mail_setup(config)?;
         let clock = deps.clock.clone();
@@ -358,6 +411,7 @@ impl Server {
             auth,
             sessions,
             challenges,
+            orgs,
             store,
             random: deps.random,
             limiter,

@@ -5,6 +5,7 @@ use crate::http::cookies::CookieWriter;
 use authara_core::auth::AuthService;
 use authara_core::challenge::ChallengeService;
 use authara_core::limits::RateLimiter;
+use authara_core::org::OrgService;
 use authara_core::random::Random;
 use authara_core::session::SessionService;
 use authara_core::store::Store;
@@ -21,6 +22,8 @@ pub struct Inner {
     pub sessions: SessionService,
     /// Emailed-code challenges: password reset, signup verification, email change.
     pub challenges: ChallengeService,
+    /// Organizations, memberships and the mode.
+    pub orgs: OrgService,
     pub store: Arc<dyn Store>,
     pub random: Arc<dyn Random>,
     pub limiter: Arc<dyn RateLimiter>,

@@ -9,7 +9,7 @@
 //! One file per section, each with its own tests and its variables in its own `var` module
 //! (re-exported by [`var`]): `database`, `url` (`PUBLIC_URL`), `jwt`, `session`, `limits` (rate
 //! limits, Redis, trusted proxies), `oauth`, `password`, `http`, `webhooks`, `audit`, `challenge`
-//! (emailed codes), `email` (the provider, SMTP and the outbox workers). `env` reads
+//! (emailed codes), `email` (the provider, SMTP and the outbox workers), `org` (organizations). `env` reads
 //! and words values, `duration` parses Go-style durations, `secret` holds [`Secret`].
 //!
 //! Decisions worth knowing:
@@ -27,6 +27,7 @@ mod http;
 mod jwt;
 mod limits;
 mod oauth;
+mod org;
 mod password;
 mod secret;
 mod session;
@@ -41,6 +42,7 @@ pub use email::{EmailConfig, EmailProvider, SmtpConfig};
 pub use http::HttpLimits;
 pub use jwt::{JwtConfig, KeySource};
 pub use oauth::{GoogleConfig, OAuthConfig, DEFAULT_GOOGLE_JWKS_URL};
+pub use org::OrgConfig;
 pub use secret::Secret;
 pub use url::DEFAULT_PUBLIC_URL;
 pub use webhooks::WebhookConfig;
@@ -64,6 +66,7 @@ pub mod var {
     pub use super::jwt::var::*;
     pub use super::limits::var::*;
     pub use super::oauth::var::*;
+    pub use super::org::var::*;
     pub use super::password::var::*;
     pub use super::session::var::*;
     pub use super::url::var::*;
@@ -180,6 +183,8 @@ pub mod var {
         EMAIL_JOB_MAX_ATTEMPTS,
         EMAIL_CLEANUP_SENT_AFTER,
         EMAIL_CLEANUP_FAILED_AFTER,
+        ORG_MODE,
+        PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED,
     ];
 }
 
@@ -231,6 +236,8 @@ pub struct Config {
     pub challenge: authara_core::challenge::ChallengeSettings,
     /// The email provider and the outbox workers (`AUTHARA_EMAIL_*`).
     pub email: EmailConfig,
+    /// The organization mode and the public management routes.
+    pub org: OrgConfig,
     /// Said once at start (e.g. a rate limit turned off in dev); never contains a secret.
     pub warnings: Vec<String>,
 }
@@ -353,6 +360,7 @@ impl Config {
         let audit = audit::read(&e)?;
         let challenge = challenge::read(&e)?;
         let email = email::read(&e, env, &challenge, &mut warnings)?;
+        let org = org::read(&e)?;
         Ok(Config {
             env,
             log_level,
@@ -375,6 +383,7 @@ impl Config {
             audit,
             challenge,
             email,
+            org,
             warnings,
         })
     }

@@ -31,6 +31,12 @@ pub enum ApiError {
     /// An internal failure; the source is logged once here and never shown.
     Internal(Box<dyn std::error::Error + Send + Sync>),
     Unavailable,
+    /// An answer with one of upstream's specific codes (`organization_not_found`, …).
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: &'static str,
+    },
     /// Password hashing is saturated (`LoginError::Busy`, `SignupError::Busy`): `503
     /// unavailable` with `Retry-After`, for the JSON login and signup routes.
     Busy,
@@ -133,6 +139,11 @@ impl ApiError {
                 "unavailable",
                 "Service unavailable.",
             ),
+            Self::Refused {
+                status,
+                code,
+                message,
+            } => (*status, code, message),
             Self::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -101,6 +101,11 @@ impl Routes {
         self.add(Method::DELETE, MethodFilter::DELETE, path, h)
     }
 
+    /// Adds a `PATCH` route.
+    pub fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::PATCH, MethodFilter::PATCH, path, h)
+    }
+
     /// Adds every route of `other`, after this one's.
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);
@@ -140,6 +145,7 @@ fn routes() -> Routes {
         .merge(v1::challenges::routes())
         .merge(v1::tokens::routes())
         .merge(v1::sessions::routes())
+        .merge(v1::organizations::routes())
         .merge(v1::csrf::routes())
         .merge(api::openapi::routes())
         .merge(meta::routes())

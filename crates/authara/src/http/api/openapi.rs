@@ -111,6 +111,16 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
         v1::sessions::get_sessions,
         v1::sessions::post_revoke_other,
         v1::sessions::delete_session,
+        v1::organizations::get_capabilities,
+        v1::organizations::get_organizations,
+        v1::organizations::get_current,
+        v1::organizations::get_current_members,
+        v1::organizations::post_switch,
+        v1::organizations::get_organization,
+        v1::organizations::patch_organization,
+        v1::organizations::get_members,
+        v1::organizations::get_member,
+        v1::organizations::get_memberships,
         get_openapi,
         meta::get_health,
         meta::get_version,
@@ -120,6 +130,7 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
         (name = "Authentication", description = "CSRF tokens, login and signup."),
         (name = "Sessions", description = "Refresh (cookies or JSON), logout, the caller's sessions."),
         (name = "Users", description = "The signed-in user and their password."),
+        (name = "Organizations", description = "The organization mode, the caller's organizations and their members."),
         (name = "Meta", description = "Health, version and this document."),
     ),
 )]
@@ -147,6 +158,14 @@ const ERRORS: &[ErrorKind] = &[
         ..ErrorKind::new("CsrfInvalidOrForbidden", || ApiError::CsrfInvalid)
     },
     ErrorKind::new("NotFound", || ApiError::NotFound),
+    ErrorKind {
+        or: Some(|| v1::organizations::ORGANIZATION_NOT_FOUND),
+        ..ErrorKind::new("NotFoundOrOrganizationNotFound", || ApiError::NotFound)
+    },
+    ErrorKind {
+        or: Some(|| v1::organizations::MEMBERSHIP_NOT_FOUND),
+        ..ErrorKind::new("NotFoundOrMembershipNotFound", || ApiError::NotFound)
+    },
     ErrorKind::new("MethodNotAllowed", || ApiError::MethodNotAllowed),
     ErrorKind::new("RequestTimeout", || ApiError::RequestTimeout),
     ErrorKind::new("PayloadTooLarge", || ApiError::PayloadTooLarge),
@@ -267,6 +286,8 @@ error_responses!(
     Forbidden,
     CsrfInvalidOrForbidden,
     NotFound,
+    NotFoundOrOrganizationNotFound,
+    NotFoundOrMembershipNotFound,
     MethodNotAllowed,
     RequestTimeout,
     PayloadTooLarge,

@@ -3,6 +3,7 @@
 pub mod challenges;
 pub mod csrf;
 pub mod login;
+pub mod organizations;
 pub mod password;
 pub mod password_reset;
 pub mod session;

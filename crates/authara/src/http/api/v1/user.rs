@@ -4,6 +4,7 @@ use crate::http::api::openapi;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiUser;
 use crate::http::Routes;
+use super::organizations::OrganizationSummary;
 use authara_core::session::role_names;
 use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
@@ -28,6 +29,8 @@ pub struct UserBody<'a> {
     /// RFC 3339, UTC, whole seconds.
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// The organization the session acts in, with the user's role there now.
+    pub organization: OrganizationSummary,
 }
 
 /// `GET /auth/api/v1/user`.
@@ -38,7 +41,8 @@ pub struct UserBody<'a> {
     tag = "Users",
     summary = "Get the signed-in user",
     description = "The user of the access token, while its session is live: logout, refresh-token \
-        reuse, disabling and deletion take effect at once.",
+        reuse, disabling and deletion take effect at once; so do a changed role or a removed \
+        membership in `organization`.",
     security(("accessCookie" = []), ("accessBearer" = [])),
     responses(
         (status = 200, description = "The signed-in user.", body = UserBody),
@@ -58,6 +62,7 @@ pub async fn get_user(ApiUser(auth): ApiUser) -> Response {
         roles: role_names(u),
         disabled: u.disabled,
         created_at,
+        organization: OrganizationSummary::from(&*auth.organization),
     })
     .into_response()
 }
