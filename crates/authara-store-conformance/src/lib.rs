@@ -220,6 +220,7 @@ macro_rules! conformance_tests {
             organization_reads_join_memberships_and_members,
             rename_organization_updates_and_commits_effects,
             delete_user_keeps_created_organizations_without_creator,
+            watch_changes_reports_organization_renames,
         );
         $crate::conformance_tests!(@shared $make;
             rotate_refresh_token_race,

@@ -13,10 +13,10 @@
 
 use authara_core::org::{OrgKind, OrgMode, OrgRole};
 use authara_core::store::{
-    ActiveOrganization, Backfilled, Completed, Completion, Effects, InitialOrganization,
-    MemberRecord, MembershipRecord, MembershipWithOrganization, NewChallenge, NewRefreshToken,
-    NewSignupUser, NewUser, OrganizationRecord, PendingAction, Purpose, SessionUser, Store,
-    Switched, UniqueKey,
+    ActiveOrganization, Backfilled, Change, ChangeFeed, Completed, Completion, Effects,
+    InitialOrganization, MemberRecord, MembershipRecord, MembershipWithOrganization, NewChallenge,
+    NewRefreshToken, NewSignupUser, NewUser, OrganizationRecord, PendingAction, Purpose,
+    SessionUser, Store, Switched, UniqueKey,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -919,4 +919,27 @@ pub async fn delete_user_keeps_created_organizations_without_creator(store: &dyn
             })
         );
     }
+}
+
+/// On a backend with a change feed, renaming an organization reports each member as changed
+/// (the live-session cache keeps the organization's name), and a later revocation arrives after
+/// it.
+pub async fn watch_changes_reports_organization_renames(store: &dyn Store) {
+    let mut rx = match store.watch_changes().await.expect("watch") {
+        ChangeFeed::Unsupported => return,
+        ChangeFeed::Channel(rx) => rx,
+    };
+    assert_eq!(next(&mut rx).await, Change::Resumed);
+    let alice = create_user(store, "alice").await;
+    let (session, _) = login(store, alice.id).await;
+    store
+        .rename_organization(alice.organization.id, "Acme", now(), Effects::none())
+        .await
+        .expect("rename");
+    assert_eq!(next(&mut rx).await, Change::User(alice.id));
+    assert!(store
+        .revoke_session(session.id, None, now(), Effects::none())
+        .await
+        .expect("revoke"));
+    assert_eq!(next(&mut rx).await, Change::Session(session.id));
 }
