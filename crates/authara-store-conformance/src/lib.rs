@@ -227,6 +227,7 @@ macro_rules! conformance_tests {
             create_session_cap_holds_under_concurrency,
             begin_challenge_attempt_race_counts_exactly_the_maximum,
             complete_challenge_race_has_one_winner,
+            pin_organization_mode_race_has_one_winner,
         );
         // The outboxes' life cycle, each case once per outbox: `case: webhook test, email test;`.
         $crate::conformance_tests!(@outbox $make, borrowed;

@@ -33,5 +33,6 @@ pub use user::*;
 
 /// How many tasks race for one refresh token in [`rotate_refresh_token_race`], and for one
 /// challenge in [`begin_challenge_attempt_race_counts_exactly_the_maximum`] and
-/// [`complete_challenge_race_has_one_winner`].
+/// [`complete_challenge_race_has_one_winner`], and to pin the organization mode in
+/// [`pin_organization_mode_race_has_one_winner`].
 pub const RACERS: usize = 8;

@@ -11,6 +11,8 @@
 //! the refusals of a session whose membership is gone) cannot be built here; the cases cover
 //! what can, and that nothing happens when there is nothing to do.
 
+use std::sync::Arc;
+
 use authara_core::org::{OrgKind, OrgMode, OrgRole};
 use authara_core::store::{
     ActiveOrganization, Backfilled, Change, ChangeFeed, Completed, Completion, Effects,
@@ -22,6 +24,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::fixtures::*;
+use super::RACERS;
 
 /// The initial organization `user` should read back as.
 fn organization_of(user: &NewUser) -> OrganizationRecord {
@@ -942,4 +945,32 @@ pub async fn watch_changes_reports_organization_renames(store: &dyn Store) {
         .await
         .expect("revoke"));
     assert_eq!(next(&mut rx).await, Change::Session(session.id));
+}
+
+/// [`RACERS`] concurrent first `pin_organization_mode`s with different modes: one pins, and
+/// every call returns its mode.
+pub async fn pin_organization_mode_race_has_one_winner(store: Arc<dyn Store>) {
+    let modes = [OrgMode::Personal, OrgMode::Single, OrgMode::Multi];
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            let mode = modes[i % modes.len()];
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.pin_organization_mode(mode, now()).await
+            })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for task in tasks {
+        got.push(task.await.expect("task did not panic").expect("pin"));
+    }
+    let pinned = store
+        .organization_mode()
+        .await
+        .expect("mode")
+        .expect("pinned");
+    assert!(got.iter().all(|&m| m == pinned), "{got:?}, pinned {pinned}");
 }
