@@ -23,6 +23,7 @@ use crate::error::map;
 use crate::mail::{insert_email_job, NewEmailJob};
 use crate::rows::{count, stored_count, UserRow, USER_COLUMNS};
 use crate::session::revoke_live_sessions;
+use crate::user::{insert_user, UserToInsert};
 use crate::PgStore;
 
 /// The select list of [`ChallengeRow`]: `c` is the challenge, joined by [`CHALLENGE_JOINS`].
@@ -404,25 +405,22 @@ impl ChallengeStore for PgStore {
                 email,
                 password_hash,
             } => {
-                let (user_id, username) = completion.new_user.ok_or_else(|| {
+                let new_user = completion.new_user.as_ref().ok_or_else(|| {
                     StoreError::invalid("a signup completion needs the new user's id and name")
                 })?;
-                let user = sqlx::query_as::<_, UserRow>(&format!(
-                    "INSERT INTO users \
-                         (id, email, username, password_hash, is_admin, disabled, created_at, \
-                          updated_at) \
-                     VALUES ($1, $2, $3, $4, FALSE, FALSE, $5, $5) \
-                     RETURNING {USER_COLUMNS}"
-                ))
-                .bind(user_id)
-                .bind(&email)
-                .bind(&username)
-                .bind(&password_hash)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map)?;
-                (Completed::Signup { user: user.into() }, 0)
+                let user = insert_user(
+                    &mut tx,
+                    UserToInsert {
+                        id: new_user.id,
+                        email: &email,
+                        username: &new_user.username,
+                        password_hash: Some(&password_hash),
+                        organization: &new_user.organization,
+                        at: now,
+                    },
+                )
+                .await?;
+                (Completed::Signup { user }, 0)
             }
             PendingAction::PasswordReset {
                 user_id,

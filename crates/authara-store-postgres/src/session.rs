@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use authara_core::store::{
-    ChangeFeed, Effects, EffectsFor, LiveSession, NewRefreshToken, NewSession, PurgeCounts,
-    RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SessionStore, StoreError, TokenHash,
-    UserRecord,
+    ActiveOrganization, ChangeFeed, Effects, EffectsFor, LiveSession, NewRefreshToken, NewSession,
+    PurgeCounts, RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SessionStore,
+    SessionUser, StoreError, Switched, TokenHash,
 };
 use sqlx::postgres::PgConnection;
 use time::OffsetDateTime;
@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::effects::{insert_effects, Write};
 use crate::error::map;
 use crate::rows::{
-    LiveSessionRow, RotateRow, TokenJoinRow, UserRow, LIVE_SESSION_COLUMNS, TOKEN_JOIN_COLUMNS,
-    TOKEN_JOIN_FROM, USER_COLUMNS,
+    ActiveOrganizationRow, LiveSessionRow, RotateRow, SessionUserRow, SwitchedRow, TokenJoinRow,
+    LIVE_SESSION_COLUMNS, SESSION_USER_COLUMNS, TOKEN_JOIN_COLUMNS, TOKEN_JOIN_FROM,
 };
 use crate::PgStore;
 
@@ -24,22 +24,34 @@ impl SessionStore for PgStore {
         &self,
         session: NewSession,
         token: NewRefreshToken,
-    ) -> Result<(), StoreError> {
+    ) -> Result<ActiveOrganization, StoreError> {
         // One transaction. First the user's row is locked, so that concurrent inserts for one
-        // user take turns; then one statement inserts the session and its token (the token's
-        // foreign key is checked at the end of the statement, when the session row exists) and
-        // revokes the user's live sessions beyond the cap. The lock must come first, in its own
-        // statement: a statement's snapshot is taken when it starts, so only a statement that
-        // starts after the lock is granted sees what the previous holder committed. The new
-        // session is not in that snapshot: keeping `cap - 1` of the others leaves `cap` in all.
-        // An unknown user locks nothing and the insert fails on the foreign key (`NotFound`).
+        // user take turns; then one statement picks the session's organization among the
+        // user's memberships, inserts the session and its token (the token's foreign key is
+        // checked at the end of the statement, when the session row exists) and revokes the
+        // user's live sessions beyond the cap. The lock must come first, in its own statement:
+        // a statement's snapshot is taken when it starts, so only a statement that starts after
+        // the lock is granted sees what the previous holder committed. The new session is not
+        // in that snapshot: keeping `cap - 1` of the others leaves `cap` in all.
+        // Without a membership to pick (not a member there, no membership at all, an unknown
+        // user) `chosen` is empty, so nothing is inserted or revoked and the statement returns
+        // no row (`NotFound`). The membership is not locked: one removed meanwhile leaves a
+        // session that is not live and does not refresh, since both re-check it.
         let mut tx = self.pool.begin().await.map_err(map)?;
         lock_user(&mut tx, session.user_id).await?;
-        sqlx::query(
-            "WITH s AS ( \
+        let chosen = sqlx::query_as::<_, ActiveOrganizationRow>(
+            "WITH chosen AS ( \
+                 SELECT o.id AS org_id, o.name AS org_name, m.role AS org_role \
+                 FROM organization_memberships m \
+                 JOIN organizations o ON o.id = m.organization_id \
+                 WHERE m.user_id = $2 AND ($12::uuid IS NULL OR m.organization_id = $12) \
+                 ORDER BY o.kind <> 'personal', m.created_at, m.organization_id \
+                 LIMIT 1), \
+             s AS ( \
                  INSERT INTO sessions \
-                     (id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, NULL) \
+                     (id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at, \
+                      active_organization_id) \
+                 SELECT $1, $2, $3, $4, $5, $6, NULL, c.org_id FROM chosen c \
                  RETURNING id), \
              t AS ( \
                  INSERT INTO refresh_tokens \
@@ -49,9 +61,12 @@ impl SessionStore for PgStore {
                  SELECT id FROM sessions \
                  WHERE user_id = $2 AND revoked_at IS NULL AND expires_at > $5 \
                  ORDER BY created_at DESC, id DESC \
-                 OFFSET $11 - 1) \
-             UPDATE sessions SET revoked_at = $5 \
-             WHERE id IN (SELECT id FROM beyond) AND revoked_at IS NULL",
+                 OFFSET $11 - 1), \
+             capped AS ( \
+                 UPDATE sessions SET revoked_at = $5 \
+                 WHERE id IN (SELECT id FROM beyond) AND revoked_at IS NULL \
+                   AND EXISTS (SELECT 1 FROM s)) \
+             SELECT org_id, org_name, org_role FROM chosen",
         )
         .bind(session.id)
         .bind(session.user_id)
@@ -64,10 +79,15 @@ impl SessionStore for PgStore {
         .bind(token.created_at)
         .bind(token.expires_at)
         .bind(i64::from(session.max_live_per_user.max(1)))
-        .execute(&mut *tx)
+        .bind(session.organization_id)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(map)?;
-        tx.commit().await.map_err(map)
+        .map_err(map)?
+        .ok_or(StoreError::NotFound)?;
+        // Read before the commit: an unreadable role leaves no session behind.
+        let chosen = ActiveOrganization::try_from(chosen)?;
+        tx.commit().await.map_err(map)?;
+        Ok(chosen)
     }
 
     async fn find_live_session_user(
@@ -75,12 +95,17 @@ impl SessionStore for PgStore {
         session_id: Uuid,
         user_id: Uuid,
         now: OffsetDateTime,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query_as::<_, UserRow>(&format!(
-            "SELECT {USER_COLUMNS} FROM users \
-             WHERE id = $2 AND NOT disabled \
-               AND EXISTS (SELECT 1 FROM sessions \
-                   WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3)"
+    ) -> Result<Option<SessionUser>, StoreError> {
+        // Inner joins by primary key: a session without an active organization, or whose user
+        // is no member there any more, is not live.
+        let row = sqlx::query_as::<_, SessionUserRow>(&format!(
+            "SELECT {SESSION_USER_COLUMNS} FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
+             JOIN organization_memberships m \
+                 ON m.organization_id = s.active_organization_id AND m.user_id = s.user_id \
+             JOIN organizations o ON o.id = m.organization_id \
+             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3 \
+               AND NOT u.disabled"
         ))
         .bind(session_id)
         .bind(user_id)
@@ -88,7 +113,73 @@ impl SessionStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map)?;
-        Ok(row.map(UserRecord::from))
+        row.map(SessionUser::try_from).transpose()
+    }
+
+    async fn switch_session_organization(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        organization_id: Uuid,
+        token: NewRefreshToken,
+        now: OffsetDateTime,
+    ) -> Result<Option<Switched>, StoreError> {
+        // The user's row is locked first, as `create_session` does, so that the statement that
+        // follows sees what concurrent writes to this user committed (disabled, deleted). It
+        // takes the membership `FOR SHARE` (its removal waits for this commit) and then the
+        // session's row (the update): users, memberships, sessions, tokens, the order the
+        // other writes take them in. The tokens' delete and insert share a snapshot, so the
+        // delete removes exactly the session's previous tokens, consumed ones too. Any of the
+        // conditions failing leaves `s` empty: nothing changes and no row comes back.
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        lock_user(&mut tx, user_id).await?;
+        let row = sqlx::query_as::<_, SwitchedRow>(
+            "WITH m AS ( \
+                 SELECT o.id AS org_id, o.name AS org_name, m.role AS org_role \
+                 FROM organization_memberships m \
+                 JOIN organizations o ON o.id = m.organization_id \
+                 WHERE m.organization_id = $3 AND m.user_id = $2 \
+                 FOR SHARE OF m), \
+             s AS ( \
+                 UPDATE sessions SET active_organization_id = $3 \
+                 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $4 \
+                   AND EXISTS (SELECT 1 FROM users WHERE id = $2 AND NOT disabled) \
+                   AND EXISTS (SELECT 1 FROM m) \
+                 RETURNING id, expires_at), \
+             gone AS ( \
+                 DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM s)), \
+             t AS ( \
+                 INSERT INTO refresh_tokens \
+                     (id, session_id, token_hash, created_at, expires_at, consumed_at) \
+                 SELECT $5, s.id, $6, $7, LEAST($8, s.expires_at), NULL FROM s \
+                 RETURNING expires_at) \
+             SELECT m.org_id, m.org_name, m.org_role, s.expires_at AS session_expires_at, \
+                 t.expires_at AS token_expires_at \
+             FROM m CROSS JOIN s CROSS JOIN t",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .bind(organization_id)
+        .bind(now)
+        .bind(token.id)
+        .bind(token.token_hash.as_slice())
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map)?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(map)?;
+            return Ok(None);
+        };
+        // Read before the commit, as in `create_session`.
+        let switched = Switched {
+            organization: row.organization.try_into()?,
+            session_expires_at: row.session_expires_at,
+            token_expires_at: row.token_expires_at,
+        };
+        tx.commit().await.map_err(map)?;
+        Ok(Some(switched))
     }
 
     async fn list_live_sessions(
@@ -167,7 +258,7 @@ impl SessionStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map)?;
-        Ok(row.map(RefreshTokenRecord::from))
+        row.map(RefreshTokenRecord::try_from).transpose()
     }
 
     async fn rotate_refresh_token(
@@ -184,7 +275,9 @@ impl SessionStore for PgStore {
         // `found` takes the session row `FOR SHARE`: a concurrent revocation of the session
         // either commits first (and `found`, re-read after the wait, sees it revoked, so nothing
         // rotates) or waits until this rotation has committed; it can never slip in between
-        // the check and the rotation.
+        // the check and the rotation. The membership is read, not locked (the outer join
+        // cannot lock it): a rotation that races its removal is one that came just before it,
+        // and the next refresh finds no membership and rotates nothing.
         let row = sqlx::query_as::<_, RotateRow>(&format!(
             "WITH found AS ( \
                  SELECT {TOKEN_JOIN_COLUMNS} {TOKEN_JOIN_FROM} WHERE t.token_hash = $1 \
@@ -195,7 +288,8 @@ impl SessionStore for PgStore {
                    AND ($3::timestamptz IS NULL OR created_at <= $3) \
                    AND EXISTS (SELECT 1 FROM found f \
                        WHERE f.session_revoked_at IS NULL AND f.session_expires_at > $2 \
-                         AND NOT f.user_disabled AND (NOT $4::boolean OR f.user_is_admin)) \
+                         AND NOT f.user_disabled AND f.org_id IS NOT NULL \
+                         AND (NOT $4::boolean OR f.user_is_admin)) \
                  RETURNING session_id), \
              inserted AS ( \
                  INSERT INTO refresh_tokens \
@@ -216,10 +310,13 @@ impl SessionStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map)?;
-        Ok(row.map(|row| RotateOutcome {
-            record: row.token.into(),
-            rotated: row.rotated_expires_at,
-        }))
+        row.map(|row| {
+            Ok(RotateOutcome {
+                record: row.token.try_into()?,
+                rotated: row.rotated_expires_at,
+            })
+        })
+        .transpose()
     }
 
     async fn watch_changes(&self) -> Result<ChangeFeed, StoreError> {

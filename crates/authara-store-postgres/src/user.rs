@@ -1,7 +1,11 @@
 //! Users. Each write commits its [`Effects`] with its change (see [`Write`]).
 
 use async_trait::async_trait;
-use authara_core::store::{Effects, NewUser, SessionsToRevoke, StoreError, UserRecord, UserStore};
+use authara_core::org::OrgRole;
+use authara_core::store::{
+    Effects, InitialOrganization, NewUser, SessionsToRevoke, StoreError, UserRecord, UserStore,
+};
+use sqlx::postgres::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -11,23 +15,74 @@ use crate::rows::{UserRow, USER_COLUMNS};
 use crate::session::revoke_live_sessions;
 use crate::{found, PgStore};
 
+/// A new account and its initial organization, as both ways of creating one insert it.
+pub(crate) struct UserToInsert<'a> {
+    pub(crate) id: Uuid,
+    pub(crate) email: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) password_hash: Option<&'a str>,
+    pub(crate) organization: &'a InitialOrganization,
+    /// The creation time of the user, the organization and the membership alike.
+    pub(crate) at: OffsetDateTime,
+}
+
+/// Inserts a user (enabled, not admin), their initial organization and their owner
+/// membership there, and returns the user. One statement, so all three exist or none does
+/// even outside a transaction: the foreign keys between them are checked at its end, when
+/// every row is there. A taken email or username fails it with `Conflict`.
+pub(crate) async fn insert_user(
+    conn: &mut PgConnection,
+    user: UserToInsert<'_>,
+) -> Result<UserRecord, StoreError> {
+    let row = sqlx::query_as::<_, UserRow>(&format!(
+        "WITH u AS ( \
+             INSERT INTO users \
+                 (id, email, username, password_hash, is_admin, disabled, created_at, \
+                  updated_at) \
+             VALUES ($1, $2, $3, $4, FALSE, FALSE, $5, $5) \
+             RETURNING {USER_COLUMNS}), \
+         o AS ( \
+             INSERT INTO organizations \
+                 (id, name, kind, created_by_user_id, created_at, updated_at) \
+             SELECT $6, $7, $8, u.id, $5, $5 FROM u \
+             RETURNING id), \
+         m AS ( \
+             INSERT INTO organization_memberships \
+                 (organization_id, user_id, role, created_at, updated_at) \
+             SELECT o.id, $1, $9, $5, $5 FROM o) \
+         SELECT * FROM u"
+    ))
+    .bind(user.id)
+    .bind(user.email)
+    .bind(user.username)
+    .bind(user.password_hash)
+    .bind(user.at)
+    .bind(user.organization.id)
+    .bind(&user.organization.name)
+    .bind(user.organization.kind.as_str())
+    .bind(OrgRole::Owner.as_str())
+    .fetch_one(conn)
+    .await
+    .map_err(map)?;
+    Ok(row.into())
+}
+
 #[async_trait]
 impl UserStore for PgStore {
     async fn create_user(&self, user: NewUser, effects: Effects) -> Result<(), StoreError> {
         let mut write = Write::begin(&self.pool, effects).await?;
-        sqlx::query(
-            "INSERT INTO users \
-                 (id, email, username, password_hash, is_admin, disabled, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, FALSE, FALSE, $5, $5)",
+        insert_user(
+            write.conn(),
+            UserToInsert {
+                id: user.id,
+                email: &user.email,
+                username: &user.username,
+                password_hash: user.password_hash.as_deref(),
+                organization: &user.organization,
+                at: user.created_at,
+            },
         )
-        .bind(user.id)
-        .bind(&user.email)
-        .bind(&user.username)
-        .bind(user.password_hash.as_deref())
-        .bind(user.created_at)
-        .execute(write.conn())
-        .await
-        .map_err(map)?;
+        .await?;
         write.commit().await
     }
 

@@ -1,0 +1,283 @@
+//! Organizations, memberships and the pinned organization mode. A user's first organization is
+//! inserted with the user (`user::insert_user`) and a session's active one with the session
+//! (`session`); what is here reads them, renames them, and fills them in for users and
+//! sessions from before organizations existed.
+
+use async_trait::async_trait;
+use authara_core::org::{OrgKind, OrgMode, OrgRole};
+use authara_core::store::{
+    Backfilled, Effects, InitialOrganization, MemberRecord, MembershipWithOrganization,
+    OrganizationRecord, OrganizationStore, StoreError,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::effects::{insert_effects, Write};
+use crate::error::map;
+use crate::rows::{
+    MemberRow, MembershipWithOrganizationRow, OrganizationRow, MEMBERSHIP_COLUMNS,
+    ORGANIZATION_COLUMNS,
+};
+use crate::session::lock_user;
+use crate::PgStore;
+
+/// The stored mode, if any.
+fn parse_mode(stored: Option<String>) -> Result<Option<OrgMode>, StoreError> {
+    stored
+        .map(|mode| {
+            OrgMode::parse(&mode)
+                .ok_or_else(|| StoreError::invalid("unknown organization mode in the database"))
+        })
+        .transpose()
+}
+
+#[async_trait]
+impl OrganizationStore for PgStore {
+    async fn pin_organization_mode(
+        &self,
+        mode: OrgMode,
+        now: OffsetDateTime,
+    ) -> Result<OrgMode, StoreError> {
+        // Two statements: of concurrent first calls, the losers' inserts wait for the winner's
+        // commit and do nothing, and only a statement that starts after that (not one sharing
+        // the insert's snapshot) sees the winner's row.
+        sqlx::query(
+            "INSERT INTO organization_mode (id, mode, created_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(mode.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map)?;
+        self.organization_mode()
+            .await?
+            .ok_or_else(|| StoreError::invalid("the organization mode vanished once pinned"))
+    }
+
+    async fn organization_mode(&self) -> Result<Option<OrgMode>, StoreError> {
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT mode FROM organization_mode WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map)?;
+        parse_mode(stored)
+    }
+
+    async fn backfill_organizations(
+        &self,
+        kind: OrgKind,
+        now: OffsetDateTime,
+    ) -> Result<Backfilled, StoreError> {
+        // The table lock makes concurrent backfills (instances starting together) and
+        // `ensure_initial_organization` take turns: whoever comes second starts its statements
+        // after the first committed, finds those users provided for, and creates nothing.
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        sqlx::query("LOCK TABLE organization_mode IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        // Set-based: every user without a membership at once. The name follows
+        // `org::initial_name` (username, else the email's local part, else the default) as far
+        // as SQL trims alike. A user who already created a personal organization yet has no
+        // membership is skipped for a personal one: the one-per-creator index would fail the
+        // whole backfill.
+        let organizations: i64 = sqlx::query_scalar(
+            "WITH lonely AS ( \
+                 SELECT u.id AS user_id, gen_random_uuid() AS organization_id, \
+                     COALESCE(NULLIF(btrim(u.username), ''), \
+                              NULLIF(btrim(split_part(u.email, '@', 1)), ''), \
+                              $3) AS name \
+                 FROM users u \
+                 WHERE NOT EXISTS ( \
+                         SELECT 1 FROM organization_memberships m WHERE m.user_id = u.id) \
+                   AND NOT ($1 = 'personal' AND EXISTS ( \
+                         SELECT 1 FROM organizations o \
+                         WHERE o.created_by_user_id = u.id AND o.kind = 'personal'))), \
+             o AS ( \
+                 INSERT INTO organizations \
+                     (id, name, kind, created_by_user_id, created_at, updated_at) \
+                 SELECT organization_id, name, $1, user_id, $2, $2 FROM lonely \
+                 RETURNING id, created_by_user_id), \
+             m AS ( \
+                 INSERT INTO organization_memberships \
+                     (organization_id, user_id, role, created_at, updated_at) \
+                 SELECT id, created_by_user_id, $4, $2, $2 FROM o \
+                 RETURNING 1) \
+             SELECT COUNT(*) FROM m",
+        )
+        .bind(kind.as_str())
+        .bind(now)
+        .bind(authara_core::org::DEFAULT_ORGANIZATION_NAME)
+        .bind(OrgRole::Owner.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map)?;
+        // A statement of its own, so it sees the memberships just inserted. The default
+        // organization is `create_session`'s: the oldest personal membership, else the oldest.
+        let sessions = sqlx::query(
+            "UPDATE sessions s SET active_organization_id = d.organization_id \
+             FROM ( \
+                 SELECT DISTINCT ON (m.user_id) m.user_id, m.organization_id \
+                 FROM organization_memberships m \
+                 JOIN organizations o ON o.id = m.organization_id \
+                 WHERE m.user_id IN ( \
+                     SELECT user_id FROM sessions WHERE active_organization_id IS NULL) \
+                 ORDER BY m.user_id, o.kind <> 'personal', m.created_at, m.organization_id \
+             ) d \
+             WHERE s.active_organization_id IS NULL AND s.user_id = d.user_id",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        tx.commit().await.map_err(map)?;
+        Ok(Backfilled {
+            organizations: u64::try_from(organizations)
+                .map_err(|_| StoreError::invalid("negative count from the database"))?,
+            sessions: sessions.rows_affected(),
+        })
+    }
+
+    async fn ensure_initial_organization(
+        &self,
+        user_id: Uuid,
+        organization: InitialOrganization,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<bool, StoreError> {
+        // Two locks, each a statement of its own so that the insert's snapshot sees what their
+        // previous holders committed: the mode table in a mode that only a backfill's conflicts
+        // with (concurrent calls do not wait for each other here), then the user's row, which
+        // makes concurrent calls for one user take turns. The second of two finds the first's
+        // membership and inserts nothing; an unknown user makes `u` empty.
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        sqlx::query("LOCK TABLE organization_mode IN ROW SHARE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        lock_user(&mut tx, user_id).await?;
+        let created: bool = sqlx::query_scalar(
+            "WITH u AS ( \
+                 SELECT id FROM users \
+                 WHERE id = $1 \
+                   AND NOT EXISTS (SELECT 1 FROM organization_memberships WHERE user_id = $1)), \
+             o AS ( \
+                 INSERT INTO organizations \
+                     (id, name, kind, created_by_user_id, created_at, updated_at) \
+                 SELECT $2, $3, $4, u.id, $5, $5 FROM u \
+                 RETURNING id), \
+             m AS ( \
+                 INSERT INTO organization_memberships \
+                     (organization_id, user_id, role, created_at, updated_at) \
+                 SELECT o.id, $1, $6, $5, $5 FROM o \
+                 RETURNING 1) \
+             SELECT EXISTS (SELECT 1 FROM m)",
+        )
+        .bind(user_id)
+        .bind(organization.id)
+        .bind(&organization.name)
+        .bind(organization.kind.as_str())
+        .bind(now)
+        .bind(OrgRole::Owner.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map)?;
+        if !created {
+            tx.rollback().await.map_err(map)?;
+            return Ok(false);
+        }
+        insert_effects(&mut tx, &effects).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(true)
+    }
+
+    async fn find_organization(&self, id: Uuid) -> Result<Option<OrganizationRecord>, StoreError> {
+        let row = sqlx::query_as::<_, OrganizationRow>(&format!(
+            "SELECT {ORGANIZATION_COLUMNS} FROM organizations o WHERE o.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        row.map(OrganizationRecord::try_from).transpose()
+    }
+
+    async fn find_membership(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<MembershipWithOrganization>, StoreError> {
+        let row = sqlx::query_as::<_, MembershipWithOrganizationRow>(&format!(
+            "SELECT {ORGANIZATION_COLUMNS}, {MEMBERSHIP_COLUMNS} \
+             FROM organization_memberships m \
+             JOIN organizations o ON o.id = m.organization_id \
+             WHERE m.organization_id = $1 AND m.user_id = $2"
+        ))
+        .bind(organization_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        row.map(MembershipWithOrganization::try_from).transpose()
+    }
+
+    async fn list_user_memberships(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Vec<MembershipWithOrganization>, StoreError> {
+        let rows = sqlx::query_as::<_, MembershipWithOrganizationRow>(&format!(
+            "SELECT {ORGANIZATION_COLUMNS}, {MEMBERSHIP_COLUMNS} \
+             FROM organization_memberships m \
+             JOIN organizations o ON o.id = m.organization_id \
+             WHERE m.user_id = $1 \
+             ORDER BY m.created_at, m.organization_id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        rows.into_iter()
+            .map(MembershipWithOrganization::try_from)
+            .collect()
+    }
+
+    async fn list_members(&self, organization_id: Uuid) -> Result<Vec<MemberRecord>, StoreError> {
+        let rows = sqlx::query_as::<_, MemberRow>(&format!(
+            "SELECT {MEMBERSHIP_COLUMNS}, u.email, u.username, u.disabled \
+             FROM organization_memberships m \
+             JOIN users u ON u.id = m.user_id \
+             WHERE m.organization_id = $1 \
+             ORDER BY m.created_at, m.user_id"
+        ))
+        .bind(organization_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        rows.into_iter().map(MemberRecord::try_from).collect()
+    }
+
+    async fn rename_organization(
+        &self,
+        id: Uuid,
+        name: &str,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<OrganizationRecord, StoreError> {
+        // An unknown id returns before the commit: the write, effects included, rolls back.
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let row = sqlx::query_as::<_, OrganizationRow>(&format!(
+            "UPDATE organizations o SET name = $2, updated_at = $3 WHERE o.id = $1 \
+             RETURNING {ORGANIZATION_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(name)
+        .bind(now)
+        .fetch_optional(write.conn())
+        .await
+        .map_err(map)?
+        .ok_or(StoreError::NotFound)?;
+        let renamed = OrganizationRecord::try_from(row)?;
+        write.commit().await?;
+        Ok(renamed)
+    }
+}
