@@ -204,12 +204,30 @@ macro_rules! conformance_tests {
             set_challenge_code_replaces_the_code_and_caps_its_expiry,
             purge_challenges_deletes_expired_and_consumed_ones_in_batches,
             watch_changes_reports_what_challenge_completions_revoke,
+            create_user_creates_the_initial_organization_and_owner_membership,
+            create_user_conflict_leaves_no_organization,
+            complete_signup_creates_the_initial_organization,
+            create_session_acts_in_the_default_or_the_given_organization,
+            create_session_outside_the_users_organizations_is_not_found,
+            find_live_session_user_reads_the_organization,
+            refresh_token_record_carries_the_organization,
+            switch_session_organization_replaces_every_token,
+            switch_session_organization_refusals_change_nothing,
+            pin_organization_mode_keeps_the_first,
+            pin_organization_mode_personal_reads_back,
+            backfill_organizations_finds_nothing_to_do,
+            ensure_initial_organization_writes_nothing_for_a_member,
+            organization_reads_join_memberships_and_members,
+            rename_organization_updates_and_commits_effects,
+            delete_user_keeps_created_organizations_without_creator,
+            watch_changes_reports_organization_renames,
         );
         $crate::conformance_tests!(@shared $make;
             rotate_refresh_token_race,
             create_session_cap_holds_under_concurrency,
             begin_challenge_attempt_race_counts_exactly_the_maximum,
             complete_challenge_race_has_one_winner,
+            pin_organization_mode_race_has_one_winner,
         );
         // The outboxes' life cycle, each case once per outbox: `case: webhook test, email test;`.
         $crate::conformance_tests!(@outbox $make, borrowed;

@@ -179,7 +179,7 @@ fn completion(
             now(),
         ));
     Completion {
-        new_user,
+        new_user: new_user.map(|(id, username)| signup_user(id, &username)),
         notice,
         effects: Box::new(move |revoked| {
             calls.lock().expect("lock").push(revoked);

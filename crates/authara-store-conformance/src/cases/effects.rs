@@ -53,6 +53,7 @@ async fn login(store: &dyn Store, user_id: Uuid) -> Uuid {
         created_at,
         expires_at: now() + Duration::days(1),
         max_live_per_user: 1000,
+        organization_id: None,
     };
     let mut token_hash = [0u8; 32];
     token_hash[..16].copy_from_slice(Uuid::new_v4().as_bytes());

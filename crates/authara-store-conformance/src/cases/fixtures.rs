@@ -4,10 +4,12 @@
 
 use authara_core::audit::{AuditAction, AuditRecord, NewAuditEntry, RequestContext};
 use authara_core::events::{EventType, NewEvent};
+use authara_core::org::{OrgKind, OrgRole};
 use authara_core::store::{
-    AuditFilter, Change, Effects, EmailRecord, EventRecord, NewChallenge, NewRefreshToken,
-    NewSession, NewUser, PendingAction, Purpose, RefreshTokenRecord, Replacement, RotateIf,
-    RotateOutcome, Store, StoreError, TokenHash, UniqueKey, UserRecord,
+    ActiveOrganization, AuditFilter, Change, Effects, EmailRecord, EventRecord,
+    InitialOrganization, NewChallenge, NewRefreshToken, NewSession, NewSignupUser, NewUser,
+    PendingAction, Purpose, RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, Store,
+    StoreError, TokenHash, UniqueKey, UserRecord,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -33,6 +35,35 @@ pub(super) fn new_user(name: &str) -> NewUser {
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$hash-of-{name}"
         )),
         created_at: now() - Duration::days(10) + us(1),
+        organization: InitialOrganization {
+            id: Uuid::new_v4(),
+            name: name.to_owned(),
+            kind: OrgKind::Team,
+        },
+    }
+}
+
+/// A signup completion's new account `id` named `username`, with a team organization named
+/// after it.
+pub(super) fn signup_user(id: Uuid, username: &str) -> NewSignupUser {
+    NewSignupUser {
+        id,
+        username: username.to_owned(),
+        organization: InitialOrganization {
+            id: Uuid::new_v4(),
+            name: username.to_owned(),
+            kind: OrgKind::Team,
+        },
+    }
+}
+
+/// The organization a session of a freshly created `user` acts in by default: their initial
+/// one, as owner.
+pub(super) fn initial_org_of(user: &NewUser) -> ActiveOrganization {
+    ActiveOrganization {
+        id: user.organization.id,
+        name: user.organization.name.clone(),
+        role: OrgRole::Owner,
     }
 }
 
@@ -85,6 +116,7 @@ pub(super) fn new_login(
         created_at,
         expires_at,
         max_live_per_user: 1000,
+        organization_id: None,
     };
     let token = new_token(session.id, created_at, expires_at - created_at);
     (session, token)
@@ -199,7 +231,7 @@ pub(super) async fn is_live(store: &dyn Store, session: &NewSession, at: OffsetD
         .is_some()
 }
 
-pub(super) fn assert_conflict(result: Result<(), StoreError>, key: UniqueKey) {
+pub(super) fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, key: UniqueKey) {
     match result {
         Err(StoreError::Conflict(got)) => assert_eq!(got, key, "conflict on the wrong key"),
         other => panic!("expected Conflict({key:?}), got {other:?}"),

@@ -5,14 +5,16 @@
 //!
 //! One module per aggregate: `schema`, `user`, `session`, `audit`, `challenge` (emailed-code
 //! challenges), `outbox` (the two outboxes, webhook events and email jobs: one life cycle, each
-//! case run on either), `effects` (what a write commits with its change) and `revocation` (many
-//! sessions of a user at once); `fixtures` holds what they share. Every case is re-exported here,
-//! where `conformance_tests!` finds it.
+//! case run on either), `effects` (what a write commits with its change), `revocation` (many
+//! sessions of a user at once) and `org` (organizations, memberships, the organization a session
+//! acts in); `fixtures` holds what they share. Every case is re-exported here, where
+//! `conformance_tests!` finds it.
 
 mod audit;
 mod challenge;
 mod effects;
 mod fixtures;
+mod org;
 mod outbox;
 mod revocation;
 mod schema;
@@ -22,6 +24,7 @@ mod user;
 pub use audit::*;
 pub use challenge::*;
 pub use effects::*;
+pub use org::*;
 pub use outbox::*;
 pub use revocation::*;
 pub use schema::*;
@@ -30,5 +33,6 @@ pub use user::*;
 
 /// How many tasks race for one refresh token in [`rotate_refresh_token_race`], and for one
 /// challenge in [`begin_challenge_attempt_race_counts_exactly_the_maximum`] and
-/// [`complete_challenge_race_has_one_winner`].
+/// [`complete_challenge_race_has_one_winner`], and to pin the organization mode in
+/// [`pin_organization_mode_race_has_one_winner`].
 pub const RACERS: usize = 8;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use authara_core::store::{
     Change, ChangeFeed, Effects, LiveSession, NewRefreshToken, PurgeCounts, RefreshTokenRecord,
-    Replacement, RotateIf, RotateOutcome, SessionRecord, Store, StoreError, TokenHash, UniqueKey,
+    Replacement, RotateIf, RotateOutcome, SessionRecord, SessionUser, Store, StoreError, TokenHash,
+    UniqueKey,
 };
 use time::Duration;
 use uuid::Uuid;
@@ -45,6 +46,7 @@ pub async fn create_session_and_find_refresh_token(store: &dyn Store) {
             revoked_at: None,
         },
         user: record_of(&alice),
+        organization: Some(initial_org_of(&alice)),
     };
     assert_eq!(token_record(store, &token.token_hash).await, expected);
     assert_eq!(
@@ -108,7 +110,10 @@ pub async fn find_live_session_user_filters(store: &dyn Store) {
             .find_live_session_user(live.id, alice.id, now())
             .await
             .expect("find"),
-        Some(record_of(&alice))
+        Some(SessionUser {
+            user: record_of(&alice),
+            organization: initial_org_of(&alice),
+        })
     );
     // Wrong user, either way round.
     assert!(store
@@ -345,6 +350,7 @@ pub async fn rotate_refresh_token_outcomes(store: &dyn Store) {
             consumed_at: None,
             session: before.session.clone(),
             user: record_of(&alice),
+            organization: Some(initial_org_of(&alice)),
         }
     );
 

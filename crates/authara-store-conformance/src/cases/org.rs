@@ -1,0 +1,976 @@
+//! Organizations: every user's initial organization and owner membership, created with the
+//! account (directly or by a signup completion) and never without it; the organization a
+//! session acts in, chosen at its creation, read on every authenticated request and refresh,
+//! and switched; the pinned mode, the start-up backfill, the reads, renaming, and what deleting
+//! a user leaves.
+//!
+//! Through the storage interface every user has exactly one membership (their initial
+//! organization): nothing adds a second one or removes one short of deleting the user. The
+//! states that need more (several memberships, so the default-organization order; a user or a
+//! session without a membership, so the backfill's and `ensure_initial_organization`'s work and
+//! the refusals of a session whose membership is gone) cannot be built here; the cases cover
+//! what can, and that nothing happens when there is nothing to do.
+
+use std::sync::Arc;
+
+use authara_core::org::{OrgKind, OrgMode, OrgRole};
+use authara_core::store::{
+    ActiveOrganization, Backfilled, Change, ChangeFeed, Completed, Completion, Effects,
+    InitialOrganization, MemberRecord, MembershipRecord, MembershipWithOrganization, NewChallenge,
+    NewRefreshToken, NewSignupUser, NewUser, OrganizationRecord, PendingAction, Purpose,
+    SessionUser, Store, Switched, UniqueKey,
+};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::fixtures::*;
+use super::RACERS;
+
+/// The initial organization `user` should read back as.
+fn organization_of(user: &NewUser) -> OrganizationRecord {
+    OrganizationRecord {
+        id: user.organization.id,
+        name: user.organization.name.clone(),
+        kind: user.organization.kind,
+        created_by_user_id: Some(user.id),
+        created_at: user.created_at,
+        updated_at: user.created_at,
+    }
+}
+
+/// `user`'s owner membership of their initial organization, as it should read back.
+fn membership_of(user: &NewUser) -> MembershipRecord {
+    MembershipRecord {
+        organization_id: user.organization.id,
+        user_id: user.id,
+        role: OrgRole::Owner,
+        created_at: user.created_at,
+        updated_at: user.created_at,
+    }
+}
+
+fn with_organization(user: &NewUser) -> MembershipWithOrganization {
+    MembershipWithOrganization {
+        organization: organization_of(user),
+        membership: membership_of(user),
+    }
+}
+
+/// Creates a user whose initial organization is of `kind`.
+async fn create_user_of_kind(store: &dyn Store, name: &str, kind: OrgKind) -> NewUser {
+    let mut user = new_user(name);
+    user.organization.kind = kind;
+    store
+        .create_user(user.clone(), Effects::none())
+        .await
+        .expect("create user");
+    user
+}
+
+/// Asserts the outbox and the audit log hold exactly `events` and `audit` rows.
+async fn assert_effects(store: &dyn Store, events: usize, audit: usize, after: &str) {
+    assert_eq!(
+        all_events(store).await.len(),
+        events,
+        "outbox rows after {after}"
+    );
+    assert_eq!(
+        all_audit(store).await.len(),
+        audit,
+        "audit rows after {after}"
+    );
+}
+
+/// One event and one audit row about `user_id`.
+fn one_of_each(user_id: Uuid) -> Effects {
+    Effects::none()
+        .event(event_at(user_id, now()))
+        .audit(audit_at(
+            authara_core::audit::AuditAction::UserEnabled,
+            Some(user_id),
+            Some(user_id),
+            None,
+            now(),
+        ))
+}
+
+async fn organization(store: &dyn Store, id: Uuid) -> Option<OrganizationRecord> {
+    store
+        .find_organization(id)
+        .await
+        .expect("find organization")
+}
+
+async fn memberships(store: &dyn Store, user_id: Uuid) -> Vec<MembershipWithOrganization> {
+    store
+        .list_user_memberships(user_id)
+        .await
+        .expect("list user memberships")
+}
+
+async fn members(store: &dyn Store, organization_id: Uuid) -> Vec<MemberRecord> {
+    store
+        .list_members(organization_id)
+        .await
+        .expect("list members")
+}
+
+async fn session_user(store: &dyn Store, session_id: Uuid, user_id: Uuid) -> Option<SessionUser> {
+    store
+        .find_live_session_user(session_id, user_id, now())
+        .await
+        .expect("find live session user")
+}
+
+/// `create_user` creates the initial organization as given (either kind), created by the user
+/// at the user's creation time, and the user's owner membership at the same time; each user's
+/// organization is their own.
+pub async fn create_user_creates_the_initial_organization_and_owner_membership(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user_of_kind(store, "bob", OrgKind::Personal).await;
+
+    for user in [&alice, &bob] {
+        assert_eq!(
+            organization(store, user.organization.id).await,
+            Some(organization_of(user))
+        );
+        assert_eq!(
+            store
+                .find_membership(user.organization.id, user.id)
+                .await
+                .expect("find membership"),
+            Some(with_organization(user))
+        );
+        assert_eq!(memberships(store, user.id).await, [with_organization(user)]);
+    }
+    assert_eq!(
+        organization(store, bob.organization.id)
+            .await
+            .map(|o| o.kind),
+        Some(OrgKind::Personal)
+    );
+    assert_eq!(
+        store
+            .find_membership(alice.organization.id, bob.id)
+            .await
+            .expect("find membership"),
+        None,
+        "bob is no member of alice's organization"
+    );
+    assert_eq!(
+        organization(store, Uuid::new_v4()).await,
+        None,
+        "unknown organization"
+    );
+}
+
+/// A `create_user` that conflicts (email, username, or an organization id that is taken)
+/// creates nothing: no user, no organization, no membership, no effects; the organization
+/// already there is untouched.
+pub async fn create_user_conflict_leaves_no_organization(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+
+    let mut same_email = new_user("alice2");
+    same_email.email = alice.email.clone();
+    assert_conflict(
+        store
+            .create_user(same_email.clone(), one_of_each(same_email.id))
+            .await,
+        UniqueKey::Email,
+    );
+    let mut same_name = new_user("alice");
+    same_name.email = "alice3@example.com".to_owned();
+    assert_conflict(
+        store
+            .create_user(same_name.clone(), one_of_each(same_name.id))
+            .await,
+        UniqueKey::Username,
+    );
+    for user in [&same_email, &same_name] {
+        assert_eq!(organization(store, user.organization.id).await, None);
+        assert_eq!(memberships(store, user.id).await, []);
+        assert!(store.find_user_by_id(user.id).await.unwrap().is_none());
+    }
+
+    let mut same_org = new_user("carol");
+    same_org.organization.id = alice.organization.id;
+    same_org.organization.name = "carol's".to_owned();
+    assert!(
+        store
+            .create_user(same_org.clone(), one_of_each(same_org.id))
+            .await
+            .is_err(),
+        "an organization id that is taken fails the user's creation"
+    );
+    assert!(
+        store.find_user_by_id(same_org.id).await.unwrap().is_none(),
+        "the user is created with their organization or not at all"
+    );
+    assert_eq!(memberships(store, same_org.id).await, []);
+    assert_eq!(
+        organization(store, alice.organization.id).await,
+        Some(organization_of(&alice))
+    );
+    assert_eq!(
+        members(store, alice.organization.id)
+            .await
+            .iter()
+            .map(|m| m.membership.user_id)
+            .collect::<Vec<_>>(),
+        [alice.id]
+    );
+    assert_effects(store, 0, 0, "conflicting create_users").await;
+}
+
+/// A signup challenge of `email`.
+fn signup(email: &str) -> NewChallenge {
+    NewChallenge {
+        id: Uuid::new_v4(),
+        purpose: Purpose::Signup,
+        email: email.to_owned(),
+        action: PendingAction::Signup {
+            email: email.to_owned(),
+            password_hash: "$argon2id$signup".to_owned(),
+        },
+        max_attempts: 5,
+        max_resends: 3,
+        created_at: now() - Duration::minutes(1),
+        expires_at: now() + Duration::minutes(30),
+        email_job_id: Uuid::new_v4(),
+    }
+}
+
+fn signup_completion(new_user: NewSignupUser) -> Completion {
+    Completion {
+        new_user: Some(new_user),
+        notice: None,
+        effects: Box::new(|_| Effects::none()),
+    }
+}
+
+/// Completing a signup creates the user's initial organization as given, created by them at
+/// the completion's `now`, with their owner membership then; a completion whose username is
+/// taken creates no organization.
+pub async fn complete_signup_creates_the_initial_organization(store: &dyn Store) {
+    let c = signup("new@example.com");
+    store.create_challenge(c.clone()).await.expect("create");
+    let mut newbie = signup_user(Uuid::new_v4(), "newbie");
+    newbie.organization.kind = OrgKind::Personal;
+    newbie.organization.name = "Newbie's workspace".to_owned();
+    let done = store
+        .complete_challenge(c.id, now(), signup_completion(newbie.clone()))
+        .await
+        .expect("complete");
+    assert!(
+        matches!(done, Completed::Signup { ref user } if user.id == newbie.id),
+        "{done:?}"
+    );
+    let organization_record = OrganizationRecord {
+        id: newbie.organization.id,
+        name: "Newbie's workspace".to_owned(),
+        kind: OrgKind::Personal,
+        created_by_user_id: Some(newbie.id),
+        created_at: now(),
+        updated_at: now(),
+    };
+    let membership = MembershipRecord {
+        organization_id: newbie.organization.id,
+        user_id: newbie.id,
+        role: OrgRole::Owner,
+        created_at: now(),
+        updated_at: now(),
+    };
+    assert_eq!(
+        memberships(store, newbie.id).await,
+        [MembershipWithOrganization {
+            organization: organization_record,
+            membership,
+        }]
+    );
+
+    // A session of the new user acts in it.
+    let (session, token) = new_login(newbie.id, now(), now() + Duration::days(1));
+    assert_eq!(
+        store.create_session(session, token).await.expect("login"),
+        ActiveOrganization {
+            id: newbie.organization.id,
+            name: "Newbie's workspace".to_owned(),
+            role: OrgRole::Owner,
+        }
+    );
+
+    let taken = signup("other@example.com");
+    store.create_challenge(taken.clone()).await.expect("create");
+    let again = signup_user(Uuid::new_v4(), "newbie");
+    assert_conflict(
+        store
+            .complete_challenge(taken.id, now(), signup_completion(again.clone()))
+            .await,
+        UniqueKey::Username,
+    );
+    assert_eq!(organization(store, again.organization.id).await, None);
+    assert_eq!(memberships(store, again.id).await, []);
+}
+
+/// `create_session` without an organization acts in the user's default organization (their
+/// only one here, of either kind) and returns it with the role; with `organization_id` set to
+/// the user's own organization, that one.
+pub async fn create_session_acts_in_the_default_or_the_given_organization(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user_of_kind(store, "bob", OrgKind::Personal).await;
+
+    for user in [&alice, &bob] {
+        let (session, token) = new_login(user.id, now(), now() + Duration::days(1));
+        assert_eq!(
+            store
+                .create_session(session.clone(), token)
+                .await
+                .expect("create session"),
+            initial_org_of(user)
+        );
+        assert_eq!(
+            session_user(store, session.id, user.id)
+                .await
+                .map(|u| u.organization),
+            Some(initial_org_of(user))
+        );
+
+        let (mut session, token) = new_login(user.id, now(), now() + Duration::days(1));
+        session.organization_id = Some(user.organization.id);
+        assert_eq!(
+            store
+                .create_session(session.clone(), token.clone())
+                .await
+                .expect("create session in the given organization"),
+            initial_org_of(user)
+        );
+        assert_eq!(
+            token_record(store, &token.token_hash).await.organization,
+            Some(initial_org_of(user))
+        );
+    }
+}
+
+/// `create_session` in an organization the user is no member of (another user's, or an
+/// unknown one) is `NotFound` and writes nothing: no session, no token, and the cap revokes
+/// nothing.
+pub async fn create_session_outside_the_users_organizations_is_not_found(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let (kept, kept_token) = login(store, alice.id).await;
+
+    for org in [bob.organization.id, Uuid::new_v4()] {
+        let (mut session, token) = new_login(alice.id, now(), now() + Duration::days(1));
+        session.organization_id = Some(org);
+        // A cap of 1 would revoke `kept` if anything were written.
+        session.max_live_per_user = 1;
+        assert_not_found(store.create_session(session.clone(), token.clone()).await);
+        assert!(!is_stored(store, &token.token_hash).await, "token stored");
+        assert!(session_user(store, session.id, alice.id).await.is_none());
+    }
+    let live: Vec<Uuid> = store
+        .list_live_sessions(alice.id, now())
+        .await
+        .expect("list")
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(live, [kept.id], "no session written, none revoked");
+    assert!(is_stored(store, &kept_token.token_hash).await);
+    assert_eq!(
+        members(store, bob.organization.id)
+            .await
+            .iter()
+            .map(|m| m.membership.user_id)
+            .collect::<Vec<_>>(),
+        [bob.id],
+        "alice did not join bob's organization"
+    );
+}
+
+/// `find_live_session_user` returns the session's organization as it is now (a rename shows)
+/// with the user's role there; the other filters (user, revocation) still apply.
+pub async fn find_live_session_user_reads_the_organization(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let (session, _) = login(store, alice.id).await;
+
+    assert_eq!(
+        session_user(store, session.id, alice.id).await,
+        Some(SessionUser {
+            user: record_of(&alice),
+            organization: initial_org_of(&alice),
+        })
+    );
+    store
+        .rename_organization(alice.organization.id, "Alice & Co", now(), Effects::none())
+        .await
+        .expect("rename");
+    assert_eq!(
+        session_user(store, session.id, alice.id)
+            .await
+            .map(|u| u.organization),
+        Some(ActiveOrganization {
+            id: alice.organization.id,
+            name: "Alice & Co".to_owned(),
+            role: OrgRole::Owner,
+        })
+    );
+    assert!(session_user(store, session.id, bob.id).await.is_none());
+}
+
+/// The refresh token record carries the session's organization (as it is now), found or
+/// rotated; the replacement's record too.
+pub async fn refresh_token_record_carries_the_organization(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let (_, token) = login(store, alice.id).await;
+    assert_eq!(
+        token_record(store, &token.token_hash).await.organization,
+        Some(initial_org_of(&alice))
+    );
+
+    let renamed = store
+        .rename_organization(alice.organization.id, "Renamed", now(), Effects::none())
+        .await
+        .expect("rename");
+    let expected = ActiveOrganization {
+        id: alice.organization.id,
+        name: renamed.name,
+        role: OrgRole::Owner,
+    };
+    let next = replacement(now() + Duration::hours(1));
+    let outcome = rotate(store, &token.token_hash, always(now()), &next)
+        .await
+        .expect("token exists");
+    assert!(outcome.rotated.is_some(), "{outcome:?}");
+    assert_eq!(outcome.record.organization, Some(expected.clone()));
+    assert_eq!(
+        token_record(store, &next.token_hash).await.organization,
+        Some(expected)
+    );
+}
+
+/// A token for `session_id` created at [`now`] that expires after `ttl`.
+fn switch_token(session_id: Uuid, ttl: Duration) -> NewRefreshToken {
+    new_token(session_id, now(), ttl)
+}
+
+/// Switching a live session to an organization of its user (here the one it is in, which is
+/// allowed) deletes every refresh token of the session, consumed or not, stores the new one
+/// with its expiry capped at the session's, and returns the organization and both expiries;
+/// the user's other sessions keep their tokens.
+pub async fn switch_session_organization_replaces_every_token(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let (session, first) = login(store, alice.id).await;
+    let (_, other) = login(store, alice.id).await;
+    let second = rotate_ok(store, &first.token_hash, now() - Duration::minutes(30)).await;
+
+    // Outliving the session: capped.
+    let long = switch_token(session.id, Duration::days(30));
+    let switched = store
+        .switch_session_organization(
+            session.id,
+            alice.id,
+            alice.organization.id,
+            long.clone(),
+            now(),
+        )
+        .await
+        .expect("switch");
+    assert_eq!(
+        switched,
+        Some(Switched {
+            organization: initial_org_of(&alice),
+            session_expires_at: session.expires_at,
+            token_expires_at: session.expires_at,
+        })
+    );
+    assert!(
+        !is_stored(store, &first.token_hash).await,
+        "consumed token kept"
+    );
+    assert!(!is_stored(store, &second).await, "live token kept");
+    let stored = token_record(store, &long.token_hash).await;
+    assert_eq!(stored.id, long.id);
+    assert_eq!(stored.session_id, session.id);
+    assert_eq!(stored.created_at, long.created_at);
+    assert_eq!(stored.expires_at, session.expires_at);
+    assert_eq!(stored.consumed_at, None);
+    assert_eq!(stored.session.revoked_at, None);
+    assert_eq!(stored.organization, Some(initial_org_of(&alice)));
+    assert!(
+        is_stored(store, &other.token_hash).await,
+        "another session's token"
+    );
+    assert_eq!(
+        session_user(store, session.id, alice.id)
+            .await
+            .map(|u| u.organization),
+        Some(initial_org_of(&alice))
+    );
+
+    // Within the session: kept as given.
+    let short = switch_token(session.id, Duration::hours(1) + us(3));
+    let switched = store
+        .switch_session_organization(
+            session.id,
+            alice.id,
+            alice.organization.id,
+            short.clone(),
+            now() + us(1),
+        )
+        .await
+        .expect("switch")
+        .expect("switched");
+    assert_eq!(switched.token_expires_at, short.expires_at);
+    assert_eq!(switched.session_expires_at, session.expires_at);
+    assert!(!is_stored(store, &long.token_hash).await);
+    assert_eq!(
+        token_record(store, &short.token_hash).await.expires_at,
+        short.expires_at
+    );
+    // The new token refreshes.
+    let next = rotate_ok(store, &short.token_hash, now() + us(2)).await;
+    assert!(is_stored(store, &next).await);
+}
+
+/// `switch_session_organization` refuses (`None`, nothing changed: the old token stays, the new
+/// one is not stored, the session stays where it was) for an organization the user is no
+/// member of or an unknown one, another user's session (either way round), an unknown, revoked
+/// or expired session, and a disabled user.
+pub async fn switch_session_organization_refusals_change_nothing(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let (live, live_token) = login(store, alice.id).await;
+    let (bobs, bobs_token) = login(store, bob.id).await;
+    let (revoked, revoked_token) = login(store, alice.id).await;
+    assert!(store
+        .revoke_session(revoked.id, None, now() - us(1), Effects::none())
+        .await
+        .expect("revoke"));
+    let (expired, expired_token) =
+        login_at(store, alice.id, now() - Duration::hours(1), now()).await;
+
+    let refused = move |what: &'static str, session: Uuid, user: Uuid, org: Uuid| async move {
+        let token = switch_token(session, Duration::hours(1));
+        let got = store
+            .switch_session_organization(session, user, org, token.clone(), now())
+            .await
+            .expect("switch");
+        assert_eq!(got, None, "{what}");
+        assert!(!is_stored(store, &token.token_hash).await, "{what}: stored");
+    };
+    refused("bob's organization", live.id, alice.id, bob.organization.id).await;
+    refused("unknown organization", live.id, alice.id, Uuid::new_v4()).await;
+    refused("bob's session", bobs.id, alice.id, alice.organization.id).await;
+    refused("alice's session", live.id, bob.id, bob.organization.id).await;
+    refused(
+        "alice's session, her org",
+        live.id,
+        bob.id,
+        alice.organization.id,
+    )
+    .await;
+    refused(
+        "unknown session",
+        Uuid::new_v4(),
+        alice.id,
+        alice.organization.id,
+    )
+    .await;
+    refused(
+        "revoked session",
+        revoked.id,
+        alice.id,
+        alice.organization.id,
+    )
+    .await;
+    refused(
+        "expired session",
+        expired.id,
+        alice.id,
+        alice.organization.id,
+    )
+    .await;
+
+    for (what, token) in [
+        ("live", &live_token),
+        ("bob's", &bobs_token),
+        ("revoked", &revoked_token),
+        ("expired", &expired_token),
+    ] {
+        let record = token_record(store, &token.token_hash).await;
+        assert_eq!(record.consumed_at, None, "{what} token consumed");
+        assert_eq!(record.expires_at, token.expires_at, "{what} token changed");
+    }
+    assert_eq!(
+        token_record(store, &live_token.token_hash)
+            .await
+            .organization,
+        Some(initial_org_of(&alice))
+    );
+    assert_eq!(
+        session_user(store, bobs.id, bob.id)
+            .await
+            .map(|u| u.organization),
+        Some(initial_org_of(&bob))
+    );
+
+    // Disabled (which also revokes the session).
+    store
+        .set_disabled(alice.id, true, now() - us(1), Effects::none())
+        .await
+        .expect("disable");
+    refused("disabled user", live.id, alice.id, alice.organization.id).await;
+    assert!(is_stored(store, &live_token.token_hash).await);
+}
+
+/// `pin_organization_mode` pins the first mode asked for and returns it; a later call with
+/// another mode returns the first one and changes nothing; `organization_mode` reads it.
+pub async fn pin_organization_mode_keeps_the_first(store: &dyn Store) {
+    assert_eq!(store.organization_mode().await.expect("mode"), None);
+    assert_eq!(
+        store
+            .pin_organization_mode(OrgMode::Multi, now())
+            .await
+            .expect("pin"),
+        OrgMode::Multi
+    );
+    for mode in [OrgMode::Single, OrgMode::Personal, OrgMode::Multi] {
+        assert_eq!(
+            store
+                .pin_organization_mode(mode, now() + us(1))
+                .await
+                .expect("pin again"),
+            OrgMode::Multi,
+            "asked for {mode}"
+        );
+    }
+    assert_eq!(
+        store.organization_mode().await.expect("mode"),
+        Some(OrgMode::Multi)
+    );
+}
+
+/// `personal` pins and reads back as itself too (`multi` in the case before).
+pub async fn pin_organization_mode_personal_reads_back(store: &dyn Store) {
+    assert_eq!(
+        store
+            .pin_organization_mode(OrgMode::Personal, now())
+            .await
+            .expect("pin"),
+        OrgMode::Personal
+    );
+    assert_eq!(
+        store.organization_mode().await.expect("mode"),
+        Some(OrgMode::Personal)
+    );
+    assert_eq!(
+        store
+            .pin_organization_mode(OrgMode::Single, now())
+            .await
+            .expect("pin"),
+        OrgMode::Personal
+    );
+}
+
+/// `backfill_organizations` finds nothing to do on an empty database, nor where every user has
+/// an organization and every session one (as every user and session made through the
+/// interface does): it creates nothing, moves no session, commits no effects; again, the same.
+pub async fn backfill_organizations_finds_nothing_to_do(store: &dyn Store) {
+    assert_eq!(
+        store
+            .backfill_organizations(OrgKind::Personal, now())
+            .await
+            .expect("backfill"),
+        Backfilled::default()
+    );
+    let alice = create_user(store, "alice").await;
+    let bob = create_user_of_kind(store, "bob", OrgKind::Personal).await;
+    let (a, _) = login(store, alice.id).await;
+    let (b, _) = login(store, bob.id).await;
+    for kind in [OrgKind::Personal, OrgKind::Team] {
+        assert_eq!(
+            store
+                .backfill_organizations(kind, now())
+                .await
+                .expect("backfill"),
+            Backfilled {
+                organizations: 0,
+                sessions: 0
+            },
+            "{kind:?}"
+        );
+    }
+    for (user, session) in [(&alice, &a), (&bob, &b)] {
+        assert_eq!(memberships(store, user.id).await, [with_organization(user)]);
+        assert_eq!(
+            session_user(store, session.id, user.id)
+                .await
+                .map(|u| u.organization),
+            Some(initial_org_of(user))
+        );
+    }
+    assert_effects(store, 0, 0, "backfills").await;
+}
+
+/// `ensure_initial_organization` for a user who has a membership, or an unknown user, returns
+/// `false` and writes nothing: no organization, no membership, no effects.
+pub async fn ensure_initial_organization_writes_nothing_for_a_member(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let deleted = create_user(store, "deleted").await;
+    store
+        .delete_user(deleted.id, Effects::none())
+        .await
+        .expect("delete");
+
+    for (what, user_id) in [
+        ("a member", alice.id),
+        ("an unknown user", Uuid::new_v4()),
+        ("a deleted user", deleted.id),
+    ] {
+        let org = InitialOrganization {
+            id: Uuid::new_v4(),
+            name: "Another".to_owned(),
+            kind: OrgKind::Personal,
+        };
+        assert!(
+            !store
+                .ensure_initial_organization(user_id, org.clone(), now(), one_of_each(user_id))
+                .await
+                .expect("ensure"),
+            "{what}"
+        );
+        assert_eq!(organization(store, org.id).await, None, "{what}");
+    }
+    assert_eq!(
+        memberships(store, alice.id).await,
+        [with_organization(&alice)]
+    );
+    assert_effects(store, 0, 0, "ensure_initial_organization refused").await;
+}
+
+/// The reads: `find_membership`, `list_user_memberships` and `list_members` join what is
+/// current (a renamed user, a disabled one); unknown ids find nothing.
+pub async fn organization_reads_join_memberships_and_members(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+
+    assert_eq!(
+        members(store, alice.organization.id).await,
+        [MemberRecord {
+            membership: membership_of(&alice),
+            email: alice.email.clone(),
+            username: alice.username.clone(),
+            disabled: false,
+        }]
+    );
+    store
+        .set_username(alice.id, "alice-renamed", now(), Effects::none())
+        .await
+        .expect("rename user");
+    store
+        .set_disabled(alice.id, true, now(), Effects::none())
+        .await
+        .expect("disable");
+    assert_eq!(
+        members(store, alice.organization.id).await,
+        [MemberRecord {
+            membership: membership_of(&alice),
+            email: alice.email.clone(),
+            username: "alice-renamed".to_owned(),
+            disabled: true,
+        }]
+    );
+    // Renaming the user does not rename the organization.
+    assert_eq!(
+        organization(store, alice.organization.id).await,
+        Some(organization_of(&alice))
+    );
+    assert_eq!(memberships(store, bob.id).await, [with_organization(&bob)]);
+    assert_eq!(members(store, Uuid::new_v4()).await, []);
+    assert_eq!(memberships(store, Uuid::new_v4()).await, []);
+    assert_eq!(
+        store
+            .find_membership(Uuid::new_v4(), alice.id)
+            .await
+            .expect("find membership"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_membership(bob.organization.id, alice.id)
+            .await
+            .expect("find membership"),
+        None
+    );
+}
+
+/// `rename_organization` sets the name and `updated_at` (nothing else: not the creation time,
+/// not the memberships), commits its effects, and returns the organization as renamed; an
+/// unknown organization is `NotFound` with no effects; a blank name fails and changes nothing.
+pub async fn rename_organization_updates_and_commits_effects(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let at: OffsetDateTime = now() + us(42);
+
+    let renamed = store
+        .rename_organization(alice.organization.id, "Acme", at, one_of_each(alice.id))
+        .await
+        .expect("rename");
+    let expected = OrganizationRecord {
+        name: "Acme".to_owned(),
+        updated_at: at,
+        ..organization_of(&alice)
+    };
+    assert_eq!(renamed, expected);
+    assert_eq!(
+        organization(store, alice.organization.id).await,
+        Some(expected.clone())
+    );
+    assert_eq!(
+        store
+            .find_membership(alice.organization.id, alice.id)
+            .await
+            .expect("find membership"),
+        Some(MembershipWithOrganization {
+            organization: expected.clone(),
+            membership: membership_of(&alice),
+        })
+    );
+    assert_eq!(
+        organization(store, bob.organization.id).await,
+        Some(organization_of(&bob)),
+        "another organization renamed"
+    );
+    assert_effects(store, 1, 1, "a rename").await;
+
+    assert_not_found(
+        store
+            .rename_organization(Uuid::new_v4(), "Ghost", at, one_of_each(alice.id))
+            .await,
+    );
+    assert_effects(store, 1, 1, "renaming an unknown organization").await;
+
+    assert!(
+        store
+            .rename_organization(
+                alice.organization.id,
+                "   ",
+                at + us(1),
+                one_of_each(alice.id)
+            )
+            .await
+            .is_err(),
+        "a blank name is refused"
+    );
+    assert_eq!(
+        organization(store, alice.organization.id).await,
+        Some(expected)
+    );
+    assert_effects(store, 1, 1, "a blank rename").await;
+}
+
+/// `delete_user` removes the user's memberships; the organizations they created stay, with no
+/// creator, otherwise as they were; other users' keep theirs.
+pub async fn delete_user_keeps_created_organizations_without_creator(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user_of_kind(store, "bob", OrgKind::Personal).await;
+    let (bobs, _) = login(store, bob.id).await;
+
+    store
+        .delete_user(alice.id, Effects::none())
+        .await
+        .expect("delete");
+    assert_eq!(
+        organization(store, alice.organization.id).await,
+        Some(OrganizationRecord {
+            created_by_user_id: None,
+            ..organization_of(&alice)
+        })
+    );
+    assert_eq!(members(store, alice.organization.id).await, []);
+    assert_eq!(memberships(store, alice.id).await, []);
+    assert_eq!(
+        store
+            .find_membership(alice.organization.id, alice.id)
+            .await
+            .expect("find membership"),
+        None
+    );
+    assert_eq!(memberships(store, bob.id).await, [with_organization(&bob)]);
+    assert!(session_user(store, bobs.id, bob.id).await.is_some());
+
+    // The organization is still renamable.
+    store
+        .rename_organization(alice.organization.id, "Orphan", now(), Effects::none())
+        .await
+        .expect("rename an organization without members");
+    // Personal organizations left without a creator coexist (one personal organization per
+    // creator holds for creators only).
+    let carol = create_user_of_kind(store, "carol", OrgKind::Personal).await;
+    for user in [&bob, &carol] {
+        store
+            .delete_user(user.id, Effects::none())
+            .await
+            .expect("delete a personal organization's creator");
+        assert_eq!(
+            organization(store, user.organization.id).await,
+            Some(OrganizationRecord {
+                created_by_user_id: None,
+                ..organization_of(user)
+            })
+        );
+    }
+}
+
+/// On a backend with a change feed, renaming an organization reports each member as changed
+/// (the live-session cache keeps the organization's name), and a later revocation arrives after
+/// it.
+pub async fn watch_changes_reports_organization_renames(store: &dyn Store) {
+    let mut rx = match store.watch_changes().await.expect("watch") {
+        ChangeFeed::Unsupported => return,
+        ChangeFeed::Channel(rx) => rx,
+    };
+    assert_eq!(next(&mut rx).await, Change::Resumed);
+    let alice = create_user(store, "alice").await;
+    let (session, _) = login(store, alice.id).await;
+    store
+        .rename_organization(alice.organization.id, "Acme", now(), Effects::none())
+        .await
+        .expect("rename");
+    assert_eq!(next(&mut rx).await, Change::User(alice.id));
+    assert!(store
+        .revoke_session(session.id, None, now(), Effects::none())
+        .await
+        .expect("revoke"));
+    assert_eq!(next(&mut rx).await, Change::Session(session.id));
+}
+
+/// [`RACERS`] concurrent first `pin_organization_mode`s with different modes: one pins, and
+/// every call returns its mode.
+pub async fn pin_organization_mode_race_has_one_winner(store: Arc<dyn Store>) {
+    let modes = [OrgMode::Personal, OrgMode::Single, OrgMode::Multi];
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            let mode = modes[i % modes.len()];
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.pin_organization_mode(mode, now()).await
+            })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for task in tasks {
+        got.push(task.await.expect("task did not panic").expect("pin"));
+    }
+    let pinned = store
+        .organization_mode()
+        .await
+        .expect("mode")
+        .expect("pinned");
+    assert!(got.iter().all(|&m| m == pinned), "{got:?}, pinned {pinned}");
+}
