@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use authara_core::store::{
     Attempt, ChallengeRecord, ChallengeStore, CodeRecord, Completed, Completion, NewChallenge,
-    PendingAction, Purpose, Resend, StoreError, UserRecord,
+    NewUser, PendingAction, Purpose, Resend, StoreError, UserRecord,
 };
 use sqlx::sqlite::SqliteConnection;
 use sqlx::FromRow;
@@ -23,6 +23,7 @@ use crate::rows::{
     count, id_text, micros, parse_id, parse_opt_time, parse_time, UserRow, USER_COLUMNS,
 };
 use crate::session::revoke_live_sessions;
+use crate::user::insert_user;
 use crate::SqliteStore;
 
 /// The select list of [`ChallengeRow`], over [`CHALLENGE_FROM`].
@@ -408,25 +409,20 @@ impl ChallengeStore for SqliteStore {
                 email,
                 password_hash,
             } => {
-                let (user_id, username) = completion.new_user.ok_or_else(|| {
-                    StoreError::invalid("a signup completion needs the new user's id and name")
+                let new_user = completion.new_user.ok_or_else(|| {
+                    StoreError::invalid(
+                        "a signup completion needs the new user and their organization",
+                    )
                 })?;
-                let user = sqlx::query_as::<_, UserRow>(&format!(
-                    "INSERT INTO users \
-                         (id, email, username, password_hash, is_admin, disabled, created_at, \
-                          updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?5) \
-                     RETURNING {USER_COLUMNS}"
-                ))
-                .bind(id_text(user_id))
-                .bind(&email)
-                .bind(&username)
-                .bind(&password_hash)
-                .bind(at)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map)?
-                .into_record()?;
+                let user = NewUser {
+                    id: new_user.id,
+                    email,
+                    username: new_user.username,
+                    password_hash: Some(password_hash),
+                    created_at: now,
+                    organization: new_user.organization,
+                };
+                let user = insert_user(&mut tx, &user).await?;
                 (Completed::Signup { user }, 0)
             }
             PendingAction::PasswordReset {

@@ -1,6 +1,7 @@
 //! SQLite implementation of Authara's [`Store`]: one module per aggregate (`schema`, `user`,
-//! `session`, `events`, `audit`, `challenge`, `mail`), `outbox` for the life cycle `events` and
-//! `mail` share, and `effects` for the side effects a write commits with its change.
+//! `session`, `events`, `audit`, `challenge`, `mail`, `org`), `outbox` for the life cycle
+//! `events` and `mail` share, and `effects` for the side effects a write commits with its
+//! change.
 //!
 //! One file, WAL journal, two pools: a single writer connection that takes every write and
 //! transaction (so writers never meet `SQLITE_BUSY` among themselves), and a small pool of
@@ -19,6 +20,7 @@ mod effects;
 mod error;
 mod events;
 mod mail;
+mod org;
 mod outbox;
 mod rows;
 mod schema;
@@ -167,7 +169,10 @@ pub(crate) fn found(rows_affected: u64) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use authara_core::store::{Effects, NewUser, SchemaState, SchemaStore as _, UserStore as _};
+    use authara_core::org::OrgKind;
+    use authara_core::store::{
+        Effects, InitialOrganization, NewUser, SchemaState, SchemaStore as _, UserStore as _,
+    };
     use uuid::Uuid;
 
     #[test]
@@ -231,6 +236,11 @@ mod tests {
             username: "mem".into(),
             password_hash: None,
             created_at: time::macros::datetime!(2030-01-01 0:00 UTC),
+            organization: InitialOrganization {
+                id: Uuid::new_v4(),
+                name: "mem".into(),
+                kind: OrgKind::Personal,
+            },
         };
         store
             .create_user(user.clone(), Effects::none())

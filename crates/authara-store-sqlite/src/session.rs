@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use authara_core::store::{
-    ChangeFeed, Effects, EffectsFor, LiveSession, NewRefreshToken, NewSession, PurgeCounts,
-    RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SessionStore, StoreError, TokenHash,
-    UserRecord,
+    ActiveOrganization, ChangeFeed, Effects, EffectsFor, LiveSession, NewRefreshToken, NewSession,
+    PurgeCounts, RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SessionStore,
+    SessionUser, StoreError, Switched, TokenHash,
 };
 use sqlx::sqlite::SqliteConnection;
 use time::OffsetDateTime;
@@ -13,8 +13,9 @@ use uuid::Uuid;
 use crate::effects::{insert_effects, Write};
 use crate::error::map;
 use crate::rows::{
-    id_text, micros, parse_time, LiveSessionRow, TokenJoinRow, UserRow, LIVE_SESSION_COLUMNS,
-    TOKEN_JOIN_COLUMNS, USER_COLUMNS,
+    id_text, micros, parse_id, parse_role, parse_time, LiveSessionRow, SessionUserRow,
+    TokenJoinRow, DEFAULT_ORGANIZATION_ORDER, LIVE_SESSION_COLUMNS, SESSION_USER_COLUMNS,
+    TOKEN_JOIN_COLUMNS, TOKEN_JOIN_FROM,
 };
 use crate::SqliteStore;
 
@@ -24,12 +25,28 @@ impl SessionStore for SqliteStore {
         &self,
         session: NewSession,
         token: NewRefreshToken,
-    ) -> Result<(), StoreError> {
+    ) -> Result<ActiveOrganization, StoreError> {
         let mut tx = self.begin().await?;
+        // The organization asked for, or the default one; an unknown user has no membership.
+        // Dropping the transaction on `NotFound` rolls back: nothing is written.
+        let organization: (String, String, String) = sqlx::query_as(&format!(
+            "SELECT o.id, o.name, m.role \
+             FROM organization_memberships m JOIN organizations o ON o.id = m.organization_id \
+             WHERE m.user_id = ?1 AND (?2 IS NULL OR m.organization_id = ?2) \
+             ORDER BY {DEFAULT_ORGANIZATION_ORDER} LIMIT 1"
+        ))
+        .bind(id_text(session.user_id))
+        .bind(session.organization_id.map(id_text))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map)?
+        .ok_or(StoreError::NotFound)?;
+        let (organization_id, name, role) = organization;
         sqlx::query(
             "INSERT INTO sessions \
-                 (id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
+                 (id, user_id, user_agent, client_ip, created_at, expires_at, revoked_at, \
+                  active_organization_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
         )
         .bind(id_text(session.id))
         .bind(id_text(session.user_id))
@@ -37,6 +54,7 @@ impl SessionStore for SqliteStore {
         .bind(&session.client_ip)
         .bind(micros(session.created_at)?)
         .bind(micros(session.expires_at)?)
+        .bind(&organization_id)
         .execute(&mut *tx)
         .await
         .map_err(map)?;
@@ -58,7 +76,12 @@ impl SessionStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map)?;
-        tx.commit().await.map_err(map)
+        tx.commit().await.map_err(map)?;
+        Ok(ActiveOrganization {
+            id: parse_id(&organization_id)?,
+            name,
+            role: parse_role(&role)?,
+        })
     }
 
     async fn find_live_session_user(
@@ -66,12 +89,18 @@ impl SessionStore for SqliteStore {
         session_id: Uuid,
         user_id: Uuid,
         now: OffsetDateTime,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        sqlx::query_as::<_, UserRow>(&format!(
-            "SELECT {USER_COLUMNS} FROM users \
-             WHERE id = ?2 AND disabled = 0 \
-               AND EXISTS (SELECT 1 FROM sessions \
-                   WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND expires_at > ?3)"
+    ) -> Result<Option<SessionUser>, StoreError> {
+        // Primary-key lookups only; a session without an active organization, or whose user
+        // left it, joins nothing.
+        sqlx::query_as::<_, SessionUserRow>(&format!(
+            "SELECT {SESSION_USER_COLUMNS} \
+             FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
+             JOIN organization_memberships m \
+                 ON m.organization_id = s.active_organization_id AND m.user_id = s.user_id \
+             JOIN organizations o ON o.id = m.organization_id \
+             WHERE s.id = ?1 AND s.user_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?3 \
+               AND u.disabled = 0"
         ))
         .bind(id_text(session_id))
         .bind(id_text(user_id))
@@ -79,8 +108,72 @@ impl SessionStore for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(map)?
-        .map(UserRow::into_record)
+        .map(SessionUserRow::into_record)
         .transpose()
+    }
+
+    async fn switch_session_organization(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        organization_id: Uuid,
+        token: NewRefreshToken,
+        now: OffsetDateTime,
+    ) -> Result<Option<Switched>, StoreError> {
+        let session = id_text(session_id);
+        let organization = id_text(organization_id);
+        let mut tx = self.begin().await?;
+        // In the immediate transaction nothing changes between this check and the writes.
+        let found: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT o.name, m.role, s.expires_at \
+             FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
+             JOIN organization_memberships m \
+                 ON m.organization_id = ?3 AND m.user_id = s.user_id \
+             JOIN organizations o ON o.id = m.organization_id \
+             WHERE s.id = ?1 AND s.user_id = ?2 AND s.revoked_at IS NULL AND s.expires_at > ?4 \
+               AND u.disabled = 0",
+        )
+        .bind(&session)
+        .bind(id_text(user_id))
+        .bind(&organization)
+        .bind(micros(now)?)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map)?;
+        let Some((name, role, session_expires_at)) = found else {
+            tx.rollback().await.map_err(map)?;
+            return Ok(None);
+        };
+        let session_expires_at = parse_time(session_expires_at)?;
+        sqlx::query("UPDATE sessions SET active_organization_id = ?2 WHERE id = ?1")
+            .bind(&session)
+            .bind(&organization)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        // The old tokens would refresh into the old organization.
+        sqlx::query("DELETE FROM refresh_tokens WHERE session_id = ?1")
+            .bind(&session)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        let token = NewRefreshToken {
+            expires_at: token.expires_at.min(session_expires_at),
+            ..token
+        };
+        insert_token(&mut tx, &token).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(Some(Switched {
+            organization: ActiveOrganization {
+                id: organization_id,
+                name,
+                role: parse_role(&role)?,
+            },
+            session_expires_at,
+            // As stored: whole microseconds.
+            token_expires_at: parse_time(micros(token.expires_at)?)?,
+        }))
     }
 
     async fn list_live_sessions(
@@ -175,6 +268,8 @@ impl SessionStore for SqliteStore {
              WHERE token_hash = ?1 AND consumed_at IS NULL AND expires_at > ?2 \
                AND (?3 IS NULL OR created_at <= ?3) \
                AND EXISTS (SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id \
+                   JOIN organization_memberships m \
+                       ON m.organization_id = s.active_organization_id AND m.user_id = s.user_id \
                    WHERE s.id = refresh_tokens.session_id \
                      AND s.revoked_at IS NULL AND s.expires_at > ?2 \
                      AND u.disabled = 0 AND (?4 = 0 OR u.is_admin = 1))",
@@ -260,7 +355,8 @@ pub(crate) async fn revoke_live_sessions(
     Ok(done.rows_affected())
 }
 
-/// The refresh token with this hash, joined with its session and user, on `conn`.
+/// The refresh token with this hash, joined with its session, user and active organization, on
+/// `conn`.
 async fn find_token<'c, E>(
     conn: E,
     hash: &TokenHash,
@@ -269,11 +365,7 @@ where
     E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
 {
     sqlx::query_as::<_, TokenJoinRow>(&format!(
-        "SELECT {TOKEN_JOIN_COLUMNS} \
-         FROM refresh_tokens t \
-         JOIN sessions s ON s.id = t.session_id \
-         JOIN users u ON u.id = s.user_id \
-         WHERE t.token_hash = ?1"
+        "SELECT {TOKEN_JOIN_COLUMNS} {TOKEN_JOIN_FROM} WHERE t.token_hash = ?1"
     ))
     .bind(hash.as_slice())
     .fetch_optional(conn)

@@ -5,29 +5,47 @@ use authara_core::store::{Effects, NewUser, SessionsToRevoke, StoreError, UserRe
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use sqlx::sqlite::SqliteConnection;
+
 use crate::effects::Write;
 use crate::error::map;
+use crate::org::insert_owned_organization;
 use crate::rows::{id_text, micros, UserRow, USER_COLUMNS};
 use crate::session::revoke_live_sessions;
 use crate::{found, SqliteStore};
 
+/// Inserts `user` (not admin, enabled) with their initial organization and owner membership,
+/// all created at `user.created_at`, on `conn`, which must be inside the caller's transaction;
+/// returns the user as stored. Shared by `create_user` and signup completion.
+pub(crate) async fn insert_user(
+    conn: &mut SqliteConnection,
+    user: &NewUser,
+) -> Result<UserRecord, StoreError> {
+    let created_at = micros(user.created_at)?;
+    let record = sqlx::query_as::<_, UserRow>(&format!(
+        "INSERT INTO users \
+             (id, email, username, password_hash, is_admin, disabled, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?5) \
+         RETURNING {USER_COLUMNS}"
+    ))
+    .bind(id_text(user.id))
+    .bind(&user.email)
+    .bind(&user.username)
+    .bind(user.password_hash.as_deref())
+    .bind(created_at)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map)?
+    .into_record()?;
+    insert_owned_organization(conn, &user.organization, user.id, created_at).await?;
+    Ok(record)
+}
+
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn create_user(&self, user: NewUser, effects: Effects) -> Result<(), StoreError> {
-        let mut write = Write::begin(self, effects).await?;
-        sqlx::query(
-            "INSERT INTO users \
-                 (id, email, username, password_hash, is_admin, disabled, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?5)",
-        )
-        .bind(id_text(user.id))
-        .bind(&user.email)
-        .bind(&user.username)
-        .bind(user.password_hash.as_deref())
-        .bind(micros(user.created_at)?)
-        .execute(write.conn())
-        .await
-        .map_err(map)?;
+        let mut write = Write::transaction(self, effects).await?;
+        insert_user(write.conn(), &user).await?;
         write.commit().await
     }
 

@@ -14,15 +14,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use authara_core::clock::{Clock as _, ManualClock};
 use authara_core::jwt::{Audience, JwtKeys};
+use authara_core::org::OrgKind;
 use authara_core::random::OsRandom;
 use authara_core::session::cache::SessionCache;
 use authara_core::session::{
     hash_refresh_token, IssuedRefresh, RefreshError, Rotation, SessionPolicy, SessionService,
 };
 use authara_core::store::{
-    ChangeFeed, Effects, EffectsFor, LiveSession, NewRefreshToken, NewSession, NewUser,
-    PurgeCounts, RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, SchemaStore as _,
-    SessionStore, StoreError, TokenHash, UserRecord, UserStore as _,
+    ActiveOrganization, ChangeFeed, Effects, EffectsFor, InitialOrganization, LiveSession,
+    NewRefreshToken, NewSession, NewUser, PurgeCounts, RefreshTokenRecord, Replacement, RotateIf,
+    RotateOutcome, SchemaStore as _, SessionStore, SessionUser, StoreError, Switched, TokenHash,
+    UserStore as _,
 };
 use authara_store_sqlite::SqliteStore;
 use time::{Duration, OffsetDateTime};
@@ -77,7 +79,7 @@ impl SessionStore for Disagreeing {
         &self,
         session: NewSession,
         token: NewRefreshToken,
-    ) -> Result<(), StoreError> {
+    ) -> Result<ActiveOrganization, StoreError> {
         self.inner.create_session(session, token).await
     }
     async fn find_live_session_user(
@@ -85,9 +87,21 @@ impl SessionStore for Disagreeing {
         session_id: Uuid,
         user_id: Uuid,
         now: OffsetDateTime,
-    ) -> Result<Option<UserRecord>, StoreError> {
+    ) -> Result<Option<SessionUser>, StoreError> {
         self.inner
             .find_live_session_user(session_id, user_id, now)
+            .await
+    }
+    async fn switch_session_organization(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        organization_id: Uuid,
+        token: NewRefreshToken,
+        now: OffsetDateTime,
+    ) -> Result<Option<Switched>, StoreError> {
+        self.inner
+            .switch_session_organization(session_id, user_id, organization_id, token, now)
             .await
     }
     async fn list_live_sessions(
@@ -161,6 +175,11 @@ async fn service_with_session(lie: Lie) -> Fixture {
         username: "alice".to_owned(),
         password_hash: None,
         created_at: clock.now(),
+        organization: InitialOrganization {
+            id: Uuid::new_v4(),
+            name: "alice".to_owned(),
+            kind: OrgKind::Personal,
+        },
     };
     // Users are not the wrapper's business (a `SessionStore`): they go to the real store.
     inner
@@ -190,7 +209,7 @@ async fn service_with_session(lie: Lie) -> Fixture {
         Arc::new(SessionCache::new(Duration::seconds(5), 100)),
     );
     let issued = service
-        .start(&user, Audience::App, "test agent", "192.0.2.1")
+        .start(&user, Audience::App, None, "test agent", "192.0.2.1")
         .await
         .expect("start session");
     let IssuedRefresh::New(refresh) = issued.refresh else {
