@@ -84,8 +84,10 @@ impl SessionStore for PgStore {
         .await
         .map_err(map)?
         .ok_or(StoreError::NotFound)?;
+        // Read before the commit: an unreadable role leaves no session behind.
+        let chosen = ActiveOrganization::try_from(chosen)?;
         tx.commit().await.map_err(map)?;
-        chosen.try_into()
+        Ok(chosen)
     }
 
     async fn find_live_session_user(
@@ -170,12 +172,14 @@ impl SessionStore for PgStore {
             tx.rollback().await.map_err(map)?;
             return Ok(None);
         };
-        tx.commit().await.map_err(map)?;
-        Ok(Some(Switched {
+        // Read before the commit, as in `create_session`.
+        let switched = Switched {
             organization: row.organization.try_into()?,
             session_expires_at: row.session_expires_at,
             token_expires_at: row.token_expires_at,
-        }))
+        };
+        tx.commit().await.map_err(map)?;
+        Ok(Some(switched))
     }
 
     async fn list_live_sessions(

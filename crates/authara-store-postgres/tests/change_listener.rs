@@ -21,9 +21,10 @@ use std::str::FromStr as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use authara_core::org::OrgKind;
 use authara_core::store::{
-    Change, ChangeFeed, Effects, NewRefreshToken, NewSession, NewUser, SchemaStore as _,
-    SessionStore as _, UserStore as _,
+    Change, ChangeFeed, Effects, InitialOrganization, NewRefreshToken, NewSession, NewUser,
+    SchemaStore as _, SessionStore as _, UserStore as _,
 };
 use authara_store_postgres::{Heartbeat, PgConnectOptions, PgStore};
 use sqlx::{Connection, PgConnection};
@@ -64,6 +65,11 @@ fn new_user(name: &str) -> NewUser {
         username: name.into(),
         password_hash: None,
         created_at: datetime!(2030-03-04 05:06:07.123456 UTC),
+        organization: InitialOrganization {
+            id: Uuid::new_v4(),
+            name: name.into(),
+            kind: OrgKind::Personal,
+        },
     }
 }
 
@@ -192,6 +198,7 @@ async fn a_session_deleted_by_plain_sql_is_announced() {
         created_at: user.created_at,
         expires_at: user.created_at + time::Duration::days(1),
         max_live_per_user: 10,
+        organization_id: None,
     };
     let token = NewRefreshToken {
         id: Uuid::new_v4(),
