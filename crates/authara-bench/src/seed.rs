@@ -5,7 +5,10 @@ use authara_core::clock::{Clock as _, SystemClock};
 use authara_core::jwt::{AccessClaims, Audience, JwtKeys};
 use authara_core::random::{token_256, uuid_v4, OsRandom};
 use authara_core::session::hash_refresh_token;
-use authara_core::store::{Effects, NewRefreshToken, NewSession, NewUser, Store};
+use authara_core::org::{initial_organization, OrgMode};
+use authara_core::store::{
+    ActiveOrganization, Effects, NewRefreshToken, NewSession, NewUser, Store,
+};
 use std::sync::Arc;
 use time::Duration;
 
@@ -98,9 +101,10 @@ async fn seed_one(
             NewUser {
                 id: user_id,
                 email: email.clone(),
-                username: local,
+                username: local.clone(),
                 password_hash: Some(password_hash.to_owned()),
                 created_at: now,
+                organization: initial_organization(OrgMode::DEFAULT, &OsRandom, &local, &email),
             },
             Effects::none(),
         )
@@ -114,6 +118,7 @@ async fn seed_one(
         created_at: now,
         expires_at: now + Duration::days(60),
         max_live_per_user: 1000,
+        organization_id: None,
     };
     let refresh = token_256(&OsRandom);
     let token = NewRefreshToken {
@@ -124,12 +129,12 @@ async fn seed_one(
         expires_at: now + Duration::days(14),
     };
     let session_id = session.id;
-    store
+    let organization = store
         .create_session(session, token)
         .await
         .with_context(|| format!("creating the session of seeded user {i}"))?;
     let access = keys
-        .sign(&access_claims(keys, user_id, session_id, now))
+        .sign(&access_claims(keys, user_id, session_id, &organization, now))
         .context("signing an access token")?;
     Ok(SeededUser {
         email,
@@ -143,6 +148,7 @@ fn access_claims(
     keys: &JwtKeys,
     user_id: uuid::Uuid,
     session_id: uuid::Uuid,
+    organization: &ActiveOrganization,
     now: time::OffsetDateTime,
 ) -> AccessClaims {
     AccessClaims {
@@ -152,6 +158,8 @@ fn access_claims(
         iat: now.unix_timestamp(),
         exp: (now + Duration::minutes(ACCESS_TTL_MINUTES)).unix_timestamp(),
         sid: session_id,
+        org_id: organization.id,
+        org_role: organization.role,
         roles: Vec::new(),
     }
 }
@@ -174,7 +182,12 @@ mod tests {
         assert_eq!(k.issuer(), ISSUER);
         // A seeded user's token, signed and verified as the server verifies it.
         let now = SystemClock.now();
-        let claims = access_claims(&k, uuid_v4(&OsRandom), uuid_v4(&OsRandom), now);
+        let org = ActiveOrganization {
+            id: uuid_v4(&OsRandom),
+            name: "bench".into(),
+            role: authara_core::org::OrgRole::Owner,
+        };
+        let claims = access_claims(&k, uuid_v4(&OsRandom), uuid_v4(&OsRandom), &org, now);
         let token = k.sign(&claims).unwrap();
         assert_eq!(k.verify(&token, now).unwrap(), claims);
         // Another secret under the same key id refuses it.

@@ -19,7 +19,7 @@ pub use crate::events::store::{ClaimedEvent, EventRecord, EventStatus, EventStor
 pub use crate::mail::store::{ClaimedEmail, EmailRecord, EmailStatus, EmailStore};
 pub use crate::org::store::{
     ActiveOrganization, Backfilled, InitialOrganization, MemberRecord, MembershipRecord,
-    MembershipWithOrganization, OrganizationRecord, OrganizationStore,
+    MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore,
 };
 pub use crate::session::store::{
     Change, ChangeFeed, EffectsFor, LiveSession, NewRefreshToken, NewSession, PurgeCounts,
@@ -66,6 +66,8 @@ pub enum UniqueKey {
     Email,
     /// `users.username`
     Username,
+    /// `organization_memberships` (one membership per user and organization)
+    Membership,
     /// Any other unique key (ids, token hashes): a bug or a 2^-128 accident.
     Other,
 }

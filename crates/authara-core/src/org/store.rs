@@ -133,4 +133,63 @@ pub trait OrganizationStore: Send + Sync + 'static {
         now: OffsetDateTime,
         effects: Effects,
     ) -> Result<OrganizationRecord, StoreError>;
+
+    /// Creates a team organization with `owner` as its owner, with `effects`. `NotFound` when
+    /// the owner does not exist, and nothing changes.
+    async fn create_team_organization(
+        &self,
+        organization: NewOrganization,
+        owner: Uuid,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<MembershipWithOrganization, StoreError>;
+    /// Adds `user_id` to `organization_id` with `role`, with `effects`. `NotFound` for an
+    /// unknown organization or user, `Conflict(Membership)` when already a member; nothing
+    /// changes then.
+    async fn add_membership(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: OrgRole,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<MembershipRecord, StoreError>;
+    /// Changes a member's role (`updated_at = now`), with `effects`; returns the membership as
+    /// changed. `NotFound` when there is no such membership.
+    async fn set_membership_role(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: OrgRole,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<MembershipRecord, StoreError>;
+    /// Makes `new_owner` (a member) the owner and every current owner an admin, in one
+    /// transaction with `effects`. `NotFound` when `new_owner` is not a member.
+    async fn transfer_ownership(
+        &self,
+        organization_id: Uuid,
+        new_owner: Uuid,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<(), StoreError>;
+    /// Removes a membership, with `effects`. The user's sessions acting in that organization
+    /// stop being live at once (they have no membership there any more). `NotFound` when there
+    /// is no such membership.
+    async fn remove_membership(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        effects: Effects,
+    ) -> Result<(), StoreError>;
+    /// Deletes an organization with its memberships, with `effects`; sessions acting in it
+    /// lose their active organization (and so stop being live). `NotFound` for an unknown id.
+    async fn delete_organization(&self, id: Uuid, effects: Effects) -> Result<(), StoreError>;
+}
+
+/// An organization to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrganization {
+    pub id: Uuid,
+    pub name: String,
 }

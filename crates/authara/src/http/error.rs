@@ -63,7 +63,7 @@ fn is_store_unavailable(e: &dyn std::any::Any) -> bool {
         })
         .or_else(|| match e.downcast_ref::<IssueError>()? {
             IssueError::Store(s) => Some(s),
-            IssueError::Signing => None,
+            IssueError::Signing | IssueError::NoMembership => None,
         })
         .or_else(|| match e.downcast_ref::<AuthError>()? {
             AuthError::Store(s) => Some(s),

@@ -101,6 +101,7 @@ fn serve_refuses_an_unmigrated_database_until_migrate_runs() {
             username: "chief".into(),
             password_hash: None,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
+            organization: crate::helpers::initial_org("chief"),
         },
         authara_core::store::Effects::none(),
     ))

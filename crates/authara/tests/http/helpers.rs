@@ -43,6 +43,15 @@ pub fn postgres_url() -> Option<String> {
 pub const TEST_KEY: [u8; 32] = [7; 32];
 
 /// Builds an email address without writing one literally.
+/// An initial organization for a user inserted straight into the store (`single` mode's kind).
+pub fn initial_org(name: &str) -> authara_core::store::InitialOrganization {
+    authara_core::store::InitialOrganization {
+        id: uuid::Uuid::new_v4(),
+        name: name.to_owned(),
+        kind: authara_core::org::OrgKind::Team,
+    }
+}
+
 pub fn email(local: &str) -> String {
     format!("{local}{}example.com", '@')
 }

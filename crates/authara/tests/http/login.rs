@@ -255,6 +255,7 @@ async fn legacy_hashes_verify_and_are_rehashed_on_login(b: Backend) {
                 username: "legacy-user".into(),
                 password_hash: Some(legacy.clone()),
                 created_at: authara_core::clock::Clock::now(&*app.clock),
+                organization: crate::helpers::initial_org("legacy-user"),
             },
             authara_core::store::Effects::none(),
         )
@@ -304,6 +305,7 @@ async fn password_less_account_gives_the_same_422(b: Backend) {
                 username: "nopass-user".into(),
                 password_hash: None,
                 created_at: authara_core::clock::Clock::now(&*app.clock),
+                organization: crate::helpers::initial_org("legacy-user"),
             },
             authara_core::store::Effects::none(),
         )
