@@ -412,6 +412,7 @@ impl Server {
             sessions,
             challenges,
             orgs,
+            internal_api_token: config.org.internal_api_token.clone(),
             store,
             random: deps.random,
             limiter,

@@ -10,8 +10,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use self::store::{
-    InitialOrganization, MemberRecord, MembershipWithOrganization, OrganizationRecord,
-    OrganizationStore,
+    InitialOrganization, MemberRecord, MembershipWithOrganization, NewOrganization,
+    OrganizationRecord, OrganizationStore,
 };
 use crate::clock::Clock;
 use crate::events::{EventType, Publisher};
@@ -248,6 +248,28 @@ pub fn creation_events(
 /// Why an organization route refused.
 #[derive(Debug, thiserror::Error)]
 pub enum OrgError {
+    /// The internal API's actor is not a member of the organization (`403 actor_not_member`).
+    #[error("actor is not a member")]
+    ActorNotMember,
+    /// The internal API's actor's role does not allow it (`403 actor_not_allowed`).
+    #[error("actor is not allowed")]
+    ActorNotAllowed,
+    /// No such user (`404 user_not_found`).
+    #[error("user not found")]
+    UserNotFound,
+    /// Personal organizations cannot be changed this way (`409 personal_organization_immutable`).
+    #[error("personal organization is immutable")]
+    PersonalImmutable,
+    /// Only the actor may be a member of an organization being deleted
+    /// (`409 organization_has_other_members`).
+    #[error("organization has other members")]
+    HasOtherMembers,
+    /// An organization must keep an owner (`409 last_organization_owner`).
+    #[error("last organization owner")]
+    LastOwner,
+    /// A user must keep at least one membership (`409 last_organization_member`).
+    #[error("last organization membership")]
+    LastMembership,
     /// Not allowed for this caller or in this mode (`403 forbidden`).
     #[error("forbidden")]
     Forbidden,
@@ -269,6 +291,7 @@ pub enum OrgError {
 pub struct OrgService {
     store: Arc<dyn OrganizationStore>,
     clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
     events: Publisher,
     sessions: SessionService,
     mode: OrgMode,
@@ -287,8 +310,9 @@ impl OrgService {
     ) -> Self {
         Self {
             store,
-            events: Publisher::off(random),
+            events: Publisher::off(random.clone()),
             clock,
+            random,
             sessions,
             mode,
             public_management,
@@ -439,6 +463,238 @@ impl OrgService {
             .into_iter()
             .find(|m| m.membership.user_id == user_id)
             .ok_or(OrgError::MembershipNotFound)
+    }
+
+    /// The membership of an internal API actor: `ActorNotMember` without one.
+    async fn actor_membership(
+        &self,
+        organization_id: Uuid,
+        actor: Uuid,
+    ) -> Result<MembershipWithOrganization, OrgError> {
+        if self.store.find_organization(organization_id).await?.is_none() {
+            return Err(OrgError::OrganizationNotFound);
+        }
+        self.store
+            .find_membership(organization_id, actor)
+            .await?
+            .ok_or(OrgError::ActorNotMember)
+    }
+
+    fn effects(&self, event_type: EventType, data: serde_json::Value) -> Effects {
+        match self.events.event(event_type, data, self.clock.now()) {
+            Some(e) => Effects::none().event(e),
+            None => Effects::none(),
+        }
+    }
+
+    fn membership_event(
+        &self,
+        event_type: EventType,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: OrgRole,
+    ) -> Effects {
+        self.effects(
+            event_type,
+            serde_json::json!({
+                "organization_id": organization_id.to_string(),
+                "user_id": user_id.to_string(),
+                "role": role.as_str(),
+            }),
+        )
+    }
+
+    /// `POST /auth/internal/v1/organizations`: a team organization owned by `created_by`;
+    /// `multi` mode only (`Forbidden`). `organization.created` and
+    /// `organization.membership.created`.
+    pub async fn create_team(
+        &self,
+        name: &str,
+        created_by: Uuid,
+    ) -> Result<MembershipWithOrganization, OrgError> {
+        if !self.mode.allows_switching() {
+            return Err(OrgError::Forbidden);
+        }
+        let name = parse_name(name).ok_or(OrgError::InvalidName)?;
+        let now = self.clock.now();
+        let initial = InitialOrganization {
+            id: uuid_v4(&*self.random),
+            name: name.to_owned(),
+            kind: OrgKind::Team,
+        };
+        let effects = creation_events(&self.events, &initial, created_by, now);
+        let new = NewOrganization {
+            id: initial.id,
+            name: initial.name,
+        };
+        match self
+            .store
+            .create_team_organization(new, created_by, now, effects)
+            .await
+        {
+            Ok(created) => Ok(created),
+            Err(StoreError::NotFound) => Err(OrgError::UserNotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `DELETE /auth/internal/v1/organizations/{id}`: the owner deletes a team organization of
+    /// which they are the only member. `organization.membership.deleted` and
+    /// `organization.deleted` (which upstream declares and never sends).
+    pub async fn delete(&self, organization_id: Uuid, actor: Uuid) -> Result<(), OrgError> {
+        let found = self.actor_membership(organization_id, actor).await?;
+        if found.membership.role != OrgRole::Owner {
+            return Err(OrgError::ActorNotAllowed);
+        }
+        let org = &found.organization;
+        if org.kind == OrgKind::Personal {
+            return Err(OrgError::PersonalImmutable);
+        }
+        let members = self.store.list_members(organization_id).await?;
+        if members.iter().any(|m| m.membership.user_id != actor) {
+            return Err(OrgError::HasOtherMembers);
+        }
+        if self.store.list_user_memberships(actor).await?.len() <= 1 {
+            return Err(OrgError::LastMembership);
+        }
+        let effects = self
+            .membership_event(
+                EventType::MembershipDeleted,
+                organization_id,
+                actor,
+                OrgRole::Owner,
+            )
+            .and(self.effects(
+                EventType::OrganizationDeleted,
+                serde_json::json!({
+                    "organization_id": org.id.to_string(),
+                    "name": org.name,
+                    "kind": org.kind.as_str(),
+                    "created_by_user_id": org.created_by_user_id.map(|u| u.to_string()),
+                }),
+            ));
+        let deleted = self
+            .store
+            .delete_organization(organization_id, effects)
+            .await;
+        self.sessions.user_changed(actor);
+        match deleted {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => Err(OrgError::OrganizationNotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `DELETE /auth/internal/v1/organizations/{id}/members/{userID}`: a manager removes a
+    /// member (an admin cannot remove an owner), or a member leaves (`actor == user_id`). An
+    /// organization keeps an owner and a user keeps a membership.
+    /// `organization.membership.deleted` (which upstream declares and never sends).
+    pub async fn remove_member(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        actor: Uuid,
+    ) -> Result<(), OrgError> {
+        let found = self.actor_membership(organization_id, actor).await?;
+        if found.organization.kind == OrgKind::Personal {
+            return Err(OrgError::PersonalImmutable);
+        }
+        let members = self.store.list_members(organization_id).await?;
+        let target = members
+            .iter()
+            .find(|m| m.membership.user_id == user_id)
+            .ok_or(OrgError::MembershipNotFound)?;
+        let target_role = target.membership.role;
+        if actor != user_id {
+            let allowed = match found.membership.role {
+                OrgRole::Owner => true,
+                OrgRole::Admin => target_role != OrgRole::Owner,
+                OrgRole::Member => false,
+            };
+            if !allowed {
+                return Err(OrgError::ActorNotAllowed);
+            }
+        }
+        let owners = members
+            .iter()
+            .filter(|m| m.membership.role == OrgRole::Owner)
+            .count();
+        if target_role == OrgRole::Owner && owners <= 1 {
+            return Err(OrgError::LastOwner);
+        }
+        if self.store.list_user_memberships(user_id).await?.len() <= 1 {
+            return Err(OrgError::LastMembership);
+        }
+        let effects = self.membership_event(
+            EventType::MembershipDeleted,
+            organization_id,
+            user_id,
+            target_role,
+        );
+        let removed = self
+            .store
+            .remove_membership(organization_id, user_id, effects)
+            .await;
+        self.sessions.user_changed(user_id);
+        match removed {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => Err(OrgError::MembershipNotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `POST /auth/internal/v1/organizations/{id}/ownership-transfer`: the owner makes another
+    /// member the owner and becomes an admin. `organization.membership.updated` for both (which
+    /// upstream declares and never sends).
+    pub async fn transfer_ownership(
+        &self,
+        organization_id: Uuid,
+        actor: Uuid,
+        new_owner: Uuid,
+    ) -> Result<(), OrgError> {
+        let found = self.actor_membership(organization_id, actor).await?;
+        if found.membership.role != OrgRole::Owner {
+            return Err(OrgError::ActorNotAllowed);
+        }
+        if found.organization.kind == OrgKind::Personal {
+            return Err(OrgError::PersonalImmutable);
+        }
+        if self
+            .store
+            .find_membership(organization_id, new_owner)
+            .await?
+            .is_none()
+        {
+            return Err(OrgError::MembershipNotFound);
+        }
+        if new_owner == actor {
+            return Ok(());
+        }
+        let effects = self
+            .membership_event(
+                EventType::MembershipUpdated,
+                organization_id,
+                new_owner,
+                OrgRole::Owner,
+            )
+            .and(self.membership_event(
+                EventType::MembershipUpdated,
+                organization_id,
+                actor,
+                OrgRole::Admin,
+            ));
+        let now = self.clock.now();
+        let moved = self
+            .store
+            .transfer_ownership(organization_id, new_owner, now, effects)
+            .await;
+        self.sessions.user_changed(actor);
+        self.sessions.user_changed(new_owner);
+        match moved {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => Err(OrgError::MembershipNotFound),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// `GET /users/{userID}/memberships`: only the caller's own.

@@ -185,6 +185,7 @@ pub mod var {
         EMAIL_CLEANUP_FAILED_AFTER,
         ORG_MODE,
         PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED,
+        INTERNAL_API_TOKEN,
     ];
 }
 
@@ -360,7 +361,7 @@ impl Config {
         let audit = audit::read(&e)?;
         let challenge = challenge::read(&e)?;
         let email = email::read(&e, env, &challenge, &mut warnings)?;
-        let org = org::read(&e)?;
+        let org = org::read(&e, env)?;
         Ok(Config {
             env,
             log_level,

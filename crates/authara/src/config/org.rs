@@ -2,12 +2,16 @@
 //! with upstream's defaults (`single`, off).
 //!
 //! Decisions:
+//! - `AUTHARA_INTERNAL_API_TOKEN` unset: every `/auth/internal/v1` request is `401` (as
+//!   upstream). Set, it must be at least 32 characters in prod (a bearer credential of the
+//!   whole internal API; upstream checks no length) and at most 512 bytes, without control
+//!   characters or spaces (it travels in an `Authorization` header).
 //! - The mode is a product shape, not a setting to flip: the first start pins it in the
 //!   database (`organization_mode`) and a later start with another mode refuses to run (in
 //!   `server.rs`, which has the database). Here it is only parsed, exactly (`multi`, not `Multi`).
 
 use super::env::{err, shown, Env};
-use super::ConfigError;
+use super::{AppEnv, ConfigError, Secret};
 use authara_core::org::OrgMode;
 
 /// The names of this section's variables.
@@ -17,22 +21,31 @@ pub mod var {
     /// Opens the public organization-management routes.
     pub const PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED: &str =
         "AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED";
+    /// The bearer token of the internal (server-to-server) API.
+    pub const INTERNAL_API_TOKEN: &str = "AUTHARA_INTERNAL_API_TOKEN";
 }
+
+/// Shortest internal API token accepted in prod.
+const MIN_TOKEN_CHARS: usize = 32;
+/// Longest internal API token accepted.
+const MAX_TOKEN_BYTES: usize = 512;
 
 use var::*;
 
 /// The organization settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgConfig {
     /// The product shape.
     pub mode: OrgMode,
     /// Whether `GET/PATCH /auth/api/v1/organizations/{id}` and the member and membership
     /// routes are served.
     pub public_management: bool,
+    /// The internal API's bearer token; `None`: the internal API refuses everything.
+    pub internal_api_token: Option<Secret>,
 }
 
 /// Reads the section.
-pub(super) fn read(e: &Env<'_>) -> Result<OrgConfig, ConfigError> {
+pub(super) fn read(e: &Env<'_>, env: AppEnv) -> Result<OrgConfig, ConfigError> {
     let mode = match e.get(ORG_MODE) {
         None => OrgMode::DEFAULT,
         Some(v) => OrgMode::parse(&v).ok_or_else(|| {
@@ -42,16 +55,41 @@ pub(super) fn read(e: &Env<'_>) -> Result<OrgConfig, ConfigError> {
             )
         })?,
     };
+    let internal_api_token = match e.get(INTERNAL_API_TOKEN) {
+        None => None,
+        Some(v) => Some(internal_token(v, env)?),
+    };
     Ok(OrgConfig {
         mode,
         public_management: e.boolean(PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED, false)?,
+        internal_api_token,
     })
+}
+
+/// `AUTHARA_INTERNAL_API_TOKEN`, checked; the value is never part of a message.
+fn internal_token(v: String, env: AppEnv) -> Result<Secret, ConfigError> {
+    if v.len() > MAX_TOKEN_BYTES || !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(err(
+            INTERNAL_API_TOKEN,
+            format!("must be at most {MAX_TOKEN_BYTES} printable ASCII characters without spaces"),
+        ));
+    }
+    if env == AppEnv::Prod && v.len() < MIN_TOKEN_CHARS {
+        return Err(err(
+            INTERNAL_API_TOKEN,
+            format!(
+                "must be at least {MIN_TOKEN_CHARS} characters when APP_ENV is prod, got {}",
+                v.len()
+            ),
+        ));
+    }
+    Ok(Secret::new(v))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::testing::{assert_messages, load};
+    use super::super::testing::{assert_messages, load, prod_with};
     use super::*;
 
     #[test]
@@ -61,7 +99,8 @@ mod tests {
             c.org,
             OrgConfig {
                 mode: OrgMode::Single,
-                public_management: false
+                public_management: false,
+                internal_api_token: None,
             }
         );
     }
@@ -81,11 +120,29 @@ mod tests {
     }
 
     #[test]
+    fn the_internal_token_is_kept_secret_and_long_in_prod() {
+        let c = load(&[(INTERNAL_API_TOKEN, "short-dev-token")]).unwrap();
+        assert_eq!(
+            c.org.internal_api_token.as_ref().map(Secret::expose),
+            Some("short-dev-token")
+        );
+        assert!(!format!("{:?}", c.org).contains("short-dev-token"));
+    }
+
+    #[test]
     fn invalid_settings_have_one_line_messages() {
         assert_messages(&[
             (
                 vec![(ORG_MODE, "Multi")],
                 r#"AUTHARA_ORG_MODE must be personal, single or multi, got "Multi""#.into(),
+            ),
+            (
+                prod_with(&[(INTERNAL_API_TOKEN, "only-twenty-one-chars")]),
+                "AUTHARA_INTERNAL_API_TOKEN must be at least 32 characters when APP_ENV is prod, got 21".into(),
+            ),
+            (
+                vec![(INTERNAL_API_TOKEN, "has space")],
+                "AUTHARA_INTERNAL_API_TOKEN must be at most 512 printable ASCII characters without spaces".into(),
             ),
             (
                 vec![(PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED, "sometimes")],

@@ -40,6 +40,8 @@ impl Route {
 ///
 /// The Google callback (`POST /auth/oauth/google/callback`, SPEC §9, with its `g_csrf_token`
 /// check) will join them.
+/// - the internal API (`/auth/internal/v1/...`, [`api::internal::v1::ROUTES`]) reads no cookie:
+///   its credential is `AUTHARA_INTERNAL_API_TOKEN` in `Authorization`.
 pub const CSRF_EXEMPT: &[(Method, &str)] = &[(Method::POST, api::v1::tokens::REFRESH_PATH)];
 
 /// See [`Route::is_state_changing`].
@@ -52,7 +54,10 @@ pub fn is_state_changing(method: &Method) -> bool {
 
 /// See [`CSRF_EXEMPT`].
 pub fn is_csrf_exempt(method: &Method, path: &str) -> bool {
-    CSRF_EXEMPT.iter().any(|(m, p)| m == method && *p == path)
+    CSRF_EXEMPT
+        .iter()
+        .chain(api::internal::v1::ROUTES)
+        .any(|(m, p)| m == method && *p == path)
 }
 
 /// A router being built, with the table of what it serves. Each feature module's `routes()`
@@ -146,6 +151,7 @@ fn routes() -> Routes {
         .merge(v1::tokens::routes())
         .merge(v1::sessions::routes())
         .merge(v1::organizations::routes())
+        .merge(api::internal::v1::routes())
         .merge(v1::csrf::routes())
         .merge(api::openapi::routes())
         .merge(meta::routes())

@@ -15,7 +15,7 @@
 //! operation exists there.
 
 use crate::http::error::{is_api_path, ApiError};
-use crate::http::{api::v1, is_csrf_exempt, is_state_changing, meta, Routes};
+use crate::http::{api::internal, api::v1, is_csrf_exempt, is_state_changing, meta, Routes};
 use authara_core::jwt::{Audience, ADMIN_ROLE};
 use axum::body::Bytes;
 use axum::http::{header, HeaderValue, Method};
@@ -121,6 +121,10 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
         v1::organizations::get_members,
         v1::organizations::get_member,
         v1::organizations::get_memberships,
+        internal::v1::post_organization,
+        internal::v1::delete_organization,
+        internal::v1::delete_member,
+        internal::v1::post_ownership_transfer,
         get_openapi,
         meta::get_health,
         meta::get_version,
@@ -131,6 +135,7 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
         (name = "Sessions", description = "Refresh (cookies or JSON), logout, the caller's sessions."),
         (name = "Users", description = "The signed-in user and their password."),
         (name = "Organizations", description = "The organization mode, the caller's organizations and their members."),
+        (name = "Internal", description = "Server-to-server routes under `/auth/internal/v1`, with `AUTHARA_INTERNAL_API_TOKEN`."),
         (name = "Meta", description = "Health, version and this document."),
     ),
 )]
@@ -141,8 +146,8 @@ pub struct ApiDoc;
 struct ErrorKind {
     name: &'static str,
     error: fn() -> ApiError,
-    /// A second code of the same status this response may carry.
-    or: Option<fn() -> ApiError>,
+    /// Other codes of the same status this response may carry.
+    or: &'static [fn() -> ApiError],
     retry_after: bool,
 }
 
@@ -154,17 +159,49 @@ const ERRORS: &[ErrorKind] = &[
     ErrorKind::new("CsrfInvalid", || ApiError::CsrfInvalid),
     ErrorKind::new("Forbidden", || ApiError::Forbidden),
     ErrorKind {
-        or: Some(|| ApiError::Forbidden),
+        or: &[|| ApiError::Forbidden],
         ..ErrorKind::new("CsrfInvalidOrForbidden", || ApiError::CsrfInvalid)
     },
     ErrorKind::new("NotFound", || ApiError::NotFound),
     ErrorKind {
-        or: Some(|| v1::organizations::ORGANIZATION_NOT_FOUND),
+        or: &[|| v1::organizations::ORGANIZATION_NOT_FOUND],
         ..ErrorKind::new("NotFoundOrOrganizationNotFound", || ApiError::NotFound)
     },
     ErrorKind {
-        or: Some(|| v1::organizations::MEMBERSHIP_NOT_FOUND),
+        or: &[|| v1::organizations::MEMBERSHIP_NOT_FOUND],
         ..ErrorKind::new("NotFoundOrMembershipNotFound", || ApiError::NotFound)
+    },
+    ErrorKind::new("OrganizationNotFound", || {
+        v1::organizations::ORGANIZATION_NOT_FOUND
+    }),
+    ErrorKind {
+        or: &[|| v1::organizations::MEMBERSHIP_NOT_FOUND],
+        ..ErrorKind::new("OrganizationOrMembershipNotFound", || {
+            v1::organizations::ORGANIZATION_NOT_FOUND
+        })
+    },
+    ErrorKind::new("UserNotFound", internal::v1::codes::user_not_found),
+    ErrorKind {
+        or: &[internal::v1::codes::actor_not_allowed],
+        ..ErrorKind::new("ActorRefused", internal::v1::codes::actor_not_member)
+    },
+    ErrorKind::new("PersonalImmutable", internal::v1::codes::personal_immutable),
+    ErrorKind {
+        or: &[
+            internal::v1::codes::has_other_members,
+            internal::v1::codes::last_membership,
+        ],
+        ..ErrorKind::new(
+            "OrganizationConflict",
+            internal::v1::codes::personal_immutable,
+        )
+    },
+    ErrorKind {
+        or: &[
+            internal::v1::codes::last_owner,
+            internal::v1::codes::last_membership,
+        ],
+        ..ErrorKind::new("MembershipConflict", internal::v1::codes::personal_immutable)
     },
     ErrorKind::new("MethodNotAllowed", || ApiError::MethodNotAllowed),
     ErrorKind::new("RequestTimeout", || ApiError::RequestTimeout),
@@ -192,7 +229,7 @@ impl ErrorKind {
         Self {
             name,
             error,
-            or: None,
+            or: &[],
             retry_after: false,
         }
     }
@@ -207,7 +244,7 @@ impl ErrorKind {
 
     fn codes(&self) -> Vec<&'static str> {
         let mut codes = vec![(self.error)().parts().1];
-        codes.extend(self.or.map(|e| e().parts().1));
+        codes.extend(self.or.iter().map(|e| e().parts().1));
         codes
     }
 
@@ -288,6 +325,13 @@ error_responses!(
     NotFound,
     NotFoundOrOrganizationNotFound,
     NotFoundOrMembershipNotFound,
+    OrganizationNotFound,
+    OrganizationOrMembershipNotFound,
+    UserNotFound,
+    ActorRefused,
+    PersonalImmutable,
+    OrganizationConflict,
+    MembershipConflict,
     MethodNotAllowed,
     RequestTimeout,
     PayloadTooLarge,
@@ -379,6 +423,8 @@ pub mod scheme {
     pub const CSRF_HEADER: &str = "csrfHeader";
     /// `Authorization: Bearer <access token>`.
     pub const ACCESS_BEARER: &str = "accessBearer";
+    /// `Authorization: Bearer <AUTHARA_INTERNAL_API_TOKEN>`.
+    pub const INTERNAL_BEARER: &str = "internalBearer";
 }
 
 /// The rules every operation shares, applied to the generated document: security schemes,
@@ -436,6 +482,13 @@ impl Modify for Conventions {
                 let mut http = Http::new(HttpAuthScheme::Bearer);
                 http.bearer_format = Some("JWT".to_owned());
                 http.description = Some("The access token, for clients without cookies.".into());
+                SecurityScheme::Http(http)
+            }),
+            (scheme::INTERNAL_BEARER, {
+                let mut http = Http::new(HttpAuthScheme::Bearer);
+                http.description = Some(
+                    "`AUTHARA_INTERNAL_API_TOKEN`, for the application's backend only.".into(),
+                );
                 SecurityScheme::Http(http)
             }),
         ]);

@@ -1,0 +1,338 @@
+//! `/auth/internal/v1`: organizations managed by the application's backend on behalf of an
+//! actor (upstream's routes and codes). The actor's membership and role are checked here as the
+//! public routes check the caller's: a trusted backend still cannot act for a user beyond what
+//! that user may do.
+
+use super::InternalCaller;
+use crate::http::api::json;
+use crate::http::api::v1::organizations::{
+    Membership, Organization, MEMBERSHIP_NOT_FOUND, ORGANIZATION_NOT_FOUND,
+};
+use crate::http::error::ApiError;
+use crate::http::Routes;
+use crate::state::AppState;
+use authara_core::org::OrgError;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `POST /auth/internal/v1/organizations`.
+pub const CREATE_PATH: &str = "/auth/internal/v1/organizations";
+/// `DELETE /auth/internal/v1/organizations/{organization_id}`.
+pub const DELETE_PATH: &str = "/auth/internal/v1/organizations/{organization_id}";
+/// `DELETE /auth/internal/v1/organizations/{organization_id}/members/{user_id}`.
+pub const MEMBER_PATH: &str = "/auth/internal/v1/organizations/{organization_id}/members/{user_id}";
+/// `POST /auth/internal/v1/organizations/{organization_id}/ownership-transfer`.
+pub const TRANSFER_PATH: &str =
+    "/auth/internal/v1/organizations/{organization_id}/ownership-transfer";
+
+/// The internal routes, as `(method, pattern)`, for the CSRF exemption.
+pub const ROUTES: &[(Method, &str)] = &[
+    (Method::POST, CREATE_PATH),
+    (Method::DELETE, DELETE_PATH),
+    (Method::DELETE, MEMBER_PATH),
+    (Method::POST, TRANSFER_PATH),
+];
+
+/// The internal routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .post(CREATE_PATH, post_organization)
+        .delete(DELETE_PATH, delete_organization)
+        .delete(MEMBER_PATH, delete_member)
+        .post(TRANSFER_PATH, post_ownership_transfer)
+}
+
+const fn refused(status: StatusCode, code: &'static str, message: &'static str) -> ApiError {
+    ApiError::Refused {
+        status,
+        code,
+        message,
+    }
+}
+
+/// The internal API's answer to a refusal, in upstream's codes.
+fn internal_error(e: OrgError) -> ApiError {
+    match e {
+        OrgError::Forbidden => ApiError::Forbidden,
+        OrgError::ActorNotMember => refused(
+            StatusCode::FORBIDDEN,
+            "actor_not_member",
+            "The actor is not a member of the organization.",
+        ),
+        OrgError::ActorNotAllowed => refused(
+            StatusCode::FORBIDDEN,
+            "actor_not_allowed",
+            "The actor's role does not allow this.",
+        ),
+        OrgError::UserNotFound => refused(
+            StatusCode::NOT_FOUND,
+            "user_not_found",
+            "User not found.",
+        ),
+        OrgError::OrganizationNotFound => ORGANIZATION_NOT_FOUND,
+        OrgError::MembershipNotFound => MEMBERSHIP_NOT_FOUND,
+        OrgError::PersonalImmutable => refused(
+            StatusCode::CONFLICT,
+            "personal_organization_immutable",
+            "A personal organization cannot be changed this way.",
+        ),
+        OrgError::HasOtherMembers => refused(
+            StatusCode::CONFLICT,
+            "organization_has_other_members",
+            "The organization has other members.",
+        ),
+        OrgError::LastOwner => refused(
+            StatusCode::CONFLICT,
+            "last_organization_owner",
+            "An organization must keep an owner.",
+        ),
+        OrgError::LastMembership => refused(
+            StatusCode::CONFLICT,
+            "last_organization_member",
+            "A user must keep at least one organization.",
+        ),
+        other => other.into(),
+    }
+}
+
+const BAD_ID: ApiError = ApiError::InvalidRequest("The id in the path is not a valid UUID.");
+
+fn path_id(raw: Result<Path<String>, PathRejection>) -> Result<Uuid, ApiError> {
+    let Ok(Path(raw)) = raw else {
+        return Err(BAD_ID);
+    };
+    Uuid::try_parse(&raw).map_err(|_| BAD_ID)
+}
+
+fn path_ids(raw: Result<Path<(String, String)>, PathRejection>) -> Result<(Uuid, Uuid), ApiError> {
+    let Ok(Path((a, b))) = raw else {
+        return Err(BAD_ID);
+    };
+    Ok((
+        Uuid::try_parse(&a).map_err(|_| BAD_ID)?,
+        Uuid::try_parse(&b).map_err(|_| BAD_ID)?,
+    ))
+}
+
+/// Upstream's `InternalCreateOrganizationRequest`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InternalCreateOrganizationRequest {
+    #[schema(min_length = 1, max_length = 255)]
+    pub name: String,
+    pub created_by_user_id: Uuid,
+}
+
+/// Upstream's `InternalOrganizationActorRequest`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InternalOrganizationActorRequest {
+    pub actor_user_id: Uuid,
+}
+
+/// Upstream's `InternalOwnershipTransferRequest`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InternalOwnershipTransferRequest {
+    pub actor_user_id: Uuid,
+    pub new_owner_user_id: Uuid,
+}
+
+/// Upstream's `OrganizationWithMembership`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrganizationWithMembership {
+    pub organization: Organization,
+    pub membership: Membership,
+}
+
+/// `POST /auth/internal/v1/organizations`: a team organization with `created_by_user_id` as
+/// its owner; `multi` mode only. `201`.
+#[utoipa::path(
+    post,
+    path = "/auth/internal/v1/organizations",
+    operation_id = "createInternalOrganization",
+    tag = "Internal",
+    summary = "Create a team organization",
+    description = "In `multi` mode only (else `403 forbidden`): a team organization owned by \
+        `created_by_user_id` (`404 user_not_found` for an unknown user). Emits \
+        `organization.created` and `organization.membership.created`.",
+    request_body = InternalCreateOrganizationRequest,
+    security(("internalBearer" = [])),
+    responses(
+        (status = 201, description = "The organization and the owner's membership.", body = OrganizationWithMembership),
+        (status = 400, response = crate::http::api::openapi::InvalidRequest),
+        (status = 401, response = crate::http::api::openapi::Unauthorized),
+        (status = 403, response = crate::http::api::openapi::Forbidden),
+        (status = 404, response = crate::http::api::openapi::UserNotFound),
+    ),
+)]
+pub async fn post_organization(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: InternalCreateOrganizationRequest = json::parse(&headers, &body)?;
+    let created = state
+        .orgs
+        .create_team(&req.name, req.created_by_user_id)
+        .await
+        .map_err(internal_error)?;
+    let body = OrganizationWithMembership {
+        organization: Organization::new(&created.organization)?,
+        membership: Membership::new(&created.membership)?,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `DELETE /auth/internal/v1/organizations/{organization_id}`.
+#[utoipa::path(
+    delete,
+    path = "/auth/internal/v1/organizations/{organization_id}",
+    operation_id = "deleteInternalOrganization",
+    tag = "Internal",
+    summary = "Delete a team organization",
+    description = "Its owner (`actor_user_id`) deletes a team organization of which they are the \
+        only member, and which is not their only organization. Sessions acting in it stop \
+        being live. Emits `organization.membership.deleted` and `organization.deleted`.",
+    params(("organization_id" = Uuid, Path, description = "The organization.")),
+    request_body = InternalOrganizationActorRequest,
+    security(("internalBearer" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, response = crate::http::api::openapi::InvalidRequest),
+        (status = 401, response = crate::http::api::openapi::Unauthorized),
+        (status = 403, response = crate::http::api::openapi::ActorRefused),
+        (status = 404, response = crate::http::api::openapi::OrganizationNotFound),
+        (status = 409, response = crate::http::api::openapi::OrganizationConflict),
+    ),
+)]
+pub async fn delete_organization(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let organization_id = path_id(id)?;
+    let req: InternalOrganizationActorRequest = json::parse(&headers, &body)?;
+    state
+        .orgs
+        .delete(organization_id, req.actor_user_id)
+        .await
+        .map_err(internal_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /auth/internal/v1/organizations/{organization_id}/members/{user_id}`.
+#[utoipa::path(
+    delete,
+    path = "/auth/internal/v1/organizations/{organization_id}/members/{user_id}",
+    operation_id = "removeInternalOrganizationMember",
+    tag = "Internal",
+    summary = "Remove an organization member",
+    description = "An owner removes anyone, an admin removes admins and members; the actor \
+        being the member is a voluntary leave. The last owner and a user's last organization \
+        cannot go. The member's sessions acting in the organization stop being live at once. \
+        Emits `organization.membership.deleted`.",
+    params(
+        ("organization_id" = Uuid, Path, description = "The organization."),
+        ("user_id" = Uuid, Path, description = "The member."),
+    ),
+    request_body = InternalOrganizationActorRequest,
+    security(("internalBearer" = [])),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 400, response = crate::http::api::openapi::InvalidRequest),
+        (status = 401, response = crate::http::api::openapi::Unauthorized),
+        (status = 403, response = crate::http::api::openapi::ActorRefused),
+        (status = 404, response = crate::http::api::openapi::OrganizationOrMembershipNotFound),
+        (status = 409, response = crate::http::api::openapi::MembershipConflict),
+    ),
+)]
+pub async fn delete_member(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    ids: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (organization_id, user_id) = path_ids(ids)?;
+    let req: InternalOrganizationActorRequest = json::parse(&headers, &body)?;
+    state
+        .orgs
+        .remove_member(organization_id, user_id, req.actor_user_id)
+        .await
+        .map_err(internal_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /auth/internal/v1/organizations/{organization_id}/ownership-transfer`.
+#[utoipa::path(
+    post,
+    path = "/auth/internal/v1/organizations/{organization_id}/ownership-transfer",
+    operation_id = "transferInternalOrganizationOwnership",
+    tag = "Internal",
+    summary = "Transfer organization ownership",
+    description = "The owner (`actor_user_id`) makes a member the owner and becomes an admin, \
+        atomically. Emits `organization.membership.updated` for both.",
+    params(("organization_id" = Uuid, Path, description = "The organization.")),
+    request_body = InternalOwnershipTransferRequest,
+    security(("internalBearer" = [])),
+    responses(
+        (status = 204, description = "Transferred."),
+        (status = 400, response = crate::http::api::openapi::InvalidRequest),
+        (status = 401, response = crate::http::api::openapi::Unauthorized),
+        (status = 403, response = crate::http::api::openapi::ActorRefused),
+        (status = 404, response = crate::http::api::openapi::OrganizationOrMembershipNotFound),
+        (status = 409, response = crate::http::api::openapi::PersonalImmutable),
+    ),
+)]
+pub async fn post_ownership_transfer(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let organization_id = path_id(id)?;
+    let req: InternalOwnershipTransferRequest = json::parse(&headers, &body)?;
+    state
+        .orgs
+        .transfer_ownership(organization_id, req.actor_user_id, req.new_owner_user_id)
+        .await
+        .map_err(internal_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The refusal codes, for the OpenAPI document's error responses.
+pub mod codes {
+    use super::*;
+
+    pub fn actor_not_member() -> ApiError {
+        internal_error(OrgError::ActorNotMember)
+    }
+    pub fn actor_not_allowed() -> ApiError {
+        internal_error(OrgError::ActorNotAllowed)
+    }
+    pub fn user_not_found() -> ApiError {
+        internal_error(OrgError::UserNotFound)
+    }
+    pub fn personal_immutable() -> ApiError {
+        internal_error(OrgError::PersonalImmutable)
+    }
+    pub fn has_other_members() -> ApiError {
+        internal_error(OrgError::HasOtherMembers)
+    }
+    pub fn last_owner() -> ApiError {
+        internal_error(OrgError::LastOwner)
+    }
+    pub fn last_membership() -> ApiError {
+        internal_error(OrgError::LastMembership)
+    }
+}
