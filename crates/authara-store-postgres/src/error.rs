@@ -39,6 +39,8 @@ pub(crate) fn unique_key(constraint: Option<&str>, message: &str) -> UniqueKey {
         UniqueKey::Email
     } else if names("users_username_key") {
         UniqueKey::Username
+    } else if names("organization_memberships_pkey") {
+        UniqueKey::Membership
     } else {
         UniqueKey::Other
     }
@@ -83,6 +85,10 @@ mod tests {
         assert_eq!(
             unique_key(Some("users_username_key"), ""),
             UniqueKey::Username
+        );
+        assert_eq!(
+            unique_key(Some("organization_memberships_pkey"), ""),
+            UniqueKey::Membership
         );
         assert_eq!(
             unique_key(Some("refresh_tokens_token_hash_key"), ""),

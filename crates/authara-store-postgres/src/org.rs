@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use authara_core::org::{OrgKind, OrgMode, OrgRole};
 use authara_core::store::{
-    Backfilled, Effects, InitialOrganization, MemberRecord, MembershipWithOrganization,
-    OrganizationRecord, OrganizationStore, StoreError,
+    Backfilled, Effects, InitialOrganization, MemberRecord, MembershipRecord,
+    MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore, StoreError,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -15,11 +15,11 @@ use uuid::Uuid;
 use crate::effects::{insert_effects, Write};
 use crate::error::map;
 use crate::rows::{
-    MemberRow, MembershipWithOrganizationRow, OrganizationRow, MEMBERSHIP_COLUMNS,
+    MemberRow, MembershipRow, MembershipWithOrganizationRow, OrganizationRow, MEMBERSHIP_COLUMNS,
     ORGANIZATION_COLUMNS,
 };
 use crate::session::lock_user;
-use crate::PgStore;
+use crate::{found, PgStore};
 
 /// The stored mode, if any.
 fn parse_mode(stored: Option<String>) -> Result<Option<OrgMode>, StoreError> {
@@ -279,5 +279,177 @@ impl OrganizationStore for PgStore {
         let renamed = OrganizationRecord::try_from(row)?;
         write.commit().await?;
         Ok(renamed)
+    }
+
+    async fn create_team_organization(
+        &self,
+        organization: NewOrganization,
+        owner: Uuid,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<MembershipWithOrganization, StoreError> {
+        // One statement: the foreign keys are checked at its end, so the membership may name the
+        // organization inserted with it, and an unknown owner fails both (`NotFound`).
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let row = sqlx::query_as::<_, MembershipWithOrganizationRow>(&format!(
+            "WITH o AS ( \
+                 INSERT INTO organizations \
+                     (id, name, kind, created_by_user_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5) \
+                 RETURNING *), \
+             m AS ( \
+                 INSERT INTO organization_memberships \
+                     (organization_id, user_id, role, created_at, updated_at) \
+                 SELECT o.id, $4, $6, $5, $5 FROM o \
+                 RETURNING *) \
+             SELECT {ORGANIZATION_COLUMNS}, {MEMBERSHIP_COLUMNS} FROM o CROSS JOIN m"
+        ))
+        .bind(organization.id)
+        .bind(&organization.name)
+        .bind(OrgKind::Team.as_str())
+        .bind(owner)
+        .bind(now)
+        .bind(OrgRole::Owner.as_str())
+        .fetch_one(write.conn())
+        .await
+        .map_err(map)?;
+        let created = MembershipWithOrganization::try_from(row)?;
+        write.commit().await?;
+        Ok(created)
+    }
+
+    async fn add_membership(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: OrgRole,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<MembershipRecord, StoreError> {
+        // An unknown organization or user fails a foreign key (`NotFound`), an existing
+        // membership the primary key (`Conflict(Membership)`).
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let row = sqlx::query_as::<_, MembershipRow>(&format!(
+            "INSERT INTO organization_memberships AS m \
+                 (organization_id, user_id, role, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) \
+             RETURNING {MEMBERSHIP_COLUMNS}"
+        ))
+        .bind(organization_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(now)
+        .fetch_one(write.conn())
+        .await
+        .map_err(map)?;
+        let added = MembershipRecord::try_from(row)?;
+        write.commit().await?;
+        Ok(added)
+    }
+
+    async fn set_membership_role(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: OrgRole,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<MembershipRecord, StoreError> {
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let row = sqlx::query_as::<_, MembershipRow>(&format!(
+            "UPDATE organization_memberships m SET role = $3, updated_at = $4 \
+             WHERE m.organization_id = $1 AND m.user_id = $2 \
+             RETURNING {MEMBERSHIP_COLUMNS}"
+        ))
+        .bind(organization_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(now)
+        .fetch_optional(write.conn())
+        .await
+        .map_err(map)?
+        .ok_or(StoreError::NotFound)?;
+        let changed = MembershipRecord::try_from(row)?;
+        write.commit().await?;
+        Ok(changed)
+    }
+
+    async fn transfer_ownership(
+        &self,
+        organization_id: Uuid,
+        new_owner: Uuid,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<(), StoreError> {
+        // The organization's row, locked first, makes concurrent transfers take turns (each
+        // statement after it sees what the previous holder committed), so they cannot leave
+        // two owners. `NO KEY UPDATE` does not block memberships being added meanwhile.
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(organization_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        let promoted = sqlx::query(
+            "UPDATE organization_memberships SET role = $3, updated_at = $4 \
+             WHERE organization_id = $1 AND user_id = $2",
+        )
+        .bind(organization_id)
+        .bind(new_owner)
+        .bind(OrgRole::Owner.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        // Not a member: returning drops the transaction, which rolls it back.
+        found(promoted.rows_affected())?;
+        sqlx::query(
+            "UPDATE organization_memberships SET role = $4, updated_at = $5 \
+             WHERE organization_id = $1 AND user_id <> $2 AND role = $3",
+        )
+        .bind(organization_id)
+        .bind(new_owner)
+        .bind(OrgRole::Owner.as_str())
+        .bind(OrgRole::Admin.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        insert_effects(&mut tx, &effects).await?;
+        tx.commit().await.map_err(map)
+    }
+
+    async fn remove_membership(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        effects: Effects,
+    ) -> Result<(), StoreError> {
+        // The delete trigger reports the user on the change feed: their cached sessions go.
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let removed = sqlx::query(
+            "DELETE FROM organization_memberships WHERE organization_id = $1 AND user_id = $2",
+        )
+        .bind(organization_id)
+        .bind(user_id)
+        .execute(write.conn())
+        .await
+        .map_err(map)?;
+        found(removed.rows_affected())?;
+        write.commit().await
+    }
+
+    async fn delete_organization(&self, id: Uuid, effects: Effects) -> Result<(), StoreError> {
+        // The foreign keys do the rest: the memberships go (their delete trigger reports each
+        // member), and the sessions acting in it lose their active organization (the
+        // referential action is an UPDATE of the column, so its trigger reports each session).
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let deleted = sqlx::query("DELETE FROM organizations WHERE id = $1")
+            .bind(id)
+            .execute(write.conn())
+            .await
+            .map_err(map)?;
+        found(deleted.rows_affected())?;
+        write.commit().await
     }
 }

@@ -31,6 +31,9 @@ pub(crate) fn unique_key(message: &str) -> UniqueKey {
         UniqueKey::Email
     } else if message.contains("users.username") {
         UniqueKey::Username
+    } else if message.contains("organization_memberships.organization_id") {
+        // The primary key (organization_id, user_id): one membership per user and organization.
+        UniqueKey::Membership
     } else {
         UniqueKey::Other
     }
@@ -79,6 +82,13 @@ mod tests {
         assert_eq!(
             unique_key("UNIQUE constraint failed: refresh_tokens.token_hash"),
             UniqueKey::Other
+        );
+        assert_eq!(
+            unique_key(
+                "UNIQUE constraint failed: organization_memberships.organization_id, \
+                 organization_memberships.user_id"
+            ),
+            UniqueKey::Membership
         );
         assert_eq!(
             unique_key("UNIQUE constraint failed: users.id"),

@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use authara_core::org::{OrgKind, OrgMode, OrgRole, DEFAULT_ORGANIZATION_NAME};
 use authara_core::store::{
-    Backfilled, Effects, InitialOrganization, MemberRecord, MembershipWithOrganization,
-    OrganizationRecord, OrganizationStore, StoreError,
+    Backfilled, Effects, InitialOrganization, MemberRecord, MembershipRecord,
+    MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore, StoreError,
 };
 use sqlx::sqlite::SqliteConnection;
 use time::OffsetDateTime;
@@ -16,16 +16,21 @@ use uuid::Uuid;
 use crate::effects::Write;
 use crate::error::map;
 use crate::rows::{
-    id_text, micros, MemberRow, MembershipWithOrganizationRow, OrganizationRow,
+    id_text, micros, MemberRow, MembershipRow, MembershipWithOrganizationRow, OrganizationRow,
     DEFAULT_ORGANIZATION_ORDER, MEMBERSHIP_COLUMNS, ORGANIZATION_COLUMNS,
 };
-use crate::SqliteStore;
+use crate::{found, SqliteStore};
 
 /// [`ORGANIZATION_COLUMNS`] for a `RETURNING` clause, which cannot name the table's alias.
 const ORGANIZATION_RETURNING: &str = "\
     id AS org_id, name AS org_name, kind AS org_kind, \
     created_by_user_id AS org_created_by_user_id, created_at AS org_created_at, \
     updated_at AS org_updated_at";
+
+/// [`MEMBERSHIP_COLUMNS`] for a `RETURNING` clause.
+const MEMBERSHIP_RETURNING: &str = "\
+    organization_id AS m_organization_id, user_id AS m_user_id, role AS m_role, \
+    created_at AS m_created_at, updated_at AS m_updated_at";
 
 /// A memberships-with-organizations query up to its `WHERE`.
 const MEMBERSHIP_WITH_ORGANIZATION_FROM: &str = "\
@@ -317,6 +322,182 @@ impl OrganizationStore for SqliteStore {
         .into_record()?;
         write.commit().await?;
         Ok(renamed)
+    }
+
+    async fn create_team_organization(
+        &self,
+        organization: NewOrganization,
+        owner: Uuid,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<MembershipWithOrganization, StoreError> {
+        let at = micros(now)?;
+        let owner = id_text(owner);
+        // An unknown owner fails the organization's foreign key (`NotFound`); dropping the
+        // write then rolls it back, effects and all.
+        let mut write = Write::transaction(self, effects).await?;
+        let organization = sqlx::query_as::<_, OrganizationRow>(&format!(
+            "INSERT INTO organizations \
+                 (id, name, kind, created_by_user_id, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+             RETURNING {ORGANIZATION_RETURNING}"
+        ))
+        .bind(id_text(organization.id))
+        .bind(&organization.name)
+        .bind(OrgKind::Team.as_str())
+        .bind(&owner)
+        .bind(at)
+        .fetch_one(write.conn())
+        .await
+        .map_err(map)?
+        .into_record()?;
+        let membership = sqlx::query_as::<_, MembershipRow>(&format!(
+            "INSERT INTO organization_memberships \
+                 (organization_id, user_id, role, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?4) \
+             RETURNING {MEMBERSHIP_RETURNING}"
+        ))
+        .bind(id_text(organization.id))
+        .bind(&owner)
+        .bind(OrgRole::Owner.as_str())
+        .bind(at)
+        .fetch_one(write.conn())
+        .await
+        .map_err(map)?
+        .into_record()?;
+        write.commit().await?;
+        Ok(MembershipWithOrganization {
+            organization,
+            membership,
+        })
+    }
+
+    async fn add_membership(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: OrgRole,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<MembershipRecord, StoreError> {
+        // An unknown organization or user fails a foreign key (`NotFound`), an existing
+        // membership the primary key (`Conflict(Membership)`).
+        let mut write = Write::begin(self, effects).await?;
+        let added = sqlx::query_as::<_, MembershipRow>(&format!(
+            "INSERT INTO organization_memberships \
+                 (organization_id, user_id, role, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?4) \
+             RETURNING {MEMBERSHIP_RETURNING}"
+        ))
+        .bind(id_text(organization_id))
+        .bind(id_text(user_id))
+        .bind(role.as_str())
+        .bind(micros(now)?)
+        .fetch_one(write.conn())
+        .await
+        .map_err(map)?
+        .into_record()?;
+        write.commit().await?;
+        Ok(added)
+    }
+
+    async fn set_membership_role(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        role: OrgRole,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<MembershipRecord, StoreError> {
+        let mut write = Write::begin(self, effects).await?;
+        let changed = sqlx::query_as::<_, MembershipRow>(&format!(
+            "UPDATE organization_memberships SET role = ?3, updated_at = ?4 \
+             WHERE organization_id = ?1 AND user_id = ?2 \
+             RETURNING {MEMBERSHIP_RETURNING}"
+        ))
+        .bind(id_text(organization_id))
+        .bind(id_text(user_id))
+        .bind(role.as_str())
+        .bind(micros(now)?)
+        .fetch_optional(write.conn())
+        .await
+        .map_err(map)?
+        .ok_or(StoreError::NotFound)?
+        .into_record()?;
+        write.commit().await?;
+        Ok(changed)
+    }
+
+    async fn transfer_ownership(
+        &self,
+        organization_id: Uuid,
+        new_owner: Uuid,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<(), StoreError> {
+        let org = id_text(organization_id);
+        let new_owner = id_text(new_owner);
+        let at = micros(now)?;
+        // An immediate transaction: concurrent transfers take turns and cannot leave two owners.
+        let mut write = Write::transaction(self, effects).await?;
+        let promoted = sqlx::query(
+            "UPDATE organization_memberships SET role = ?3, updated_at = ?4 \
+             WHERE organization_id = ?1 AND user_id = ?2",
+        )
+        .bind(&org)
+        .bind(&new_owner)
+        .bind(OrgRole::Owner.as_str())
+        .bind(at)
+        .execute(write.conn())
+        .await
+        .map_err(map)?;
+        // Not a member: returning drops the write, which rolls it back.
+        found(promoted.rows_affected())?;
+        sqlx::query(
+            "UPDATE organization_memberships SET role = ?4, updated_at = ?5 \
+             WHERE organization_id = ?1 AND user_id <> ?2 AND role = ?3",
+        )
+        .bind(&org)
+        .bind(&new_owner)
+        .bind(OrgRole::Owner.as_str())
+        .bind(OrgRole::Admin.as_str())
+        .bind(at)
+        .execute(write.conn())
+        .await
+        .map_err(map)?;
+        write.commit().await
+    }
+
+    async fn remove_membership(
+        &self,
+        organization_id: Uuid,
+        user_id: Uuid,
+        effects: Effects,
+    ) -> Result<(), StoreError> {
+        let mut write = Write::begin(self, effects).await?;
+        let removed = sqlx::query(
+            "DELETE FROM organization_memberships WHERE organization_id = ?1 AND user_id = ?2",
+        )
+        .bind(id_text(organization_id))
+        .bind(id_text(user_id))
+        .execute(write.conn())
+        .await
+        .map_err(map)?;
+        found(removed.rows_affected())?;
+        write.commit().await
+    }
+
+    async fn delete_organization(&self, id: Uuid, effects: Effects) -> Result<(), StoreError> {
+        // The foreign keys do the rest: the memberships go, and the sessions acting in it lose
+        // their active organization.
+        let mut write = Write::begin(self, effects).await?;
+        let deleted = sqlx::query("DELETE FROM organizations WHERE id = ?1")
+            .bind(id_text(id))
+            .execute(write.conn())
+            .await
+            .map_err(map)?;
+        found(deleted.rows_affected())?;
+        write.commit().await
     }
 }
 
