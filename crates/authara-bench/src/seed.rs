@@ -3,9 +3,9 @@
 use anyhow::Context as _;
 use authara_core::clock::{Clock as _, SystemClock};
 use authara_core::jwt::{AccessClaims, Audience, JwtKeys};
+use authara_core::org::{initial_organization, OrgMode};
 use authara_core::random::{token_256, uuid_v4, OsRandom};
 use authara_core::session::hash_refresh_token;
-use authara_core::org::{initial_organization, OrgMode};
 use authara_core::store::{
     ActiveOrganization, Effects, NewRefreshToken, NewSession, NewUser, Store,
 };
@@ -134,7 +134,13 @@ async fn seed_one(
         .await
         .with_context(|| format!("creating the session of seeded user {i}"))?;
     let access = keys
-        .sign(&access_claims(keys, user_id, session_id, &organization, now))
+        .sign(&access_claims(
+            keys,
+            user_id,
+            session_id,
+            &organization,
+            now,
+        ))
         .context("signing an access token")?;
     Ok(SeededUser {
         email,

@@ -471,7 +471,12 @@ impl OrgService {
         organization_id: Uuid,
         actor: Uuid,
     ) -> Result<MembershipWithOrganization, OrgError> {
-        if self.store.find_organization(organization_id).await?.is_none() {
+        if self
+            .store
+            .find_organization(organization_id)
+            .await?
+            .is_none()
+        {
             return Err(OrgError::OrganizationNotFound);
         }
         self.store

@@ -243,6 +243,38 @@ mod tests {
             ("GET", "/auth/api/v1/sessions"),
             ("POST", "/auth/api/v1/sessions/revoke-other"),
             ("DELETE", "/auth/api/v1/sessions/{id}"),
+            ("GET", "/auth/api/v1/capabilities"),
+            ("GET", "/auth/api/v1/organizations"),
+            ("GET", "/auth/api/v1/organizations/current"),
+            ("GET", "/auth/api/v1/organizations/current/members"),
+            (
+                "POST",
+                "/auth/api/v1/organizations/{organization_id}/switch",
+            ),
+            ("GET", "/auth/api/v1/organizations/{organization_id}"),
+            ("PATCH", "/auth/api/v1/organizations/{organization_id}"),
+            (
+                "GET",
+                "/auth/api/v1/organizations/{organization_id}/members",
+            ),
+            (
+                "GET",
+                "/auth/api/v1/organizations/{organization_id}/members/{user_id}",
+            ),
+            ("GET", "/auth/api/v1/users/{user_id}/memberships"),
+            ("POST", "/auth/internal/v1/organizations"),
+            (
+                "DELETE",
+                "/auth/internal/v1/organizations/{organization_id}",
+            ),
+            (
+                "DELETE",
+                "/auth/internal/v1/organizations/{organization_id}/members/{user_id}",
+            ),
+            (
+                "POST",
+                "/auth/internal/v1/organizations/{organization_id}/ownership-transfer",
+            ),
             ("GET", "/auth/api/v1/csrf"),
             ("GET", "/auth/api/v1/openapi.json"),
             ("GET", "/auth/health"),

@@ -201,7 +201,10 @@ const ERRORS: &[ErrorKind] = &[
             internal::v1::codes::last_owner,
             internal::v1::codes::last_membership,
         ],
-        ..ErrorKind::new("MembershipConflict", internal::v1::codes::personal_immutable)
+        ..ErrorKind::new(
+            "MembershipConflict",
+            internal::v1::codes::personal_immutable,
+        )
     },
     ErrorKind::new("MethodNotAllowed", || ApiError::MethodNotAllowed),
     ErrorKind::new("RequestTimeout", || ApiError::RequestTimeout),

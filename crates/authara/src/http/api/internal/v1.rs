@@ -69,11 +69,9 @@ fn internal_error(e: OrgError) -> ApiError {
             "actor_not_allowed",
             "The actor's role does not allow this.",
         ),
-        OrgError::UserNotFound => refused(
-            StatusCode::NOT_FOUND,
-            "user_not_found",
-            "User not found.",
-        ),
+        OrgError::UserNotFound => {
+            refused(StatusCode::NOT_FOUND, "user_not_found", "User not found.")
+        }
         OrgError::OrganizationNotFound => ORGANIZATION_NOT_FOUND,
         OrgError::MembershipNotFound => MEMBERSHIP_NOT_FOUND,
         OrgError::PersonalImmutable => refused(

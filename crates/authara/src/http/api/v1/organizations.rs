@@ -91,6 +91,9 @@ impl From<OrgError> for ApiError {
                 "name must be 1 to 255 characters, without control characters.",
             ),
             OrgError::Store(s) => s.into(),
+            // The internal API's refusals (`api::internal::v1` answers them in upstream's
+            // codes); the public routes never cause them.
+            other => ApiError::internal(other),
         }
     }
 }
@@ -159,7 +162,7 @@ pub struct Organization {
 }
 
 impl Organization {
-    fn new(o: &OrganizationRecord) -> Result<Self, ApiError> {
+    pub fn new(o: &OrganizationRecord) -> Result<Self, ApiError> {
         Ok(Self {
             id: o.id,
             created_at: rfc3339_seconds(o.created_at)?,
@@ -191,7 +194,7 @@ pub struct Membership {
 }
 
 impl Membership {
-    fn new(m: &MembershipRecord) -> Result<Self, ApiError> {
+    pub fn new(m: &MembershipRecord) -> Result<Self, ApiError> {
         Ok(Self {
             organization_id: m.organization_id,
             user_id: m.user_id,

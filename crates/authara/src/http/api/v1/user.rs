@@ -1,10 +1,10 @@
 //! `GET /auth/api/v1/user`: the signed-in user.
 
+use super::organizations::OrganizationSummary;
 use crate::http::api::openapi;
 use crate::http::error::ApiError;
 use crate::http::extract::ApiUser;
 use crate::http::Routes;
-use super::organizations::OrganizationSummary;
 use authara_core::session::role_names;
 use axum::response::{IntoResponse, Json, Response};
 use serde::Serialize;
