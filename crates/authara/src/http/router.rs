@@ -129,7 +129,8 @@ impl Default for Routes {
 fn routes() -> Routes {
     use api::v1;
     use pages::{
-        account, admin, challenge, email_change, login, password, password_reset, session, signup,
+        account, admin, challenge, email_change, login, organizations, password, password_reset,
+        session, signup,
     };
     Routes::new()
         .merge(login::routes())
@@ -140,6 +141,7 @@ fn routes() -> Routes {
         .merge(challenge::routes())
         .merge(email_change::routes())
         .merge(session::routes())
+        .merge(organizations::routes())
         .merge(admin::routes())
         .merge(v1::user::routes())
         .merge(v1::password::routes())
@@ -226,6 +228,7 @@ mod tests {
             ("POST", "/auth/sessions/refresh"),
             ("POST", "/auth/sessions/revoke-other"),
             ("POST", "/auth/sessions/{id}/revoke"),
+            ("POST", "/auth/organizations/switch"),
             ("POST", "/auth/admin/users/{id}/disable"),
             ("POST", "/auth/admin/users/{id}/enable"),
             ("GET", "/auth/api/v1/user"),

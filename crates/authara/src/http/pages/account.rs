@@ -1,7 +1,7 @@
 //! The account: `GET /auth/account`, its form actions (username, deletion) and the page shown
 //! after deletion.
 
-use super::{ensure_csrf, render, AccountPage, MessagePage, SessionRow};
+use super::{ensure_csrf, render, AccountPage, MessagePage, OrganizationRow, SessionRow};
 use crate::http::error::PageError;
 use crate::http::extract::{Htmx, RequestCtx, SignedIn};
 use crate::http::form;
@@ -38,6 +38,7 @@ pub async fn get_account(
 ) -> Result<Response, PageError> {
     let notice = match form::query_param(query.as_deref(), "notice") {
         Ok(Some(n)) if n == "email-changed" => Some(EMAIL_CHANGED),
+        Ok(Some(n)) if n == "organization-switched" => Some(ORGANIZATION_SWITCHED),
         _ => None,
     };
     account_page(&state, &headers, user, StatusCode::OK, None, notice).await
@@ -46,6 +47,9 @@ pub async fn get_account(
 /// Shown on the account page after an email change.
 pub const EMAIL_CHANGED: &str =
     "Your email address was changed. Every other device was signed out.";
+
+/// Shown on the account page after switching organizations.
+pub const ORGANIZATION_SWITCHED: &str = "You are now working in another organization.";
 
 /// The account page, with an error or a notice.
 pub async fn account_page(
@@ -79,6 +83,24 @@ pub async fn account_page(
             current: s.id == auth.claims.sid,
         })
         .collect();
+    let mode = state.orgs.mode();
+    let organizations = if mode.has_visible_organizations() {
+        state
+            .orgs
+            .memberships(auth.user.id)
+            .await
+            .map_err(PageError::internal)?
+            .into_iter()
+            .map(|m| OrganizationRow {
+                id: m.organization.id.to_string(),
+                current: m.organization.id == auth.organization.id,
+                name: m.organization.name,
+                role: m.membership.role.as_str(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let page = AccountPage {
         csrf_token: &csrf,
         email: &auth.user.email,
@@ -88,6 +110,10 @@ pub async fn account_page(
         error,
         notice,
         email_change: state.challenges.settings().enabled,
+        organization: &auth.organization.name,
+        organization_role: auth.organization.role.as_str(),
+        organizations,
+        can_switch: mode.allows_switching(),
     };
     Ok(render(&page, status, out))
 }

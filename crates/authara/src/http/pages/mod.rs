@@ -7,6 +7,7 @@ pub mod admin;
 pub mod challenge;
 pub mod email_change;
 pub mod login;
+pub mod organizations;
 pub mod password;
 pub mod password_reset;
 pub mod session;
@@ -56,6 +57,15 @@ pub struct SessionRow {
     pub current: bool,
 }
 
+/// One of the user's organizations on the account page.
+pub struct OrganizationRow {
+    pub id: String,
+    pub name: String,
+    pub role: &'static str,
+    /// The one the session acts in.
+    pub current: bool,
+}
+
 /// `/auth/account`.
 #[derive(Template)]
 #[template(path = "account.html")]
@@ -70,6 +80,13 @@ pub struct AccountPage<'a> {
     pub notice: Option<&'a str>,
     /// Whether the email-change form is offered (`AUTHARA_CHALLENGE_ENABLED`).
     pub email_change: bool,
+    /// The organization the session acts in, and the user's role there.
+    pub organization: &'a str,
+    pub organization_role: &'static str,
+    /// Every organization of the user (shown unless the mode is `personal`).
+    pub organizations: Vec<OrganizationRow>,
+    /// Whether "Switch" buttons are offered (`multi` mode).
+    pub can_switch: bool,
 }
 
 /// A page with a title, one message and one link (errors, deletion).
