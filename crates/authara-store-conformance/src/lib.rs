@@ -221,6 +221,18 @@ macro_rules! conformance_tests {
             rename_organization_updates_and_commits_effects,
             delete_user_keeps_created_organizations_without_creator,
             watch_changes_reports_organization_renames,
+            create_team_organization_creates_it_with_its_owner,
+            add_membership_adds_once_and_refuses_unknowns,
+            set_membership_role_changes_the_role_read_by_sessions,
+            transfer_ownership_demotes_every_other_owner,
+            remove_membership_ends_the_sessions_acting_there,
+            delete_organization_ends_the_sessions_acting_in_it,
+            create_session_in_a_team_organization_acts_there,
+            create_session_default_organization_with_several_memberships,
+            organization_lists_order_several_rows,
+            organization_writes_whose_effects_fail_change_nothing,
+            watch_changes_reports_membership_changes_and_organization_deletes,
+            users_left_without_membership_get_an_initial_organization_again,
         );
         $crate::conformance_tests!(@shared $make;
             rotate_refresh_token_race,

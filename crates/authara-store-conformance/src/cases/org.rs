@@ -2,14 +2,14 @@
 //! account (directly or by a signup completion) and never without it; the organization a
 //! session acts in, chosen at its creation, read on every authenticated request and refresh,
 //! and switched; the pinned mode, the start-up backfill, the reads, renaming, and what deleting
-//! a user leaves.
+//! a user leaves; team organizations, memberships added, re-roled and removed, ownership
+//! transferred, organizations deleted, and what that does to the sessions acting in them.
 //!
-//! Through the storage interface every user has exactly one membership (their initial
-//! organization): nothing adds a second one or removes one short of deleting the user. The
-//! states that need more (several memberships, so the default-organization order; a user or a
-//! session without a membership, so the backfill's and `ensure_initial_organization`'s work and
-//! the refusals of a session whose membership is gone) cannot be built here; the cases cover
-//! what can, and that nothing happens when there is nothing to do.
+//! Several memberships per user (so the default-organization order and the list orders), and
+//! sessions whose membership or organization is gone, are built with the membership writes.
+//! So is a user without any membership (their only organization deleted), for the backfill's
+//! and `ensure_initial_organization`'s work. Not built: a user without a membership who created
+//! a personal organization (which the backfill may skip).
 
 use std::sync::Arc;
 
@@ -17,8 +17,8 @@ use authara_core::org::{OrgKind, OrgMode, OrgRole};
 use authara_core::store::{
     ActiveOrganization, Backfilled, Change, ChangeFeed, Completed, Completion, Effects,
     InitialOrganization, MemberRecord, MembershipRecord, MembershipWithOrganization, NewChallenge,
-    NewRefreshToken, NewSignupUser, NewUser, OrganizationRecord, PendingAction, Purpose,
-    SessionUser, Store, Switched, UniqueKey,
+    NewOrganization, NewRefreshToken, NewSession, NewSignupUser, NewUser, OrganizationRecord,
+    PendingAction, Purpose, SessionUser, Store, Switched, UniqueKey,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -973,4 +973,1060 @@ pub async fn pin_organization_mode_race_has_one_winner(store: Arc<dyn Store>) {
         .expect("mode")
         .expect("pinned");
     assert!(got.iter().all(|&m| m == pinned), "{got:?}, pinned {pinned}");
+}
+
+// --- Team organizations and membership changes -------------------------------------------------
+
+/// A team organization to create.
+fn team(name: &str) -> NewOrganization {
+    NewOrganization {
+        id: Uuid::new_v4(),
+        name: name.to_owned(),
+    }
+}
+
+/// The team organization `organization` created by `owner` at `at`, as it should read back.
+fn team_record(
+    organization: &NewOrganization,
+    owner: Uuid,
+    at: OffsetDateTime,
+) -> OrganizationRecord {
+    OrganizationRecord {
+        id: organization.id,
+        name: organization.name.clone(),
+        kind: OrgKind::Team,
+        created_by_user_id: Some(owner),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// A membership as it should read back, created and last changed at `at`.
+fn membership(
+    organization_id: Uuid,
+    user_id: Uuid,
+    role: OrgRole,
+    at: OffsetDateTime,
+) -> MembershipRecord {
+    MembershipRecord {
+        organization_id,
+        user_id,
+        role,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// Creates `organization` with `owner` at `at`, no effects.
+async fn create_team(
+    store: &dyn Store,
+    organization: &NewOrganization,
+    owner: Uuid,
+    at: OffsetDateTime,
+) -> MembershipWithOrganization {
+    store
+        .create_team_organization(organization.clone(), owner, at, Effects::none())
+        .await
+        .expect("create team organization")
+}
+
+/// Adds `user_id` to `organization_id` as `role` at `at`, no effects.
+async fn join(
+    store: &dyn Store,
+    organization_id: Uuid,
+    user_id: Uuid,
+    role: OrgRole,
+    at: OffsetDateTime,
+) -> MembershipRecord {
+    store
+        .add_membership(organization_id, user_id, role, at, Effects::none())
+        .await
+        .expect("add membership")
+}
+
+/// A session of `user_id`, live at [`now`], acting in `organization_id`.
+async fn login_in(
+    store: &dyn Store,
+    user_id: Uuid,
+    organization_id: Uuid,
+) -> (NewSession, NewRefreshToken, ActiveOrganization) {
+    let (mut session, token) = new_login(
+        user_id,
+        now() - Duration::hours(1),
+        now() + Duration::days(1),
+    );
+    session.organization_id = Some(organization_id);
+    let active = store
+        .create_session(session.clone(), token.clone())
+        .await
+        .expect("create session in an organization");
+    (session, token, active)
+}
+
+/// The roles of `organization_id`'s members, by user, in the list's order.
+async fn roles(store: &dyn Store, organization_id: Uuid) -> Vec<(Uuid, OrgRole)> {
+    members(store, organization_id)
+        .await
+        .iter()
+        .map(|m| (m.membership.user_id, m.membership.role))
+        .collect()
+}
+
+/// A refresh of `token` at [`now`] refuses (rotates nothing, consumes nothing) and reports no
+/// organization; the token is still stored, unconsumed.
+async fn assert_refresh_refused(store: &dyn Store, token: &NewRefreshToken, what: &str) {
+    let next = replacement(now() + Duration::days(1));
+    let outcome = rotate(store, &token.token_hash, always(now()), &next)
+        .await
+        .expect("the token is still stored");
+    assert_eq!(outcome.rotated, None, "{what}: rotated");
+    assert_eq!(outcome.record.organization, None, "{what}: organization");
+    assert!(
+        !is_stored(store, &next.token_hash).await,
+        "{what}: replacement stored"
+    );
+    let record = token_record(store, &token.token_hash).await;
+    assert_eq!(record.consumed_at, None, "{what}: consumed");
+    assert_eq!(record.organization, None, "{what}: organization read");
+}
+
+/// `create_team_organization` creates a team organization created by the owner at `now`, with
+/// their owner membership then, commits its effects, and returns both; the owner's memberships
+/// list it after their older initial one. An unknown owner is `NotFound`, an organization id
+/// that is taken fails; neither writes anything.
+pub async fn create_team_organization_creates_it_with_its_owner(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let acme = team("Acme");
+    let created = store
+        .create_team_organization(acme.clone(), alice.id, now(), one_of_each(alice.id))
+        .await
+        .expect("create team organization");
+    let expected = MembershipWithOrganization {
+        organization: team_record(&acme, alice.id, now()),
+        membership: membership(acme.id, alice.id, OrgRole::Owner, now()),
+    };
+    assert_eq!(created, expected);
+    assert_eq!(
+        organization(store, acme.id).await,
+        Some(expected.organization.clone())
+    );
+    assert_eq!(
+        store
+            .find_membership(acme.id, alice.id)
+            .await
+            .expect("find membership"),
+        Some(expected.clone())
+    );
+    assert_eq!(
+        memberships(store, alice.id).await,
+        [with_organization(&alice), expected.clone()],
+        "oldest membership first"
+    );
+    assert_eq!(roles(store, acme.id).await, [(alice.id, OrgRole::Owner)]);
+    assert_effects(store, 1, 1, "a team organization").await;
+
+    let ghost = team("Ghost");
+    let nobody = Uuid::new_v4();
+    assert_not_found(
+        store
+            .create_team_organization(ghost.clone(), nobody, now(), one_of_each(nobody))
+            .await,
+    );
+    assert_eq!(organization(store, ghost.id).await, None);
+    assert_eq!(members(store, ghost.id).await, []);
+
+    let taken = NewOrganization {
+        id: acme.id,
+        name: "Taken".to_owned(),
+    };
+    assert!(
+        store
+            .create_team_organization(taken, alice.id, now() + us(1), one_of_each(alice.id))
+            .await
+            .is_err(),
+        "an organization id that is taken"
+    );
+    assert_eq!(
+        organization(store, acme.id).await,
+        Some(expected.organization.clone())
+    );
+    assert_eq!(
+        memberships(store, alice.id).await,
+        [with_organization(&alice), expected]
+    );
+    assert_effects(store, 1, 1, "refused team organizations").await;
+}
+
+/// `add_membership` adds the user with the role at `now`, commits its effects and returns the
+/// membership; members list oldest membership first. A second membership of the same user is
+/// `Conflict(Membership)` and keeps the first as it was; an unknown organization or user is
+/// `NotFound`; none of these writes anything.
+pub async fn add_membership_adds_once_and_refuses_unknowns(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let at = now() + us(7);
+
+    let added = store
+        .add_membership(
+            alice.organization.id,
+            bob.id,
+            OrgRole::Member,
+            at,
+            one_of_each(bob.id),
+        )
+        .await
+        .expect("add membership");
+    assert_eq!(
+        added,
+        membership(alice.organization.id, bob.id, OrgRole::Member, at)
+    );
+    assert_eq!(
+        store
+            .find_membership(alice.organization.id, bob.id)
+            .await
+            .expect("find membership"),
+        Some(MembershipWithOrganization {
+            organization: organization_of(&alice),
+            membership: added.clone(),
+        })
+    );
+    assert_eq!(
+        members(store, alice.organization.id).await,
+        [
+            MemberRecord {
+                membership: membership_of(&alice),
+                email: alice.email.clone(),
+                username: alice.username.clone(),
+                disabled: false,
+            },
+            MemberRecord {
+                membership: added.clone(),
+                email: bob.email.clone(),
+                username: bob.username.clone(),
+                disabled: false,
+            },
+        ]
+    );
+    assert_eq!(
+        memberships(store, bob.id).await,
+        [
+            with_organization(&bob),
+            MembershipWithOrganization {
+                organization: organization_of(&alice),
+                membership: added.clone(),
+            },
+        ]
+    );
+    assert_effects(store, 1, 1, "a membership added").await;
+
+    // Again, with another role: the first stays.
+    assert_conflict(
+        store
+            .add_membership(
+                alice.organization.id,
+                bob.id,
+                OrgRole::Admin,
+                at + us(1),
+                one_of_each(bob.id),
+            )
+            .await,
+        UniqueKey::Membership,
+    );
+    assert_conflict(
+        store
+            .add_membership(
+                alice.organization.id,
+                alice.id,
+                OrgRole::Member,
+                at,
+                one_of_each(alice.id),
+            )
+            .await,
+        UniqueKey::Membership,
+    );
+    assert_eq!(
+        roles(store, alice.organization.id).await,
+        [(alice.id, OrgRole::Owner), (bob.id, OrgRole::Member)]
+    );
+    assert_eq!(
+        store
+            .find_membership(alice.organization.id, bob.id)
+            .await
+            .expect("find membership")
+            .map(|m| m.membership),
+        Some(added)
+    );
+
+    let nobody = Uuid::new_v4();
+    assert_not_found(
+        store
+            .add_membership(
+                alice.organization.id,
+                nobody,
+                OrgRole::Member,
+                at,
+                one_of_each(nobody),
+            )
+            .await,
+    );
+    let nowhere = Uuid::new_v4();
+    assert_not_found(
+        store
+            .add_membership(nowhere, bob.id, OrgRole::Member, at, one_of_each(bob.id))
+            .await,
+    );
+    assert_eq!(members(store, nowhere).await, []);
+    assert_eq!(memberships(store, nobody).await, []);
+    assert_eq!(memberships(store, bob.id).await.len(), 2);
+    assert_effects(store, 1, 1, "refused memberships").await;
+}
+
+/// `set_membership_role` changes the role and `updated_at` (not `created_at`), commits its
+/// effects and returns the membership; a session acting there reads the new role at once. No
+/// such membership (a user of another organization, an unknown organization or user) is
+/// `NotFound` and changes nothing.
+pub async fn set_membership_role_changes_the_role_read_by_sessions(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let carol = create_user(store, "carol").await;
+    let joined = now() - Duration::days(1);
+    join(
+        store,
+        alice.organization.id,
+        bob.id,
+        OrgRole::Member,
+        joined,
+    )
+    .await;
+    let (session, token, active) = login_in(store, bob.id, alice.organization.id).await;
+    assert_eq!(active.role, OrgRole::Member);
+
+    let at = now() + us(5);
+    let changed = store
+        .set_membership_role(
+            alice.organization.id,
+            bob.id,
+            OrgRole::Admin,
+            at,
+            one_of_each(bob.id),
+        )
+        .await
+        .expect("set role");
+    assert_eq!(
+        changed,
+        MembershipRecord {
+            updated_at: at,
+            ..membership(alice.organization.id, bob.id, OrgRole::Admin, joined)
+        }
+    );
+    assert_eq!(
+        store
+            .find_membership(alice.organization.id, bob.id)
+            .await
+            .expect("find membership")
+            .map(|m| m.membership),
+        Some(changed)
+    );
+    assert_eq!(
+        session_user(store, session.id, bob.id)
+            .await
+            .map(|u| u.organization.role),
+        Some(OrgRole::Admin)
+    );
+    assert_eq!(
+        token_record(store, &token.token_hash)
+            .await
+            .organization
+            .map(|o| o.role),
+        Some(OrgRole::Admin)
+    );
+    assert_eq!(
+        roles(store, alice.organization.id).await,
+        [(alice.id, OrgRole::Owner), (bob.id, OrgRole::Admin)],
+        "the owner is untouched"
+    );
+    assert_effects(store, 1, 1, "a role changed").await;
+
+    // A non-member, an unknown user, an unknown organization.
+    for (org, user) in [
+        (alice.organization.id, carol.id),
+        (alice.organization.id, Uuid::new_v4()),
+        (Uuid::new_v4(), bob.id),
+    ] {
+        assert_not_found(
+            store
+                .set_membership_role(org, user, OrgRole::Owner, at, one_of_each(user))
+                .await,
+        );
+    }
+    assert_eq!(
+        memberships(store, carol.id).await,
+        [with_organization(&carol)]
+    );
+    assert_eq!(
+        roles(store, alice.organization.id).await,
+        [(alice.id, OrgRole::Owner), (bob.id, OrgRole::Admin)]
+    );
+    assert_effects(store, 1, 1, "refused role changes").await;
+}
+
+/// `transfer_ownership` makes the new owner the owner and every other owner an admin (both at
+/// `now`), leaves admins and members as they were, and commits its effects; to a non-member, or
+/// in an unknown organization, it is `NotFound` and changes nothing.
+pub async fn transfer_ownership_demotes_every_other_owner(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let carol = create_user(store, "carol").await;
+    let dave = create_user(store, "dave").await;
+    let erin = create_user(store, "erin").await;
+    let acme = team("Acme");
+    let t0 = now() - Duration::days(3);
+    create_team(store, &acme, alice.id, t0).await;
+    let bobs = join(store, acme.id, bob.id, OrgRole::Admin, t0 + us(1)).await;
+    join(store, acme.id, carol.id, OrgRole::Member, t0 + us(2)).await;
+    join(store, acme.id, dave.id, OrgRole::Owner, t0 + us(3)).await;
+
+    let at = now() + us(9);
+    store
+        .transfer_ownership(acme.id, carol.id, at, one_of_each(carol.id))
+        .await
+        .expect("transfer");
+    let after: Vec<MembershipRecord> = members(store, acme.id)
+        .await
+        .into_iter()
+        .map(|m| m.membership)
+        .collect();
+    assert_eq!(
+        after,
+        [
+            MembershipRecord {
+                updated_at: at,
+                ..membership(acme.id, alice.id, OrgRole::Admin, t0)
+            },
+            bobs.clone(),
+            MembershipRecord {
+                updated_at: at,
+                ..membership(acme.id, carol.id, OrgRole::Owner, t0 + us(2))
+            },
+            MembershipRecord {
+                updated_at: at,
+                ..membership(acme.id, dave.id, OrgRole::Admin, t0 + us(3))
+            },
+        ]
+    );
+    // Alice's own organization is untouched.
+    assert_eq!(
+        memberships(store, alice.id).await[0],
+        with_organization(&alice)
+    );
+    assert_effects(store, 1, 1, "a transfer").await;
+
+    // To the owner herself: she stays owner, nobody else is one.
+    store
+        .transfer_ownership(acme.id, carol.id, at + us(1), Effects::none())
+        .await
+        .expect("transfer to the owner");
+    assert_eq!(
+        roles(store, acme.id).await,
+        [
+            (alice.id, OrgRole::Admin),
+            (bob.id, OrgRole::Admin),
+            (carol.id, OrgRole::Owner),
+            (dave.id, OrgRole::Admin),
+        ]
+    );
+
+    let before = members(store, acme.id).await;
+    for (org, user) in [
+        (acme.id, erin.id),
+        (acme.id, Uuid::new_v4()),
+        (Uuid::new_v4(), carol.id),
+        (erin.organization.id, alice.id),
+    ] {
+        assert_not_found(
+            store
+                .transfer_ownership(org, user, at + us(2), one_of_each(user))
+                .await,
+        );
+    }
+    assert_eq!(members(store, acme.id).await, before);
+    assert_eq!(
+        memberships(store, erin.id).await,
+        [with_organization(&erin)]
+    );
+    assert_effects(store, 1, 1, "refused transfers").await;
+}
+
+/// `remove_membership` removes the membership and commits its effects; the user's sessions
+/// acting in that organization stop being live and their tokens no longer refresh (nothing
+/// consumed, no organization read), while their sessions elsewhere and the other members' stay
+/// live. Removing it again, or a membership that never was, is `NotFound` with no effects.
+pub async fn remove_membership_ends_the_sessions_acting_there(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    join(
+        store,
+        alice.organization.id,
+        bob.id,
+        OrgRole::Admin,
+        now() - Duration::days(1),
+    )
+    .await;
+    let (there, there_token, _) = login_in(store, bob.id, alice.organization.id).await;
+    let (home, home_token) = login(store, bob.id).await;
+    let (alices, _) = login(store, alice.id).await;
+    assert!(is_live(store, &there, now()).await);
+
+    store
+        .remove_membership(alice.organization.id, bob.id, one_of_each(bob.id))
+        .await
+        .expect("remove membership");
+    assert_eq!(
+        store
+            .find_membership(alice.organization.id, bob.id)
+            .await
+            .expect("find membership"),
+        None
+    );
+    assert_eq!(memberships(store, bob.id).await, [with_organization(&bob)]);
+    assert_eq!(
+        roles(store, alice.organization.id).await,
+        [(alice.id, OrgRole::Owner)]
+    );
+    assert!(
+        session_user(store, there.id, bob.id).await.is_none(),
+        "session still live"
+    );
+    assert_refresh_refused(store, &there_token, "a session in a left organization").await;
+    assert_eq!(
+        session_user(store, home.id, bob.id)
+            .await
+            .map(|u| u.organization),
+        Some(initial_org_of(&bob))
+    );
+    assert!(is_live(store, &alices, now()).await);
+    rotate_ok(store, &home_token.token_hash, now()).await;
+    assert_effects(store, 1, 1, "a membership removed").await;
+
+    for (org, user) in [
+        (alice.organization.id, bob.id),
+        (bob.organization.id, alice.id),
+        (Uuid::new_v4(), bob.id),
+        (alice.organization.id, Uuid::new_v4()),
+    ] {
+        assert_not_found(store.remove_membership(org, user, one_of_each(user)).await);
+    }
+    assert_eq!(
+        roles(store, bob.organization.id).await,
+        [(bob.id, OrgRole::Owner)]
+    );
+    assert_effects(store, 1, 1, "refused removals").await;
+
+    // Neither can a new session act there any more.
+    let (mut session, token) = new_login(bob.id, now(), now() + Duration::days(1));
+    session.organization_id = Some(alice.organization.id);
+    assert_not_found(store.create_session(session, token).await);
+}
+
+/// `delete_organization` deletes the organization and its memberships and commits its effects;
+/// every session acting in it stops being live and no longer refreshes; the members' other
+/// organizations and sessions stay; a new session of a member acts in their default
+/// organization. An unknown (or already deleted) organization is `NotFound` with no effects.
+pub async fn delete_organization_ends_the_sessions_acting_in_it(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let acme = team("Acme");
+    create_team(store, &acme, alice.id, now() - Duration::days(2)).await;
+    join(
+        store,
+        acme.id,
+        bob.id,
+        OrgRole::Member,
+        now() - Duration::days(1),
+    )
+    .await;
+    let (alices, alices_token, _) = login_in(store, alice.id, acme.id).await;
+    let (bobs, bobs_token, active) = login_in(store, bob.id, acme.id).await;
+    assert_eq!(
+        active,
+        ActiveOrganization {
+            id: acme.id,
+            name: "Acme".to_owned(),
+            role: OrgRole::Member,
+        }
+    );
+    let (alices_home, _) = login(store, alice.id).await;
+
+    store
+        .delete_organization(acme.id, one_of_each(alice.id))
+        .await
+        .expect("delete organization");
+    assert_eq!(organization(store, acme.id).await, None);
+    assert_eq!(members(store, acme.id).await, []);
+    assert_eq!(
+        memberships(store, alice.id).await,
+        [with_organization(&alice)]
+    );
+    assert_eq!(memberships(store, bob.id).await, [with_organization(&bob)]);
+    for (what, session, token) in [
+        ("alice's", &alices, &alices_token),
+        ("bob's", &bobs, &bobs_token),
+    ] {
+        assert!(
+            session_user(store, session.id, session.user_id)
+                .await
+                .is_none(),
+            "{what} session still live"
+        );
+        assert_refresh_refused(store, token, what).await;
+    }
+    assert_eq!(
+        session_user(store, alices_home.id, alice.id)
+            .await
+            .map(|u| u.organization),
+        Some(initial_org_of(&alice))
+    );
+    assert_eq!(
+        organization(store, alice.organization.id).await,
+        Some(organization_of(&alice))
+    );
+    let (session, token) = new_login(bob.id, now(), now() + Duration::days(1));
+    assert_eq!(
+        store.create_session(session, token).await.expect("login"),
+        initial_org_of(&bob)
+    );
+    assert_effects(store, 1, 1, "an organization deleted").await;
+
+    assert_not_found(
+        store
+            .delete_organization(acme.id, one_of_each(alice.id))
+            .await,
+    );
+    assert_not_found(
+        store
+            .delete_organization(Uuid::new_v4(), one_of_each(alice.id))
+            .await,
+    );
+    assert_effects(store, 1, 1, "refused deletes").await;
+}
+
+/// `create_session` with `organization_id` set to a team organization the user joined acts
+/// there, with the user's role there, for the session, its token and its rotations; without
+/// one, the user's default organization.
+pub async fn create_session_in_a_team_organization_acts_there(store: &dyn Store) {
+    let alice = create_user_of_kind(store, "alice", OrgKind::Personal).await;
+    let bob = create_user(store, "bob").await;
+    let acme = team("Acme");
+    create_team(store, &acme, bob.id, now() - Duration::days(30)).await;
+    join(
+        store,
+        acme.id,
+        alice.id,
+        OrgRole::Admin,
+        now() - Duration::days(20),
+    )
+    .await;
+    let expected = ActiveOrganization {
+        id: acme.id,
+        name: "Acme".to_owned(),
+        role: OrgRole::Admin,
+    };
+
+    let (session, token, active) = login_in(store, alice.id, acme.id).await;
+    assert_eq!(active, expected);
+    assert_eq!(
+        session_user(store, session.id, alice.id).await,
+        Some(SessionUser {
+            user: record_of(&alice),
+            organization: expected.clone(),
+        })
+    );
+    assert_eq!(
+        token_record(store, &token.token_hash).await.organization,
+        Some(expected.clone())
+    );
+    let next = rotate_ok(store, &token.token_hash, now()).await;
+    assert_eq!(
+        token_record(store, &next).await.organization,
+        Some(expected)
+    );
+
+    // Without one: her personal organization, though the team membership is older.
+    let (session, _) = login(store, alice.id).await;
+    assert_eq!(
+        session_user(store, session.id, alice.id)
+            .await
+            .map(|u| u.organization),
+        Some(initial_org_of(&alice))
+    );
+}
+
+/// The default organization of a session created without one: the oldest membership in a
+/// personal organization, however old the others are; without a personal one, the oldest
+/// membership, ties by organization id.
+pub async fn create_session_default_organization_with_several_memberships(store: &dyn Store) {
+    let owner = create_user(store, "owner").await;
+    let mut teams = Vec::new();
+    for name in ["Older", "Same-a", "Same-b"] {
+        let t = team(name);
+        create_team(store, &t, owner.id, now() - Duration::days(60)).await;
+        teams.push(t);
+    }
+    let default_of = |user_id: Uuid| async move {
+        let (session, token) = new_login(user_id, now(), now() + Duration::days(1));
+        store
+            .create_session(session, token)
+            .await
+            .expect("create session")
+    };
+
+    // Personal beats an older team membership.
+    let pat = create_user_of_kind(store, "pat", OrgKind::Personal).await;
+    join(
+        store,
+        teams[0].id,
+        pat.id,
+        OrgRole::Owner,
+        now() - Duration::days(50),
+    )
+    .await;
+    assert_eq!(default_of(pat.id).await, initial_org_of(&pat));
+
+    // No personal one: the oldest membership, here older than the initial organization.
+    let tim = create_user(store, "tim").await;
+    join(
+        store,
+        teams[0].id,
+        tim.id,
+        OrgRole::Member,
+        now() - Duration::days(50),
+    )
+    .await;
+    assert_eq!(
+        default_of(tim.id).await,
+        ActiveOrganization {
+            id: teams[0].id,
+            name: "Older".to_owned(),
+            role: OrgRole::Member,
+        }
+    );
+    // A newer one changes nothing.
+    let tom = create_user(store, "tom").await;
+    join(store, teams[0].id, tom.id, OrgRole::Member, now()).await;
+    assert_eq!(default_of(tom.id).await, initial_org_of(&tom));
+
+    // Two memberships as old as each other: the lower organization id.
+    let tia = create_user(store, "tia").await;
+    let tied = now() - Duration::days(40);
+    join(store, teams[1].id, tia.id, OrgRole::Member, tied).await;
+    join(store, teams[2].id, tia.id, OrgRole::Admin, tied).await;
+    let first = teams[1..].iter().min_by_key(|t| t.id).expect("two teams");
+    let got = default_of(tia.id).await;
+    assert_eq!(got.id, first.id);
+    assert_eq!(got.name, first.name);
+}
+
+/// `list_user_memberships` lists oldest membership first, ties by organization id, and
+/// `list_members` oldest membership first, ties by user id, whatever the order of creation.
+pub async fn organization_lists_order_several_rows(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let acme = team("Acme");
+    create_team(store, &acme, alice.id, now()).await;
+    let mut users = Vec::new();
+    for name in ["u1", "u2", "u3", "u4"] {
+        users.push(create_user(store, name).await);
+    }
+    // Joined in an order unlike the membership times: u3 oldest, then u1/u2/u4 at one instant.
+    let tied = now() - Duration::days(20);
+    join(store, acme.id, users[1].id, OrgRole::Member, tied).await;
+    join(store, acme.id, users[3].id, OrgRole::Admin, tied).await;
+    join(store, acme.id, users[2].id, OrgRole::Member, tied - us(1)).await;
+    join(store, acme.id, users[0].id, OrgRole::Member, tied).await;
+    let mut same_time = vec![users[0].id, users[1].id, users[3].id];
+    same_time.sort();
+    // Alice (`now`) is the newest; her team membership is newer than her initial one.
+    let mut expected = vec![users[2].id];
+    expected.extend(same_time);
+    expected.push(alice.id);
+    let listed: Vec<Uuid> = members(store, acme.id)
+        .await
+        .iter()
+        .map(|m| m.membership.user_id)
+        .collect();
+    assert_eq!(listed, expected);
+
+    // A user in several organizations: two at one instant, one older.
+    let bob = &users[0];
+    let mut orgs = Vec::new();
+    for name in ["Beta", "Gamma", "Delta"] {
+        let t = team(name);
+        create_team(store, &t, alice.id, now()).await;
+        orgs.push(t.id);
+    }
+    join(store, orgs[0], bob.id, OrgRole::Member, tied + us(5)).await;
+    join(store, orgs[1], bob.id, OrgRole::Member, tied + us(5)).await;
+    join(
+        store,
+        orgs[2],
+        bob.id,
+        OrgRole::Member,
+        tied - Duration::days(1),
+    )
+    .await;
+    let mut same_time = vec![orgs[0], orgs[1]];
+    same_time.sort();
+    // bob's initial organization was created with him (`now() - 10 days`).
+    let mut expected = vec![orgs[2], acme.id];
+    expected.extend(same_time);
+    expected.push(bob.organization.id);
+    let listed: Vec<Uuid> = memberships(store, bob.id)
+        .await
+        .iter()
+        .map(|m| m.organization.id)
+        .collect();
+    assert_eq!(listed, expected);
+}
+
+/// The organization writes commit their change with their effects or not at all: effects that
+/// cannot be stored (two events with one id) fail the write, which changes nothing.
+pub async fn organization_writes_whose_effects_fail_change_nothing(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let acme = team("Acme");
+    create_team(store, &acme, alice.id, now() - Duration::days(1)).await;
+    join(
+        store,
+        acme.id,
+        bob.id,
+        OrgRole::Member,
+        now() - Duration::days(1),
+    )
+    .await;
+    let event = event_at(alice.id, now());
+    let twice = || Effects::none().event(event.clone()).event(event.clone());
+    let before_alice = memberships(store, alice.id).await;
+    let before_bob = memberships(store, bob.id).await;
+
+    let other = team("Other");
+    assert!(store
+        .create_team_organization(other.clone(), alice.id, now(), twice())
+        .await
+        .is_err());
+    assert_eq!(organization(store, other.id).await, None);
+    assert!(store
+        .add_membership(
+            alice.organization.id,
+            bob.id,
+            OrgRole::Member,
+            now(),
+            twice()
+        )
+        .await
+        .is_err());
+    assert!(store
+        .set_membership_role(acme.id, bob.id, OrgRole::Admin, now(), twice())
+        .await
+        .is_err());
+    assert!(store
+        .transfer_ownership(acme.id, bob.id, now(), twice())
+        .await
+        .is_err());
+    assert!(store
+        .remove_membership(acme.id, bob.id, twice())
+        .await
+        .is_err());
+    assert!(store.delete_organization(acme.id, twice()).await.is_err());
+
+    assert_eq!(memberships(store, alice.id).await, before_alice);
+    assert_eq!(memberships(store, bob.id).await, before_bob);
+    assert_effects(store, 0, 0, "failed organization writes").await;
+}
+
+/// On a backend with a change feed, a role change and a removal report the member as changed,
+/// and deleting an organization reports each member and each session acting in it (in any
+/// order); nothing else arrives before a later revocation.
+pub async fn watch_changes_reports_membership_changes_and_organization_deletes(store: &dyn Store) {
+    let mut rx = match store.watch_changes().await.expect("watch") {
+        ChangeFeed::Unsupported => return,
+        ChangeFeed::Channel(rx) => rx,
+    };
+    assert_eq!(next(&mut rx).await, Change::Resumed);
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let acme = team("Acme");
+    create_team(store, &acme, alice.id, now() - Duration::days(1)).await;
+    join(
+        store,
+        acme.id,
+        bob.id,
+        OrgRole::Member,
+        now() - Duration::days(1),
+    )
+    .await;
+    let (marker, _) = login(store, alice.id).await;
+
+    store
+        .set_membership_role(acme.id, bob.id, OrgRole::Admin, now(), Effects::none())
+        .await
+        .expect("set role");
+    assert_eq!(next(&mut rx).await, Change::User(bob.id));
+    store
+        .remove_membership(acme.id, bob.id, Effects::none())
+        .await
+        .expect("remove");
+    assert_eq!(next(&mut rx).await, Change::User(bob.id));
+
+    join(store, acme.id, bob.id, OrgRole::Member, now()).await;
+    let (alices, _, _) = login_in(store, alice.id, acme.id).await;
+    let (bobs, _, _) = login_in(store, bob.id, acme.id).await;
+    store
+        .delete_organization(acme.id, Effects::none())
+        .await
+        .expect("delete organization");
+    let expected = [
+        Change::User(alice.id),
+        Change::User(bob.id),
+        Change::Session(alices.id),
+        Change::Session(bobs.id),
+    ];
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let change = next(&mut rx).await;
+        assert!(
+            expected.contains(&change),
+            "unexpected {change:?} (got {got:?})"
+        );
+        if !got.contains(&change) {
+            got.push(change);
+        }
+    }
+    assert!(store
+        .revoke_session(marker.id, None, now(), Effects::none())
+        .await
+        .expect("revoke"));
+    assert_eq!(next(&mut rx).await, Change::Session(marker.id));
+}
+
+/// A user whose only organization was deleted has no membership (and their sessions no active
+/// organization): `ensure_initial_organization` gives them one (with its effects), once; the
+/// backfill gives the others one of the kind asked for, named after the username, and moves
+/// every session without an active organization to its user's default one; a second backfill
+/// finds nothing to do.
+pub async fn users_left_without_membership_get_an_initial_organization_again(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let (alices, _) = login(store, alice.id).await;
+    let (bobs, _) = login(store, bob.id).await;
+    for user in [&alice, &bob] {
+        store
+            .delete_organization(user.organization.id, Effects::none())
+            .await
+            .expect("delete organization");
+        assert_eq!(memberships(store, user.id).await, []);
+    }
+
+    let fresh = InitialOrganization {
+        id: Uuid::new_v4(),
+        name: "Alice's".to_owned(),
+        kind: OrgKind::Personal,
+    };
+    let at = now() + us(3);
+    assert!(store
+        .ensure_initial_organization(alice.id, fresh.clone(), at, one_of_each(alice.id))
+        .await
+        .expect("ensure"));
+    let alices_org = MembershipWithOrganization {
+        organization: OrganizationRecord {
+            id: fresh.id,
+            name: fresh.name.clone(),
+            kind: OrgKind::Personal,
+            created_by_user_id: Some(alice.id),
+            created_at: at,
+            updated_at: at,
+        },
+        membership: membership(fresh.id, alice.id, OrgRole::Owner, at),
+    };
+    assert_eq!(
+        memberships(store, alice.id).await,
+        std::slice::from_ref(&alices_org)
+    );
+    assert_effects(store, 1, 1, "an initial organization ensured").await;
+    let again = InitialOrganization {
+        id: Uuid::new_v4(),
+        ..fresh.clone()
+    };
+    assert!(!store
+        .ensure_initial_organization(alice.id, again.clone(), at, one_of_each(alice.id))
+        .await
+        .expect("ensure again"));
+    assert_eq!(organization(store, again.id).await, None);
+    assert_effects(store, 1, 1, "an initial organization ensured twice").await;
+    // Not live yet: the session still has no active organization.
+    assert!(session_user(store, alices.id, alice.id).await.is_none());
+
+    let backfilled_at = now() + us(4);
+    assert_eq!(
+        store
+            .backfill_organizations(OrgKind::Team, backfilled_at)
+            .await
+            .expect("backfill"),
+        Backfilled {
+            organizations: 1,
+            sessions: 2,
+        }
+    );
+    let bobs_orgs = memberships(store, bob.id).await;
+    let [bobs_org] = &bobs_orgs[..] else {
+        panic!("bob has one membership: {bobs_orgs:?}");
+    };
+    assert_eq!(
+        bobs_org.organization,
+        OrganizationRecord {
+            id: bobs_org.organization.id,
+            name: "bob".to_owned(),
+            kind: OrgKind::Team,
+            created_by_user_id: Some(bob.id),
+            created_at: backfilled_at,
+            updated_at: backfilled_at,
+        }
+    );
+    assert_eq!(
+        bobs_org.membership,
+        membership(
+            bobs_org.organization.id,
+            bob.id,
+            OrgRole::Owner,
+            backfilled_at
+        )
+    );
+    assert_ne!(bobs_org.organization.id, bob.organization.id, "a new id");
+    assert_eq!(
+        session_user(store, alices.id, alice.id)
+            .await
+            .map(|u| u.organization),
+        Some(ActiveOrganization {
+            id: fresh.id,
+            name: fresh.name.clone(),
+            role: OrgRole::Owner,
+        })
+    );
+    assert_eq!(
+        session_user(store, bobs.id, bob.id)
+            .await
+            .map(|u| u.organization),
+        Some(ActiveOrganization {
+            id: bobs_org.organization.id,
+            name: "bob".to_owned(),
+            role: OrgRole::Owner,
+        })
+    );
+    assert_eq!(memberships(store, alice.id).await, [alices_org]);
+    assert_eq!(
+        store
+            .backfill_organizations(OrgKind::Team, backfilled_at)
+            .await
+            .expect("backfill again"),
+        Backfilled::default()
+    );
+    assert_effects(store, 1, 1, "backfills").await;
 }
