@@ -26,6 +26,7 @@ mod cli;
 mod csrf;
 mod email;
 mod faults;
+mod go_verifier;
 mod hostile;
 mod json_api;
 mod limits;
