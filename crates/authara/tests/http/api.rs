@@ -26,7 +26,15 @@ async fn user_endpoint_returns_the_documented_shape(b: Backend) {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["created_at", "disabled", "email", "id", "roles", "username"]
+        [
+            "created_at",
+            "disabled",
+            "email",
+            "id",
+            "organization",
+            "roles",
+            "username"
+        ]
     );
     assert!(uuid::Uuid::parse_str(body["id"].as_str().unwrap()).is_ok());
     assert_eq!(body["email"], e.as_str());
@@ -35,6 +43,17 @@ async fn user_endpoint_returns_the_documented_shape(b: Backend) {
     let created = body["created_at"].as_str().unwrap();
     assert!(created.ends_with('Z') && created.len() == 20, "{created}");
     time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339).unwrap();
+    // Upstream's `OrganizationSummary` of the token's organization: in the default `single`
+    // mode the signup's team organization, named after the username, owned by the user.
+    let org = body["organization"].as_object().unwrap();
+    let mut keys: Vec<&str> = org.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["id", "name", "role"]);
+    assert_eq!(body["organization"]["name"], body["username"]);
+    assert_eq!(body["organization"]["role"], "owner");
+    let access = app.cookie("authara_access").unwrap();
+    assert_eq!(claims(&access)["org_id"], body["organization"]["id"]);
+    assert_eq!(claims(&access)["org_role"], "owner");
 }
 
 async fn user_endpoint_without_a_token_is_401_with_the_envelope(b: Backend) {

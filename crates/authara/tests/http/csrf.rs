@@ -21,6 +21,8 @@ pub struct Signed {
     pub app: TestApp,
     pub user_id: String,
     pub session_id: String,
+    /// The organization of the token.
+    pub org_id: String,
 }
 
 /// Signs up, grants admin behind the server's back, and refreshes to an admin token.
@@ -46,13 +48,15 @@ pub async fn signed_in_admin(b: Backend) -> Signed {
     Signed {
         user_id: c["sub"].as_str().unwrap().to_owned(),
         session_id: c["sid"].as_str().unwrap().to_owned(),
+        org_id: c["org_id"].as_str().unwrap().to_owned(),
         app,
     }
 }
 
 /// Every state-changing route of the router, with its path parameters filled in so that the
 /// handler would act: `{id}` of a session route is the caller's own session, of a user route
-/// the caller's own user. A parameter this does not know fails the test, to be taught here.
+/// the caller's own user, `{organizationID}` the organization of the caller's token. A parameter
+/// this does not know fails the test, to be taught here.
 pub fn state_changing(s: &Signed) -> Vec<(Route, String)> {
     let routes: Vec<Route> = route_table()
         .into_iter()
@@ -70,6 +74,11 @@ pub fn state_changing(s: &Signed) -> Vec<(Route, String)> {
                 r.path.replace("{id}", &s.user_id)
             } else if r.path == "/auth/verify-challenge/{action}" {
                 r.path.replace("{action}", "password-reset")
+            } else if r
+                .path
+                .starts_with("/auth/api/v1/organizations/{organizationID}")
+            {
+                r.path.replace("{organizationID}", &s.org_id)
             } else {
                 r.path.to_owned()
             };

@@ -5,13 +5,14 @@ use crate::helpers::TestApp;
 use authara::config::DatabaseConfig;
 use sqlx::{Connection as _, Row as _};
 
-/// Every row of users, sessions, refresh tokens, challenges and email jobs (the columns a
-/// request could change), as text, in a stable order.
-const QUERIES: [&str; 5] = [
+/// Every row of users, sessions, refresh tokens, challenges, email jobs, organizations and
+/// memberships (the columns a request could change), as text, in a stable order.
+const QUERIES: [&str; 7] = [
     "SELECT 'user', CAST(id AS TEXT), email, username, password_hash, CAST(is_admin AS TEXT), \
      CAST(disabled AS TEXT), CAST(updated_at AS TEXT) FROM users ORDER BY id",
     "SELECT 'session', CAST(id AS TEXT), CAST(user_id AS TEXT), user_agent, client_ip, \
-     CAST(expires_at AS TEXT), CAST(revoked_at AS TEXT), '' FROM sessions ORDER BY id",
+     CAST(expires_at AS TEXT), CAST(revoked_at AS TEXT), CAST(active_organization_id AS TEXT) \
+     FROM sessions ORDER BY id",
     "SELECT 'refresh', CAST(id AS TEXT), CAST(session_id AS TEXT), CAST(expires_at AS TEXT), \
      CAST(consumed_at AS TEXT), '', '', '' FROM refresh_tokens ORDER BY id",
     "SELECT 'challenge', CAST(id AS TEXT), purpose, email, CAST(attempt_count AS TEXT), \
@@ -19,6 +20,11 @@ const QUERIES: [&str; 5] = [
      FROM challenges ORDER BY id",
     "SELECT 'email', CAST(id AS TEXT), to_email, template, '', '', '', '' \
      FROM email_jobs ORDER BY id",
+    "SELECT 'organization', CAST(id AS TEXT), name, kind, CAST(created_by_user_id AS TEXT), \
+     CAST(updated_at AS TEXT), '', '' FROM organizations ORDER BY id",
+    "SELECT 'membership', CAST(organization_id AS TEXT), CAST(user_id AS TEXT), role, \
+     CAST(updated_at AS TEXT), '', '', '' FROM organization_memberships \
+     ORDER BY organization_id, user_id",
 ];
 
 /// One line per row of every table a request can change.

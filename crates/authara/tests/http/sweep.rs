@@ -17,6 +17,10 @@ on_both!(
 /// The CSRF pair the "with CSRF" requests carry (cookie and header alike).
 const TOKEN: &str = "sweepsweepsweepsweepsweepsweepsweepsweep123";
 
+/// `AUTHARA_INTERNAL_API_TOKEN`, which every request to the internal API carries: those routes
+/// are exempt from the CSRF check and answer `401` without it, before any handler reads a byte.
+const INTERNAL_TOKEN: &str = "sweep-internal-sweep-internal-sweep-internal";
+
 /// One malformed request: a name, extra header lines (each ended by CRLF), the path suffix
 /// (appended to the route's path) and the body. `Content-Length` is added unless a header
 /// line already sets it.
@@ -156,12 +160,23 @@ fn cases() -> Vec<Case> {
 }
 
 async fn every_route_survives_malformed_requests_unchanged(b: Backend) {
-    let app = TestApp::spawn(b).await;
-    // A real user and session, whose ids fill the path parameters: the handlers would act on
-    // them, were the requests not malformed or unauthenticated.
+    // `multi` mode with the management routes on and the internal API enabled: every
+    // organization handler is reachable.
+    let app = TestApp::spawn_with(
+        b,
+        &[
+            ("AUTHARA_ORG_MODE", "multi"),
+            ("AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED", "true"),
+            ("AUTHARA_INTERNAL_API_TOKEN", INTERNAL_TOKEN),
+        ],
+    )
+    .await;
+    // A real user, session and organization, whose ids fill the path parameters: the handlers
+    // would act on them, were the requests not malformed or unauthenticated.
     let access = app.signup_elsewhere("swept").await;
     let c = claims(&access);
     let (user_id, session_id) = (c["sub"].as_str().unwrap(), c["sid"].as_str().unwrap());
+    let org_id = c["org_id"].as_str().unwrap();
     let before = snapshot(&app).await;
     let host = app.addr.to_string();
     let mut sent = 0;
@@ -171,6 +186,8 @@ async fn every_route_survives_malformed_requests_unchanged(b: Backend) {
             .path
             .replace("/sessions/{id}", &format!("/sessions/{session_id}"))
             .replace("/users/{id}/", &format!("/users/{user_id}/"))
+            .replace("{organizationID}", org_id)
+            .replace("{userID}", user_id)
             .replace(
                 "/verify-challenge/{action}",
                 "/verify-challenge/password-reset",
@@ -194,6 +211,11 @@ async fn every_route_survives_malformed_requests_unchanged(b: Backend) {
                 head.extend_from_slice(b" HTTP/1.1\r\n");
                 head.extend_from_slice(format!("Host: {host}\r\n").as_bytes());
                 head.extend_from_slice(&c.headers);
+                if route.path.starts_with("/auth/internal/") {
+                    head.extend_from_slice(
+                        format!("Authorization: Bearer {INTERNAL_TOKEN}\r\n").as_bytes(),
+                    );
+                }
                 if with_csrf {
                     head.extend_from_slice(format!("Cookie: authara_csrf={TOKEN}\r\n").as_bytes());
                     head.extend_from_slice(format!("X-CSRF-Token: {TOKEN}\r\n").as_bytes());

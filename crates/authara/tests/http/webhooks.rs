@@ -53,10 +53,62 @@ async fn settled(app: &TestApp, attempts: u32) {
     }
 }
 
-async fn user_id(app: &TestApp) -> String {
+/// The three events of one signup, in any order (they share their instant, and events due at
+/// the same instant go out in id order): `user.created`, then, as upstream, the initial
+/// organization's `organization.created` and `organization.membership.created`.
+const SIGNUP_EVENTS: [&str; 3] = [
+    "user.created",
+    "organization.created",
+    "organization.membership.created",
+];
+
+/// Only `user.created`: for the tests of the delivery mechanics, which follow one event.
+const USER_CREATED_ONLY: (&str, &str) = ("AUTHARA_WEBHOOK_ENABLED_EVENTS", "user.created");
+
+/// Asserts that `hits` are one signup's three events for the signed-in user of `app` (signed,
+/// with upstream's payloads, UPSTREAM.md §4), and returns the user's id.
+async fn assert_signup_events(app: &TestApp, hits: &[Hit]) -> String {
     let (status, user) = app.user().await;
     assert_eq!(status, 200);
-    user["id"].as_str().unwrap().to_owned()
+    let id = user["id"].as_str().unwrap().to_owned();
+    let org = &user["organization"];
+    let mut types: Vec<&str> = hits.iter().map(|h| h.event.as_str()).collect();
+    types.sort_unstable();
+    let mut want = SIGNUP_EVENTS;
+    want.sort_unstable();
+    assert_eq!(types, want, "{hits:?}");
+    for hit in hits {
+        check_signed(hit);
+        let data = &hit.json()["data"];
+        match hit.event.as_str() {
+            "user.created" => assert_eq!(*data, serde_json::json!({ "user_id": id })),
+            // The default mode is `single`: the initial organization is a team one, named
+            // after the username.
+            "organization.created" => assert_eq!(
+                *data,
+                serde_json::json!({
+                    "organization_id": org["id"],
+                    "name": user["username"],
+                    "kind": "team",
+                    "created_by_user_id": id,
+                })
+            ),
+            _ => assert_eq!(
+                *data,
+                serde_json::json!({
+                    "organization_id": org["id"],
+                    "user_id": id,
+                    "role": "owner",
+                    "is_initial_membership": true,
+                    "invitation_id": null,
+                    "metadata": {},
+                })
+            ),
+        }
+    }
+    assert_eq!(org["name"], user["username"]);
+    assert_eq!(org["role"], "owner");
+    id
 }
 
 /// The receiver checks what a real one would: signatures over the raw body, headers, envelope.
@@ -87,22 +139,27 @@ async fn signup_delivers_user_created_signed_with_both_signatures(b: Backend) {
     let receiver = Receiver::start().await;
     let app = spawn(b, &receiver.url(), &[]).await;
     app.signed_up("hooked").await;
-    let id = user_id(&app).await;
-    let hits = receiver.wait_for(1, ARRIVES_WITHIN).await;
-    let hit = &hits[0];
-    assert_eq!(hit.event, "user.created");
-    check_signed(hit);
-    assert_eq!(hit.json()["data"], serde_json::json!({ "user_id": id }));
+    let hits = receiver.wait_for(3, ARRIVES_WITHIN).await;
+    assert_signup_events(&app, &hits).await;
     // Logging in and reading the user change nothing: no further event.
     receiver
-        .assert_stays_at(1, Duration::from_millis(1500))
+        .assert_stays_at(3, Duration::from_millis(1500))
         .await;
     let store = authara::server::open_store(&app.config).await.unwrap();
     let rows = store.list_events(10).await.unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].status, EventStatus::Delivered);
-    assert_eq!(rows[0].attempt_count, 1);
-    assert_eq!(rows[0].id.to_string(), hit.delivery);
+    assert_eq!(rows.len(), 3);
+    let mut deliveries: Vec<String> = hits.iter().map(|h| h.delivery.clone()).collect();
+    deliveries.sort();
+    let mut ids: Vec<String> = rows.iter().map(|r| r.id.to_string()).collect();
+    ids.sort();
+    assert_eq!(
+        ids, deliveries,
+        "one delivery per event, with the event's id"
+    );
+    for row in &rows {
+        assert_eq!(row.status, EventStatus::Delivered);
+        assert_eq!(row.attempt_count, 1);
+    }
 }
 
 async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Backend) {
@@ -110,7 +167,8 @@ async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Bac
     let app = spawn(b, &receiver.url(), &[]).await;
     let store = authara::server::open_store(&app.config).await.unwrap();
     app.signed_up("events").await;
-    let id = user_id(&app).await;
+    let hits = receiver.wait_for(3, ARRIVES_WITHIN).await;
+    let id = assert_signup_events(&app, &hits).await;
     // One second between changes: events due at the same instant go out in id order.
     app.clock.advance(time::Duration::seconds(1));
     let res = app
@@ -122,9 +180,9 @@ async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Bac
         .post_form("/auth/user/username", &[("username", "x")])
         .await;
     assert_eq!(res.status(), 422);
-    let hits = receiver.wait_for(2, ARRIVES_WITHIN).await;
-    assert_eq!(hits[1].event, "user.updated");
-    assert_eq!(hits[1].json()["data"]["user_id"], id.as_str());
+    let hits = receiver.wait_for(4, ARRIVES_WITHIN).await;
+    assert_eq!(hits[3].event, "user.updated");
+    assert_eq!(hits[3].json()["data"]["user_id"], id.as_str());
 
     // An administrator (signing up in this browser, which replaces the user's cookies)
     // disables and enables the user: user.updated twice.
@@ -142,16 +200,17 @@ async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Bac
             .status(),
         200
     );
-    let hits = receiver.wait_for(3, ARRIVES_WITHIN).await;
-    assert_eq!(hits[2].event, "user.created", "the admin's own signup");
+    // The admin's own signup.
+    let hits = receiver.wait_for(7, ARRIVES_WITHIN).await;
+    assert_signup_events(&app, &hits[4..7]).await;
     let disable = format!("/auth/admin/users/{id}/disable");
     app.clock.advance(time::Duration::seconds(1));
     assert_eq!(app.post_form(&disable, &[]).await.status(), 303);
     app.clock.advance(time::Duration::seconds(1));
     let enable = format!("/auth/admin/users/{id}/enable");
     assert_eq!(app.post_form(&enable, &[]).await.status(), 303);
-    let hits = receiver.wait_for(5, ARRIVES_WITHIN).await;
-    for hit in &hits[3..5] {
+    let hits = receiver.wait_for(9, ARRIVES_WITHIN).await;
+    for hit in &hits[7..9] {
         assert_eq!(hit.event, "user.updated");
         assert_eq!(hit.json()["data"]["user_id"], id.as_str());
         check_signed(hit);
@@ -162,16 +221,16 @@ async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Bac
     let res = app.login(&email("events"), "correct horse battery").await;
     assert_eq!(res.status(), 303);
     assert_eq!(app.post_form("/auth/user/delete", &[]).await.status(), 303);
-    let hits = receiver.wait_for(6, ARRIVES_WITHIN).await;
-    assert_eq!(hits[5].event, "user.deleted");
-    assert_eq!(hits[5].json()["data"]["user_id"], id.as_str());
+    let hits = receiver.wait_for(10, ARRIVES_WITHIN).await;
+    assert_eq!(hits[9].event, "user.deleted");
+    assert_eq!(hits[9].json()["data"]["user_id"], id.as_str());
     // Every delivery has its own id.
     let mut ids: Vec<_> = hits.iter().map(|h| h.delivery.clone()).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 6);
+    assert_eq!(ids.len(), 10);
     receiver
-        .assert_stays_at(6, Duration::from_millis(1500))
+        .assert_stays_at(10, Duration::from_millis(1500))
         .await;
     assert!(store
         .list_events(100)
@@ -184,7 +243,7 @@ async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Bac
 async fn a_failing_receiver_gets_the_same_delivery_again_after_the_retry_delay(b: Backend) {
     let receiver = Receiver::start().await;
     receiver.answer_next(&[503, 429]);
-    let app = spawn(b, &receiver.url(), &[]).await;
+    let app = spawn(b, &receiver.url(), &[USER_CREATED_ONLY]).await;
     app.signed_up("retried").await;
     let first = receiver.wait_for(1, ARRIVES_WITHIN).await;
     assert_eq!(first[0].answered, 503);
@@ -223,7 +282,7 @@ async fn a_receiver_that_is_down_gets_the_event_when_it_is_back(b: Backend) {
     let url = receiver.url();
     let (_, before, down) = receiver.go_down();
     assert!(before.is_empty());
-    let app = spawn(b, &url, &[]).await;
+    let app = spawn(b, &url, &[USER_CREATED_ONLY]).await;
     app.signed_up("while.down").await;
     let store = authara::server::open_store(&app.config).await.unwrap();
     // The first attempt meets a closed port and is scheduled again.
@@ -257,7 +316,10 @@ async fn a_4xx_answer_is_final_and_the_attempt_limit_ends_retries(b: Backend) {
     let app = spawn(
         b,
         &receiver.url(),
-        &[("AUTHARA_WEBHOOK_MAX_DELIVERY_ATTEMPTS", "2")],
+        &[
+            ("AUTHARA_WEBHOOK_MAX_DELIVERY_ATTEMPTS", "2"),
+            USER_CREATED_ONLY,
+        ],
     )
     .await;
     let store = authara::server::open_store(&app.config).await.unwrap();
@@ -338,15 +400,22 @@ async fn two_postgres_instances_deliver_each_event_exactly_once() {
             .await;
         assert_eq!(res.status(), 303);
     }
-    let hits = receiver.wait_for(n, ARRIVES_WITHIN * 2).await;
-    receiver.assert_stays_at(n, Duration::from_secs(3)).await;
+    // Three events per signup (user.created and the initial organization's two).
+    let events = n * SIGNUP_EVENTS.len();
+    let hits = receiver.wait_for(events, ARRIVES_WITHIN * 2).await;
+    receiver
+        .assert_stays_at(events, Duration::from_secs(3))
+        .await;
     let mut ids: Vec<_> = hits.iter().map(|h| h.delivery.clone()).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), n, "every event delivered exactly once");
+    assert_eq!(ids.len(), events, "every event delivered exactly once");
+    for t in SIGNUP_EVENTS {
+        assert_eq!(hits.iter().filter(|h| h.event == t).count(), n, "{t}");
+    }
     let store = authara::server::open_store(&one.config).await.unwrap();
     let rows = store.list_events(100).await.unwrap();
-    assert_eq!(rows.len(), n);
+    assert_eq!(rows.len(), events);
     assert!(rows
         .iter()
         .all(|r| r.status == EventStatus::Delivered && r.attempt_count == 1));
@@ -408,16 +477,30 @@ fn an_event_survives_sigkill_right_after_the_signup() {
     child.wait().unwrap();
     assert_eq!(signup, 303);
     let delivered_before = receiver.hits().len();
-    assert!(delivered_before <= 1);
+    assert!(delivered_before <= SIGNUP_EVENTS.len());
     let (mut again, _) = crate::cli::serve_binary(dir.path(), &env);
+    // The server is killed whatever the receiver saw, or a failed assertion would leave it
+    // running.
     let hits = rt.block_on(async {
-        let hits = receiver.wait_for(1, ARRIVES_WITHIN).await;
-        receiver.assert_stays_at(1, Duration::from_secs(5)).await;
-        hits
+        let deadline = tokio::time::Instant::now() + ARRIVES_WITHIN;
+        while receiver.hits().len() < SIGNUP_EVENTS.len() && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Nothing more arrives: no event delivered twice.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        receiver.hits()
     });
     again.kill().unwrap();
     again.wait().unwrap();
-    assert_eq!(hits.len(), 1, "delivered once");
-    assert_eq!(hits[0].event, "user.created");
-    check_signed(&hits[0]);
+    // The signup's three events (user.created and the initial organization's two), each
+    // delivered once.
+    let mut types: Vec<&str> = hits.iter().map(|h| h.event.as_str()).collect();
+    types.sort_unstable();
+    let mut want = SIGNUP_EVENTS;
+    want.sort_unstable();
+    assert_eq!(types, want, "each delivered once");
+    for hit in &hits {
+        check_signed(hit);
+    }
 }

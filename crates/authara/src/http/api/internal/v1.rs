@@ -22,13 +22,13 @@ use uuid::Uuid;
 
 /// `POST /auth/internal/v1/organizations`.
 pub const CREATE_PATH: &str = "/auth/internal/v1/organizations";
-/// `DELETE /auth/internal/v1/organizations/{organization_id}`.
-pub const DELETE_PATH: &str = "/auth/internal/v1/organizations/{organization_id}";
-/// `DELETE /auth/internal/v1/organizations/{organization_id}/members/{user_id}`.
-pub const MEMBER_PATH: &str = "/auth/internal/v1/organizations/{organization_id}/members/{user_id}";
-/// `POST /auth/internal/v1/organizations/{organization_id}/ownership-transfer`.
+/// `DELETE /auth/internal/v1/organizations/{organizationID}`.
+pub const DELETE_PATH: &str = "/auth/internal/v1/organizations/{organizationID}";
+/// `DELETE /auth/internal/v1/organizations/{organizationID}/members/{userID}`.
+pub const MEMBER_PATH: &str = "/auth/internal/v1/organizations/{organizationID}/members/{userID}";
+/// `POST /auth/internal/v1/organizations/{organizationID}/ownership-transfer`.
 pub const TRANSFER_PATH: &str =
-    "/auth/internal/v1/organizations/{organization_id}/ownership-transfer";
+    "/auth/internal/v1/organizations/{organizationID}/ownership-transfer";
 
 /// The internal routes, as `(method, pattern)`, for the CSRF exemption.
 pub const ROUTES: &[(Method, &str)] = &[
@@ -188,17 +188,17 @@ pub async fn post_organization(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// `DELETE /auth/internal/v1/organizations/{organization_id}`.
+/// `DELETE /auth/internal/v1/organizations/{organizationID}`.
 #[utoipa::path(
     delete,
-    path = "/auth/internal/v1/organizations/{organization_id}",
+    path = "/auth/internal/v1/organizations/{organizationID}",
     operation_id = "deleteInternalOrganization",
     tag = "Internal",
     summary = "Delete a team organization",
     description = "Its owner (`actor_user_id`) deletes a team organization of which they are the \
         only member, and which is not their only organization. Sessions acting in it stop \
         being live. Emits `organization.membership.deleted` and `organization.deleted`.",
-    params(("organization_id" = Uuid, Path, description = "The organization.")),
+    params(("organizationID" = Uuid, Path, description = "The organization.")),
     request_body = InternalOrganizationActorRequest,
     security(("internalBearer" = [])),
     responses(
@@ -227,10 +227,10 @@ pub async fn delete_organization(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `DELETE /auth/internal/v1/organizations/{organization_id}/members/{user_id}`.
+/// `DELETE /auth/internal/v1/organizations/{organizationID}/members/{userID}`.
 #[utoipa::path(
     delete,
-    path = "/auth/internal/v1/organizations/{organization_id}/members/{user_id}",
+    path = "/auth/internal/v1/organizations/{organizationID}/members/{userID}",
     operation_id = "removeInternalOrganizationMember",
     tag = "Internal",
     summary = "Remove an organization member",
@@ -239,8 +239,8 @@ pub async fn delete_organization(
         cannot go. The member's sessions acting in the organization stop being live at once. \
         Emits `organization.membership.deleted`.",
     params(
-        ("organization_id" = Uuid, Path, description = "The organization."),
-        ("user_id" = Uuid, Path, description = "The member."),
+        ("organizationID" = Uuid, Path, description = "The organization."),
+        ("userID" = Uuid, Path, description = "The member."),
     ),
     request_body = InternalOrganizationActorRequest,
     security(("internalBearer" = [])),
@@ -270,16 +270,16 @@ pub async fn delete_member(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST /auth/internal/v1/organizations/{organization_id}/ownership-transfer`.
+/// `POST /auth/internal/v1/organizations/{organizationID}/ownership-transfer`.
 #[utoipa::path(
     post,
-    path = "/auth/internal/v1/organizations/{organization_id}/ownership-transfer",
+    path = "/auth/internal/v1/organizations/{organizationID}/ownership-transfer",
     operation_id = "transferInternalOrganizationOwnership",
     tag = "Internal",
     summary = "Transfer organization ownership",
     description = "The owner (`actor_user_id`) makes a member the owner and becomes an admin, \
         atomically. Emits `organization.membership.updated` for both.",
-    params(("organization_id" = Uuid, Path, description = "The organization.")),
+    params(("organizationID" = Uuid, Path, description = "The organization.")),
     request_body = InternalOwnershipTransferRequest,
     security(("internalBearer" = [])),
     responses(

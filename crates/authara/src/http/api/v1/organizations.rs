@@ -42,26 +42,26 @@ pub fn routes() -> Routes {
             get_current_members,
         )
         .post(
-            "/auth/api/v1/organizations/{organization_id}/switch",
+            "/auth/api/v1/organizations/{organizationID}/switch",
             post_switch,
         )
         .get(
-            "/auth/api/v1/organizations/{organization_id}",
+            "/auth/api/v1/organizations/{organizationID}",
             get_organization,
         )
         .patch(
-            "/auth/api/v1/organizations/{organization_id}",
+            "/auth/api/v1/organizations/{organizationID}",
             patch_organization,
         )
         .get(
-            "/auth/api/v1/organizations/{organization_id}/members",
+            "/auth/api/v1/organizations/{organizationID}/members",
             get_members,
         )
         .get(
-            "/auth/api/v1/organizations/{organization_id}/members/{user_id}",
+            "/auth/api/v1/organizations/{organizationID}/members/{userID}",
             get_member,
         )
-        .get("/auth/api/v1/users/{user_id}/memberships", get_memberships)
+        .get("/auth/api/v1/users/{userID}/memberships", get_memberships)
 }
 
 /// `404 organization_not_found`.
@@ -457,10 +457,10 @@ pub async fn get_current_members(
     Ok(Json(CurrentOrganizationMembers { members }).into_response())
 }
 
-/// `POST /auth/api/v1/organizations/{organization_id}/switch?audience=`.
+/// `POST /auth/api/v1/organizations/{organizationID}/switch?audience=`.
 #[utoipa::path(
     post,
-    path = "/auth/api/v1/organizations/{organization_id}/switch",
+    path = "/auth/api/v1/organizations/{organizationID}/switch",
     operation_id = "switchOrganization",
     tag = "Organizations",
     summary = "Switch the session to another organization",
@@ -469,7 +469,7 @@ pub async fn get_current_members(
         is replaced by a new one; both tokens come back in the body and as cookies. An access \
         token signed for the previous organization no longer authenticates.",
     params(
-        ("organization_id" = Uuid, Path, description = "The organization to act in."),
+        ("organizationID" = Uuid, Path, description = "The organization to act in."),
         openapi::AudienceQuery,
     ),
     security(
@@ -524,17 +524,17 @@ pub async fn post_switch(
         .into_response())
 }
 
-/// `GET /auth/api/v1/organizations/{organization_id}`.
+/// `GET /auth/api/v1/organizations/{organizationID}`.
 #[utoipa::path(
     get,
-    path = "/auth/api/v1/organizations/{organization_id}",
+    path = "/auth/api/v1/organizations/{organizationID}",
     operation_id = "getPublicOrganization",
     tag = "Organizations",
     summary = "Get an organization",
     description = "The organization of the caller's access token, for its members. Another \
         organization's id is `403` (its data is never shown). `404` unless \
         `AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED=true`.",
-    params(("organization_id" = Uuid, Path, description = "The organization.")),
+    params(("organizationID" = Uuid, Path, description = "The organization.")),
     security(("accessCookie" = []), ("accessBearer" = [])),
     responses(
         (status = 200, description = "The organization.", body = OrganizationEnvelope),
@@ -562,17 +562,17 @@ pub async fn get_organization(
     .into_response())
 }
 
-/// `PATCH /auth/api/v1/organizations/{organization_id}`.
+/// `PATCH /auth/api/v1/organizations/{organizationID}`.
 #[utoipa::path(
     patch,
-    path = "/auth/api/v1/organizations/{organization_id}",
+    path = "/auth/api/v1/organizations/{organizationID}",
     operation_id = "updatePublicOrganization",
     tag = "Organizations",
     summary = "Rename an organization",
     description = "Owners and admins of the organization of their access token only (else \
         `403`). Emits `organization.updated`. `404` unless \
         `AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED=true`.",
-    params(("organization_id" = Uuid, Path, description = "The organization.")),
+    params(("organizationID" = Uuid, Path, description = "The organization.")),
     request_body = UpdateOrganizationRequest,
     security(
         ("accessCookie" = [], "csrfCookie" = [], "csrfHeader" = []),
@@ -607,17 +607,17 @@ pub async fn patch_organization(
     .into_response())
 }
 
-/// `GET /auth/api/v1/organizations/{organization_id}/members`.
+/// `GET /auth/api/v1/organizations/{organizationID}/members`.
 #[utoipa::path(
     get,
-    path = "/auth/api/v1/organizations/{organization_id}/members",
+    path = "/auth/api/v1/organizations/{organizationID}/members",
     operation_id = "listPublicOrganizationMembers",
     tag = "Organizations",
     summary = "List an organization's members",
     description = "The members of the organization of the caller's access token, oldest first. \
         `403` for another organization and in `personal` mode. `404` unless \
         `AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED=true`.",
-    params(("organization_id" = Uuid, Path, description = "The organization.")),
+    params(("organizationID" = Uuid, Path, description = "The organization.")),
     security(("accessCookie" = []), ("accessBearer" = [])),
     responses(
         (status = 200, description = "The members.", body = OrganizationMembers),
@@ -645,10 +645,10 @@ pub async fn get_members(
     Ok(Json(OrganizationMembers { members }).into_response())
 }
 
-/// `GET /auth/api/v1/organizations/{organization_id}/members/{user_id}`.
+/// `GET /auth/api/v1/organizations/{organizationID}/members/{userID}`.
 #[utoipa::path(
     get,
-    path = "/auth/api/v1/organizations/{organization_id}/members/{user_id}",
+    path = "/auth/api/v1/organizations/{organizationID}/members/{userID}",
     operation_id = "getPublicOrganizationMember",
     tag = "Organizations",
     summary = "Get an organization member",
@@ -656,8 +656,8 @@ pub async fn get_members(
         membership_not_found` for a user who is not a member. `403` for another organization. \
         `404 not_found` unless `AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED=true`.",
     params(
-        ("organization_id" = Uuid, Path, description = "The organization."),
-        ("user_id" = Uuid, Path, description = "The member."),
+        ("organizationID" = Uuid, Path, description = "The organization."),
+        ("userID" = Uuid, Path, description = "The member."),
     ),
     security(("accessCookie" = []), ("accessBearer" = [])),
     responses(
@@ -686,16 +686,16 @@ pub async fn get_member(
     .into_response())
 }
 
-/// `GET /auth/api/v1/users/{user_id}/memberships`.
+/// `GET /auth/api/v1/users/{userID}/memberships`.
 #[utoipa::path(
     get,
-    path = "/auth/api/v1/users/{user_id}/memberships",
+    path = "/auth/api/v1/users/{userID}/memberships",
     operation_id = "listPublicUserMemberships",
     tag = "Organizations",
     summary = "List the caller's memberships",
     description = "Every membership of the caller with its organization; any other user's id \
         is `403`. `404` unless `AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED=true`.",
-    params(("user_id" = Uuid, Path, description = "The caller's own id.")),
+    params(("userID" = Uuid, Path, description = "The caller's own id.")),
     security(("accessCookie" = []), ("accessBearer" = [])),
     responses(
         (status = 200, description = "The memberships.", body = UserMemberships),
