@@ -170,17 +170,32 @@ impl TestApp {
     /// Stops the server and starts it again on the same database, address and clock, with
     /// `overrides` on top of its environment (the next deployment of the same site).
     pub async fn restart_with(&mut self, overrides: &[(&str, &str)]) {
+        self.try_restart_with(overrides)
+            .await
+            .unwrap_or_else(|e| panic!("restart does not build: {e}"));
+    }
+
+    /// [`Self::restart_with`], returning the error when the server refuses to start (it stays
+    /// stopped then, and a later restart may try again).
+    pub async fn try_restart_with(&mut self, overrides: &[(&str, &str)]) -> Result<(), StartError> {
         self.stop().await;
         for (k, v) in overrides {
             self.vars.insert((*k).into(), (*v).into());
         }
         let vars = self.vars.clone();
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
-        let (addr, shutdown, task) = start_server(&config, self.clock.clone(), "restart").await;
+        let (addr, shutdown, task) = try_start_server(&config, self.clock.clone()).await?;
         self.addr = addr;
         self.config = config;
         self.shutdown = Some(shutdown);
         self.task = Some(task);
+        Ok(())
+    }
+
+    /// A store handle on the server's database, for setting up what no route does yet (and
+    /// for changes made behind the server's back).
+    pub async fn store(&self) -> Arc<dyn authara_core::store::Store> {
+        authara::server::open_store(&self.config).await.unwrap()
     }
 
     /// A second server on the same database (another instance behind the load balancer),
@@ -409,7 +424,7 @@ async fn try_start_server(config: &Config, clock: Arc<ManualClock>) -> Result<St
 type Started = (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>);
 
 /// A browser: a client with its own, empty cookie jar, redirects off and the tests' user agent.
-fn cookie_client() -> (Client, Arc<reqwest::cookie::Jar>) {
+pub fn cookie_client() -> (Client, Arc<reqwest::cookie::Jar>) {
     let jar = Arc::new(reqwest::cookie::Jar::default());
     let client = Client::builder()
         .cookie_provider(jar.clone())

@@ -33,6 +33,7 @@ mod limits;
 mod limits_conn;
 mod login;
 mod openapi;
+mod organizations;
 mod password;
 mod security;
 mod session_api;
