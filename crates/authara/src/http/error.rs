@@ -49,7 +49,8 @@ pub enum ApiError {
 /// [`StoreError::Unavailable`]: authara_core::store::StoreError::Unavailable
 fn is_store_unavailable(e: &dyn std::any::Any) -> bool {
     use authara_core::auth::ServiceError;
-    use authara_core::session::{AuthError, IssueError, RefreshError};
+    use authara_core::org::OrgError;
+    use authara_core::session::{AuthError, IssueError, RefreshError, SwitchError};
     use authara_core::store::StoreError;
     let store = e
         .downcast_ref::<StoreError>()
@@ -68,6 +69,14 @@ fn is_store_unavailable(e: &dyn std::any::Any) -> bool {
         .or_else(|| match e.downcast_ref::<AuthError>()? {
             AuthError::Store(s) => Some(s),
             AuthError::Unauthenticated => None,
+        })
+        .or_else(|| match e.downcast_ref::<OrgError>()? {
+            OrgError::Store(s) => Some(s),
+            _ => None,
+        })
+        .or_else(|| match e.downcast_ref::<SwitchError>()? {
+            SwitchError::Issue(IssueError::Store(s)) => Some(s),
+            _ => None,
         });
     matches!(store, Some(StoreError::Unavailable(_)))
 }
@@ -299,6 +308,16 @@ mod tests {
         use authara_core::store::StoreError;
         let down = || StoreError::unavailable(std::io::Error::other("connection refused"));
         assert!(matches!(ApiError::internal(down()), ApiError::Unavailable));
+        assert!(matches!(
+            ApiError::internal(authara_core::org::OrgError::Store(down())),
+            ApiError::Unavailable
+        ));
+        assert!(matches!(
+            ApiError::internal(authara_core::session::SwitchError::Issue(
+                authara_core::session::IssueError::Store(down())
+            )),
+            ApiError::Unavailable
+        ));
         assert!(matches!(
             ApiError::internal(ServiceError::Store(down())),
             ApiError::Unavailable
