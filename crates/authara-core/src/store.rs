@@ -19,7 +19,8 @@ pub use crate::events::store::{ClaimedEvent, EventRecord, EventStatus, EventStor
 pub use crate::mail::store::{ClaimedEmail, EmailRecord, EmailStatus, EmailStore};
 pub use crate::org::store::{
     ActiveOrganization, Backfilled, InitialOrganization, MemberRecord, MembershipRecord,
-    MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore,
+    MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore, Removal,
+    RoleEffects,
 };
 pub use crate::session::store::{
     Change, ChangeFeed, EffectsFor, LiveSession, NewRefreshToken, NewSession, PurgeCounts,

@@ -226,6 +226,7 @@ macro_rules! conformance_tests {
             set_membership_role_changes_the_role_read_by_sessions,
             transfer_ownership_demotes_every_other_owner,
             remove_membership_ends_the_sessions_acting_there,
+            remove_membership_refusals_keep_an_owner_and_a_membership,
             delete_organization_ends_the_sessions_acting_in_it,
             create_session_in_a_team_organization_acts_there,
             create_session_default_organization_with_several_memberships,
@@ -240,6 +241,7 @@ macro_rules! conformance_tests {
             begin_challenge_attempt_race_counts_exactly_the_maximum,
             complete_challenge_race_has_one_winner,
             pin_organization_mode_race_has_one_winner,
+            remove_membership_races_keep_an_owner_and_a_membership,
         );
         // The outboxes' life cycle, each case once per outbox: `case: webhook test, email test;`.
         $crate::conformance_tests!(@outbox $make, borrowed;

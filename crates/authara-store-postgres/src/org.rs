@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use authara_core::org::{OrgKind, OrgMode, OrgRole};
 use authara_core::store::{
     Backfilled, Effects, InitialOrganization, MemberRecord, MembershipRecord,
-    MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore, StoreError,
+    MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore, Removal,
+    RoleEffects, StoreError,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -15,8 +16,8 @@ use uuid::Uuid;
 use crate::effects::{insert_effects, Write};
 use crate::error::map;
 use crate::rows::{
-    MemberRow, MembershipRow, MembershipWithOrganizationRow, OrganizationRow, MEMBERSHIP_COLUMNS,
-    ORGANIZATION_COLUMNS,
+    parse_role, MemberRow, MembershipRow, MembershipWithOrganizationRow, OrganizationRow,
+    MEMBERSHIP_COLUMNS, ORGANIZATION_COLUMNS,
 };
 use crate::session::lock_user;
 use crate::{found, PgStore};
@@ -423,20 +424,52 @@ impl OrganizationStore for PgStore {
         &self,
         organization_id: Uuid,
         user_id: Uuid,
-        effects: Effects,
-    ) -> Result<(), StoreError> {
+        owner_removable: bool,
+        effects: RoleEffects,
+    ) -> Result<Removal, StoreError> {
+        // The organization's row, then the user's, locked in that order by every removal:
+        // removals in one organization take turns (two cannot remove its last two owners), as
+        // do removals of one user (two cannot remove their last two memberships), and each
+        // counts what the one before it committed. `NO KEY UPDATE` leaves inserts alone.
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(organization_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        lock_user(&mut tx, user_id).await?;
+        let counted: Option<(String, i64, i64)> = sqlx::query_as(
+            "SELECT m.role, \
+                 (SELECT count(*) FROM organization_memberships o \
+                  WHERE o.organization_id = $1 AND o.role = $3), \
+                 (SELECT count(*) FROM organization_memberships u WHERE u.user_id = $2) \
+             FROM organization_memberships m \
+             WHERE m.organization_id = $1 AND m.user_id = $2",
+        )
+        .bind(organization_id)
+        .bind(user_id)
+        .bind(OrgRole::Owner.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map)?;
+        // Returning early drops the transaction, which rolls it back.
+        let (role, owners, memberships) = counted.ok_or(StoreError::NotFound)?;
+        let role = parse_role(&role)?;
+        if let Some(refused) = Removal::refusal(role, owners, memberships, owner_removable) {
+            return Ok(refused);
+        }
         // The delete trigger reports the user on the change feed: their cached sessions go.
-        let mut write = Write::begin(&self.pool, effects).await?;
-        let removed = sqlx::query(
+        sqlx::query(
             "DELETE FROM organization_memberships WHERE organization_id = $1 AND user_id = $2",
         )
         .bind(organization_id)
         .bind(user_id)
-        .execute(write.conn())
+        .execute(&mut *tx)
         .await
         .map_err(map)?;
-        found(removed.rows_affected())?;
-        write.commit().await
+        insert_effects(&mut tx, &effects(role)).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(Removal::Removed(role))
     }
 
     async fn delete_organization(&self, id: Uuid, effects: Effects) -> Result<(), StoreError> {

@@ -7,17 +7,18 @@ use async_trait::async_trait;
 use authara_core::org::{OrgKind, OrgMode, OrgRole, DEFAULT_ORGANIZATION_NAME};
 use authara_core::store::{
     Backfilled, Effects, InitialOrganization, MemberRecord, MembershipRecord,
-    MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore, StoreError,
+    MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore, Removal,
+    RoleEffects, StoreError,
 };
 use sqlx::sqlite::SqliteConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::effects::Write;
+use crate::effects::{insert_effects, Write};
 use crate::error::map;
 use crate::rows::{
-    id_text, micros, MemberRow, MembershipRow, MembershipWithOrganizationRow, OrganizationRow,
-    DEFAULT_ORGANIZATION_ORDER, MEMBERSHIP_COLUMNS, ORGANIZATION_COLUMNS,
+    id_text, micros, parse_role, MemberRow, MembershipRow, MembershipWithOrganizationRow,
+    OrganizationRow, DEFAULT_ORGANIZATION_ORDER, MEMBERSHIP_COLUMNS, ORGANIZATION_COLUMNS,
 };
 use crate::{found, SqliteStore};
 
@@ -472,19 +473,44 @@ impl OrganizationStore for SqliteStore {
         &self,
         organization_id: Uuid,
         user_id: Uuid,
-        effects: Effects,
-    ) -> Result<(), StoreError> {
-        let mut write = Write::begin(self, effects).await?;
-        let removed = sqlx::query(
-            "DELETE FROM organization_memberships WHERE organization_id = ?1 AND user_id = ?2",
+        owner_removable: bool,
+        effects: RoleEffects,
+    ) -> Result<Removal, StoreError> {
+        let (org, user) = (id_text(organization_id), id_text(user_id));
+        // An immediate transaction: the counts are those the delete commits against, so two
+        // removals cannot both pass the rules (e.g. remove an organization's last two owners).
+        let mut tx = self.begin().await?;
+        let counted: Option<(String, i64, i64)> = sqlx::query_as(
+            "SELECT m.role, \
+                 (SELECT count(*) FROM organization_memberships o \
+                  WHERE o.organization_id = ?1 AND o.role = ?3), \
+                 (SELECT count(*) FROM organization_memberships u WHERE u.user_id = ?2) \
+             FROM organization_memberships m \
+             WHERE m.organization_id = ?1 AND m.user_id = ?2",
         )
-        .bind(id_text(organization_id))
-        .bind(id_text(user_id))
-        .execute(write.conn())
+        .bind(&org)
+        .bind(&user)
+        .bind(OrgRole::Owner.as_str())
+        .fetch_optional(&mut *tx)
         .await
         .map_err(map)?;
-        found(removed.rows_affected())?;
-        write.commit().await
+        // Returning early drops the transaction, which rolls it back.
+        let (role, owners, memberships) = counted.ok_or(StoreError::NotFound)?;
+        let role = parse_role(&role)?;
+        if let Some(refused) = Removal::refusal(role, owners, memberships, owner_removable) {
+            return Ok(refused);
+        }
+        sqlx::query(
+            "DELETE FROM organization_memberships WHERE organization_id = ?1 AND user_id = ?2",
+        )
+        .bind(&org)
+        .bind(&user)
+        .execute(&mut *tx)
+        .await
+        .map_err(map)?;
+        insert_effects(&mut tx, &effects(role)).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(Removal::Removed(role))
     }
 
     async fn delete_organization(&self, id: Uuid, effects: Effects) -> Result<(), StoreError> {

@@ -78,6 +78,21 @@ impl Publisher {
             .then(|| NewEvent::new(uuid_v4(&*self.random), event_type, at, data))
     }
 
+    /// The [`Effects`] of one event of `event_type` with `data`: none when the type is not
+    /// published.
+    pub fn effects(
+        &self,
+        event_type: EventType,
+        data: serde_json::Value,
+        at: OffsetDateTime,
+    ) -> crate::store::Effects {
+        let effects = crate::store::Effects::none();
+        match self.event(event_type, data, at) {
+            Some(e) => effects.event(e),
+            None => effects,
+        }
+    }
+
     /// `user.*` with upstream's data `{user_id}`, or `None` when the type is not published.
     pub fn user(
         &self,

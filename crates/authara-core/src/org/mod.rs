@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use self::store::{
     InitialOrganization, MemberRecord, MembershipWithOrganization, NewOrganization,
-    OrganizationRecord, OrganizationStore,
+    OrganizationRecord, OrganizationStore, Removal, RoleEffects,
 };
 use crate::clock::Clock;
 use crate::events::{EventType, Publisher};
@@ -80,15 +80,13 @@ impl OrgMode {
 
     /// The capabilities document (`GET /auth/api/v1/capabilities`), upstream's values by mode.
     pub fn capabilities(self, public_management: bool) -> Capabilities {
-        let (visible, invitations, multi) = match self {
-            Self::Personal => (false, false, false),
-            Self::Single => (true, true, false),
-            Self::Multi => (true, true, true),
-        };
+        // Upstream's three `multi`-only flags are one rule here: team organizations, leaving
+        // and switching exist together.
+        let multi = self.allows_switching();
         Capabilities {
             organization_mode: self.as_str(),
-            has_visible_organizations: visible,
-            allows_invitations: invitations,
+            has_visible_organizations: self.has_visible_organizations(),
+            allows_invitations: self.allows_invitations(),
             allows_public_organization_management: public_management,
             allows_org_switching: multi,
             allows_user_created_team_orgs: multi,
@@ -221,28 +219,46 @@ pub fn creation_events(
     owner: Uuid,
     at: time::OffsetDateTime,
 ) -> Effects {
-    let mut effects = Effects::none();
-    let org = serde_json::json!({
-        "organization_id": organization.id.to_string(),
-        "name": organization.name,
-        "kind": organization.kind.as_str(),
-        "created_by_user_id": owner.to_string(),
-    });
-    if let Some(e) = events.event(EventType::OrganizationCreated, org, at) {
-        effects = effects.event(e);
+    let org = organization_data(
+        organization.id,
+        &organization.name,
+        organization.kind,
+        Some(owner),
+    );
+    let mut membership = membership_data(organization.id, owner, OrgRole::Owner);
+    if let Some(fields) = membership.as_object_mut() {
+        fields.insert("is_initial_membership".into(), true.into());
+        fields.insert("invitation_id".into(), serde_json::Value::Null);
+        fields.insert("metadata".into(), serde_json::json!({}));
     }
-    let membership = serde_json::json!({
-        "organization_id": organization.id.to_string(),
-        "user_id": owner.to_string(),
-        "role": OrgRole::Owner.as_str(),
-        "is_initial_membership": true,
-        "invitation_id": null,
-        "metadata": {},
-    });
-    if let Some(e) = events.event(EventType::MembershipCreated, membership, at) {
-        effects = effects.event(e);
-    }
-    effects
+    events
+        .effects(EventType::OrganizationCreated, org, at)
+        .and(events.effects(EventType::MembershipCreated, membership, at))
+}
+
+/// Upstream's `data` of `organization.*`: `{organization_id, name, kind, created_by_user_id}`.
+fn organization_data(
+    id: Uuid,
+    name: &str,
+    kind: OrgKind,
+    created_by: Option<Uuid>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "organization_id": id.to_string(),
+        "name": name,
+        "kind": kind.as_str(),
+        "created_by_user_id": created_by.map(|u| u.to_string()),
+    })
+}
+
+/// Upstream's `data` of `organization.membership.updated` / `.deleted` (and the start of
+/// `.created`'s): `{organization_id, user_id, role}`.
+fn membership_data(organization_id: Uuid, user_id: Uuid, role: OrgRole) -> serde_json::Value {
+    serde_json::json!({
+        "organization_id": organization_id.to_string(),
+        "user_id": user_id.to_string(),
+        "role": role.as_str(),
+    })
 }
 
 /// Why an organization route refused.
@@ -406,22 +422,16 @@ impl OrgService {
         let name = parse_name(name).ok_or(OrgError::InvalidName)?;
         let now = self.clock.now();
         let org = &found.organization;
-        let data = serde_json::json!({
-            "organization_id": org.id.to_string(),
-            "name": name,
-            "kind": org.kind.as_str(),
-            "created_by_user_id": org.created_by_user_id.map(|u| u.to_string()),
-        });
-        let effects = match self.events.event(EventType::OrganizationUpdated, data, now) {
-            Some(e) => Effects::none().event(e),
-            None => Effects::none(),
-        };
+        let data = organization_data(org.id, name, org.kind, org.created_by_user_id);
+        let effects = self
+            .events
+            .effects(EventType::OrganizationUpdated, data, now);
         let renamed = self
             .store
             .rename_organization(organization_id, name, now, effects)
             .await;
-        // Every member's cached sessions carry the old name.
-        self.sessions.organization_changed();
+        // The cached sessions acting in it carry the old name.
+        self.sessions.organization_changed(organization_id);
         match renamed {
             Ok(org) => Ok(org),
             Err(StoreError::NotFound) => Err(OrgError::OrganizationNotFound),
@@ -471,24 +481,14 @@ impl OrgService {
         organization_id: Uuid,
         actor: Uuid,
     ) -> Result<MembershipWithOrganization, OrgError> {
-        if self
-            .store
-            .find_organization(organization_id)
-            .await?
-            .is_none()
-        {
-            return Err(OrgError::OrganizationNotFound);
+        // One query in the common case; only a missing membership asks whether the
+        // organization exists at all.
+        if let Some(found) = self.store.find_membership(organization_id, actor).await? {
+            return Ok(found);
         }
-        self.store
-            .find_membership(organization_id, actor)
-            .await?
-            .ok_or(OrgError::ActorNotMember)
-    }
-
-    fn effects(&self, event_type: EventType, data: serde_json::Value) -> Effects {
-        match self.events.event(event_type, data, self.clock.now()) {
-            Some(e) => Effects::none().event(e),
-            None => Effects::none(),
+        match self.store.find_organization(organization_id).await? {
+            Some(_) => Err(OrgError::ActorNotMember),
+            None => Err(OrgError::OrganizationNotFound),
         }
     }
 
@@ -499,14 +499,8 @@ impl OrgService {
         user_id: Uuid,
         role: OrgRole,
     ) -> Effects {
-        self.effects(
-            event_type,
-            serde_json::json!({
-                "organization_id": organization_id.to_string(),
-                "user_id": user_id.to_string(),
-                "role": role.as_str(),
-            }),
-        )
+        let data = membership_data(organization_id, user_id, role);
+        self.events.effects(event_type, data, self.clock.now())
     }
 
     /// `POST /auth/internal/v1/organizations`: a team organization owned by `created_by`;
@@ -569,14 +563,10 @@ impl OrgService {
                 actor,
                 OrgRole::Owner,
             )
-            .and(self.effects(
+            .and(self.events.effects(
                 EventType::OrganizationDeleted,
-                serde_json::json!({
-                    "organization_id": org.id.to_string(),
-                    "name": org.name,
-                    "kind": org.kind.as_str(),
-                    "created_by_user_id": org.created_by_user_id.map(|u| u.to_string()),
-                }),
+                organization_data(org.id, &org.name, org.kind, org.created_by_user_id),
+                self.clock.now(),
             ));
         let deleted = self
             .store
@@ -604,45 +594,37 @@ impl OrgService {
         if found.organization.kind == OrgKind::Personal {
             return Err(OrgError::PersonalImmutable);
         }
-        let members = self.store.list_members(organization_id).await?;
-        let target = members
-            .iter()
-            .find(|m| m.membership.user_id == user_id)
-            .ok_or(OrgError::MembershipNotFound)?;
-        let target_role = target.membership.role;
-        if actor != user_id {
-            let allowed = match found.membership.role {
-                OrgRole::Owner => true,
-                OrgRole::Admin => target_role != OrgRole::Owner,
-                OrgRole::Member => false,
-            };
-            if !allowed {
-                return Err(OrgError::ActorNotAllowed);
+        let leaving = actor == user_id;
+        if !leaving && found.membership.role == OrgRole::Member {
+            // Members remove nobody but themselves; an unknown target is still `404` first.
+            if self
+                .store
+                .find_membership(organization_id, user_id)
+                .await?
+                .is_none()
+            {
+                return Err(OrgError::MembershipNotFound);
             }
+            return Err(OrgError::ActorNotAllowed);
         }
-        let owners = members
-            .iter()
-            .filter(|m| m.membership.role == OrgRole::Owner)
-            .count();
-        if target_role == OrgRole::Owner && owners <= 1 {
-            return Err(OrgError::LastOwner);
-        }
-        if self.store.list_user_memberships(user_id).await?.len() <= 1 {
-            return Err(OrgError::LastMembership);
-        }
-        let effects = self.membership_event(
-            EventType::MembershipDeleted,
-            organization_id,
-            user_id,
-            target_role,
-        );
+        // The role-dependent rules (an admin cannot remove an owner, an organization keeps an
+        // owner, a user keeps a membership) are the store's: checked under the removal's lock.
+        let owner_removable = leaving || found.membership.role == OrgRole::Owner;
+        let (events, now) = (self.events.clone(), self.clock.now());
+        let effects: RoleEffects = Box::new(move |role| {
+            let data = membership_data(organization_id, user_id, role);
+            events.effects(EventType::MembershipDeleted, data, now)
+        });
         let removed = self
             .store
-            .remove_membership(organization_id, user_id, effects)
+            .remove_membership(organization_id, user_id, owner_removable, effects)
             .await;
         self.sessions.user_changed(user_id);
         match removed {
-            Ok(()) => Ok(()),
+            Ok(Removal::Removed(_)) => Ok(()),
+            Ok(Removal::OwnerProtected) => Err(OrgError::ActorNotAllowed),
+            Ok(Removal::LastOwner) => Err(OrgError::LastOwner),
+            Ok(Removal::LastMembership) => Err(OrgError::LastMembership),
             Err(StoreError::NotFound) => Err(OrgError::MembershipNotFound),
             Err(e) => Err(e.into()),
         }

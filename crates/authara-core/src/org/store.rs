@@ -173,18 +173,63 @@ pub trait OrganizationStore: Send + Sync + 'static {
         now: OffsetDateTime,
         effects: Effects,
     ) -> Result<(), StoreError>;
-    /// Removes a membership, with `effects`. The user's sessions acting in that organization
-    /// stop being live at once (they have no membership there any more). `NotFound` when there
-    /// is no such membership.
+    /// Removes a membership, with the effects `effects` builds from the removed role, unless
+    /// that would break an invariant: the rules are checked against the rows the removal locks,
+    /// in its transaction, so two concurrent removals cannot both pass them (e.g. remove the
+    /// last two owners). In order: `NotFound` when there is no such membership; `OwnerProtected`
+    /// when the member is an owner and `owner_removable` is false; `LastOwner` when the member
+    /// is the organization's only owner; `LastMembership` when it is the user's only
+    /// membership. Refusals change nothing and write no effects. The user's sessions acting in
+    /// that organization stop being live at once (they have no membership there any more).
     async fn remove_membership(
         &self,
         organization_id: Uuid,
         user_id: Uuid,
-        effects: Effects,
-    ) -> Result<(), StoreError>;
+        owner_removable: bool,
+        effects: RoleEffects,
+    ) -> Result<Removal, StoreError>;
     /// Deletes an organization with its memberships, with `effects`; sessions acting in it
     /// lose their active organization (and so stop being live). `NotFound` for an unknown id.
     async fn delete_organization(&self, id: Uuid, effects: Effects) -> Result<(), StoreError>;
+}
+
+/// Builds the [`Effects`] of a membership change once the role it concerned is read under the
+/// change's lock, so that what is recorded (an event's `role`) is what was committed.
+pub type RoleEffects = Box<dyn FnOnce(OrgRole) -> Effects + Send>;
+
+/// What [`OrganizationStore::remove_membership`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Removed; the member had this role.
+    Removed(OrgRole),
+    /// Refused: the member is an owner and the caller may not remove owners.
+    OwnerProtected,
+    /// Refused: the member is the organization's only owner.
+    LastOwner,
+    /// Refused: it is the user's only membership.
+    LastMembership,
+}
+
+impl Removal {
+    /// The refusal, if any, of removing a member with `role` from an organization with `owners`
+    /// owners when the user has `memberships` memberships (each counted under the removal's
+    /// lock), in [`OrganizationStore::remove_membership`]'s order. `None`: it may go ahead.
+    pub fn refusal(
+        role: OrgRole,
+        owners: i64,
+        memberships: i64,
+        owner_removable: bool,
+    ) -> Option<Removal> {
+        if role == OrgRole::Owner && !owner_removable {
+            Some(Removal::OwnerProtected)
+        } else if role == OrgRole::Owner && owners <= 1 {
+            Some(Removal::LastOwner)
+        } else if memberships <= 1 {
+            Some(Removal::LastMembership)
+        } else {
+            None
+        }
+    }
 }
 
 /// An organization to create.

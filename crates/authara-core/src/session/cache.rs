@@ -153,6 +153,13 @@ impl SessionCache {
         entries.retain(|_, e| e.user.id != user_id);
     }
 
+    /// Forgets every session acting in one organization (it was renamed).
+    pub fn evict_organization(&self, organization_id: Uuid) {
+        let mut entries = self.lock();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.retain(|_, e| e.organization.id != organization_id);
+    }
+
     /// Forgets everything.
     pub fn clear(&self) {
         let mut entries = self.lock();
@@ -186,6 +193,27 @@ mod tests {
             name: "a".into(),
             role: crate::org::OrgRole::Owner,
         })
+    }
+
+    #[test]
+    fn renaming_an_organization_forgets_its_sessions_only() {
+        let c = cache();
+        let far = NOW + Duration::minutes(10);
+        let (s1, s2, u1, u2) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let other = Arc::new(ActiveOrganization {
+            id: Uuid::from_u128(8),
+            name: "b".into(),
+            role: crate::org::OrgRole::Member,
+        });
+        c.insert(c.ticket(), s1, Arc::new(user(u1)), org(), NOW, far);
+        c.insert(c.ticket(), s2, Arc::new(user(u2)), other, NOW, far);
+        c.evict_organization(org().id);
+        assert!(c.get(s1, u1, NOW).is_none() && c.get(s2, u2, NOW).is_some());
     }
 
     fn cache() -> SessionCache {

@@ -263,9 +263,9 @@ impl SessionService {
     }
 
     /// Tells the live-session cache that an organization changed (renamed) in this process:
-    /// every cached session of its members shows the old name, so it forgets everything.
-    pub fn organization_changed(&self) {
-        self.cache.clear();
+    /// the cached sessions acting in it show the old name.
+    pub fn organization_changed(&self, organization_id: Uuid) {
+        self.cache.evict_organization(organization_id);
     }
 
     /// Starts a session for a user who just proved who they are, with an access token for

@@ -18,7 +18,7 @@ use authara_core::store::{
     ActiveOrganization, Backfilled, Change, ChangeFeed, Completed, Completion, Effects,
     InitialOrganization, MemberRecord, MembershipRecord, MembershipWithOrganization, NewChallenge,
     NewOrganization, NewRefreshToken, NewSession, NewSignupUser, NewUser, OrganizationRecord,
-    PendingAction, Purpose, SessionUser, Store, Switched, UniqueKey,
+    PendingAction, Purpose, Removal, RoleEffects, SessionUser, Store, Switched, UniqueKey,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -1457,6 +1457,20 @@ pub async fn transfer_ownership_demotes_every_other_owner(store: &dyn Store) {
     assert_effects(store, 1, 1, "refused transfers").await;
 }
 
+/// [`RoleEffects`] that are `effects` whatever the role.
+fn effects_of(effects: Effects) -> RoleEffects {
+    Box::new(move |_| effects)
+}
+
+/// [`RoleEffects`] of one event that record the role they were built from in `seen`.
+fn recording(seen: &Arc<std::sync::Mutex<Vec<OrgRole>>>, user_id: Uuid) -> RoleEffects {
+    let seen = Arc::clone(seen);
+    Box::new(move |role| {
+        seen.lock().map(|mut s| s.push(role)).unwrap_or(());
+        Effects::none().event(event_at(user_id, now()))
+    })
+}
+
 /// `remove_membership` removes the membership and commits its effects; the user's sessions
 /// acting in that organization stop being live and their tokens no longer refresh (nothing
 /// consumed, no organization read), while their sessions elsewhere and the other members' stay
@@ -1478,7 +1492,12 @@ pub async fn remove_membership_ends_the_sessions_acting_there(store: &dyn Store)
     assert!(is_live(store, &there, now()).await);
 
     store
-        .remove_membership(alice.organization.id, bob.id, one_of_each(bob.id))
+        .remove_membership(
+            alice.organization.id,
+            bob.id,
+            true,
+            effects_of(one_of_each(bob.id)),
+        )
         .await
         .expect("remove membership");
     assert_eq!(
@@ -1514,7 +1533,11 @@ pub async fn remove_membership_ends_the_sessions_acting_there(store: &dyn Store)
         (Uuid::new_v4(), bob.id),
         (alice.organization.id, Uuid::new_v4()),
     ] {
-        assert_not_found(store.remove_membership(org, user, one_of_each(user)).await);
+        assert_not_found(
+            store
+                .remove_membership(org, user, true, effects_of(one_of_each(user)))
+                .await,
+        );
     }
     assert_eq!(
         roles(store, bob.organization.id).await,
@@ -1526,6 +1549,157 @@ pub async fn remove_membership_ends_the_sessions_acting_there(store: &dyn Store)
     let (mut session, token) = new_login(bob.id, now(), now() + Duration::days(1));
     session.organization_id = Some(alice.organization.id);
     assert_not_found(store.create_session(session, token).await);
+}
+
+/// `remove_membership`'s rules, in order, against what is stored: an owner is protected unless
+/// owners may be removed (before being the last owner), an organization keeps an owner (before
+/// the user keeping a membership), a user keeps a membership. Each refusal changes nothing and
+/// does not build effects; a removal builds them from the removed member's role.
+pub async fn remove_membership_refusals_keep_an_owner_and_a_membership(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let carol = create_user(store, "carol").await;
+    let acme = team("Acme");
+    let day = now() - Duration::days(1);
+    create_team(store, &acme, alice.id, day).await;
+    join(store, acme.id, bob.id, OrgRole::Owner, day + us(1)).await;
+    join(store, acme.id, carol.id, OrgRole::Admin, day + us(2)).await;
+    // Bob co-owns Carol's organization, which is all Carol would have left.
+    join(store, carol.organization.id, bob.id, OrgRole::Owner, day).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let before = (
+        roles(store, acme.id).await,
+        roles(store, alice.organization.id).await,
+        roles(store, carol.organization.id).await,
+    );
+
+    let refusals = [
+        // Two owners, but owners may not be removed by this caller.
+        (acme.id, bob.id, false, Removal::OwnerProtected),
+        // Alice is her organization's only owner: protected first, last owner when removable.
+        (
+            alice.organization.id,
+            alice.id,
+            false,
+            Removal::OwnerProtected,
+        ),
+        (alice.organization.id, alice.id, true, Removal::LastOwner),
+    ];
+    for (org, user, owner_removable, refused) in refusals {
+        let got = store
+            .remove_membership(org, user, owner_removable, recording(&seen, user))
+            .await
+            .expect("remove membership");
+        assert_eq!(got, refused, "removing {user} from {org}");
+    }
+    // Carol leaves Acme: she still has her own organization.
+    let removed = store
+        .remove_membership(acme.id, carol.id, true, recording(&seen, carol.id))
+        .await
+        .expect("remove carol");
+    assert_eq!(removed, Removal::Removed(OrgRole::Admin));
+    // Her own organization keeps Bob as an owner, but it is her last membership.
+    let got = store
+        .remove_membership(
+            carol.organization.id,
+            carol.id,
+            true,
+            recording(&seen, carol.id),
+        )
+        .await
+        .expect("remove carol again");
+    assert_eq!(got, Removal::LastMembership);
+
+    assert_eq!(
+        seen.lock().map(|s| s.clone()).unwrap_or_default(),
+        [OrgRole::Admin]
+    );
+    assert_eq!(
+        roles(store, acme.id).await,
+        [(alice.id, OrgRole::Owner), (bob.id, OrgRole::Owner)]
+    );
+    assert_eq!(roles(store, alice.organization.id).await, before.1);
+    assert_eq!(roles(store, carol.organization.id).await, before.2);
+    assert_eq!(memberships(store, carol.id).await.len(), 1);
+    assert_effects(store, 1, 0, "one removal among refusals").await;
+}
+
+/// Concurrent removals cannot break the invariants together, over several rounds: of an
+/// organization's two owners removed at once, one goes and the other is its last owner; of a
+/// user's two memberships removed at once, one goes and the other is the last.
+pub async fn remove_membership_races_keep_an_owner_and_a_membership(store: Arc<dyn Store>) {
+    let day = now() - Duration::days(1);
+    for round in 0..3 {
+        let alice = create_user(&*store, &format!("alice{round}")).await;
+        let bob = create_user(&*store, &format!("bob{round}")).await;
+        let acme = team("Acme");
+        create_team(&*store, &acme, alice.id, day).await;
+        join(&*store, acme.id, bob.id, OrgRole::Owner, day).await;
+        let owners = race_removals(&store, [(acme.id, alice.id), (acme.id, bob.id)]).await;
+        assert_eq!(
+            sorted(owners),
+            [Removal::Removed(OrgRole::Owner), Removal::LastOwner],
+            "round {round}: owners"
+        );
+        assert_eq!(roles(&*store, acme.id).await.len(), 1);
+
+        // Carol: a member of Acme, and of her own organization co-owned by Alice.
+        let carol = create_user(&*store, &format!("carol{round}")).await;
+        join(&*store, acme.id, carol.id, OrgRole::Member, day).await;
+        join(
+            &*store,
+            carol.organization.id,
+            alice.id,
+            OrgRole::Owner,
+            day,
+        )
+        .await;
+        let memberships_of_carol = race_removals(
+            &store,
+            [(acme.id, carol.id), (carol.organization.id, carol.id)],
+        )
+        .await;
+        let got = sorted(memberships_of_carol);
+        assert_eq!(got.len(), 2);
+        assert!(
+            matches!(got[0], Removal::Removed(_)) && got[1] == Removal::LastMembership,
+            "round {round}: memberships {got:?}"
+        );
+        assert_eq!(memberships(&*store, carol.id).await.len(), 1);
+    }
+}
+
+/// The removals `targets` (organization, user), at once.
+async fn race_removals(store: &Arc<dyn Store>, targets: [(Uuid, Uuid); 2]) -> Vec<Removal> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(targets.len()));
+    let tasks: Vec<_> = targets
+        .into_iter()
+        .map(|(org, user)| {
+            let store = Arc::clone(store);
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .remove_membership(org, user, true, effects_of(Effects::none()))
+                    .await
+            })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for task in tasks {
+        got.push(
+            task.await
+                .expect("task did not panic")
+                .expect("remove membership"),
+        );
+    }
+    got
+}
+
+/// Removals with the removed ones first.
+fn sorted(mut removals: Vec<Removal>) -> Vec<Removal> {
+    removals.sort_by_key(|r| !matches!(r, Removal::Removed(_)));
+    removals
 }
 
 /// `delete_organization` deletes the organization and its memberships and commits its effects;
@@ -1832,7 +2006,7 @@ pub async fn organization_writes_whose_effects_fail_change_nothing(store: &dyn S
         .await
         .is_err());
     assert!(store
-        .remove_membership(acme.id, bob.id, twice())
+        .remove_membership(acme.id, bob.id, true, effects_of(twice()))
         .await
         .is_err());
     assert!(store.delete_organization(acme.id, twice()).await.is_err());
@@ -1871,7 +2045,7 @@ pub async fn watch_changes_reports_membership_changes_and_organization_deletes(s
         .expect("set role");
     assert_eq!(next(&mut rx).await, Change::User(bob.id));
     store
-        .remove_membership(acme.id, bob.id, Effects::none())
+        .remove_membership(acme.id, bob.id, false, effects_of(Effects::none()))
         .await
         .expect("remove");
     assert_eq!(next(&mut rx).await, Change::User(bob.id));
