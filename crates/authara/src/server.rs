@@ -412,7 +412,11 @@ impl Server {
             sessions,
             challenges,
             orgs,
-            internal_api_token: config.org.internal_api_token.clone(),
+            internal_api_digest: config
+                .org
+                .internal_api_token
+                .as_ref()
+                .map(|t| crate::http::api::internal::token_digest(t.expose())),
             store,
             random: deps.random,
             limiter,

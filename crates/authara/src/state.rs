@@ -24,8 +24,8 @@ pub struct Inner {
     pub challenges: ChallengeService,
     /// Organizations, memberships and the mode.
     pub orgs: OrgService,
-    /// `AUTHARA_INTERNAL_API_TOKEN`; `None`: the internal API refuses every request.
-    pub internal_api_token: Option<crate::config::Secret>,
+    /// SHA-256 of `AUTHARA_INTERNAL_API_TOKEN`; `None`: the internal API refuses every request.
+    pub internal_api_digest: Option<[u8; 32]>,
     pub store: Arc<dyn Store>,
     pub random: Arc<dyn Random>,
     pub limiter: Arc<dyn RateLimiter>,

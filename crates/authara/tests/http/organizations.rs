@@ -68,6 +68,16 @@ struct Browser {
 impl Browser {
     /// Signs up `local` in a fresh browser (through the HTML form, as a person would).
     async fn signup(app: &TestApp, local: &str) -> Self {
+        Self::enter(app, "/auth/signup", local).await
+    }
+
+    /// Logs `local` in from a fresh browser (the account exists).
+    async fn login(app: &TestApp, local: &str) -> Self {
+        Self::enter(app, "/auth/login", local).await
+    }
+
+    /// Posts the signup or login form (`path`) for `local` from a fresh browser; `303`.
+    async fn enter(app: &TestApp, path: &str, local: &str) -> Self {
         let (client, jar) = cookie_client();
         let mut b = Self {
             client,
@@ -77,7 +87,7 @@ impl Browser {
         let csrf = b.csrf(app).await;
         let res = b
             .client
-            .post(app.url("/auth/signup"))
+            .post(app.url(path))
             .form(&[
                 ("email", email(local).as_str()),
                 ("password", PASSWORD),
@@ -888,34 +898,6 @@ async fn a_removed_member_loses_the_organization_at_once(b: Backend) {
     assert_eq!(organization_ids(&app, &again).await.len(), 1);
     // The owner is unaffected.
     assert_eq!(owner.user(&app).await.0, 200);
-}
-
-impl Browser {
-    /// Logs `local` in from a fresh browser (the account exists).
-    async fn login(app: &TestApp, local: &str) -> Self {
-        let (client, jar) = cookie_client();
-        let mut b = Self {
-            client,
-            jar,
-            id: Uuid::nil(),
-        };
-        let csrf = b.csrf(app).await;
-        let res = b
-            .client
-            .post(app.url("/auth/login"))
-            .form(&[
-                ("email", email(local).as_str()),
-                ("password", PASSWORD),
-                ("csrf_token", csrf.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303);
-        let (_, user) = b.user(app).await;
-        b.id = user["id"].as_str().unwrap().parse().unwrap();
-        b
-    }
 }
 
 async fn the_internal_api_needs_its_token(b: Backend) {

@@ -4,4 +4,5 @@
 pub mod internal;
 pub mod json;
 pub mod openapi;
+pub mod path;
 pub mod v1;

@@ -17,6 +17,7 @@
 use crate::http::error::{is_api_path, ApiError};
 use crate::http::{api::internal, api::v1, is_csrf_exempt, is_state_changing, meta, Routes};
 use authara_core::jwt::{Audience, ADMIN_ROLE};
+use authara_core::org::OrgError;
 use axum::body::Bytes;
 use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
@@ -180,31 +181,27 @@ const ERRORS: &[ErrorKind] = &[
             v1::organizations::ORGANIZATION_NOT_FOUND
         })
     },
-    ErrorKind::new("UserNotFound", internal::v1::codes::user_not_found),
+    ErrorKind::new("UserNotFound", || OrgError::UserNotFound.into()),
     ErrorKind {
-        or: &[internal::v1::codes::actor_not_allowed],
-        ..ErrorKind::new("ActorRefused", internal::v1::codes::actor_not_member)
+        or: &[|| OrgError::ActorNotAllowed.into()],
+        ..ErrorKind::new("ActorRefused", || OrgError::ActorNotMember.into())
     },
-    ErrorKind::new("PersonalImmutable", internal::v1::codes::personal_immutable),
+    ErrorKind::new("PersonalImmutable", || OrgError::PersonalImmutable.into()),
     ErrorKind {
         or: &[
-            internal::v1::codes::has_other_members,
-            internal::v1::codes::last_membership,
+            || OrgError::HasOtherMembers.into(),
+            || OrgError::LastMembership.into(),
         ],
-        ..ErrorKind::new(
-            "OrganizationConflict",
-            internal::v1::codes::personal_immutable,
-        )
+        ..ErrorKind::new("OrganizationConflict", || {
+            OrgError::PersonalImmutable.into()
+        })
     },
     ErrorKind {
         or: &[
-            internal::v1::codes::last_owner,
-            internal::v1::codes::last_membership,
+            || OrgError::LastOwner.into(),
+            || OrgError::LastMembership.into(),
         ],
-        ..ErrorKind::new(
-            "MembershipConflict",
-            internal::v1::codes::personal_immutable,
-        )
+        ..ErrorKind::new("MembershipConflict", || OrgError::PersonalImmutable.into())
     },
     ErrorKind::new("MethodNotAllowed", || ApiError::MethodNotAllowed),
     ErrorKind::new("RequestTimeout", || ApiError::RequestTimeout),

@@ -5,6 +5,7 @@
 use crate::http::error::PageError;
 use crate::http::extract::{Htmx, SignedIn};
 use crate::http::form;
+use crate::http::pages::challenge::parse_id;
 use crate::http::pages::set_session_cookies;
 use crate::http::respond::redirect;
 use crate::http::Routes;
@@ -48,11 +49,7 @@ pub async fn post_switch(
         StatusCode::FORBIDDEN,
         "You are not a member of that organization.",
     );
-    let Some(id) = f
-        .organization_id
-        .as_deref()
-        .and_then(|raw| uuid::Uuid::try_parse(raw.trim()).ok())
-    else {
+    let Some(id) = f.organization_id.as_deref().and_then(parse_id) else {
         return Err(not_member);
     };
     let issued = match state

@@ -4,14 +4,11 @@
 //! that user may do.
 
 use super::InternalCaller;
-use crate::http::api::json;
-use crate::http::api::v1::organizations::{
-    Membership, Organization, MEMBERSHIP_NOT_FOUND, ORGANIZATION_NOT_FOUND,
-};
+use crate::http::api::v1::organizations::{Membership, Organization};
+use crate::http::api::{json, path};
 use crate::http::error::ApiError;
 use crate::http::Routes;
 use crate::state::AppState;
-use authara_core::org::OrgError;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -45,76 +42,6 @@ pub fn routes() -> Routes {
         .delete(DELETE_PATH, delete_organization)
         .delete(MEMBER_PATH, delete_member)
         .post(TRANSFER_PATH, post_ownership_transfer)
-}
-
-const fn refused(status: StatusCode, code: &'static str, message: &'static str) -> ApiError {
-    ApiError::Refused {
-        status,
-        code,
-        message,
-    }
-}
-
-/// The internal API's answer to a refusal, in upstream's codes.
-fn internal_error(e: OrgError) -> ApiError {
-    match e {
-        OrgError::Forbidden => ApiError::Forbidden,
-        OrgError::ActorNotMember => refused(
-            StatusCode::FORBIDDEN,
-            "actor_not_member",
-            "The actor is not a member of the organization.",
-        ),
-        OrgError::ActorNotAllowed => refused(
-            StatusCode::FORBIDDEN,
-            "actor_not_allowed",
-            "The actor's role does not allow this.",
-        ),
-        OrgError::UserNotFound => {
-            refused(StatusCode::NOT_FOUND, "user_not_found", "User not found.")
-        }
-        OrgError::OrganizationNotFound => ORGANIZATION_NOT_FOUND,
-        OrgError::MembershipNotFound => MEMBERSHIP_NOT_FOUND,
-        OrgError::PersonalImmutable => refused(
-            StatusCode::CONFLICT,
-            "personal_organization_immutable",
-            "A personal organization cannot be changed this way.",
-        ),
-        OrgError::HasOtherMembers => refused(
-            StatusCode::CONFLICT,
-            "organization_has_other_members",
-            "The organization has other members.",
-        ),
-        OrgError::LastOwner => refused(
-            StatusCode::CONFLICT,
-            "last_organization_owner",
-            "An organization must keep an owner.",
-        ),
-        OrgError::LastMembership => refused(
-            StatusCode::CONFLICT,
-            "last_organization_member",
-            "A user must keep at least one organization.",
-        ),
-        other => other.into(),
-    }
-}
-
-const BAD_ID: ApiError = ApiError::InvalidRequest("The id in the path is not a valid UUID.");
-
-fn path_id(raw: Result<Path<String>, PathRejection>) -> Result<Uuid, ApiError> {
-    let Ok(Path(raw)) = raw else {
-        return Err(BAD_ID);
-    };
-    Uuid::try_parse(&raw).map_err(|_| BAD_ID)
-}
-
-fn path_ids(raw: Result<Path<(String, String)>, PathRejection>) -> Result<(Uuid, Uuid), ApiError> {
-    let Ok(Path((a, b))) = raw else {
-        return Err(BAD_ID);
-    };
-    Ok((
-        Uuid::try_parse(&a).map_err(|_| BAD_ID)?,
-        Uuid::try_parse(&b).map_err(|_| BAD_ID)?,
-    ))
 }
 
 /// Upstream's `InternalCreateOrganizationRequest`.
@@ -179,8 +106,7 @@ pub async fn post_organization(
     let created = state
         .orgs
         .create_team(&req.name, req.created_by_user_id)
-        .await
-        .map_err(internal_error)?;
+        .await?;
     let body = OrganizationWithMembership {
         organization: Organization::new(&created.organization)?,
         membership: Membership::new(&created.membership)?,
@@ -213,17 +139,16 @@ pub async fn post_organization(
 pub async fn delete_organization(
     State(state): State<AppState>,
     _caller: InternalCaller,
-    id: Result<Path<String>, PathRejection>,
+    id: Result<Path<Uuid>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let organization_id = path_id(id)?;
+    let organization_id = path::ids(id)?;
     let req: InternalOrganizationActorRequest = json::parse(&headers, &body)?;
     state
         .orgs
         .delete(organization_id, req.actor_user_id)
-        .await
-        .map_err(internal_error)?;
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -256,17 +181,16 @@ pub async fn delete_organization(
 pub async fn delete_member(
     State(state): State<AppState>,
     _caller: InternalCaller,
-    ids: Result<Path<(String, String)>, PathRejection>,
+    ids: Result<Path<(Uuid, Uuid)>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (organization_id, user_id) = path_ids(ids)?;
+    let (organization_id, user_id) = path::ids(ids)?;
     let req: InternalOrganizationActorRequest = json::parse(&headers, &body)?;
     state
         .orgs
         .remove_member(organization_id, user_id, req.actor_user_id)
-        .await
-        .map_err(internal_error)?;
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -294,43 +218,15 @@ pub async fn delete_member(
 pub async fn post_ownership_transfer(
     State(state): State<AppState>,
     _caller: InternalCaller,
-    id: Result<Path<String>, PathRejection>,
+    id: Result<Path<Uuid>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let organization_id = path_id(id)?;
+    let organization_id = path::ids(id)?;
     let req: InternalOwnershipTransferRequest = json::parse(&headers, &body)?;
     state
         .orgs
         .transfer_ownership(organization_id, req.actor_user_id, req.new_owner_user_id)
-        .await
-        .map_err(internal_error)?;
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// The refusal codes, for the OpenAPI document's error responses.
-pub mod codes {
-    use super::*;
-
-    pub fn actor_not_member() -> ApiError {
-        internal_error(OrgError::ActorNotMember)
-    }
-    pub fn actor_not_allowed() -> ApiError {
-        internal_error(OrgError::ActorNotAllowed)
-    }
-    pub fn user_not_found() -> ApiError {
-        internal_error(OrgError::UserNotFound)
-    }
-    pub fn personal_immutable() -> ApiError {
-        internal_error(OrgError::PersonalImmutable)
-    }
-    pub fn has_other_members() -> ApiError {
-        internal_error(OrgError::HasOtherMembers)
-    }
-    pub fn last_owner() -> ApiError {
-        internal_error(OrgError::LastOwner)
-    }
-    pub fn last_membership() -> ApiError {
-        internal_error(OrgError::LastMembership)
-    }
 }

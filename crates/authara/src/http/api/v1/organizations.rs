@@ -8,9 +8,9 @@
 //! not_found`, as if absent.
 
 use super::session::audience_param;
-use super::tokens::Tokens;
+use super::tokens::{new_tokens, Tokens};
 use super::user::rfc3339_seconds;
-use crate::http::api::{json, openapi};
+use crate::http::api::{json, openapi, path};
 use crate::http::error::ApiError;
 use crate::http::extract::ApiUser;
 use crate::http::pages::set_session_cookies;
@@ -78,9 +78,16 @@ pub const MEMBERSHIP_NOT_FOUND: ApiError = ApiError::Refused {
     message: "Membership not found.",
 };
 
-/// A malformed id in the path.
-const BAD_ID: ApiError = ApiError::InvalidRequest("The id in the path is not a valid UUID.");
+const fn refused(status: StatusCode, code: &'static str, message: &'static str) -> ApiError {
+    ApiError::Refused {
+        status,
+        code,
+        message,
+    }
+}
 
+/// Every refusal of the organization service in upstream's codes, for the public routes and
+/// the internal API alike (the public routes never cause the actor and conflict ones).
 impl From<OrgError> for ApiError {
     fn from(e: OrgError) -> Self {
         match e {
@@ -90,10 +97,40 @@ impl From<OrgError> for ApiError {
             OrgError::InvalidName => ApiError::InvalidRequest(
                 "name must be 1 to 255 characters, without control characters.",
             ),
+            OrgError::ActorNotMember => refused(
+                StatusCode::FORBIDDEN,
+                "actor_not_member",
+                "The actor is not a member of the organization.",
+            ),
+            OrgError::ActorNotAllowed => refused(
+                StatusCode::FORBIDDEN,
+                "actor_not_allowed",
+                "The actor's role does not allow this.",
+            ),
+            OrgError::UserNotFound => {
+                refused(StatusCode::NOT_FOUND, "user_not_found", "User not found.")
+            }
+            OrgError::PersonalImmutable => refused(
+                StatusCode::CONFLICT,
+                "personal_organization_immutable",
+                "A personal organization cannot be changed this way.",
+            ),
+            OrgError::HasOtherMembers => refused(
+                StatusCode::CONFLICT,
+                "organization_has_other_members",
+                "The organization has other members.",
+            ),
+            OrgError::LastOwner => refused(
+                StatusCode::CONFLICT,
+                "last_organization_owner",
+                "An organization must keep an owner.",
+            ),
+            OrgError::LastMembership => refused(
+                StatusCode::CONFLICT,
+                "last_organization_member",
+                "A user must keep at least one organization.",
+            ),
             OrgError::Store(s) => s.into(),
-            // The internal API's refusals (`api::internal::v1` answers them in upstream's
-            // codes); the public routes never cause them.
-            other => ApiError::internal(other),
         }
     }
 }
@@ -105,6 +142,16 @@ pub struct OrganizationSummary {
     pub name: String,
     #[schema(schema_with = role_schema)]
     pub role: &'static str,
+}
+
+impl From<&MembershipWithOrganization> for OrganizationSummary {
+    fn from(m: &MembershipWithOrganization) -> Self {
+        Self {
+            id: m.organization.id,
+            name: m.organization.name.clone(),
+            role: m.membership.role.as_str(),
+        }
+    }
 }
 
 impl From<&ActiveOrganization> for OrganizationSummary {
@@ -316,25 +363,6 @@ fn mode_schema() -> utoipa::openapi::Object {
     enum_schema(&["personal", "single", "multi"])
 }
 
-/// A uuid path segment; one that does not decode or parse is `400 invalid_request`.
-fn path_id(raw: Result<Path<String>, PathRejection>) -> Result<Uuid, ApiError> {
-    let Ok(Path(raw)) = raw else {
-        return Err(BAD_ID);
-    };
-    Uuid::try_parse(&raw).map_err(|_| BAD_ID)
-}
-
-/// Two uuid path segments.
-fn path_ids(raw: Result<Path<(String, String)>, PathRejection>) -> Result<(Uuid, Uuid), ApiError> {
-    let Ok(Path((a, b))) = raw else {
-        return Err(BAD_ID);
-    };
-    Ok((
-        Uuid::try_parse(&a).map_err(|_| BAD_ID)?,
-        Uuid::try_parse(&b).map_err(|_| BAD_ID)?,
-    ))
-}
-
 /// The management routes answer `404` while `AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED`
 /// is off, before anything else is looked at.
 fn management_on(state: &AppState) -> Result<(), ApiError> {
@@ -391,11 +419,7 @@ pub async fn get_organizations(
         .memberships(auth.user.id)
         .await?
         .iter()
-        .map(|m| OrganizationSummary {
-            id: m.organization.id,
-            name: m.organization.name.clone(),
-            role: m.membership.role.as_str(),
-        })
+        .map(OrganizationSummary::from)
         .collect();
     Ok(Json(OrganizationSummaries { organizations }).into_response())
 }
@@ -488,9 +512,9 @@ pub async fn post_switch(
     State(state): State<AppState>,
     ApiUser(auth): ApiUser,
     RawQuery(query): RawQuery,
-    id: Result<Path<String>, PathRejection>,
+    id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let organization_id = path_id(id)?;
+    let organization_id = path::ids(id)?;
     let audience = audience_param(query.as_deref())?;
     if !state.orgs.mode().allows_switching() {
         return Err(ApiError::Forbidden);
@@ -507,21 +531,10 @@ pub async fn post_switch(
         Err(SwitchError::NotMember) => return Err(ApiError::Forbidden),
         Err(SwitchError::Issue(e)) => return Err(ApiError::internal(e)),
     };
-    let refresh_token = issued
-        .refresh
-        .token()
-        .map(|t| t.token.expose().to_owned())
-        .unwrap_or_default();
+    let tokens = new_tokens(&issued)?;
     let mut out = HeaderMap::new();
     set_session_cookies(state.cookies, &issued, &mut out);
-    Ok((
-        out,
-        Json(Tokens {
-            access_token: issued.access.token.clone(),
-            refresh_token,
-        }),
-    )
-        .into_response())
+    Ok((out, Json(tokens)).into_response())
 }
 
 /// `GET /auth/api/v1/organizations/{organizationID}`.
@@ -548,10 +561,10 @@ pub async fn post_switch(
 pub async fn get_organization(
     State(state): State<AppState>,
     ApiUser(auth): ApiUser,
-    id: Result<Path<String>, PathRejection>,
+    id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Response, ApiError> {
     management_on(&state)?;
-    let id = path_id(id)?;
+    let id = path::ids(id)?;
     let org = state
         .orgs
         .organization(auth.user.id, auth.claims.org_id, id)
@@ -590,12 +603,12 @@ pub async fn get_organization(
 pub async fn patch_organization(
     State(state): State<AppState>,
     ApiUser(auth): ApiUser,
-    id: Result<Path<String>, PathRejection>,
+    id: Result<Path<Uuid>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     management_on(&state)?;
-    let id = path_id(id)?;
+    let id = path::ids(id)?;
     let req: UpdateOrganizationRequest = json::parse(&headers, &body)?;
     let org = state
         .orgs
@@ -631,10 +644,10 @@ pub async fn patch_organization(
 pub async fn get_members(
     State(state): State<AppState>,
     ApiUser(auth): ApiUser,
-    id: Result<Path<String>, PathRejection>,
+    id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Response, ApiError> {
     management_on(&state)?;
-    let id = path_id(id)?;
+    let id = path::ids(id)?;
     let members = state
         .orgs
         .members(auth.user.id, auth.claims.org_id, id)
@@ -672,10 +685,10 @@ pub async fn get_members(
 pub async fn get_member(
     State(state): State<AppState>,
     ApiUser(auth): ApiUser,
-    ids: Result<Path<(String, String)>, PathRejection>,
+    ids: Result<Path<(Uuid, Uuid)>, PathRejection>,
 ) -> Result<Response, ApiError> {
     management_on(&state)?;
-    let (organization_id, user_id) = path_ids(ids)?;
+    let (organization_id, user_id) = path::ids(ids)?;
     let member = state
         .orgs
         .member(auth.user.id, auth.claims.org_id, organization_id, user_id)
@@ -709,10 +722,10 @@ pub async fn get_member(
 pub async fn get_memberships(
     State(state): State<AppState>,
     ApiUser(auth): ApiUser,
-    id: Result<Path<String>, PathRejection>,
+    id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Response, ApiError> {
     management_on(&state)?;
-    let user_id = path_id(id)?;
+    let user_id = path::ids(id)?;
     let memberships = state
         .orgs
         .user_memberships(auth.user.id, user_id)

@@ -75,11 +75,10 @@ pub fn signed_in(
 
 /// The [`AuthSession`] for a session just started.
 pub fn auth_session(user: &UserRecord, issued: &Issued) -> Result<AuthSession, ApiError> {
-    let refresh = issued.refresh.token().ok_or_else(|| {
-        ApiError::internal(std::io::Error::other(
-            "a new session without a refresh token",
-        ))
-    })?;
+    let Tokens {
+        access_token,
+        refresh_token,
+    } = new_tokens(issued)?;
     Ok(AuthSession {
         user: AuthUser {
             id: user.id,
@@ -88,6 +87,20 @@ pub fn auth_session(user: &UserRecord, issued: &Issued) -> Result<AuthSession, A
             disabled: user.disabled,
             created_at: rfc3339_seconds(user.created_at)?,
         },
+        access_token,
+        refresh_token,
+    })
+}
+
+/// The [`Tokens`] of a session just started or moved (a login, a signup, a switch), which
+/// always comes with a new refresh token.
+pub fn new_tokens(issued: &Issued) -> Result<Tokens, ApiError> {
+    let refresh = issued.refresh.token().ok_or_else(|| {
+        ApiError::internal(std::io::Error::other(
+            "a new session without a refresh token",
+        ))
+    })?;
+    Ok(Tokens {
         access_token: issued.access.token.clone(),
         refresh_token: refresh.token.expose().to_owned(),
     })
