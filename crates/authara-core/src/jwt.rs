@@ -194,6 +194,27 @@ impl JwtKeys {
         Some(hex_lower(&mac.finalize().into_bytes()))
     }
 
+    /// HMAC-SHA256 of `data` under every configured key, the active key first: what a value
+    /// derived with [`JwtKeys::mac_hex`]'s key may be after a rotation. `data` must be
+    /// domain-separated from JWT signing input.
+    pub fn macs(&self, data: &[u8]) -> Vec<[u8; 32]> {
+        let active = self.active_key().into_iter();
+        let others = self
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != self.active)
+            .map(|(_, k)| k);
+        active
+            .chain(others)
+            .map(|key| {
+                let mut mac = key.mac.clone();
+                mac.update(data);
+                mac.finalize().into_bytes().into()
+            })
+            .collect()
+    }
+
     /// Whether `mac_hex` is the HMAC-SHA256 of `data` under any configured key; every key is
     /// tried and each comparison takes constant time.
     pub fn any_mac_matches(&self, data: &[u8], mac_hex: &str) -> bool {

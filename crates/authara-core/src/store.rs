@@ -16,6 +16,10 @@ pub use crate::challenge::store::{
     NewEmailNotice, NewSignupUser, PendingAction, Purpose, Resend,
 };
 pub use crate::events::store::{ClaimedEvent, EventRecord, EventStatus, EventStore};
+pub use crate::invitation::store::{
+    AcceptEffects, Accepted, InvitationRecord, InvitationStatus, InvitationStore, Invited,
+    NewInvitation, ResendEffects, Resent, RevokeEffects, Revoked, StoredInvitation,
+};
 pub use crate::mail::store::{ClaimedEmail, EmailRecord, EmailStatus, EmailStore};
 pub use crate::org::store::{
     ActiveOrganization, Backfilled, InitialOrganization, MemberRecord, MembershipRecord,
@@ -164,6 +168,7 @@ pub trait Store:
     + ChallengeStore
     + EmailStore
     + OrganizationStore
+    + InvitationStore
 {
 }
 
@@ -176,6 +181,7 @@ impl<T> Store for T where
         + ChallengeStore
         + EmailStore
         + OrganizationStore
+        + InvitationStore
 {
 }
 
