@@ -8,7 +8,10 @@
 //! key rotation in between does not break the link). Reading the database is not enough to
 //! accept an invitation; holding the JWT keys already means holding every account.
 
+pub mod service;
 pub mod store;
+
+pub use service::{InvitationError, InvitationService};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
