@@ -12,6 +12,7 @@ use authara_core::auth::AuthService;
 use authara_core::challenge::ChallengeService;
 use authara_core::clock::{Clock, SystemClock};
 use authara_core::events::{EventPolicy, Publisher};
+use authara_core::invitation::InvitationService;
 use authara_core::jwt::{JwtKeys, KeySetError};
 use authara_core::limits::{MemoryLimiter, RateLimiter};
 use authara_core::org::{OrgMode, OrgService};
@@ -403,6 +404,17 @@ impl Server {
             config.org.public_management,
         )
         .with_events(event_publisher(config, deps.random.clone()));
+        let invitations = InvitationService::new(
+            store.clone(),
+            deps.clock.clone(),
+            deps.random.clone(),
+            challenges.keys().clone(),
+            config.org.mode,
+            time::Duration::try_from(config.org.invitation_ttl)
+                .unwrap_or(authara_core::invitation::service::DEFAULT_TTL),
+            config.public_url.clone(),
+        )
+        .with_events(event_publisher(config, deps.random.clone()));
         let webhooks = webhook_settings(config)?.map(|s| (s, store.clone()));
         let mail = mail_setup(config)?;
         let clock = deps.clock.clone();
@@ -412,6 +424,7 @@ impl Server {
             sessions,
             challenges,
             orgs,
+            invitations,
             internal_api_digest: config
                 .org
                 .internal_api_token

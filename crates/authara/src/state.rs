@@ -4,6 +4,7 @@ use crate::config::Cidr;
 use crate::http::cookies::CookieWriter;
 use authara_core::auth::AuthService;
 use authara_core::challenge::ChallengeService;
+use authara_core::invitation::InvitationService;
 use authara_core::limits::RateLimiter;
 use authara_core::org::OrgService;
 use authara_core::random::Random;
@@ -24,6 +25,7 @@ pub struct Inner {
     pub challenges: ChallengeService,
     /// Organizations, memberships and the mode.
     pub orgs: OrgService,
+    pub invitations: InvitationService,
     /// SHA-256 of `AUTHARA_INTERNAL_API_TOKEN`; `None`: the internal API refuses every request.
     pub internal_api_digest: Option<[u8; 32]>,
     pub store: Arc<dyn Store>,

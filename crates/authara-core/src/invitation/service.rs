@@ -148,6 +148,11 @@ impl InvitationService {
         self
     }
 
+    /// The time now, by the service's clock (what statuses are derived at).
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
     /// The link of an invitation's token.
     pub fn invite_url(&self, token: &InvitationToken) -> String {
         invite_url(&self.public_url, token)

@@ -186,6 +186,7 @@ pub mod var {
         ORG_MODE,
         PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED,
         INTERNAL_API_TOKEN,
+        ORGANIZATION_INVITATION_TTL,
     ];
 }
 

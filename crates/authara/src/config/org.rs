@@ -13,6 +13,7 @@
 use super::env::{err, shown, Env};
 use super::{AppEnv, ConfigError, Secret};
 use authara_core::org::OrgMode;
+use std::time::Duration;
 
 /// The names of this section's variables.
 pub mod var {
@@ -23,12 +24,19 @@ pub mod var {
         "AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED";
     /// The bearer token of the internal (server-to-server) API.
     pub const INTERNAL_API_TOKEN: &str = "AUTHARA_INTERNAL_API_TOKEN";
+    /// How long an invitation link can be accepted.
+    pub const ORGANIZATION_INVITATION_TTL: &str = "AUTHARA_ORGANIZATION_INVITATION_TTL";
 }
 
 /// Shortest internal API token accepted in prod.
 const MIN_TOKEN_CHARS: usize = 32;
 /// Longest internal API token accepted.
 const MAX_TOKEN_BYTES: usize = 512;
+/// Upstream's invitation lifetime (168 h).
+pub const DEFAULT_INVITATION_TTL: Duration = Duration::from_secs(168 * 3600);
+/// Longest invitation lifetime accepted: a link in an inbox for more than 90 days is a
+/// credential nobody remembers (upstream has no bound).
+const MAX_INVITATION_TTL: Duration = Duration::from_secs(90 * 86_400);
 
 use var::*;
 
@@ -42,6 +50,8 @@ pub struct OrgConfig {
     pub public_management: bool,
     /// The internal API's bearer token; `None`: the internal API refuses everything.
     pub internal_api_token: Option<Secret>,
+    /// How long an invitation can be accepted (`AUTHARA_ORGANIZATION_INVITATION_TTL`).
+    pub invitation_ttl: Duration,
 }
 
 /// Reads the section.
@@ -63,6 +73,12 @@ pub(super) fn read(e: &Env<'_>, env: AppEnv) -> Result<OrgConfig, ConfigError> {
         mode,
         public_management: e.boolean(PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED, false)?,
         internal_api_token,
+        invitation_ttl: e.duration(
+            ORGANIZATION_INVITATION_TTL,
+            DEFAULT_INVITATION_TTL,
+            MAX_INVITATION_TTL,
+            false,
+        )?,
     })
 }
 
@@ -98,6 +114,19 @@ mod tests {
         assert_eq!(c.org.mode, OrgMode::Single);
         assert!(!c.org.public_management);
         assert!(c.org.internal_api_token.is_none());
+        assert_eq!(c.org.invitation_ttl, Duration::from_secs(168 * 3600));
+    }
+
+    #[test]
+    fn the_invitation_lifetime_is_positive_and_bounded() {
+        let c = load(&[(ORGANIZATION_INVITATION_TTL, "72h")]).unwrap();
+        assert_eq!(c.org.invitation_ttl, Duration::from_secs(72 * 3600));
+        for bad in ["0", "0s", "2161h", "soon", "-1h"] {
+            assert!(
+                load(&[(ORGANIZATION_INVITATION_TTL, bad)]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

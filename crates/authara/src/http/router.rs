@@ -142,6 +142,7 @@ fn routes() -> Routes {
         .merge(email_change::routes())
         .merge(session::routes())
         .merge(organizations::routes())
+        .merge(v1::invitations::routes())
         .merge(admin::routes())
         .merge(v1::user::routes())
         .merge(v1::password::routes())

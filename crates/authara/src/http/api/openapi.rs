@@ -16,6 +16,7 @@
 
 use crate::http::error::{is_api_path, ApiError};
 use crate::http::{api::internal, api::v1, is_csrf_exempt, is_state_changing, meta, Routes};
+use authara_core::invitation::InvitationError;
 use authara_core::jwt::{Audience, ADMIN_ROLE};
 use authara_core::org::OrgError;
 use axum::body::Bytes;
@@ -122,10 +123,17 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
         v1::organizations::get_members,
         v1::organizations::get_member,
         v1::organizations::get_memberships,
+        v1::invitations::get_invitations,
+        v1::invitations::get_invitation,
+        v1::invitations::post_revoke,
+        v1::invitations::get_preview,
+        v1::invitations::post_accept,
         internal::v1::post_organization,
         internal::v1::delete_organization,
         internal::v1::delete_member,
         internal::v1::post_ownership_transfer,
+        internal::v1::post_invitation,
+        internal::v1::post_invitation_resend,
         get_openapi,
         meta::get_health,
         meta::get_version,
@@ -202,6 +210,61 @@ const ERRORS: &[ErrorKind] = &[
             || OrgError::LastMembership.into(),
         ],
         ..ErrorKind::new("MembershipConflict", || OrgError::PersonalImmutable.into())
+    },
+    ErrorKind {
+        or: &[|| v1::invitations::INVITATION_NOT_FOUND],
+        ..ErrorKind::new("NotFoundOrInvitationNotFound", || ApiError::NotFound)
+    },
+    ErrorKind::new("InvitationNotFound", || {
+        v1::invitations::INVITATION_NOT_FOUND
+    }),
+    ErrorKind {
+        or: &[|| v1::invitations::INVITATION_NOT_FOUND],
+        ..ErrorKind::new("OrganizationOrInvitationNotFound", || {
+            v1::organizations::ORGANIZATION_NOT_FOUND
+        })
+    },
+    ErrorKind {
+        or: &[
+            || ApiError::Forbidden,
+            || InvitationError::EmailMismatch.into(),
+        ],
+        ..ErrorKind::new("InvitationForbidden", || ApiError::CsrfInvalid)
+    },
+    ErrorKind {
+        or: &[
+            || InvitationError::Revoked.into(),
+            || InvitationError::Expired.into(),
+        ],
+        ..ErrorKind::new("InvitationNotPending", || {
+            InvitationError::AlreadyAccepted.into()
+        })
+    },
+    ErrorKind {
+        or: &[
+            || InvitationError::Revoked.into(),
+            || InvitationError::Expired.into(),
+            || InvitationError::MembershipConflict.into(),
+        ],
+        ..ErrorKind::new("InvitationConflict", || {
+            InvitationError::AlreadyAccepted.into()
+        })
+    },
+    ErrorKind {
+        or: &[|| InvitationError::AlreadyPending.into()],
+        ..ErrorKind::new("InvitationCreateConflict", || {
+            InvitationError::AlreadyMember.into()
+        })
+    },
+    ErrorKind {
+        or: &[
+            || InvitationError::AlreadyPending.into(),
+            || InvitationError::AlreadyAccepted.into(),
+            || InvitationError::Revoked.into(),
+        ],
+        ..ErrorKind::new("InvitationResendConflict", || {
+            InvitationError::AlreadyMember.into()
+        })
     },
     ErrorKind::new("MethodNotAllowed", || ApiError::MethodNotAllowed),
     ErrorKind::new("RequestTimeout", || ApiError::RequestTimeout),
@@ -332,6 +395,14 @@ error_responses!(
     PersonalImmutable,
     OrganizationConflict,
     MembershipConflict,
+    NotFoundOrInvitationNotFound,
+    InvitationNotFound,
+    OrganizationOrInvitationNotFound,
+    InvitationForbidden,
+    InvitationNotPending,
+    InvitationConflict,
+    InvitationCreateConflict,
+    InvitationResendConflict,
     MethodNotAllowed,
     RequestTimeout,
     PayloadTooLarge,

@@ -4,6 +4,7 @@
 //! that user may do.
 
 use super::InternalCaller;
+use crate::http::api::v1::invitations::{OrganizationInvitation, OrganizationInvitationEnvelope};
 use crate::http::api::v1::organizations::{Membership, Organization};
 use crate::http::api::{json, path};
 use crate::http::error::ApiError;
@@ -27,12 +28,20 @@ pub const MEMBER_PATH: &str = "/auth/internal/v1/organizations/{organizationID}/
 pub const TRANSFER_PATH: &str =
     "/auth/internal/v1/organizations/{organizationID}/ownership-transfer";
 
+/// `POST /auth/internal/v1/organizations/{organizationID}/invitations`.
+pub const INVITATIONS_PATH: &str = "/auth/internal/v1/organizations/{organizationID}/invitations";
+/// `POST /auth/internal/v1/organizations/{organizationID}/invitations/{invitationID}/resend`.
+pub const RESEND_PATH: &str =
+    "/auth/internal/v1/organizations/{organizationID}/invitations/{invitationID}/resend";
+
 /// The internal routes, as `(method, pattern)`, for the CSRF exemption.
 pub const ROUTES: &[(Method, &str)] = &[
     (Method::POST, CREATE_PATH),
     (Method::DELETE, DELETE_PATH),
     (Method::DELETE, MEMBER_PATH),
     (Method::POST, TRANSFER_PATH),
+    (Method::POST, INVITATIONS_PATH),
+    (Method::POST, RESEND_PATH),
 ];
 
 /// The internal routes.
@@ -42,6 +51,8 @@ pub fn routes() -> Routes {
         .delete(DELETE_PATH, delete_organization)
         .delete(MEMBER_PATH, delete_member)
         .post(TRANSFER_PATH, post_ownership_transfer)
+        .post(INVITATIONS_PATH, post_invitation)
+        .post(RESEND_PATH, post_invitation_resend)
 }
 
 /// Upstream's `InternalCreateOrganizationRequest`.
@@ -66,6 +77,21 @@ pub struct InternalOrganizationActorRequest {
 pub struct InternalOwnershipTransferRequest {
     pub actor_user_id: Uuid,
     pub new_owner_user_id: Uuid,
+}
+
+/// Upstream's `InternalCreateInvitationRequest`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InternalCreateInvitationRequest {
+    pub actor_user_id: Uuid,
+    #[schema(format = Email, max_length = 254)]
+    pub email: String,
+    /// `admin` or `member` (the default); `owner` is reserved.
+    #[schema(example = "member")]
+    pub role: Option<String>,
+    /// An opaque JSON object of at most 16 KiB, `{}` by default, echoed in webhooks.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// Upstream's `OrganizationWithMembership`.
@@ -229,4 +255,104 @@ pub async fn post_ownership_transfer(
         .transfer_ownership(organization_id, req.actor_user_id, req.new_owner_user_id)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /auth/internal/v1/organizations/{organizationID}/invitations`.
+#[utoipa::path(
+    post,
+    path = "/auth/internal/v1/organizations/{organizationID}/invitations",
+    operation_id = "createInternalOrganizationInvitation",
+    tag = "Internal",
+    summary = "Create an organization invitation",
+    description = "An owner or admin (`actor_user_id`) of a team organization invites an email \
+        as `admin` or `member`. The invitation email is queued; the link (`invite_url`, with the \
+        token) is in this answer only. One pending invitation per email: `409 \
+        invitation_already_pending`; an email of a member is `409 already_member`. `403` in \
+        `personal` mode. Emits `organization.invitation.created`.",
+    params(("organizationID" = Uuid, Path, description = "The organization.")),
+    request_body = InternalCreateInvitationRequest,
+    security(("internalBearer" = [])),
+    responses(
+        (status = 201, description = "The invitation, with its link.", body = OrganizationInvitationEnvelope),
+        (status = 400, response = crate::http::api::openapi::InvalidRequest),
+        (status = 401, response = crate::http::api::openapi::Unauthorized),
+        (status = 403, response = crate::http::api::openapi::ActorRefused),
+        (status = 404, response = crate::http::api::openapi::OrganizationNotFound),
+        (status = 409, response = crate::http::api::openapi::InvitationCreateConflict),
+    ),
+)]
+pub async fn post_invitation(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    id: Result<Path<Uuid>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let organization_id = path::ids(id)?;
+    let req: InternalCreateInvitationRequest = json::parse(&headers, &body)?;
+    let issued = state
+        .invitations
+        .create(
+            organization_id,
+            req.actor_user_id,
+            &req.email,
+            req.role.as_deref(),
+            req.metadata,
+        )
+        .await?;
+    created(&state, issued)
+}
+
+/// `POST /auth/internal/v1/organizations/{organizationID}/invitations/{invitationID}/resend`.
+#[utoipa::path(
+    post,
+    path = "/auth/internal/v1/organizations/{organizationID}/invitations/{invitationID}/resend",
+    operation_id = "resendInternalOrganizationInvitation",
+    tag = "Internal",
+    summary = "Replace an organization invitation with a fresh invitation",
+    description = "Revokes the invitation (pending or expired) and creates a fresh one with the \
+        same email, role and metadata, a new token and a new lifetime; its email is queued. \
+        Emits `organization.invitation.revoked` then `organization.invitation.created`.",
+    params(
+        ("organizationID" = Uuid, Path, description = "The organization."),
+        ("invitationID" = Uuid, Path, description = "The invitation."),
+    ),
+    security(("internalBearer" = [])),
+    responses(
+        (status = 201, description = "The fresh invitation, with its link.", body = OrganizationInvitationEnvelope),
+        (status = 400, response = crate::http::api::openapi::InvalidRequest),
+        (status = 401, response = crate::http::api::openapi::Unauthorized),
+        (status = 403, response = crate::http::api::openapi::Forbidden),
+        (status = 404, response = crate::http::api::openapi::OrganizationOrInvitationNotFound),
+        (status = 409, response = crate::http::api::openapi::InvitationResendConflict),
+    ),
+)]
+pub async fn post_invitation_resend(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    ids: Result<Path<(Uuid, Uuid)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let (organization_id, invitation_id) = path::ids(ids)?;
+    let issued = state
+        .invitations
+        .resend(organization_id, invitation_id)
+        .await?;
+    created(&state, issued)
+}
+
+/// `201` with the invitation and its link.
+fn created(
+    state: &AppState,
+    issued: authara_core::invitation::service::IssuedInvitation,
+) -> Result<Response, ApiError> {
+    let invitation = OrganizationInvitation::new(
+        &issued.invitation,
+        state.invitations.now(),
+        Some(issued.invite_url),
+    )?;
+    Ok((
+        StatusCode::CREATED,
+        Json(OrganizationInvitationEnvelope { invitation }),
+    )
+        .into_response())
 }

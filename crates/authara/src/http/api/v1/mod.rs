@@ -2,6 +2,7 @@
 
 pub mod challenges;
 pub mod csrf;
+pub mod invitations;
 pub mod login;
 pub mod organizations;
 pub mod password;
