@@ -1,8 +1,11 @@
 //! Accounts: signup, login, username changes, deletion and administration.
 
 pub mod delay;
+mod invited;
 pub mod password;
 pub mod store;
+
+pub use invited::InvitedError;
 
 use self::store::{NewUser, SessionsToRevoke, UserRecord};
 use crate::audit::{Actor, AuditAction, NewAuditEntry, RequestContext};
@@ -204,11 +207,23 @@ impl AuthService {
         audience: Audience,
         origin: Origin<'_>,
     ) -> Result<(UserRecord, Issued), ServiceError> {
+        self.start_session_in(outcome, audience, origin, None).await
+    }
+
+    /// [`Self::start_session`] acting in `organization` (a membership of the user's), or by
+    /// default in the oldest personal organization, else the oldest one.
+    pub async fn start_session_in(
+        &self,
+        outcome: LoginOutcome,
+        audience: Audience,
+        origin: Origin<'_>,
+        organization: Option<Uuid>,
+    ) -> Result<(UserRecord, Issued), ServiceError> {
         let start = || {
             self.sessions.start(
                 &outcome.user,
                 audience,
-                None,
+                organization,
                 origin.user_agent,
                 origin.client_ip,
             )

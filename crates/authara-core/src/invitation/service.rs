@@ -81,7 +81,7 @@ pub enum InvitationError {
 
 impl InvitationError {
     /// The refusal for an invitation that is not pending.
-    fn not_pending(status: InvitationStatus) -> Self {
+    pub(crate) fn not_pending(status: InvitationStatus) -> Self {
         match status {
             InvitationStatus::Accepted => Self::AlreadyAccepted,
             InvitationStatus::Revoked => Self::Revoked,
@@ -351,27 +351,7 @@ impl InvitationService {
             .store
             .accept_invitation(&token.hash(), user_id, now, effects)
             .await;
-        match accepted {
-            Ok(Accepted::Accepted {
-                invitation,
-                membership,
-            }) => Ok(Acceptance {
-                invitation,
-                membership: Some(membership),
-            }),
-            Ok(Accepted::AlreadyAccepted {
-                invitation,
-                membership,
-            }) => Ok(Acceptance {
-                invitation,
-                membership,
-            }),
-            Ok(Accepted::NotPending(status)) => Err(InvitationError::not_pending(status)),
-            Ok(Accepted::EmailMismatch) => Err(InvitationError::EmailMismatch),
-            Ok(Accepted::AlreadyMember) => Err(InvitationError::MembershipConflict),
-            Err(StoreError::NotFound) => Err(InvitationError::InvitationNotFound),
-            Err(e) => Err(e.into()),
-        }
+        acceptance(accepted)
     }
 
     /// The organization, or `organization_not_found`.
@@ -455,6 +435,34 @@ impl InvitationService {
             notice: Some(notice),
         };
         Ok((new, token))
+    }
+}
+
+/// What an [`InvitationStore::accept_invitation`](super::store::InvitationStore) answer means
+/// to a caller: accepted now or before by this user, else the refusal.
+pub(crate) fn acceptance(
+    accepted: Result<Accepted, StoreError>,
+) -> Result<Acceptance, InvitationError> {
+    match accepted {
+        Ok(Accepted::Accepted {
+            invitation,
+            membership,
+        }) => Ok(Acceptance {
+            invitation,
+            membership: Some(membership),
+        }),
+        Ok(Accepted::AlreadyAccepted {
+            invitation,
+            membership,
+        }) => Ok(Acceptance {
+            invitation,
+            membership,
+        }),
+        Ok(Accepted::NotPending(status)) => Err(InvitationError::not_pending(status)),
+        Ok(Accepted::EmailMismatch) => Err(InvitationError::EmailMismatch),
+        Ok(Accepted::AlreadyMember) => Err(InvitationError::MembershipConflict),
+        Err(StoreError::NotFound) => Err(InvitationError::InvitationNotFound),
+        Err(e) => Err(e.into()),
     }
 }
 

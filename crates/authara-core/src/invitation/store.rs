@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::auth::store::NewUser;
 use crate::challenge::store::NewEmailNotice;
 use crate::org::store::{MembershipRecord, OrganizationRecord};
 use crate::org::OrgRole;
@@ -272,6 +273,27 @@ pub trait InvitationStore: Send + Sync + 'static {
         token_hash: &str,
         user_id: Uuid,
         now: OffsetDateTime,
+        effects: AcceptEffects,
+    ) -> Result<Accepted, StoreError>;
+
+    /// Creates an account for the invitation whose token hashes to `token_hash` and accepts
+    /// it, in one transaction under the invitation's lock, in this order: `NotFound` for an
+    /// unknown token; `NotPending` unless pending at `now`; `EmailMismatch` unless
+    /// `user.email` is the invitation's; a taken email or username is
+    /// `Err(Conflict(Email | Username))` as in `create_user`. Else inserts the user (with
+    /// `user.organization` as their initial organization and owner membership when
+    /// `with_initial_organization`, else none: in `single` mode an invited user belongs to
+    /// the inviting organization only), the membership with the invitation's role
+    /// (`created_at = now`), marks the invitation accepted by them, and commits `user_effects`
+    /// then the effects built from the accepted invitation and the membership. Refusals
+    /// change nothing. Never `AlreadyAccepted` or `AlreadyMember` (the account is new).
+    async fn signup_with_invitation(
+        &self,
+        token_hash: &str,
+        user: NewUser,
+        with_initial_organization: bool,
+        now: OffsetDateTime,
+        user_effects: Effects,
         effects: AcceptEffects,
     ) -> Result<Accepted, StoreError>;
 }
