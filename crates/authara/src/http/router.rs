@@ -129,8 +129,8 @@ impl Default for Routes {
 fn routes() -> Routes {
     use api::v1;
     use pages::{
-        account, admin, challenge, email_change, login, organizations, password, password_reset,
-        session, signup,
+        account, admin, challenge, email_change, invitations, login, organizations, password,
+        password_reset, session, signup,
     };
     Routes::new()
         .merge(login::routes())
@@ -142,7 +142,7 @@ fn routes() -> Routes {
         .merge(email_change::routes())
         .merge(session::routes())
         .merge(organizations::routes())
-        .merge(v1::invitations::routes())
+        .merge(invitations::routes())
         .merge(admin::routes())
         .merge(v1::user::routes())
         .merge(v1::password::routes())
@@ -154,6 +154,7 @@ fn routes() -> Routes {
         .merge(v1::tokens::routes())
         .merge(v1::sessions::routes())
         .merge(v1::organizations::routes())
+        .merge(v1::invitations::routes())
         .merge(api::internal::v1::routes())
         .merge(v1::csrf::routes())
         .merge(api::openapi::routes())

@@ -128,6 +128,7 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
         v1::invitations::post_revoke,
         v1::invitations::get_preview,
         v1::invitations::post_accept,
+        v1::invitations::post_login,
         internal::v1::post_organization,
         internal::v1::delete_organization,
         internal::v1::delete_member,

@@ -195,7 +195,11 @@ pub async fn password_login(
 /// session: it is revoked, so logging in again never leaves the old one alive behind the new
 /// cookies. A failure to revoke is logged and does not undo the login (the old session then
 /// ends by itself, by expiry or the per-user cap).
-async fn replace_previous_session(state: &AppState, headers: &HeaderMap, issued: &Issued) {
+pub(super) async fn replace_previous_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    issued: &Issued,
+) {
     let Some(previous) = cookies::read(headers, cookies::REFRESH) else {
         return;
     };

@@ -6,6 +6,7 @@ pub mod account;
 pub mod admin;
 pub mod challenge;
 pub mod email_change;
+pub mod invitations;
 pub mod login;
 pub mod organizations;
 pub mod password;

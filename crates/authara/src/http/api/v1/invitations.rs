@@ -4,14 +4,16 @@
 
 use super::organizations::{Organization, ORGANIZATION_NOT_FOUND};
 use super::session::audience_param;
-use super::tokens::{new_tokens, Tokens};
+use super::tokens::{new_tokens, signed_in, AuthSession, Tokens};
 use super::user::rfc3339_seconds;
 use crate::http::api::{json, openapi, path};
 use crate::http::error::ApiError;
-use crate::http::extract::ApiUser;
+use crate::http::extract::{ApiUser, ClientInfo};
+use crate::http::pages::invitations::{invitation_login, InvitationLoginRefusal};
 use crate::http::pages::set_session_cookies;
 use crate::http::{form, Routes};
 use crate::state::AppState;
+use authara_core::auth::{InvitedError, LoginError, SignupError};
 use authara_core::invitation::InvitationError;
 use authara_core::jwt::Audience;
 use authara_core::session::SwitchError;
@@ -42,6 +44,7 @@ pub fn routes() -> Routes {
         )
         .get("/auth/api/v1/invitations/preview", get_preview)
         .post("/auth/api/v1/invitations/accept", post_accept)
+        .post("/auth/api/v1/invitations/login", post_login)
 }
 
 /// `404 invitation_not_found`.
@@ -123,6 +126,26 @@ impl From<InvitationError> for ApiError {
     }
 }
 
+/// The refusals of an invitation login, in upstream's codes.
+impl From<InvitedError> for ApiError {
+    fn from(e: InvitedError) -> Self {
+        match e {
+            InvitedError::Invitation(e) => e.into(),
+            InvitedError::Login(LoginError::Empty) => {
+                ApiError::InvalidRequest("token and password are required.")
+            }
+            InvitedError::Login(LoginError::Invalid) => ApiError::InvalidCredentials,
+            InvitedError::Login(LoginError::Disabled) => ApiError::AudienceRefused,
+            InvitedError::Login(LoginError::Busy) | InvitedError::Signup(SignupError::Busy) => {
+                ApiError::Busy
+            }
+            InvitedError::Login(LoginError::Failed(e))
+            | InvitedError::Signup(SignupError::Failed(e)) => ApiError::internal(e),
+            InvitedError::Signup(e) => ApiError::internal(e),
+        }
+    }
+}
+
 /// Upstream's `OrganizationInvitation`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrganizationInvitation {
@@ -183,6 +206,17 @@ pub struct OrganizationInvitations {
 pub struct InvitationPreview {
     pub invitation: OrganizationInvitation,
     pub organization: Organization,
+}
+
+/// Upstream's `InvitationPasswordLoginRequest`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationPasswordLoginRequest {
+    /// The token of the invitation link.
+    #[schema(max_length = 128)]
+    pub token: String,
+    #[schema(format = Password, min_length = 1)]
+    pub password: String,
 }
 
 /// Upstream's `InvitationTokenRequest`.
@@ -451,4 +485,51 @@ pub async fn post_accept(
     let mut out = HeaderMap::new();
     set_session_cookies(state.cookies, &issued, &mut out);
     Ok((out, Json(tokens)).into_response())
+}
+
+/// `POST /auth/api/v1/invitations/login?audience=app`.
+#[utoipa::path(
+    post,
+    path = "/auth/api/v1/invitations/login",
+    operation_id = "loginAndAcceptInvitation",
+    tag = "Authentication",
+    summary = "Log in with a password, accept an invitation, and switch organizations",
+    description = "In `multi` mode (else `403`): the invited email's account proves its \
+        password (the login's rules and rate limits: `401` for a wrong one), accepts the \
+        invitation and gets a session in its organization. Sets both session cookies and \
+        answers the tokens too.",
+    params(openapi::AppAudienceQuery),
+    request_body = InvitationPasswordLoginRequest,
+    security(("csrfCookie" = [], "csrfHeader" = [])),
+    responses(
+        (status = 200, description = "Signed in, in the invitation's organization.", body = AuthSession),
+        (status = 400, response = openapi::InvalidRequest),
+        (status = 401, response = openapi::Unauthorized),
+        (status = 403, response = openapi::InvitationForbidden),
+        (status = 404, response = openapi::InvitationNotFound),
+        (status = 409, response = openapi::InvitationConflict),
+        (status = 429, response = openapi::RateLimited),
+    ),
+    extensions(
+        ("x-authara-set-cookies" = json!(["authara_access", "authara_refresh"])),
+        ("x-authara-availability" = json!("invitations-enabled")),
+    ),
+)]
+pub async fn post_login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if audience_param(query.as_deref())? != Audience::App {
+        return Err(ApiError::InvalidRequest("audience must be \"app\"."));
+    }
+    let req: InvitationPasswordLoginRequest = json::parse(&headers, &body)?;
+    let found = state.auth.pending_invitation(&req.token).await?;
+    match invitation_login(&state, &client, &headers, &found, &req.token, &req.password).await {
+        Ok((user, issued)) => signed_in(&state, StatusCode::OK, &user, &issued),
+        Err(InvitationLoginRefusal::Limited(l)) => Err(l.into()),
+        Err(InvitationLoginRefusal::Invited(e)) => Err(e.into()),
+    }
 }
