@@ -28,6 +28,7 @@ mod email;
 mod faults;
 mod go_verifier;
 mod hostile;
+mod invitations;
 mod json_api;
 mod limits;
 mod limits_conn;

@@ -38,15 +38,20 @@ on_both!(
 );
 
 /// The internal API token the tests configure.
-const TOKEN: &str = "internal-test-token-0123456789abcdef";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const TOKEN: &str = "internal-test-token-0123456789abcdef";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A server in `mode`, with public management on or off and the internal API token set.
-async fn spawn(b: Backend, mode: &str, management: bool) -> TestApp {
+pub(crate) async fn spawn(b: Backend, mode: &str, management: bool) -> TestApp {
     spawn_with(b, mode, management, &[]).await
 }
 
-async fn spawn_with(b: Backend, mode: &str, management: bool, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn_with(
+    b: Backend,
+    mode: &str,
+    management: bool,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let management = if management { "true" } else { "false" };
     let mut vars = vec![
         ("AUTHARA_ORG_MODE", mode),
@@ -58,26 +63,26 @@ async fn spawn_with(b: Backend, mode: &str, management: bool, extra: &[(&str, &s
 }
 
 /// One user's browser: its own cookie jar.
-struct Browser {
-    client: Client,
-    jar: Arc<reqwest::cookie::Jar>,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
+    pub(crate) jar: Arc<reqwest::cookie::Jar>,
     /// The user's id, once signed up.
-    id: Uuid,
+    pub(crate) id: Uuid,
 }
 
 impl Browser {
     /// Signs up `local` in a fresh browser (through the HTML form, as a person would).
-    async fn signup(app: &TestApp, local: &str) -> Self {
+    pub(crate) async fn signup(app: &TestApp, local: &str) -> Self {
         Self::enter(app, "/auth/signup", local).await
     }
 
     /// Logs `local` in from a fresh browser (the account exists).
-    async fn login(app: &TestApp, local: &str) -> Self {
+    pub(crate) async fn login(app: &TestApp, local: &str) -> Self {
         Self::enter(app, "/auth/login", local).await
     }
 
     /// Posts the signup or login form (`path`) for `local` from a fresh browser; `303`.
-    async fn enter(app: &TestApp, path: &str, local: &str) -> Self {
+    pub(crate) async fn enter(app: &TestApp, path: &str, local: &str) -> Self {
         let (client, jar) = cookie_client();
         let mut b = Self {
             client,
@@ -108,7 +113,7 @@ impl Browser {
         b
     }
 
-    fn cookie(&self, app: &TestApp, name: &str) -> Option<String> {
+    pub(crate) fn cookie(&self, app: &TestApp, name: &str) -> Option<String> {
         let url = Url::parse(&app.url("/")).unwrap();
         let header = self.jar.cookies(&url)?;
         header
@@ -120,7 +125,7 @@ impl Browser {
             .map(|(_, v)| v.to_owned())
     }
 
-    fn access(&self, app: &TestApp) -> String {
+    pub(crate) fn access(&self, app: &TestApp) -> String {
         self.cookie(app, "authara_access")
             .expect("an access cookie")
     }
@@ -130,7 +135,7 @@ impl Browser {
             .expect("a refresh cookie")
     }
 
-    async fn csrf(&self, app: &TestApp) -> String {
+    pub(crate) async fn csrf(&self, app: &TestApp) -> String {
         if let Some(c) = self.cookie(app, "authara_csrf") {
             return c;
         }
@@ -145,12 +150,12 @@ impl Browser {
         body["csrf_token"].as_str().unwrap().to_owned()
     }
 
-    async fn get(&self, app: &TestApp, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, app: &TestApp, path: &str) -> (u16, Value) {
         parts(self.client.get(app.url(path)).send().await.unwrap()).await
     }
 
     /// A request with the CSRF header and an optional JSON body.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         app: &TestApp,
         method: Method,
@@ -168,7 +173,7 @@ impl Browser {
         req.send().await.unwrap()
     }
 
-    async fn user(&self, app: &TestApp) -> (u16, Value) {
+    pub(crate) async fn user(&self, app: &TestApp) -> (u16, Value) {
         self.get(app, "/auth/api/v1/user").await
     }
 
@@ -187,12 +192,12 @@ impl Browser {
     }
 
     /// The organization id of the session's current access token.
-    fn token_org(&self, app: &TestApp) -> Value {
+    pub(crate) fn token_org(&self, app: &TestApp) -> Value {
         claims(&self.access(app))["org_id"].clone()
     }
 }
 
-async fn parts(res: Response) -> (u16, Value) {
+pub(crate) async fn parts(res: Response) -> (u16, Value) {
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -225,7 +230,7 @@ async fn body_refresh(app: &TestApp, refresh: &str) -> u16 {
 }
 
 /// An internal API request with `token` (`None`: no `Authorization` header).
-async fn internal_with(
+pub(crate) async fn internal_with(
     app: &TestApp,
     token: Option<&str>,
     method: Method,
@@ -241,13 +246,18 @@ async fn internal_with(
     parts(req.send().await.unwrap()).await
 }
 
-async fn internal(app: &TestApp, method: Method, path: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn internal(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
     internal_with(app, Some(TOKEN), method, path, body).await
 }
 
 /// A team organization owned by `owner`, through the internal API, a second after whatever
 /// came before (lists are oldest first, ties in id order).
-async fn create_team(app: &TestApp, name: &str, owner: Uuid) -> Uuid {
+pub(crate) async fn create_team(app: &TestApp, name: &str, owner: Uuid) -> Uuid {
     app.clock.advance(time::Duration::seconds(1));
     let (status, body) = internal(
         app,
@@ -286,13 +296,13 @@ async fn remove(app: &TestApp, org: Uuid, user: Uuid, actor: Uuid) -> (u16, Valu
 }
 
 /// Asserts an error body's status and code.
-fn refused(got: (u16, Value), status: u16, code: &str) {
+pub(crate) fn refused(got: (u16, Value), status: u16, code: &str) {
     assert_eq!(got.0, status, "{}", got.1);
     assert_eq!(got.1["error"]["code"], code, "{}", got.1);
 }
 
 /// The exact `403 forbidden` body: nothing about the organization asked for.
-fn forbidden(got: (u16, Value)) {
+pub(crate) fn forbidden(got: (u16, Value)) {
     assert_eq!(got.0, 403, "{}", got.1);
     assert_eq!(
         got.1,
