@@ -57,8 +57,9 @@ pub struct SignupRequest {
         pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
     )]
     pub password: String,
-    /// An organization invitation's code. Invitations do not exist yet, so no code is valid:
-    /// a request with one is refused rather than creating an account outside the invitation.
+    /// An organization invitation's code (the token of its link; in the email with
+    /// `AUTHARA_INVITATION_EMAIL_INCLUDE_CODE=true`): the account is created for the
+    /// invitation's email (`email` must be it) and joins its organization.
     #[serde(default)]
     pub invitation_code: Option<String>,
 }
@@ -73,8 +74,10 @@ pub struct SignupRequest {
     description = "Creates the account and starts a session, with the rules of the HTML signup; `404` when \
         verified signup (`AUTHARA_CHALLENGE_ENABLED`) is on. \
         An invalid email or password is `400` naming the problem; a taken email is `400` with a \
-        message that does not say the email exists; an `invitation_code` is refused (`400`: \
-        invitations do not exist yet). Rate limited per IP and per email (`429` + `Retry-After`); \
+        message that does not say the email exists. With an `invitation_code` the account joins \
+        the invitation's organization and the session acts there (`403 \
+        invitation_email_mismatch` unless `email` is the invited one; `400` for an unknown \
+        code, `409` for a used one). Rate limited per IP and per email (`429` + `Retry-After`); \
         `503` + `Retry-After` while password hashing is saturated. Sets both session cookies and \
         answers the tokens too.",
     params(openapi::AppAudienceQuery),
@@ -84,7 +87,9 @@ pub struct SignupRequest {
         (status = 201, description = "Account created and signed in; both session cookies set.",
             body = AuthSession),
         (status = 400, response = openapi::InvalidRequest),
+        (status = 403, response = openapi::InvitationForbidden),
         (status = 404, response = openapi::NotFound),
+        (status = 409, response = openapi::InvitationConflict),
         (status = 429, response = openapi::RateLimited),
     ),
     extensions(
@@ -105,8 +110,8 @@ pub async fn post_signup_direct(
     }
     app_audience_only(query.as_deref())?;
     let req: SignupRequest = json::parse(&headers, &body)?;
-    if req.invitation_code.is_some() {
-        return Err(ApiError::InvalidRequest("Invalid invitation code."));
+    if let Some(code) = req.invitation_code.as_deref() {
+        return invited_signup(&state, &client, &req, code).await;
     }
     match password_signup(&state, &client, &req.email, &req.password).await {
         Ok((user, issued)) => signed_in(&state, StatusCode::CREATED, &user, &issued),
@@ -236,4 +241,51 @@ pub async fn post_signup_challenge_verify(
         .await
         .map_err(ApiError::internal)?;
     signed_in(&state, StatusCode::CREATED, &user, &issued)
+}
+
+/// `POST /auth/api/v1/signup/direct` with an `invitation_code`: the signup of the invitation
+/// pages, in JSON. The signup rate limits apply.
+async fn invited_signup(
+    state: &AppState,
+    client: &ClientInfo,
+    req: &SignupRequest,
+    code: &str,
+) -> Result<Response, ApiError> {
+    use crate::http::pages::hit_ip_and_email;
+    use authara_core::auth::InvitedError;
+    use authara_core::domain::Email;
+    use authara_core::invitation::InvitationError;
+    use authara_core::limits::Family;
+    hit_ip_and_email(
+        state,
+        Family::SignupIp,
+        Family::SignupEmail,
+        &client.ip,
+        &req.email,
+    )
+    .await?;
+    let found = match state.auth.pending_invitation(code).await {
+        Ok(found) => found,
+        Err(InvitedError::Invitation(
+            InvitationError::InvitationNotFound | InvitationError::InvalidRequest(_),
+        )) => return Err(ApiError::InvalidRequest("Invalid invitation code.")),
+        Err(e) => return Err(e.into()),
+    };
+    if Email::normalise(&req.email) != found.invitation.email {
+        return Err(InvitationError::EmailMismatch.into());
+    }
+    match state
+        .auth
+        .signup_with_invitation(code, &req.password, client.origin())
+        .await
+    {
+        Ok((user, issued)) => signed_in(state, StatusCode::CREATED, &user, &issued),
+        Err(InvitedError::Signup(SignupError::Password(e))) => {
+            Err(ApiError::InvalidInput(e.to_string()))
+        }
+        Err(InvitedError::Signup(SignupError::Duplicate)) => {
+            Err(ApiError::InvalidRequest(COULD_NOT_CREATE))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
