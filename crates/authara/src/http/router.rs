@@ -231,6 +231,12 @@ mod tests {
             ("POST", "/auth/sessions/revoke-other"),
             ("POST", "/auth/sessions/{id}/revoke"),
             ("POST", "/auth/organizations/switch"),
+            ("GET", "/auth/invitations/accept"),
+            ("POST", "/auth/invitations/accept"),
+            ("GET", "/auth/invitations/signup"),
+            ("POST", "/auth/invitations/signup"),
+            ("GET", "/auth/invitations/login"),
+            ("POST", "/auth/invitations/login"),
             ("POST", "/auth/admin/users/{id}/disable"),
             ("POST", "/auth/admin/users/{id}/enable"),
             ("GET", "/auth/api/v1/user"),
@@ -261,6 +267,21 @@ mod tests {
                 "/auth/api/v1/organizations/{organizationID}/members/{userID}",
             ),
             ("GET", "/auth/api/v1/users/{userID}/memberships"),
+            (
+                "GET",
+                "/auth/api/v1/organizations/{organizationID}/invitations",
+            ),
+            (
+                "GET",
+                "/auth/api/v1/organizations/{organizationID}/invitations/{invitationID}",
+            ),
+            (
+                "POST",
+                "/auth/api/v1/organizations/{organizationID}/invitations/{invitationID}/revoke",
+            ),
+            ("GET", "/auth/api/v1/invitations/preview"),
+            ("POST", "/auth/api/v1/invitations/accept"),
+            ("POST", "/auth/api/v1/invitations/login"),
             ("POST", "/auth/internal/v1/organizations"),
             ("DELETE", "/auth/internal/v1/organizations/{organizationID}"),
             (
@@ -270,6 +291,14 @@ mod tests {
             (
                 "POST",
                 "/auth/internal/v1/organizations/{organizationID}/ownership-transfer",
+            ),
+            (
+                "POST",
+                "/auth/internal/v1/organizations/{organizationID}/invitations",
+            ),
+            (
+                "POST",
+                "/auth/internal/v1/organizations/{organizationID}/invitations/{invitationID}/resend",
             ),
             ("GET", "/auth/api/v1/csrf"),
             ("GET", "/auth/api/v1/openapi.json"),
