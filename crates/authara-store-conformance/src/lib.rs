@@ -234,6 +234,14 @@ macro_rules! conformance_tests {
             organization_writes_whose_effects_fail_change_nothing,
             watch_changes_reports_membership_changes_and_organization_deletes,
             users_left_without_membership_get_an_initial_organization_again,
+            create_invitation_round_trips_and_queues_its_email,
+            create_invitation_refusals_come_in_order_and_change_nothing,
+            create_invitation_revokes_an_expired_one_and_ignores_closed_ones,
+            revoke_invitation_revokes_a_pending_one_only,
+            resend_invitation_replaces_the_invitation,
+            accept_invitation_adds_the_membership_with_the_invitations_role,
+            accept_invitation_refusals_come_in_order_and_change_nothing,
+            deleting_an_organization_or_a_user_keeps_invitations_consistent,
         );
         $crate::conformance_tests!(@shared $make;
             rotate_refresh_token_race,
@@ -242,6 +250,9 @@ macro_rules! conformance_tests {
             complete_challenge_race_has_one_winner,
             pin_organization_mode_race_has_one_winner,
             remove_membership_races_keep_an_owner_and_a_membership,
+            create_invitation_race_has_one_winner,
+            accept_invitation_race_accepts_once,
+            revoke_and_accept_race_has_one_winner,
         );
         // The outboxes' life cycle, each case once per outbox: `case: webhook test, email test;`.
         $crate::conformance_tests!(@outbox $make, borrowed;

@@ -1,7 +1,7 @@
 //! PostgreSQL implementation of Authara's [`Store`]: one module per aggregate (`schema`, `user`,
-//! `session`, `events`, `audit`, `challenge`, `mail`, `org`), `outbox` for the life cycle
-//! `events` and `mail` share, `effects` for the side effects a write commits with its change,
-//! `feed` for the change feed (LISTEN/NOTIFY).
+//! `session`, `events`, `audit`, `challenge`, `mail`, `org`, `invitation`), `outbox` for the
+//! life cycle `events` and `mail` share, `effects` for the side effects a write commits with
+//! its change, `feed` for the change feed (LISTEN/NOTIFY).
 //!
 //! One pool; optionally every connection confined to one schema through its `search_path`
 //! (so several deployments, or test runs, can share a database). Types: UUID, TIMESTAMPTZ,
@@ -19,6 +19,7 @@ mod effects;
 mod error;
 mod events;
 mod feed;
+mod invitation;
 mod mail;
 mod org;
 mod outbox;

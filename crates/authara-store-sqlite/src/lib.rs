@@ -1,7 +1,7 @@
 //! SQLite implementation of Authara's [`Store`]: one module per aggregate (`schema`, `user`,
-//! `session`, `events`, `audit`, `challenge`, `mail`, `org`), `outbox` for the life cycle
-//! `events` and `mail` share, and `effects` for the side effects a write commits with its
-//! change.
+//! `session`, `events`, `audit`, `challenge`, `mail`, `org`, `invitation`), `outbox` for the
+//! life cycle `events` and `mail` share, and `effects` for the side effects a write commits
+//! with its change.
 //!
 //! One file, WAL journal, two pools: a single writer connection that takes every write and
 //! transaction (so writers never meet `SQLITE_BUSY` among themselves), and a small pool of
@@ -19,6 +19,7 @@ mod challenge;
 mod effects;
 mod error;
 mod events;
+mod invitation;
 mod mail;
 mod org;
 mod outbox;

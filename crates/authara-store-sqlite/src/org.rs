@@ -29,7 +29,7 @@ const ORGANIZATION_RETURNING: &str = "\
     updated_at AS org_updated_at";
 
 /// [`MEMBERSHIP_COLUMNS`] for a `RETURNING` clause.
-const MEMBERSHIP_RETURNING: &str = "\
+pub(crate) const MEMBERSHIP_RETURNING: &str = "\
     organization_id AS m_organization_id, user_id AS m_user_id, role AS m_role, \
     created_at AS m_created_at, updated_at AS m_updated_at";
 

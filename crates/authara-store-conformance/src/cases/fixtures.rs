@@ -7,9 +7,10 @@ use authara_core::events::{EventType, NewEvent};
 use authara_core::org::{OrgKind, OrgRole};
 use authara_core::store::{
     ActiveOrganization, AuditFilter, Change, Effects, EmailRecord, EventRecord,
-    InitialOrganization, NewChallenge, NewRefreshToken, NewSession, NewSignupUser, NewUser,
-    PendingAction, Purpose, RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, Store,
-    StoreError, TokenHash, UniqueKey, UserRecord,
+    InitialOrganization, MembershipRecord, MembershipWithOrganization, NewChallenge,
+    NewOrganization, NewRefreshToken, NewSession, NewSignupUser, NewUser, PendingAction, Purpose,
+    RefreshTokenRecord, Replacement, RotateIf, RotateOutcome, Store, StoreError, TokenHash,
+    UniqueKey, UserRecord,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -391,4 +392,69 @@ pub(super) async fn next(rx: &mut tokio::sync::mpsc::Receiver<Change>) -> Change
         .await
         .expect("a change within 5 s")
         .expect("feed open")
+}
+
+/// Asserts the outbox and the audit log hold exactly `events` and `audit` rows.
+pub(super) async fn assert_effects(store: &dyn Store, events: usize, audit: usize, after: &str) {
+    assert_eq!(
+        all_events(store).await.len(),
+        events,
+        "outbox rows after {after}"
+    );
+    assert_eq!(
+        all_audit(store).await.len(),
+        audit,
+        "audit rows after {after}"
+    );
+}
+
+/// A team organization to create.
+pub(super) fn team(name: &str) -> NewOrganization {
+    NewOrganization {
+        id: Uuid::new_v4(),
+        name: name.to_owned(),
+    }
+}
+
+/// A membership as it should read back, created and last changed at `at`.
+pub(super) fn membership(
+    organization_id: Uuid,
+    user_id: Uuid,
+    role: OrgRole,
+    at: OffsetDateTime,
+) -> MembershipRecord {
+    MembershipRecord {
+        organization_id,
+        user_id,
+        role,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// Creates `organization` with `owner` at `at`, no effects.
+pub(super) async fn create_team(
+    store: &dyn Store,
+    organization: &NewOrganization,
+    owner: Uuid,
+    at: OffsetDateTime,
+) -> MembershipWithOrganization {
+    store
+        .create_team_organization(organization.clone(), owner, at, Effects::none())
+        .await
+        .expect("create team organization")
+}
+
+/// Adds `user_id` to `organization_id` as `role` at `at`, no effects.
+pub(super) async fn join(
+    store: &dyn Store,
+    organization_id: Uuid,
+    user_id: Uuid,
+    role: OrgRole,
+    at: OffsetDateTime,
+) -> MembershipRecord {
+    store
+        .add_membership(organization_id, user_id, role, at, Effects::none())
+        .await
+        .expect("add membership")
 }

@@ -6,14 +6,16 @@
 //! One module per aggregate: `schema`, `user`, `session`, `audit`, `challenge` (emailed-code
 //! challenges), `outbox` (the two outboxes, webhook events and email jobs: one life cycle, each
 //! case run on either), `effects` (what a write commits with its change), `revocation` (many
-//! sessions of a user at once) and `org` (organizations, memberships, the organization a session
-//! acts in); `fixtures` holds what they share. Every case is re-exported here, where
+//! sessions of a user at once), `org` (organizations, memberships, the organization a session
+//! acts in) and `invitation` (invitations to join an organization); `fixtures` holds what they
+//! share. Every case is re-exported here, where
 //! `conformance_tests!` finds it.
 
 mod audit;
 mod challenge;
 mod effects;
 mod fixtures;
+mod invitation;
 mod org;
 mod outbox;
 mod revocation;
@@ -24,6 +26,7 @@ mod user;
 pub use audit::*;
 pub use challenge::*;
 pub use effects::*;
+pub use invitation::*;
 pub use org::*;
 pub use outbox::*;
 pub use revocation::*;
@@ -33,6 +36,7 @@ pub use user::*;
 
 /// How many tasks race for one refresh token in [`rotate_refresh_token_race`], and for one
 /// challenge in [`begin_challenge_attempt_race_counts_exactly_the_maximum`] and
-/// [`complete_challenge_race_has_one_winner`], and to pin the organization mode in
-/// [`pin_organization_mode_race_has_one_winner`].
+/// [`complete_challenge_race_has_one_winner`], to pin the organization mode in
+/// [`pin_organization_mode_race_has_one_winner`], and to create one invitation in
+/// [`create_invitation_race_has_one_winner`].
 pub const RACERS: usize = 8;

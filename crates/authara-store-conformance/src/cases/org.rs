@@ -67,20 +67,6 @@ async fn create_user_of_kind(store: &dyn Store, name: &str, kind: OrgKind) -> Ne
     user
 }
 
-/// Asserts the outbox and the audit log hold exactly `events` and `audit` rows.
-async fn assert_effects(store: &dyn Store, events: usize, audit: usize, after: &str) {
-    assert_eq!(
-        all_events(store).await.len(),
-        events,
-        "outbox rows after {after}"
-    );
-    assert_eq!(
-        all_audit(store).await.len(),
-        audit,
-        "audit rows after {after}"
-    );
-}
-
 /// One event and one audit row about `user_id`.
 fn one_of_each(user_id: Uuid) -> Effects {
     Effects::none()
@@ -977,14 +963,6 @@ pub async fn pin_organization_mode_race_has_one_winner(store: Arc<dyn Store>) {
 
 // --- Team organizations and membership changes -------------------------------------------------
 
-/// A team organization to create.
-fn team(name: &str) -> NewOrganization {
-    NewOrganization {
-        id: Uuid::new_v4(),
-        name: name.to_owned(),
-    }
-}
-
 /// The team organization `organization` created by `owner` at `at`, as it should read back.
 fn team_record(
     organization: &NewOrganization,
@@ -999,49 +977,6 @@ fn team_record(
         created_at: at,
         updated_at: at,
     }
-}
-
-/// A membership as it should read back, created and last changed at `at`.
-fn membership(
-    organization_id: Uuid,
-    user_id: Uuid,
-    role: OrgRole,
-    at: OffsetDateTime,
-) -> MembershipRecord {
-    MembershipRecord {
-        organization_id,
-        user_id,
-        role,
-        created_at: at,
-        updated_at: at,
-    }
-}
-
-/// Creates `organization` with `owner` at `at`, no effects.
-async fn create_team(
-    store: &dyn Store,
-    organization: &NewOrganization,
-    owner: Uuid,
-    at: OffsetDateTime,
-) -> MembershipWithOrganization {
-    store
-        .create_team_organization(organization.clone(), owner, at, Effects::none())
-        .await
-        .expect("create team organization")
-}
-
-/// Adds `user_id` to `organization_id` as `role` at `at`, no effects.
-async fn join(
-    store: &dyn Store,
-    organization_id: Uuid,
-    user_id: Uuid,
-    role: OrgRole,
-    at: OffsetDateTime,
-) -> MembershipRecord {
-    store
-        .add_membership(organization_id, user_id, role, at, Effects::none())
-        .await
-        .expect("add membership")
 }
 
 /// A session of `user_id`, live at [`now`], acting in `organization_id`.
