@@ -240,6 +240,8 @@ macro_rules! conformance_tests {
             revoke_invitation_revokes_a_pending_one_only,
             resend_invitation_replaces_the_invitation,
             accept_invitation_adds_the_membership_with_the_invitations_role,
+            signup_with_invitation_creates_the_account_and_accepts,
+            signup_with_invitation_refusals_change_nothing,
             accept_invitation_refusals_come_in_order_and_change_nothing,
             deleting_an_organization_or_a_user_keeps_invitations_consistent,
         );

@@ -415,7 +415,7 @@ impl ChallengeStore for PgStore {
                         email: &email,
                         username: &new_user.username,
                         password_hash: Some(&password_hash),
-                        organization: &new_user.organization,
+                        organization: Some(&new_user.organization),
                         at: now,
                     },
                 )

@@ -13,8 +13,8 @@
 use async_trait::async_trait;
 use authara_core::store::{
     AcceptEffects, Accepted, Effects, InvitationRecord, InvitationStatus, InvitationStore, Invited,
-    MembershipRecord, NewInvitation, ResendEffects, Resent, RevokeEffects, Revoked, StoreError,
-    StoredInvitation, UniqueKey,
+    MembershipRecord, NewInvitation, NewUser, ResendEffects, Resent, RevokeEffects, Revoked,
+    StoreError, StoredInvitation, UniqueKey,
 };
 use sqlx::error::ErrorKind;
 use sqlx::postgres::PgConnection;
@@ -29,6 +29,7 @@ use crate::rows::{
     parse_role, MembershipRow, OrganizationRow, MEMBERSHIP_COLUMNS, ORGANIZATION_COLUMNS,
 };
 use crate::session::lock_user;
+use crate::user::{insert_user, UserToInsert};
 use crate::PgStore;
 
 /// The partial unique index on active invitations (see migration 0007).
@@ -471,43 +472,92 @@ impl InvitationStore for PgStore {
         if existing.is_some() {
             return Ok(Accepted::AlreadyMember);
         }
-        // A membership added meanwhile by `add_membership` (which takes neither lock) fails the
-        // primary key: the user is a member after all.
-        let inserted = sqlx::query_as::<_, MembershipRow>(&format!(
-            "INSERT INTO organization_memberships AS m \
-                 (organization_id, user_id, role, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4) \
-             RETURNING {MEMBERSHIP_COLUMNS}"
-        ))
-        .bind(invitation.organization_id)
-        .bind(user_id)
-        .bind(invitation.role.as_str())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map);
-        let membership = match inserted {
-            Ok(row) => MembershipRecord::try_from(row)?,
-            Err(StoreError::Conflict(UniqueKey::Membership)) => return Ok(Accepted::AlreadyMember),
-            Err(e) => return Err(e),
-        };
-        let accepted: InvitationRecord = sqlx::query_as::<_, InvitationRow>(&format!(
-            "UPDATE organization_invitations i \
-             SET accepted_at = $2, accepted_by_user_id = $3, updated_at = $2 \
-             WHERE i.id = $1 RETURNING {INVITATION_COLUMNS}"
-        ))
-        .bind(invitation.id)
-        .bind(now)
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map)?
-        .try_into()?;
-        insert_effects(&mut tx, &effects(&accepted, &membership)).await?;
-        tx.commit().await.map_err(map)?;
-        Ok(Accepted::Accepted {
-            invitation: accepted,
-            membership,
-        })
+        finish_acceptance(tx, &invitation, user_id, now, effects).await
     }
+
+    async fn signup_with_invitation(
+        &self,
+        token_hash: &str,
+        user: NewUser,
+        with_initial_organization: bool,
+        now: OffsetDateTime,
+        user_effects: Effects,
+        effects: AcceptEffects,
+    ) -> Result<Accepted, StoreError> {
+        // Returning early drops the transaction, which rolls it back.
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        let invitation = lock_by_token(&mut tx, token_hash)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let status = invitation.status(now);
+        if status != InvitationStatus::Pending {
+            return Ok(Accepted::NotPending(status));
+        }
+        if user.email.to_lowercase() != invitation.email.to_lowercase() {
+            return Ok(Accepted::EmailMismatch);
+        }
+        insert_user(
+            &mut tx,
+            UserToInsert {
+                id: user.id,
+                email: &user.email,
+                username: &user.username,
+                password_hash: user.password_hash.as_deref(),
+                organization: with_initial_organization.then_some(&user.organization),
+                at: user.created_at,
+            },
+        )
+        .await?;
+        insert_effects(&mut tx, &user_effects).await?;
+        finish_acceptance(tx, &invitation, user.id, now, effects).await
+    }
+}
+
+/// The end of an acceptance whose rules passed, in `tx`: the membership with the invitation's
+/// role, the invitation marked accepted by `user_id`, the effects, the commit.
+async fn finish_acceptance(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    invitation: &InvitationRecord,
+    user_id: Uuid,
+    now: OffsetDateTime,
+    effects: AcceptEffects,
+) -> Result<Accepted, StoreError> {
+    // A membership added meanwhile by `add_membership` (which takes neither lock) fails the
+    // primary key: the user is a member after all.
+    let inserted = sqlx::query_as::<_, MembershipRow>(&format!(
+        "INSERT INTO organization_memberships AS m \
+             (organization_id, user_id, role, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4) \
+         RETURNING {MEMBERSHIP_COLUMNS}"
+    ))
+    .bind(invitation.organization_id)
+    .bind(user_id)
+    .bind(invitation.role.as_str())
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(map);
+    let membership = match inserted {
+        Ok(row) => MembershipRecord::try_from(row)?,
+        Err(StoreError::Conflict(UniqueKey::Membership)) => return Ok(Accepted::AlreadyMember),
+        Err(e) => return Err(e),
+    };
+    let accepted: InvitationRecord = sqlx::query_as::<_, InvitationRow>(&format!(
+        "UPDATE organization_invitations i \
+         SET accepted_at = $2, accepted_by_user_id = $3, updated_at = $2 \
+         WHERE i.id = $1 RETURNING {INVITATION_COLUMNS}"
+    ))
+    .bind(invitation.id)
+    .bind(now)
+    .bind(user_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(map)?
+    .try_into()?;
+    insert_effects(&mut tx, &effects(&accepted, &membership)).await?;
+    tx.commit().await.map_err(map)?;
+    Ok(Accepted::Accepted {
+        invitation: accepted,
+        membership,
+    })
 }

@@ -21,7 +21,8 @@ pub(crate) struct UserToInsert<'a> {
     pub(crate) email: &'a str,
     pub(crate) username: &'a str,
     pub(crate) password_hash: Option<&'a str>,
-    pub(crate) organization: &'a InitialOrganization,
+    /// `None`: the user alone (an invited user who joins the inviting organization only).
+    pub(crate) organization: Option<&'a InitialOrganization>,
     /// The creation time of the user, the organization and the membership alike.
     pub(crate) at: OffsetDateTime,
 }
@@ -34,6 +35,24 @@ pub(crate) async fn insert_user(
     conn: &mut PgConnection,
     user: UserToInsert<'_>,
 ) -> Result<UserRecord, StoreError> {
+    let Some(organization) = user.organization else {
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            "INSERT INTO users \
+                 (id, email, username, password_hash, is_admin, disabled, created_at, \
+                  updated_at) \
+             VALUES ($1, $2, $3, $4, FALSE, FALSE, $5, $5) \
+             RETURNING {USER_COLUMNS}"
+        ))
+        .bind(user.id)
+        .bind(user.email)
+        .bind(user.username)
+        .bind(user.password_hash)
+        .bind(user.at)
+        .fetch_one(conn)
+        .await
+        .map_err(map)?;
+        return Ok(row.into());
+    };
     let row = sqlx::query_as::<_, UserRow>(&format!(
         "WITH u AS ( \
              INSERT INTO users \
@@ -57,9 +76,9 @@ pub(crate) async fn insert_user(
     .bind(user.username)
     .bind(user.password_hash)
     .bind(user.at)
-    .bind(user.organization.id)
-    .bind(&user.organization.name)
-    .bind(user.organization.kind.as_str())
+    .bind(organization.id)
+    .bind(&organization.name)
+    .bind(organization.kind.as_str())
     .bind(OrgRole::Owner.as_str())
     .fetch_one(conn)
     .await
@@ -78,7 +97,7 @@ impl UserStore for PgStore {
                 email: &user.email,
                 username: &user.username,
                 password_hash: user.password_hash.as_deref(),
-                organization: &user.organization,
+                organization: Some(&user.organization),
                 at: user.created_at,
             },
         )

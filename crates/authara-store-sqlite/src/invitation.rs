@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 use authara_core::store::{
     AcceptEffects, Accepted, Effects, InvitationRecord, InvitationStatus, InvitationStore, Invited,
-    MembershipRecord, NewInvitation, ResendEffects, Resent, RevokeEffects, Revoked, StoreError,
-    StoredInvitation, UniqueKey,
+    MembershipRecord, NewInvitation, NewUser, ResendEffects, Resent, RevokeEffects, Revoked,
+    StoreError, StoredInvitation, UniqueKey,
 };
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteConnection;
@@ -26,6 +26,7 @@ use crate::rows::{
     id_text, micros, parse_id, parse_opt_id, parse_opt_time, parse_role, parse_time, MembershipRow,
     OrganizationRow, MEMBERSHIP_COLUMNS, ORGANIZATION_COLUMNS,
 };
+use crate::user::{insert_account, insert_user};
 use crate::SqliteStore;
 
 /// The partial unique index on active invitations (see migration 0007); SQLite names it in
@@ -454,39 +455,82 @@ impl InvitationStore for SqliteStore {
         if existing.is_some() {
             return Ok(Accepted::AlreadyMember);
         }
-        let membership = sqlx::query_as::<_, MembershipRow>(&format!(
-            "INSERT INTO organization_memberships \
-                 (organization_id, user_id, role, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?4) \
-             RETURNING {MEMBERSHIP_RETURNING}"
-        ))
-        .bind(&org)
-        .bind(&user)
-        .bind(invitation.role.as_str())
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map)?
-        .into_record()?;
-        let accepted = sqlx::query_as::<_, InvitationRow>(&format!(
-            "UPDATE organization_invitations \
-             SET accepted_at = ?2, accepted_by_user_id = ?3, updated_at = ?2 \
-             WHERE id = ?1 RETURNING {INVITATION_RETURNING}"
-        ))
-        .bind(id_text(invitation.id))
-        .bind(at)
-        .bind(&user)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map)?
-        .into_record()?;
-        insert_effects(&mut tx, &effects(&accepted, &membership)).await?;
-        tx.commit().await.map_err(map)?;
-        Ok(Accepted::Accepted {
-            invitation: accepted,
-            membership,
-        })
+        finish_acceptance(tx, &invitation, &user, at, effects).await
     }
+
+    async fn signup_with_invitation(
+        &self,
+        token_hash: &str,
+        user: NewUser,
+        with_initial_organization: bool,
+        now: OffsetDateTime,
+        user_effects: Effects,
+        effects: AcceptEffects,
+    ) -> Result<Accepted, StoreError> {
+        let at = micros(now)?;
+        // Returning early drops the transaction, which rolls it back.
+        let mut tx = self.begin().await?;
+        let invitation = find_by(&mut tx, "token_hash", token_hash)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let status = invitation.status(now);
+        if status != InvitationStatus::Pending {
+            return Ok(Accepted::NotPending(status));
+        }
+        if user.email.to_lowercase() != invitation.email.to_lowercase() {
+            return Ok(Accepted::EmailMismatch);
+        }
+        if with_initial_organization {
+            insert_user(&mut tx, &user).await?;
+        } else {
+            insert_account(&mut tx, &user).await?;
+        }
+        insert_effects(&mut tx, &user_effects).await?;
+        finish_acceptance(tx, &invitation, &id_text(user.id), at, effects).await
+    }
+}
+
+/// The end of an acceptance whose rules passed, in `tx`: the membership with the invitation's
+/// role, the invitation marked accepted by `user`, the effects, the commit.
+async fn finish_acceptance(
+    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    invitation: &InvitationRecord,
+    user: &str,
+    at: i64,
+    effects: AcceptEffects,
+) -> Result<Accepted, StoreError> {
+    let membership = sqlx::query_as::<_, MembershipRow>(&format!(
+        "INSERT INTO organization_memberships \
+             (organization_id, user_id, role, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?4) \
+         RETURNING {MEMBERSHIP_RETURNING}"
+    ))
+    .bind(id_text(invitation.organization_id))
+    .bind(user)
+    .bind(invitation.role.as_str())
+    .bind(at)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(map)?
+    .into_record()?;
+    let accepted = sqlx::query_as::<_, InvitationRow>(&format!(
+        "UPDATE organization_invitations \
+         SET accepted_at = ?2, accepted_by_user_id = ?3, updated_at = ?2 \
+         WHERE id = ?1 RETURNING {INVITATION_RETURNING}"
+    ))
+    .bind(id_text(invitation.id))
+    .bind(at)
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(map)?
+    .into_record()?;
+    insert_effects(&mut tx, &effects(&accepted, &membership)).await?;
+    tx.commit().await.map_err(map)?;
+    Ok(Accepted::Accepted {
+        invitation: accepted,
+        membership,
+    })
 }
 
 #[cfg(test)]

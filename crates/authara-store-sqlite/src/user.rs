@@ -21,6 +21,17 @@ pub(crate) async fn insert_user(
     conn: &mut SqliteConnection,
     user: &NewUser,
 ) -> Result<UserRecord, StoreError> {
+    let record = insert_account(conn, user).await?;
+    insert_owned_organization(conn, &user.organization, user.id, micros(user.created_at)?).await?;
+    Ok(record)
+}
+
+/// Inserts `user` (not admin, enabled) alone, without `user.organization`: an invited user
+/// who joins the inviting organization only. Inside the caller's transaction.
+pub(crate) async fn insert_account(
+    conn: &mut SqliteConnection,
+    user: &NewUser,
+) -> Result<UserRecord, StoreError> {
     let created_at = micros(user.created_at)?;
     let record = sqlx::query_as::<_, UserRow>(&format!(
         "INSERT INTO users \
@@ -37,7 +48,6 @@ pub(crate) async fn insert_user(
     .await
     .map_err(map)?
     .into_record()?;
-    insert_owned_organization(conn, &user.organization, user.id, created_at).await?;
     Ok(record)
 }
 

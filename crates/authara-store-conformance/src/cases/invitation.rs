@@ -16,7 +16,7 @@ use authara_core::org::OrgRole;
 use authara_core::store::{
     AcceptEffects, Accepted, Effects, EmailRecord, EmailStatus, InvitationRecord, InvitationStatus,
     Invited, MemberRecord, MembershipRecord, NewEmailNotice, NewInvitation, NewUser, ResendEffects,
-    Resent, RevokeEffects, Revoked, Store, StoredInvitation,
+    Resent, RevokeEffects, Revoked, Store, StoreError, StoredInvitation, UniqueKey,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -1156,4 +1156,160 @@ pub async fn revoke_and_accept_race_has_one_winner(store: Arc<dyn Store>) {
             other => panic!("round {round}: {other:?}"),
         }
     }
+}
+
+/// `signup_with_invitation` creates the account and accepts the invitation for it in one
+/// write: with no initial organization the user's only membership is the invitation's (with
+/// its role); with one, the user owns it too. The user's effects and the acceptance's are
+/// committed, the latter built from what was written.
+pub async fn signup_with_invitation_creates_the_account_and_accepts(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let org = alice.organization.id;
+    for (name, with_initial) in [("bob", false), ("carol", true)] {
+        let mut new = invitation(
+            org,
+            &format!("{name}@example.com"),
+            now() - Duration::days(1),
+        );
+        new.role = OrgRole::Admin;
+        let pending = invite(store, &new).await;
+        let acceptances = seen();
+        let user = new_user(name);
+        assert_eq!(user.email, new.email);
+        let got = store
+            .signup_with_invitation(
+                &new.token_hash,
+                user.clone(),
+                with_initial,
+                now(),
+                effects_about(EventType::UserCreated, user.id),
+                accept_recording(&acceptances),
+            )
+            .await
+            .expect("signup with invitation");
+        let invitation = accepted(&pending, user.id, now());
+        let member = membership(org, user.id, OrgRole::Admin, now());
+        assert_eq!(
+            got,
+            Accepted::Accepted {
+                invitation: invitation.clone(),
+                membership: member.clone(),
+            }
+        );
+        assert_eq!(calls(&acceptances), [(invitation.clone(), member)]);
+        assert_eq!(record(store, new.id).await, invitation);
+        let found = store
+            .find_user_by_email(&user.email)
+            .await
+            .expect("find user")
+            .expect("the user exists");
+        assert_eq!(found.id, user.id);
+        let orgs: Vec<(Uuid, OrgRole)> = store
+            .list_user_memberships(user.id)
+            .await
+            .expect("memberships")
+            .iter()
+            .map(|m| (m.organization.id, m.membership.role))
+            .collect();
+        if with_initial {
+            assert_eq!(orgs.len(), 2, "{orgs:?}");
+            assert!(orgs.contains(&(user.organization.id, OrgRole::Owner)));
+            assert!(orgs.contains(&(org, OrgRole::Admin)));
+        } else {
+            assert_eq!(orgs, [(org, OrgRole::Admin)]);
+            assert_eq!(
+                store
+                    .find_organization(user.organization.id)
+                    .await
+                    .expect("find"),
+                None
+            );
+        }
+    }
+    assert_effects(store, 4, 4, "two signups with their acceptances").await;
+}
+
+/// `signup_with_invitation`'s refusals, in order, change nothing: an unknown token is
+/// `NotFound`; an invitation that is not pending (revoked, expired at `expires_at` exactly,
+/// accepted) is `NotPending`; another email is `EmailMismatch`; a taken email is
+/// `Conflict(Email)` and the invitation stays pending.
+pub async fn signup_with_invitation_refusals_change_nothing(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let org = alice.organization.id;
+    let taken = create_user_with_email(store, "taken", "taken@example.com").await;
+    let start = now() - Duration::days(1);
+    let pending = invitation(org, "dave@example.com", start);
+    invite(store, &pending).await;
+    let revoked_one = invitation(org, "erin@example.com", start);
+    invite(store, &revoked_one).await;
+    store
+        .revoke_invitation(
+            org,
+            revoked_one.id,
+            None,
+            start,
+            Box::new(|_| Effects::none()),
+        )
+        .await
+        .expect("revoke");
+    let for_taken = invitation(org, "taken@example.com", start);
+    invite(store, &for_taken).await;
+    let before = snapshot(store, &[org]).await;
+    let signup = |token: String, user: NewUser, at: OffsetDateTime| async move {
+        store
+            .signup_with_invitation(
+                &token,
+                user,
+                true,
+                at,
+                effects_about(EventType::UserCreated, Uuid::new_v4()),
+                Box::new(|_, _| effects_about(EventType::InvitationAccepted, Uuid::new_v4())),
+            )
+            .await
+    };
+    let dave = || {
+        let mut u = new_user("dave");
+        u.email = "dave@example.com".into();
+        u
+    };
+    assert!(matches!(
+        signup(token_hash(), dave(), now()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        signup(revoked_one.token_hash.clone(), new_user("erin"), now())
+            .await
+            .ok(),
+        Some(Accepted::NotPending(InvitationStatus::Revoked))
+    );
+    assert_eq!(
+        signup(pending.token_hash.clone(), dave(), pending.expires_at)
+            .await
+            .ok(),
+        Some(Accepted::NotPending(InvitationStatus::Expired))
+    );
+    assert_eq!(
+        signup(pending.token_hash.clone(), new_user("mallory"), now())
+            .await
+            .ok(),
+        Some(Accepted::EmailMismatch)
+    );
+    let mut again = new_user("taken2");
+    again.email = taken.email.clone();
+    assert!(matches!(
+        signup(for_taken.token_hash.clone(), again, now()).await,
+        Err(StoreError::Conflict(UniqueKey::Email))
+    ));
+    assert_eq!(snapshot(store, &[org]).await, before);
+    assert_eq!(
+        record(store, for_taken.id).await.status(now()),
+        InvitationStatus::Pending
+    );
+    assert_eq!(
+        store
+            .find_user_by_email("dave@example.com")
+            .await
+            .expect("find"),
+        None
+    );
 }
