@@ -184,7 +184,7 @@ impl Browser {
     }
 
     /// The cookie refresh (`POST /auth/api/v1/sessions/refresh`); returns the status.
-    async fn refresh_status(&self, app: &TestApp) -> u16 {
+    pub(crate) async fn refresh_status(&self, app: &TestApp) -> u16 {
         self.send(app, Method::POST, "/auth/api/v1/sessions/refresh", None)
             .await
             .status()
