@@ -8,7 +8,9 @@
 use askama::Template as _;
 use authara_core::challenge::code::Code;
 use authara_core::challenge::store::Purpose;
+use authara_core::invitation::service::INVITATION_TEMPLATE;
 use authara_core::mail::EMAIL_CHANGED_NOTICE;
+use std::borrow::Cow;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -20,6 +22,8 @@ pub enum Template {
     Code(Purpose),
     /// `email_changed_notice` (ours): the old address is told about an email change.
     EmailChangedNotice,
+    /// `organization_invitation`: the link of an invitation to join an organization.
+    Invitation,
 }
 
 impl Template {
@@ -28,15 +32,20 @@ impl Template {
         if name == EMAIL_CHANGED_NOTICE {
             return Some(Self::EmailChangedNotice);
         }
+        if name == INVITATION_TEMPLATE {
+            return Some(Self::Invitation);
+        }
         Purpose::ALL
             .into_iter()
             .find(|p| p.template() == name)
             .map(Self::Code)
     }
 
-    /// The subject (upstream's, for the code emails). No control characters.
+    /// The subject of the templates whose subject is fixed (upstream's, for the code emails);
+    /// an invitation's names its organization ([`invitation_subject`]). No control characters.
     pub fn subject(self) -> &'static str {
         match self {
+            Self::Invitation => "You're invited",
             Self::Code(Purpose::Signup) => "Your verification code",
             Self::Code(Purpose::PasswordReset) => "Your password reset code",
             Self::Code(Purpose::EmailChange) => "Verify your new email address",
@@ -58,6 +67,16 @@ pub enum Content<'a> {
         /// `PUBLIC_URL`, without a trailing slash.
         public_url: &'a str,
     },
+    /// An invitation's link (with its token: a secret).
+    Invitation {
+        organization_name: &'a str,
+        invite_url: &'a str,
+        /// `admin` or `member`.
+        role: &'a str,
+        expires_at: OffsetDateTime,
+        /// The token itself, with `AUTHARA_INVITATION_EMAIL_INCLUDE_CODE=true`.
+        invitation_code: Option<&'a str>,
+    },
     /// The notice to the old address after an email change.
     EmailChanged {
         old_email: &'a str,
@@ -71,7 +90,7 @@ pub enum Content<'a> {
 /// A rendered message, ready for a [`crate::Email`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Rendered {
-    pub subject: &'static str,
+    pub subject: Cow<'static, str>,
     pub text: String,
     pub html: String,
 }
@@ -176,9 +195,29 @@ pub fn render(content: &Content<'_>) -> Result<Rendered, RenderError> {
                 ),
             };
             Ok(Rendered {
-                subject: Template::Code(purpose).subject(),
+                subject: Cow::Borrowed(Template::Code(purpose).subject()),
                 text,
                 html,
+            })
+        }
+        Content::Invitation {
+            organization_name,
+            invite_url,
+            role,
+            expires_at,
+            invitation_code,
+        } => {
+            let v = InvitationView {
+                organization: organization_name,
+                link: invite_url,
+                role,
+                expires_at: when(expires_at),
+                code: invitation_code,
+            };
+            Ok(Rendered {
+                subject: Cow::Owned(invitation_subject(organization_name)),
+                text: InvitationText { v: &v }.render()?,
+                html: InvitationHtml { v: &v }.render()?,
             })
         }
         Content::EmailChanged {
@@ -194,12 +233,51 @@ pub fn render(content: &Content<'_>) -> Result<Rendered, RenderError> {
                 site: public_url.trim_end_matches('/'),
             };
             Ok(Rendered {
-                subject: Template::EmailChangedNotice.subject(),
+                subject: Cow::Borrowed(Template::EmailChangedNotice.subject()),
                 text: NoticeText { v: &v }.render()?,
                 html: NoticeHtml { v: &v }.render()?,
             })
         }
     }
+}
+
+/// Upstream's subject of an invitation, `You're invited to <organization>`, with the name's
+/// control characters (which names refuse anyway) replaced and its length bounded, so that no
+/// header can be injected and no subject runs on.
+pub fn invitation_subject(organization_name: &str) -> String {
+    const MAX_NAME_CHARS: usize = 200;
+    let name: String = organization_name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_NAME_CHARS)
+        .collect();
+    format!("You're invited to {}", name.trim())
+}
+
+/// `template_data` of `organization_invitation`.
+#[derive(Debug, serde::Deserialize)]
+struct InvitationData {
+    invitation_id: Uuid,
+}
+
+/// The invitation an `organization_invitation` job announces (its `template_data` is a JSON
+/// object with `invitation_id`; the rest is read from the invitation itself when sending).
+pub fn invitation_data(json: &str) -> Result<Uuid, RenderError> {
+    if json.len() > 64 * 1024 {
+        return Err(RenderError::Data("the template data is too large"));
+    }
+    let data: InvitationData = serde_json::from_str(json)
+        .map_err(|_| RenderError::Data("expected a JSON object with invitation_id"))?;
+    Ok(data.invitation_id)
+}
+
+/// What the invitation templates show.
+struct InvitationView<'a> {
+    organization: &'a str,
+    link: &'a str,
+    role: &'a str,
+    expires_at: String,
+    code: Option<&'a str>,
 }
 
 /// What every code template shows.
@@ -242,6 +320,16 @@ template!(EmailChangeCodeText, "email_change_code.txt", CodeView);
 template!(EmailChangeCodeHtml, "email_change_code.html", CodeView);
 template!(NoticeText, "email_changed_notice.txt", NoticeView);
 template!(NoticeHtml, "email_changed_notice.html", NoticeView);
+template!(
+    InvitationText,
+    "organization_invitation.txt",
+    InvitationView
+);
+template!(
+    InvitationHtml,
+    "organization_invitation.html",
+    InvitationView
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
@@ -284,9 +372,21 @@ mod tests {
             Template::parse("email_changed_notice"),
             Some(Template::EmailChangedNotice)
         );
-        for unknown in ["", "organization_invitation", "Signup_code", "signup_code "] {
+        assert_eq!(
+            Template::parse("organization_invitation"),
+            Some(Template::Invitation)
+        );
+        for unknown in ["", "Organization_invitation", "Signup_code", "signup_code "] {
             assert_eq!(Template::parse(unknown), None, "{unknown:?}");
         }
+    }
+
+    #[test]
+    fn an_invitation_subject_names_the_organization_on_one_bounded_line() {
+        assert_eq!(invitation_subject("Acme"), "You're invited to Acme");
+        let s = invitation_subject("Evil\r\nBcc: x@y.z");
+        assert!(!s.chars().any(char::is_control), "{s:?}");
+        assert!(invitation_subject(&"a".repeat(1000)).chars().count() < 250);
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct MailSettings {
     pub cleanup_interval: Duration,
     /// Rows per reaper or cleanup statement (default 1000).
     pub maintenance_batch_size: u32,
+    /// Whether an invitation email also shows its token as a code to type
+    /// (`AUTHARA_INVITATION_EMAIL_INCLUDE_CODE`, default off).
+    pub include_invitation_code: bool,
 }
 
 impl MailSettings {
@@ -49,6 +52,7 @@ impl MailSettings {
             stale_reaper_interval: Duration::from_secs(60),
             cleanup_interval: Duration::from_secs(3600),
             maintenance_batch_size: 1000,
+            include_invitation_code: false,
         }
     }
 

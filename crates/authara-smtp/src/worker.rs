@@ -20,6 +20,9 @@ use std::time::Duration;
 use authara_core::challenge::code::{code_mac, Code};
 use authara_core::challenge::store::ChallengeStore;
 use authara_core::clock::Clock;
+use authara_core::invitation::service::invite_url;
+use authara_core::invitation::store::{InvitationStatus, InvitationStore};
+use authara_core::invitation::InvitationToken;
 use authara_core::jwt::JwtKeys;
 use authara_core::mail::{ClaimedEmail, EmailStore};
 use authara_core::outbox::{describe, Batches, Failure, Outbox, Outcome, Plan, Stale, Workers};
@@ -28,7 +31,7 @@ use authara_core::store::{Store, StoreError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::render::{notice_data, render, Content, Rendered, Template};
+use crate::render::{invitation_data, notice_data, render, Content, Rendered, Template};
 use crate::sender::Email;
 use crate::settings::MailSettings;
 use crate::transport::Transport;
@@ -54,20 +57,23 @@ fn span(d: Duration) -> time::Duration {
     time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
 }
 
-/// The two aggregates the workers use: the outbox and the challenges whose codes it carries.
+/// The aggregates the workers use: the outbox, the challenges whose codes it carries, and the
+/// invitations whose links it carries.
 /// `From<Arc<dyn Store>>` for the server; [`MailStore::new`] for anything that implements both
 /// (a test's fake).
 #[derive(Clone)]
 pub struct MailStore {
     pub challenges: Arc<dyn ChallengeStore>,
     pub outbox: Arc<dyn EmailStore>,
+    pub invitations: Arc<dyn InvitationStore>,
 }
 
 impl MailStore {
-    /// Both aggregates from one store.
-    pub fn new<S: ChallengeStore + EmailStore>(store: Arc<S>) -> Self {
+    /// The aggregates from one store.
+    pub fn new<S: ChallengeStore + EmailStore + InvitationStore>(store: Arc<S>) -> Self {
         Self {
             challenges: store.clone(),
+            invitations: store.clone(),
             outbox: store,
         }
     }
@@ -77,6 +83,7 @@ impl From<Arc<dyn Store>> for MailStore {
     fn from(store: Arc<dyn Store>) -> Self {
         Self {
             challenges: store.clone(),
+            invitations: store.clone(),
             outbox: store,
         }
     }
@@ -163,12 +170,12 @@ impl Outbox for Mail {
         };
         let timeout = self.settings.send_timeout;
         let result = tokio::time::timeout(timeout, self.transport.send(&prepared.email)).await;
-        let code = prepared.code.as_ref();
+        let secret = prepared.secret();
         match result {
             Ok(Ok(())) => Outcome::Done(()),
             Err(_) => Outcome::Retry(format!("no answer within {} ms", timeout.as_millis())),
-            Ok(Err(e)) if e.is_retryable() => Outcome::Retry(bounded(&e.to_string(), code)),
-            Ok(Err(e)) => Outcome::Final(bounded(&e.to_string(), code)),
+            Ok(Err(e)) if e.is_retryable() => Outcome::Retry(bounded(&e.to_string(), secret)),
+            Ok(Err(e)) => Outcome::Final(bounded(&e.to_string(), secret)),
         }
     }
 
@@ -234,6 +241,19 @@ impl Outbox for Mail {
 struct Prepared {
     email: Email,
     code: Option<Code>,
+    /// An invitation's token, which its link carries.
+    token: Option<InvitationToken>,
+}
+
+impl Prepared {
+    /// The secret the message carries, to keep out of any error text.
+    fn secret(&self) -> Option<&str> {
+        match (&self.code, &self.token) {
+            (Some(code), _) => Some(code.expose()),
+            (None, Some(token)) => Some(token.expose()),
+            (None, None) => None,
+        }
+    }
 }
 
 impl Mail {
@@ -274,7 +294,7 @@ impl Mail {
                     Err(e) => {
                         return Err(Outcome::Retry(bounded(
                             &format!("could not store the code: {}", describe(&e)),
-                            Some(&code),
+                            Some(code.expose()),
                         )))
                     }
                 };
@@ -301,6 +321,10 @@ impl Mail {
                 });
                 (rendered, Some(code))
             }
+            Template::Invitation => {
+                let prepared = self.prepare_invitation(job, public_url).await?;
+                return Ok(prepared);
+            }
             Template::EmailChangedNotice => {
                 let rendered = notice_data(&job.template_data).and_then(
                     |(old_email, new_email, changed_at)| {
@@ -319,25 +343,91 @@ impl Mail {
             subject,
             text,
             html,
-        } = rendered.map_err(|e| Outcome::Final(bounded(&e.to_string(), code.as_ref())))?;
+        } = rendered.map_err(|e| {
+            Outcome::Final(bounded(&e.to_string(), code.as_ref().map(Code::expose)))
+        })?;
         Ok(Prepared {
             email: Email {
                 to: job.to_email.clone(),
-                subject: subject.to_owned(),
+                subject: subject.into_owned(),
                 text,
                 html,
             },
             code,
+            token: None,
+        })
+    }
+
+    /// An invitation's email: its link is derived again from the invitation (its token is
+    /// stored nowhere) under the configured keys, and checked against the stored hash. An
+    /// invitation that is gone or no longer pending gets no email.
+    async fn prepare_invitation(
+        &self,
+        job: &ClaimedEmail,
+        public_url: &str,
+    ) -> Result<Prepared, Outcome> {
+        let id = invitation_data(&job.template_data)
+            .map_err(|e| Outcome::Final(bounded(&e.to_string(), None)))?;
+        let found = match self.store.invitations.find_invitation(id).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(Outcome::Final("invitation no longer exists".to_owned())),
+            Err(e) => {
+                return Err(Outcome::Retry(bounded(
+                    &format!("could not read the invitation: {}", describe(&e)),
+                    None,
+                )))
+            }
+        };
+        let invitation = &found.invitation;
+        if invitation.status(self.clock.now()) != InvitationStatus::Pending {
+            return Err(Outcome::Final("invitation no longer pending".to_owned()));
+        }
+        if !invitation.email.eq_ignore_ascii_case(&job.to_email) {
+            return Err(Outcome::Final(
+                "the recipient is not the invitation's address".to_owned(),
+            ));
+        }
+        let Some(token) = InvitationToken::recover(&self.keys, id, &found.token_hash) else {
+            return Err(Outcome::Final(
+                "no configured key derives the invitation token".to_owned(),
+            ));
+        };
+        let link = invite_url(public_url, &token);
+        let code = self
+            .settings
+            .include_invitation_code
+            .then(|| token.expose());
+        let rendered = render(&Content::Invitation {
+            organization_name: &found.organization.name,
+            invite_url: &link,
+            role: invitation.role.as_str(),
+            expires_at: invitation.expires_at,
+            invitation_code: code,
+        });
+        let Rendered {
+            subject,
+            text,
+            html,
+        } = rendered.map_err(|e| Outcome::Final(bounded(&e.to_string(), Some(token.expose()))))?;
+        Ok(Prepared {
+            email: Email {
+                to: job.to_email.clone(),
+                subject: subject.into_owned(),
+                text,
+                html,
+            },
+            code: None,
+            token: Some(token),
         })
     }
 }
 
-/// What is kept as `last_error`: the code (should anything ever repeat it) replaced, control
-/// characters replaced, at most [`MAX_ERROR_CHARS`] characters.
-fn bounded(text: &str, code: Option<&Code>) -> String {
-    let text = match code {
-        Some(code) => text.replace(code.expose(), "<code>"),
-        None => text.to_owned(),
+/// What is kept as `last_error`: the secret (a code or a token, should anything ever repeat
+/// it) replaced, control characters replaced, at most [`MAX_ERROR_CHARS`] characters.
+fn bounded(text: &str, secret: Option<&str>) -> String {
+    let text = match secret {
+        Some(secret) if !secret.is_empty() => text.replace(secret, "<secret>"),
+        _ => text.to_owned(),
     };
     text.chars()
         .take(MAX_ERROR_CHARS)
@@ -368,8 +458,11 @@ mod tests {
     #[test]
     fn last_errors_are_bounded_one_line_and_never_hold_the_code() {
         let code = Code::parse("314159").unwrap();
-        let e = bounded("server said 550 314159\r\nrejected", Some(&code));
-        assert_eq!(e, "server said 550 <code>  rejected");
+        let e = bounded("server said 550 314159\r\nrejected", Some(code.expose()));
+        assert_eq!(e, "server said 550 <secret>  rejected");
+        let token = "dG9rZW4tb2YtYW4taW52aXRhdGlvbg";
+        let e = bounded(&format!("rejected {token}"), Some(token));
+        assert_eq!(e, "rejected <secret>");
         let long = "x".repeat(2 * MAX_ERROR_CHARS);
         assert_eq!(bounded(&long, None).chars().count(), MAX_ERROR_CHARS);
         let wide = "é".repeat(2 * MAX_ERROR_CHARS);

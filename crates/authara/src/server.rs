@@ -192,6 +192,7 @@ fn mail_setup(
     s.code_ttl = config.challenge.code_ttl;
     s.sent_retention = e.cleanup_sent_after;
     s.failed_retention = e.cleanup_failed_after;
+    s.include_invitation_code = e.invitation_include_code;
     Ok((transport, s))
 }
 

@@ -14,7 +14,10 @@ use authara_core::challenge::store::{
     PendingAction, Purpose, Resend,
 };
 use authara_core::mail::{EmailRecord, EmailStatus};
-use authara_core::store::StoreError;
+use authara_core::store::{
+    AcceptEffects, Accepted, Effects, InvitationRecord, InvitationStore, Invited, NewInvitation,
+    NewUser, ResendEffects, Resent, RevokeEffects, Revoked, StoreError, StoredInvitation,
+};
 use authara_smtp::MailStore;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -25,6 +28,7 @@ use crate::outbox::MemoryOutbox;
 struct Challenges {
     challenges: HashMap<Uuid, ChallengeRecord>,
     codes: HashMap<Uuid, CodeRecord>,
+    invitations: HashMap<Uuid, StoredInvitation>,
 }
 
 /// The fake.
@@ -39,6 +43,12 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// Stores (or replaces) an invitation, as the worker reads it.
+    pub fn put_invitation(&self, invitation: StoredInvitation) {
+        let mut t = self.tables.lock().unwrap();
+        t.invitations.insert(invitation.invitation.id, invitation);
+    }
+
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             emails: MemoryOutbox::new(),
@@ -53,6 +63,7 @@ impl MemoryStore {
         MailStore {
             challenges: self.clone(),
             outbox: self.emails.clone(),
+            invitations: self.clone(),
         }
     }
 
@@ -232,5 +243,71 @@ impl ChallengeStore for MemoryStore {
             t.codes.remove(id);
         }
         Ok(old.len() as u64)
+    }
+}
+
+/// The worker only reads invitations: the other methods are the server's, and refuse here.
+#[async_trait]
+impl InvitationStore for MemoryStore {
+    async fn create_invitation(
+        &self,
+        _: NewInvitation,
+        _: OffsetDateTime,
+        _: Effects,
+    ) -> Result<Invited, StoreError> {
+        Err(StoreError::invalid("the mail worker creates no invitation"))
+    }
+    async fn find_invitation(&self, id: Uuid) -> Result<Option<StoredInvitation>, StoreError> {
+        Ok(self.tables.lock().unwrap().invitations.get(&id).cloned())
+    }
+    async fn find_invitation_by_token(
+        &self,
+        _: &str,
+    ) -> Result<Option<StoredInvitation>, StoreError> {
+        Err(StoreError::invalid("the mail worker looks no token up"))
+    }
+    async fn list_invitations(&self, _: Uuid) -> Result<Vec<InvitationRecord>, StoreError> {
+        Err(StoreError::invalid("the mail worker lists no invitation"))
+    }
+    async fn revoke_invitation(
+        &self,
+        _: Uuid,
+        _: Uuid,
+        _: Option<Uuid>,
+        _: OffsetDateTime,
+        _: RevokeEffects,
+    ) -> Result<Revoked, StoreError> {
+        Err(StoreError::invalid("the mail worker revokes no invitation"))
+    }
+    async fn resend_invitation(
+        &self,
+        _: Uuid,
+        _: Uuid,
+        _: Option<Uuid>,
+        _: NewInvitation,
+        _: OffsetDateTime,
+        _: ResendEffects,
+    ) -> Result<Resent, StoreError> {
+        Err(StoreError::invalid("the mail worker resends no invitation"))
+    }
+    async fn accept_invitation(
+        &self,
+        _: &str,
+        _: Uuid,
+        _: OffsetDateTime,
+        _: AcceptEffects,
+    ) -> Result<Accepted, StoreError> {
+        Err(StoreError::invalid("the mail worker accepts no invitation"))
+    }
+    async fn signup_with_invitation(
+        &self,
+        _: &str,
+        _: NewUser,
+        _: bool,
+        _: OffsetDateTime,
+        _: Effects,
+        _: AcceptEffects,
+    ) -> Result<Accepted, StoreError> {
+        Err(StoreError::invalid("the mail worker signs nobody up"))
     }
 }

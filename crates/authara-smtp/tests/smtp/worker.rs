@@ -259,7 +259,7 @@ async fn a_permanent_refusal_or_an_unknown_template_fails_at_once() {
     let unknown = store.queue(
         None,
         "ada@example.com",
-        "organization_invitation",
+        "organization_welcome",
         "{}",
         now,
     );
@@ -278,7 +278,7 @@ async fn a_permanent_refusal_or_an_unknown_template_fails_at_once() {
     assert_eq!(row.attempt_count, 1);
     assert_eq!(
         row.last_error.as_deref(),
-        Some(r#"unknown template "organization_invitation""#)
+        Some(r#"unknown template "organization_welcome""#)
     );
     assert!(server.received().is_empty());
 }
@@ -540,4 +540,206 @@ async fn the_noop_provider_marks_jobs_sent_and_sends_nothing() {
         )),
         "the code is not logged: {text}"
     );
+}
+
+/// An invitation for `email` to "Acme <&> Co", pending until `expires_at`, whose token is
+/// derived with `keys`; returns it with its token.
+fn invitation(
+    keys: &JwtKeys,
+    email: &str,
+    expires_at: time::OffsetDateTime,
+) -> (authara_core::store::StoredInvitation, String) {
+    use authara_core::invitation::InvitationToken;
+    use authara_core::org::{OrgKind, OrgRole};
+    use authara_core::store::{InvitationRecord, OrganizationRecord, StoredInvitation};
+    let id = Uuid::new_v4();
+    let token = InvitationToken::derive(keys, id).unwrap();
+    let at = expires_at - time::Duration::days(7);
+    let stored = StoredInvitation {
+        invitation: InvitationRecord {
+            id,
+            organization_id: Uuid::new_v4(),
+            email: email.to_owned(),
+            role: OrgRole::Admin,
+            metadata: serde_json::json!({}),
+            invited_by_user_id: None,
+            created_at: at,
+            updated_at: at,
+            expires_at,
+            accepted_at: None,
+            accepted_by_user_id: None,
+            revoked_at: None,
+            revoked_by_user_id: None,
+        },
+        organization: OrganizationRecord {
+            id: Uuid::new_v4(),
+            name: "Acme <&> Co".into(),
+            kind: OrgKind::Team,
+            created_by_user_id: None,
+            created_at: at,
+            updated_at: at,
+        },
+        token_hash: token.hash(),
+    };
+    (stored, token.expose().to_owned())
+}
+
+#[tokio::test]
+async fn an_invitation_is_sent_with_its_link_derived_again_and_only_while_pending() {
+    use authara_core::invitation::service::INVITATION_TEMPLATE;
+    let server = SmtpServer::start(Behaviour::default()).await;
+    let store = MemoryStore::new();
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let now = clock.now();
+    let keys = keys();
+    let data = |id: Uuid| serde_json::json!({ "invitation_id": id.to_string() }).to_string();
+
+    let (pending, token) = invitation(&keys, "bob@example.com", now + time::Duration::days(7));
+    store.put_invitation(pending.clone());
+    let sent = store.queue(
+        None,
+        "bob@example.com",
+        INVITATION_TEMPLATE,
+        &data(pending.invitation.id),
+        now,
+    );
+    // Revoked, expired, unknown, or to another address: no email.
+    let (mut revoked, _) = invitation(&keys, "carol@example.com", now + time::Duration::days(7));
+    revoked.invitation.revoked_at = Some(now);
+    store.put_invitation(revoked.clone());
+    let (expired, _) = invitation(&keys, "dave@example.com", now);
+    store.put_invitation(expired.clone());
+    let refused = [
+        store.queue(
+            None,
+            "carol@example.com",
+            INVITATION_TEMPLATE,
+            &data(revoked.invitation.id),
+            now,
+        ),
+        store.queue(
+            None,
+            "dave@example.com",
+            INVITATION_TEMPLATE,
+            &data(expired.invitation.id),
+            now,
+        ),
+        store.queue(
+            None,
+            "erin@example.com",
+            INVITATION_TEMPLATE,
+            &data(Uuid::new_v4()),
+            now,
+        ),
+        store.queue(
+            None,
+            "eve@example.com",
+            INVITATION_TEMPLATE,
+            &data(pending.invitation.id),
+            now,
+        ),
+    ];
+    let r = start(&store, &clock, smtp(&server), mail_settings());
+    eventually("sent and refused", || {
+        r.store.job(sent).status == EmailStatus::Sent
+            && refused
+                .iter()
+                .all(|j| r.store.job(*j).status == EmailStatus::Failed)
+    })
+    .await;
+    r.workers.shutdown().await;
+    let got = server.received();
+    assert_eq!(got.len(), 1, "only the pending invitation is sent");
+    assert_eq!(got[0].rcpt_to, ["bob@example.com"]);
+    let data = unquote(&got[0].data);
+    assert!(
+        data.contains("Subject: You're invited to Acme <&> Co"),
+        "{data}"
+    );
+    let link = format!("{PUBLIC_URL}/auth/invitations/accept?token={token}");
+    assert!(data.contains(&link), "{data}");
+    assert!(
+        data.contains("Acme &#60;&#38;&#62; Co"),
+        "the HTML part escapes the name: {data}"
+    );
+    assert!(
+        !data.contains("invitation code"),
+        "no code unless configured: {data}"
+    );
+    for job in refused {
+        let error = r.store.job(job).last_error.unwrap();
+        assert!(!error.contains(&token), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn an_invitation_link_survives_a_key_rotation_and_the_code_is_shown_when_configured() {
+    use authara_core::invitation::service::INVITATION_TEMPLATE;
+    let server = SmtpServer::start(Behaviour::default()).await;
+    let store = MemoryStore::new();
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let now = clock.now();
+    // Derived under an old key the workers still hold, not their active one.
+    let old = JwtKeys::new(vec![("k0".into(), vec![9u8; 32])], Some("k0"), "authara").unwrap();
+    let (pending, token) = invitation(&old, "bob@example.com", now + time::Duration::days(7));
+    store.put_invitation(pending.clone());
+    let data =
+        serde_json::json!({ "invitation_id": pending.invitation.id.to_string() }).to_string();
+    let job = store.queue(None, "bob@example.com", INVITATION_TEMPLATE, &data, now);
+    // And one whose key is gone.
+    let (lost, lost_token) = invitation(
+        &JwtKeys::new(
+            vec![("gone".into(), vec![5u8; 32])],
+            Some("gone"),
+            "authara",
+        )
+        .unwrap(),
+        "carol@example.com",
+        now + time::Duration::days(7),
+    );
+    store.put_invitation(lost.clone());
+    let lost_data =
+        serde_json::json!({ "invitation_id": lost.invitation.id.to_string() }).to_string();
+    let lost_job = store.queue(
+        None,
+        "carol@example.com",
+        INVITATION_TEMPLATE,
+        &lost_data,
+        now,
+    );
+    let rotated = Arc::new(
+        JwtKeys::new(
+            vec![("k1".into(), vec![7u8; 32]), ("k0".into(), vec![9u8; 32])],
+            Some("k1"),
+            "authara",
+        )
+        .unwrap(),
+    );
+    let mut settings = mail_settings();
+    settings.include_invitation_code = true;
+    let workers = MailWorkers::start(
+        store.mail_store(),
+        smtp(&server),
+        settings,
+        rotated,
+        Arc::new(OsRandom),
+        clock.clone(),
+    );
+    eventually("sent and failed", || {
+        store.job(job).status == EmailStatus::Sent
+            && store.job(lost_job).status == EmailStatus::Failed
+    })
+    .await;
+    workers.shutdown().await;
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    let data = unquote(&got[0].data);
+    assert!(data.contains(&format!("token={token}")), "{data}");
+    assert!(
+        data.contains(&format!("invitation code: {token}")),
+        "{data}"
+    );
+    let error = store.job(lost_job).last_error.unwrap();
+    assert!(error.contains("no configured key"), "{error}");
+    assert!(!error.contains(&lost_token));
 }

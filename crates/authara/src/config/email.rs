@@ -56,6 +56,8 @@ pub mod var {
     pub const EMAIL_CLEANUP_SENT_AFTER: &str = "AUTHARA_EMAIL_CLEANUP_SENT_AFTER";
     /// How long failed jobs are kept.
     pub const EMAIL_CLEANUP_FAILED_AFTER: &str = "AUTHARA_EMAIL_CLEANUP_FAILED_AFTER";
+    /// Whether invitation emails show the token as a code to type.
+    pub const INVITATION_EMAIL_INCLUDE_CODE: &str = "AUTHARA_INVITATION_EMAIL_INCLUDE_CODE";
 }
 
 use super::var::CHALLENGE_ENABLED;
@@ -153,6 +155,8 @@ pub struct EmailConfig {
     pub cleanup_sent_after: Duration,
     /// How long failed jobs are kept (default 2160 h).
     pub cleanup_failed_after: Duration,
+    /// `AUTHARA_INVITATION_EMAIL_INCLUDE_CODE` (default off, upstream's).
+    pub invitation_include_code: bool,
 }
 
 impl EmailConfig {
@@ -233,6 +237,7 @@ pub(super) fn read(
         job_max_attempts,
         cleanup_sent_after,
         cleanup_failed_after,
+        invitation_include_code: e.boolean(INVITATION_EMAIL_INCLUDE_CODE, false)?,
     };
     if provider == EmailProvider::Smtp {
         config.smtp = Some(smtp(e, env, warnings)?);

@@ -59,16 +59,16 @@ pub async fn spawn(b: Backend, smtp: &SmtpServer, extra: &[(&str, &str)]) -> Tes
 /// Challenges on.
 const CHALLENGES: (&str, &str) = ("AUTHARA_CHALLENGE_ENABLED", "true");
 
-async fn smtp() -> SmtpServer {
+pub async fn smtp() -> SmtpServer {
     SmtpServer::start(Behaviour::default()).await
 }
 
 /// One received message, parsed just enough.
 #[derive(Debug, Clone)]
 pub struct Mail {
-    subject: String,
+    pub subject: String,
     /// Everything after the headers (all MIME parts).
-    body: String,
+    pub body: String,
 }
 
 impl Mail {

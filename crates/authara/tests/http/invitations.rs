@@ -22,6 +22,7 @@ on_both!(
     an_expired_invitation_is_unavailable_and_can_be_replaced,
     the_token_is_stored_nowhere,
     personal_mode_has_no_invitations,
+    the_invitation_email_carries_the_link_and_the_link_signs_up,
 );
 
 /// An invitation to `org` for `local` by `actor`, through the internal API: `(id, token)`.
@@ -694,4 +695,65 @@ async fn personal_mode_has_no_invitations(b: Backend) {
     )
     .await;
     assert_eq!(status, 403);
+}
+
+async fn the_invitation_email_carries_the_link_and_the_link_signs_up(b: Backend) {
+    let smtp = crate::email::smtp().await;
+    let app = crate::email::spawn(
+        b,
+        &smtp,
+        &[
+            ("AUTHARA_ORG_MODE", "single"),
+            ("AUTHARA_INTERNAL_API_TOKEN", crate::organizations::TOKEN),
+            ("AUTHARA_INVITATION_EMAIL_INCLUDE_CODE", "true"),
+            // The link proves the address: no code is asked for even with challenges on.
+            ("AUTHARA_CHALLENGE_ENABLED", "true"),
+        ],
+    )
+    .await;
+    let alice_id = {
+        let store = app.store().await;
+        let user = authara_core::store::NewUser {
+            id: Uuid::new_v4(),
+            email: email("alice"),
+            username: "alice".into(),
+            password_hash: None,
+            created_at: authara_core::clock::Clock::now(&*app.clock),
+            organization: authara_core::store::InitialOrganization {
+                id: Uuid::new_v4(),
+                name: "Alice's team".into(),
+                kind: authara_core::org::OrgKind::Team,
+            },
+        };
+        let org = user.organization.id;
+        store
+            .create_user(user.clone(), authara_core::store::Effects::none())
+            .await
+            .unwrap();
+        (user.id, org)
+    };
+    let (alice, org) = alice_id;
+    let (_, token) = invite(&app, org, alice, "bob", "member").await;
+    let mail = crate::email::nth_mail_to(&smtp, &email("bob"), 1).await;
+    assert_eq!(mail.subject, "You're invited to Alice's team");
+    let link = format!("/auth/invitations/accept?token={token}");
+    assert!(mail.body.contains(&link), "{}", mail.body);
+    assert!(
+        mail.body.contains(&format!("invitation code: {token}")),
+        "{}",
+        mail.body
+    );
+    let (bob, res) = invited_signup(&app, &token, PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    let (_, user) = bob.user(&app).await;
+    assert_eq!(user["organization"]["id"], org.to_string());
+    // Only the invitation email went to Bob: no signup code.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        smtp.received()
+            .iter()
+            .filter(|r| r.rcpt_to.iter().any(|t| *t == email("bob")))
+            .count(),
+        1
+    );
 }
