@@ -256,13 +256,7 @@ async fn a_permanent_refusal_or_an_unknown_template_fails_at_once() {
     let clock = Arc::new(ManualClock::new(start_time()));
     let now = clock.now();
     let (_, refused) = store.challenge_with_job(Purpose::Signup, "ada@example.com", now, TTL);
-    let unknown = store.queue(
-        None,
-        "ada@example.com",
-        "organization_welcome",
-        "{}",
-        now,
-    );
+    let unknown = store.queue(None, "ada@example.com", "organization_welcome", "{}", now);
     let r = start(&store, &clock, smtp(&server), mail_settings());
     eventually("both failed", || {
         [refused, unknown]

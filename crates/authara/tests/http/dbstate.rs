@@ -5,9 +5,9 @@ use crate::helpers::TestApp;
 use authara::config::DatabaseConfig;
 use sqlx::{Connection as _, Row as _};
 
-/// Every row of users, sessions, refresh tokens, challenges, email jobs, organizations and
-/// memberships (the columns a request could change), as text, in a stable order.
-const QUERIES: [&str; 7] = [
+/// Every row of users, sessions, refresh tokens, challenges, email jobs, organizations,
+/// memberships and invitations (the columns a request could change), as text, in a stable order.
+const QUERIES: [&str; 8] = [
     "SELECT 'user', CAST(id AS TEXT), email, username, password_hash, CAST(is_admin AS TEXT), \
      CAST(disabled AS TEXT), CAST(updated_at AS TEXT) FROM users ORDER BY id",
     "SELECT 'session', CAST(id AS TEXT), CAST(user_id AS TEXT), user_agent, client_ip, \
@@ -25,6 +25,9 @@ const QUERIES: [&str; 7] = [
     "SELECT 'membership', CAST(organization_id AS TEXT), CAST(user_id AS TEXT), role, \
      CAST(updated_at AS TEXT), '', '', '' FROM organization_memberships \
      ORDER BY organization_id, user_id",
+    "SELECT 'invitation', CAST(id AS TEXT), email, role, CAST(updated_at AS TEXT), \
+     CAST(accepted_at AS TEXT), CAST(revoked_at AS TEXT), token_hash \
+     FROM organization_invitations ORDER BY id",
 ];
 
 /// One line per row of every table a request can change.

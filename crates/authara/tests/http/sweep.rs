@@ -177,6 +177,8 @@ async fn every_route_survives_malformed_requests_unchanged(b: Backend) {
     let c = claims(&access);
     let (user_id, session_id) = (c["sub"].as_str().unwrap(), c["sid"].as_str().unwrap());
     let org_id = c["org_id"].as_str().unwrap();
+    // And an invitation of that organization, for the invitation routes.
+    let invitation_id = sweep_invitation(&app, org_id.parse().unwrap()).await;
     let before = snapshot(&app).await;
     let host = app.addr.to_string();
     let mut sent = 0;
@@ -188,6 +190,7 @@ async fn every_route_survives_malformed_requests_unchanged(b: Backend) {
             .replace("/users/{id}/", &format!("/users/{user_id}/"))
             .replace("{organizationID}", org_id)
             .replace("{userID}", user_id)
+            .replace("{invitationID}", &invitation_id)
             .replace(
                 "/verify-challenge/{action}",
                 "/verify-challenge/password-reset",
@@ -286,4 +289,41 @@ async fn clients_hanging_up_mid_request_never_break_later_requests(b: Backend) {
     }
     let r = raw::send(app.addr, head.as_bytes(), b"").await;
     assert_eq!(r.status, Some(401), "{}", r.text);
+}
+
+/// A revoked invitation of `org` (through the store: the sweep's organization is personal,
+/// which the service would refuse), with its id: the invitation routes look it up and refuse
+/// it (a resend takes no body, so a malformed one would otherwise be a well-formed resend).
+async fn sweep_invitation(app: &TestApp, org: uuid::Uuid) -> String {
+    use authara_core::clock::Clock as _;
+    let now = app.clock.now();
+    let id = uuid::Uuid::new_v4();
+    let new = authara_core::store::NewInvitation {
+        id,
+        organization_id: org,
+        email: "invited@example.com".into(),
+        role: authara_core::org::OrgRole::Member,
+        metadata: serde_json::json!({}),
+        token_hash: "ab".repeat(32),
+        invited_by_user_id: None,
+        created_at: now,
+        expires_at: now + time::Duration::days(7),
+        notice: None,
+    };
+    let store = app.store().await;
+    store
+        .create_invitation(new, now, authara_core::store::Effects::none())
+        .await
+        .unwrap();
+    store
+        .revoke_invitation(
+            org,
+            id,
+            None,
+            now,
+            Box::new(|_| authara_core::store::Effects::none()),
+        )
+        .await
+        .unwrap();
+    id.to_string()
 }

@@ -94,6 +94,11 @@ pub struct InternalCreateInvitationRequest {
     pub metadata: Option<serde_json::Value>,
 }
 
+/// A body that must be empty if present (`{}`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmptyRequest {}
+
 /// Upstream's `OrganizationWithMembership`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrganizationWithMembership {
@@ -331,8 +336,14 @@ pub async fn post_invitation_resend(
     State(state): State<AppState>,
     _caller: InternalCaller,
     ids: Result<Path<(Uuid, Uuid)>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
     let (organization_id, invitation_id) = path::ids(ids)?;
+    // Upstream's resend has no body: none, or an empty JSON object, and nothing else.
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let _: EmptyRequest = json::parse(&headers, &body)?;
+    }
     let issued = state
         .invitations
         .resend(organization_id, invitation_id)
