@@ -12,8 +12,8 @@ use async_trait::async_trait;
 pub use crate::audit::store::{AuditFilter, AuditStore};
 pub use crate::auth::store::{NewUser, SessionsToRevoke, UserRecord, UserStore};
 pub use crate::challenge::store::{
-    Attempt, ChallengeRecord, ChallengeStore, CodeRecord, Completed, Completion, NewChallenge,
-    NewEmailNotice, NewSignupUser, PendingAction, Purpose, Resend,
+    Attempt, ChallengeRecord, ChallengeStore, CodeRecord, Completed, Completion, InvitationJoin,
+    NewChallenge, NewEmailNotice, NewSignupUser, PendingAction, Purpose, Resend,
 };
 pub use crate::events::store::{ClaimedEvent, EventRecord, EventStatus, EventStore};
 pub use crate::invitation::store::{

@@ -242,6 +242,8 @@ macro_rules! conformance_tests {
             accept_invitation_adds_the_membership_with_the_invitations_role,
             signup_with_invitation_creates_the_account_and_accepts,
             signup_with_invitation_refusals_change_nothing,
+            an_invited_signup_challenge_creates_the_account_and_accepts,
+            an_invited_signup_challenge_needs_a_pending_invitation,
             accept_invitation_refusals_come_in_order_and_change_nothing,
             deleting_an_organization_or_a_user_keeps_invitations_consistent,
         );
@@ -255,6 +257,7 @@ macro_rules! conformance_tests {
             create_invitation_race_has_one_winner,
             accept_invitation_race_accepts_once,
             revoke_and_accept_race_has_one_winner,
+            invited_signup_completion_and_revocation_race_has_one_winner,
         );
         // The outboxes' life cycle, each case once per outbox: `case: webhook test, email test;`.
         $crate::conformance_tests!(@outbox $make, borrowed;

@@ -10,8 +10,8 @@
 
 use async_trait::async_trait;
 use authara_core::store::{
-    Attempt, ChallengeRecord, ChallengeStore, CodeRecord, Completed, Completion, NewChallenge,
-    PendingAction, Purpose, Resend, StoreError, UserRecord,
+    Accepted, Attempt, ChallengeRecord, ChallengeStore, CodeRecord, Completed, Completion,
+    NewChallenge, NewUser, PendingAction, Purpose, Resend, StoreError, UserRecord,
 };
 use sqlx::postgres::PgConnection;
 use sqlx::FromRow;
@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::effects::insert_effects;
 use crate::error::map;
+use crate::invitation::{lock_invitation, signup_into};
 use crate::mail::{insert_email_job, NewEmailJob};
 use crate::rows::{count, stored_count, UserRow, USER_COLUMNS};
 use crate::session::revoke_live_sessions;
@@ -31,6 +32,7 @@ const CHALLENGE_COLUMNS: &str = "\
     c.id, c.purpose, c.email, c.opaque, c.attempt_count, c.max_attempts, c.resend_count, \
     c.max_resends, c.last_sent_at, c.created_at, c.expires_at, c.consumed_at, \
     ps.email AS signup_email, ps.password_hash AS signup_password_hash, \
+    ps.invitation_id AS signup_invitation_id, \
     pr.user_id AS reset_user_id, pr.password_hash AS reset_password_hash, \
     pe.user_id AS change_user_id, pe.session_id AS change_session_id, \
     pe.old_email AS change_old_email, pe.new_email AS change_new_email, \
@@ -60,6 +62,7 @@ struct ChallengeRow {
     consumed_at: Option<OffsetDateTime>,
     signup_email: Option<String>,
     signup_password_hash: Option<String>,
+    signup_invitation_id: Option<Uuid>,
     reset_user_id: Option<Uuid>,
     reset_password_hash: Option<String>,
     change_user_id: Option<Uuid>,
@@ -81,6 +84,7 @@ impl ChallengeRow {
                 (Some(email), Some(password_hash)) => PendingAction::Signup {
                     email,
                     password_hash,
+                    invitation_id: self.signup_invitation_id,
                 },
                 _ => PendingAction::Opaque,
             },
@@ -186,13 +190,16 @@ async fn insert_pending(
         PendingAction::Signup {
             email,
             password_hash,
+            invitation_id,
         } => sqlx::query(
-            "INSERT INTO pending_signup_actions (challenge_id, email, password_hash) \
-             VALUES ($1, $2, $3)",
+            "INSERT INTO pending_signup_actions \
+                 (challenge_id, email, password_hash, invitation_id) \
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(id)
         .bind(email)
-        .bind(password_hash),
+        .bind(password_hash)
+        .bind(invitation_id),
         PendingAction::PasswordReset {
             user_id,
             password_hash,
@@ -400,10 +407,12 @@ impl ChallengeStore for PgStore {
             return Err(StoreError::NotFound);
         }
         let (challenge, _) = find(&mut *tx, id).await?.ok_or(StoreError::NotFound)?;
+        let mut effects = Some(completion.effects);
         let (done, revoked) = match challenge.action {
             PendingAction::Signup {
                 email,
                 password_hash,
+                invitation_id: None,
             } => {
                 let new_user = completion.new_user.as_ref().ok_or_else(|| {
                     StoreError::invalid("a signup completion needs the new user's id and name")
@@ -420,7 +429,54 @@ impl ChallengeStore for PgStore {
                     },
                 )
                 .await?;
-                (Completed::Signup { user }, 0)
+                (Completed::Signup { user, joined: None }, 0)
+            }
+            PendingAction::Signup {
+                email,
+                password_hash,
+                invitation_id: Some(invitation_id),
+            } => {
+                let (Some(new_user), Some(join)) = (completion.new_user, completion.invitation)
+                else {
+                    return Err(StoreError::invalid(
+                        "an invited signup's completion needs the new user and the join",
+                    ));
+                };
+                // Locked after the challenge, like every path that locks both.
+                let invitation = lock_invitation(&mut tx, invitation_id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let user = NewUser {
+                    id: new_user.id,
+                    email,
+                    username: new_user.username,
+                    password_hash: Some(password_hash),
+                    created_at: now,
+                    organization: new_user.organization,
+                };
+                // The completion's own effects (`user.created`…) come before the acceptance's,
+                // as at an invitation signup without a challenge.
+                let user_effects = effects.take().map(|f| f(0)).unwrap_or_default();
+                let (accepted, record) = signup_into(
+                    &mut tx,
+                    &invitation,
+                    &user,
+                    join.with_initial_organization,
+                    now,
+                    &user_effects,
+                    join.effects,
+                )
+                .await?;
+                // Refused (the invitation is no longer pending, or not this email's): roll
+                // back, the challenge included.
+                let (Accepted::Accepted { invitation, .. }, Some(user)) = (accepted, record) else {
+                    return Err(StoreError::NotFound);
+                };
+                let done = Completed::Signup {
+                    user,
+                    joined: Some(invitation.organization_id),
+                };
+                (done, 0)
             }
             PendingAction::PasswordReset {
                 user_id,
@@ -479,7 +535,9 @@ impl ChallengeStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(map)?;
-        insert_effects(&mut tx, &(completion.effects)(revoked)).await?;
+        if let Some(effects) = effects {
+            insert_effects(&mut tx, &effects(revoked)).await?;
+        }
         tx.commit().await.map_err(map)?;
         Ok(done)
     }

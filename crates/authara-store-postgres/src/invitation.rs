@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use authara_core::store::{
     AcceptEffects, Accepted, Effects, InvitationRecord, InvitationStatus, InvitationStore, Invited,
     MembershipRecord, NewInvitation, NewUser, ResendEffects, Resent, RevokeEffects, Revoked,
-    StoreError, StoredInvitation, UniqueKey,
+    StoreError, StoredInvitation, UniqueKey, UserRecord,
 };
 use sqlx::error::ErrorKind;
 use sqlx::postgres::PgConnection;
@@ -489,34 +489,90 @@ impl InvitationStore for PgStore {
         let invitation = lock_by_token(&mut tx, token_hash)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let status = invitation.status(now);
-        if status != InvitationStatus::Pending {
-            return Ok(Accepted::NotPending(status));
-        }
-        if user.email.to_lowercase() != invitation.email.to_lowercase() {
-            return Ok(Accepted::EmailMismatch);
-        }
-        insert_user(
+        let (done, _) = signup_into(
             &mut tx,
-            UserToInsert {
-                id: user.id,
-                email: &user.email,
-                username: &user.username,
-                password_hash: user.password_hash.as_deref(),
-                organization: with_initial_organization.then_some(&user.organization),
-                at: user.created_at,
-            },
+            &invitation,
+            &user,
+            with_initial_organization,
+            now,
+            &user_effects,
+            effects,
         )
         .await?;
-        insert_effects(&mut tx, &user_effects).await?;
-        finish_acceptance(tx, &invitation, user.id, now, effects).await
+        if matches!(done, Accepted::Accepted { .. }) {
+            tx.commit().await.map_err(map)?;
+        }
+        Ok(done)
     }
 }
 
-/// The end of an acceptance whose rules passed, in `tx`: the membership with the invitation's
-/// role, the invitation marked accepted by `user_id`, the effects, the commit.
+/// The invitation `id`, its row locked `FOR UPDATE` until the caller's transaction ends.
+pub(crate) async fn lock_invitation(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<InvitationRecord>, StoreError> {
+    lock_by_id(conn, id).await
+}
+
+/// An invited signup's writes, inside the caller's transaction (with `invitation` locked),
+/// which commits only on `Accepted::Accepted` (then with the new user) and rolls back
+/// otherwise: `NotPending` unless `invitation` is pending at `now`, `EmailMismatch` unless
+/// `user.email` is its email; else the user (with their initial organization when
+/// `with_initial_organization`), `user_effects`, and the acceptance.
+pub(crate) async fn signup_into(
+    conn: &mut PgConnection,
+    invitation: &InvitationRecord,
+    user: &NewUser,
+    with_initial_organization: bool,
+    now: OffsetDateTime,
+    user_effects: &Effects,
+    effects: AcceptEffects,
+) -> Result<(Accepted, Option<UserRecord>), StoreError> {
+    let status = invitation.status(now);
+    if status != InvitationStatus::Pending {
+        return Ok((Accepted::NotPending(status), None));
+    }
+    if user.email.to_lowercase() != invitation.email.to_lowercase() {
+        return Ok((Accepted::EmailMismatch, None));
+    }
+    let record = insert_user(
+        conn,
+        UserToInsert {
+            id: user.id,
+            email: &user.email,
+            username: &user.username,
+            password_hash: user.password_hash.as_deref(),
+            organization: with_initial_organization.then_some(&user.organization),
+            at: user.created_at,
+        },
+    )
+    .await?;
+    insert_effects(conn, user_effects).await?;
+    let done = accept_into(conn, invitation, user.id, now, effects).await?;
+    Ok((done, Some(record)))
+}
+
+/// The end of an acceptance whose rules passed, in `tx`: [`accept_into`], then the commit when
+/// it accepted.
 async fn finish_acceptance(
     mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    invitation: &InvitationRecord,
+    user_id: Uuid,
+    now: OffsetDateTime,
+    effects: AcceptEffects,
+) -> Result<Accepted, StoreError> {
+    let done = accept_into(&mut tx, invitation, user_id, now, effects).await?;
+    if matches!(done, Accepted::Accepted { .. }) {
+        tx.commit().await.map_err(map)?;
+    }
+    Ok(done)
+}
+
+/// The membership with the invitation's role, the invitation marked accepted by `user_id`,
+/// and the effects, on `conn` (not committed). `AlreadyMember` (roll back) when the membership
+/// exists after all.
+async fn accept_into(
+    conn: &mut PgConnection,
     invitation: &InvitationRecord,
     user_id: Uuid,
     now: OffsetDateTime,
@@ -534,7 +590,7 @@ async fn finish_acceptance(
     .bind(user_id)
     .bind(invitation.role.as_str())
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(map);
     let membership = match inserted {
@@ -550,12 +606,11 @@ async fn finish_acceptance(
     .bind(invitation.id)
     .bind(now)
     .bind(user_id)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(map)?
     .try_into()?;
-    insert_effects(&mut tx, &effects(&accepted, &membership)).await?;
-    tx.commit().await.map_err(map)?;
+    insert_effects(conn, &effects(&accepted, &membership)).await?;
     Ok(Accepted::Accepted {
         invitation: accepted,
         membership,

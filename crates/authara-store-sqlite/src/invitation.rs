@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use authara_core::store::{
     AcceptEffects, Accepted, Effects, InvitationRecord, InvitationStatus, InvitationStore, Invited,
     MembershipRecord, NewInvitation, NewUser, ResendEffects, Resent, RevokeEffects, Revoked,
-    StoreError, StoredInvitation, UniqueKey,
+    StoreError, StoredInvitation, UniqueKey, UserRecord,
 };
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteConnection;
@@ -467,33 +467,87 @@ impl InvitationStore for SqliteStore {
         user_effects: Effects,
         effects: AcceptEffects,
     ) -> Result<Accepted, StoreError> {
-        let at = micros(now)?;
         // Returning early drops the transaction, which rolls it back.
         let mut tx = self.begin().await?;
         let invitation = find_by(&mut tx, "token_hash", token_hash)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let status = invitation.status(now);
-        if status != InvitationStatus::Pending {
-            return Ok(Accepted::NotPending(status));
+        let (done, _) = signup_into(
+            &mut tx,
+            &invitation,
+            &user,
+            with_initial_organization,
+            now,
+            &user_effects,
+            effects,
+        )
+        .await?;
+        if matches!(done, Accepted::Accepted { .. }) {
+            tx.commit().await.map_err(map)?;
         }
-        if user.email.to_lowercase() != invitation.email.to_lowercase() {
-            return Ok(Accepted::EmailMismatch);
-        }
-        if with_initial_organization {
-            insert_user(&mut tx, &user).await?;
-        } else {
-            insert_account(&mut tx, &user).await?;
-        }
-        insert_effects(&mut tx, &user_effects).await?;
-        finish_acceptance(tx, &invitation, &id_text(user.id), at, effects).await
+        Ok(done)
     }
+}
+
+/// The invitation `id`, on `conn` (inside the caller's immediate transaction, which is the
+/// lock).
+pub(crate) async fn find_invitation_in(
+    conn: &mut SqliteConnection,
+    id: Uuid,
+) -> Result<Option<InvitationRecord>, StoreError> {
+    find_by(conn, "id", &id_text(id)).await
+}
+
+/// An invited signup's writes, inside the caller's transaction, which commits only on
+/// `Accepted::Accepted` (then with the new user) and rolls back otherwise: `NotPending`
+/// unless `invitation` is pending at `now`, `EmailMismatch` unless `user.email` is its email;
+/// else the user (with their initial organization when `with_initial_organization`),
+/// `user_effects`, and the acceptance.
+pub(crate) async fn signup_into(
+    conn: &mut SqliteConnection,
+    invitation: &InvitationRecord,
+    user: &NewUser,
+    with_initial_organization: bool,
+    now: OffsetDateTime,
+    user_effects: &Effects,
+    effects: AcceptEffects,
+) -> Result<(Accepted, Option<UserRecord>), StoreError> {
+    let at = micros(now)?;
+    let status = invitation.status(now);
+    if status != InvitationStatus::Pending {
+        return Ok((Accepted::NotPending(status), None));
+    }
+    if user.email.to_lowercase() != invitation.email.to_lowercase() {
+        return Ok((Accepted::EmailMismatch, None));
+    }
+    let record = if with_initial_organization {
+        insert_user(conn, user).await?
+    } else {
+        insert_account(conn, user).await?
+    };
+    insert_effects(conn, user_effects).await?;
+    let done = accept_into(conn, invitation, &id_text(user.id), at, effects).await?;
+    Ok((done, Some(record)))
 }
 
 /// The end of an acceptance whose rules passed, in `tx`: the membership with the invitation's
 /// role, the invitation marked accepted by `user`, the effects, the commit.
 async fn finish_acceptance(
     mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    invitation: &InvitationRecord,
+    user: &str,
+    at: i64,
+    effects: AcceptEffects,
+) -> Result<Accepted, StoreError> {
+    let done = accept_into(&mut tx, invitation, user, at, effects).await?;
+    tx.commit().await.map_err(map)?;
+    Ok(done)
+}
+
+/// The membership with the invitation's role, the invitation marked accepted by `user`, and
+/// the effects, on `conn` (not committed).
+async fn accept_into(
+    conn: &mut SqliteConnection,
     invitation: &InvitationRecord,
     user: &str,
     at: i64,
@@ -509,7 +563,7 @@ async fn finish_acceptance(
     .bind(user)
     .bind(invitation.role.as_str())
     .bind(at)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(map)?
     .into_record()?;
@@ -521,12 +575,11 @@ async fn finish_acceptance(
     .bind(id_text(invitation.id))
     .bind(at)
     .bind(user)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(map)?
     .into_record()?;
-    insert_effects(&mut tx, &effects(&accepted, &membership)).await?;
-    tx.commit().await.map_err(map)?;
+    insert_effects(conn, &effects(&accepted, &membership)).await?;
     Ok(Accepted::Accepted {
         invitation: accepted,
         membership,

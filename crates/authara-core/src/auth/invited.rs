@@ -2,9 +2,9 @@
 //! password proven) and the invitation accepted, and the first session acts in the
 //! invitation's organization.
 //!
-//! An invitation signup needs no email challenge even when challenges are on: the token was
-//! delivered to that address, which is the proof a code would give (upstream runs the
-//! challenge anyway).
+//! With challenges on (`AUTHARA_CHALLENGE_ENABLED`) the signup goes through the email code
+//! first, as upstream's: [`crate::challenge::ChallengeService::start_invited_signup`], and the
+//! code's verification does what [`AuthService::signup_with_invitation`] does here.
 
 use super::password::HashError;
 use super::Origin;

@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use self::code::{code_matches, Code};
 use self::store::{
-    Attempt, ChallengeRecord, Completed, Completion, NewChallenge, NewEmailNotice, NewSignupUser,
-    PendingAction, Purpose, Resend,
+    Attempt, ChallengeRecord, Completed, Completion, InvitationJoin, NewChallenge, NewEmailNotice,
+    NewSignupUser, PendingAction, Purpose, Resend,
 };
 use crate::audit::{Actor, AuditAction, NewAuditEntry, RequestContext};
 use crate::auth::password::{HashError, PasswordHasher};
@@ -27,6 +27,8 @@ use crate::auth::ServiceError;
 use crate::clock::Clock;
 use crate::domain::{Email, EmailError, Password, PasswordError, Username};
 use crate::events::{EventType, Publisher};
+use crate::invitation::service::acceptance_effects;
+use crate::invitation::store::StoredInvitation;
 use crate::jwt::JwtKeys;
 use crate::mail::EMAIL_CHANGED_NOTICE;
 use crate::org::{self, OrgMode};
@@ -247,6 +249,31 @@ impl ChallengeService {
             None => PendingAction::Signup {
                 email: email.as_str().to_owned(),
                 password_hash: hash,
+                invitation_id: None,
+            },
+            Some(_) => PendingAction::Opaque,
+        };
+        self.create(Purpose::Signup, email.as_str(), action).await
+    }
+
+    /// Starts the verified signup of an invitation's email (the caller found the invitation
+    /// pending): verifying the code creates the account, accepts the invitation and starts the
+    /// session there, as [`crate::auth::AuthService::signup_with_invitation`] does without a
+    /// challenge. A taken email gets an opaque challenge, as at [`Self::start_signup`].
+    pub async fn start_invited_signup(
+        &self,
+        invitation: &StoredInvitation,
+        password: &str,
+    ) -> Result<Started, StartError> {
+        let email = Email::parse(&invitation.invitation.email)?;
+        let password = Password::parse_new(password)?;
+        let hash = self.hash(&password).await?;
+        let taken = self.store.find_user_by_email(email.as_str()).await?;
+        let action = match taken {
+            None => PendingAction::Signup {
+                email: email.as_str().to_owned(),
+                password_hash: hash,
+                invitation_id: Some(invitation.invitation.id),
             },
             Some(_) => PendingAction::Opaque,
         };
@@ -357,8 +384,15 @@ impl ChallengeService {
         let now = self.clock.now();
         match &challenge.action {
             PendingAction::Opaque => Err(VerifyError::Incorrect),
-            PendingAction::Signup { email, .. } => {
+            PendingAction::Signup {
+                email,
+                invitation_id,
+                ..
+            } => {
                 let email = Email::parse(email).map_err(|_| VerifyError::Gone)?;
+                // An invited account joins the inviting organization; in `multi` mode it also
+                // gets its own (upstream's plan), in `single` mode only the inviting one.
+                let with_initial = invitation_id.is_none() || self.mode == OrgMode::Multi;
                 let user_id = uuid_v4(&*self.random);
                 for _ in 0..USERNAME_ATTEMPTS {
                     let username = Username::derive(email.local_part(), &*self.random);
@@ -368,9 +402,24 @@ impl ChallengeService {
                         username.as_str(),
                         email.as_str(),
                     );
-                    let effects = self.user_event(EventType::UserCreated, user_id, now).and(
-                        org::creation_events(&self.events, &organization, user_id, now),
-                    );
+                    let mut effects = self.user_event(EventType::UserCreated, user_id, now);
+                    if with_initial {
+                        effects = effects.and(org::creation_events(
+                            &self.events,
+                            &organization,
+                            user_id,
+                            now,
+                        ));
+                    }
+                    let invitation = invitation_id.map(|_| {
+                        let events = self.events.clone();
+                        InvitationJoin {
+                            with_initial_organization: with_initial,
+                            effects: Box::new(move |invitation: &_, membership: &_| {
+                                acceptance_effects(&events, invitation, membership, now)
+                            }),
+                        }
+                    });
                     let completion = Completion {
                         new_user: Some(NewSignupUser {
                             id: user_id,
@@ -379,6 +428,7 @@ impl ChallengeService {
                         }),
                         notice: None,
                         effects: Box::new(move |_| effects),
+                        invitation,
                     };
                     match self
                         .store
@@ -408,6 +458,7 @@ impl ChallengeService {
                 let completion = Completion {
                     new_user: None,
                     notice: None,
+                    invitation: None,
                     effects: Box::new(move |revoked| {
                         event.audit(audit.with("sessions_revoked", revoked))
                     }),
@@ -448,6 +499,7 @@ impl ChallengeService {
                 let completion = Completion {
                     new_user: None,
                     notice: Some(notice),
+                    invitation: None,
                     effects: Box::new(move |revoked| {
                         event.audit(audit.with("sessions_revoked", revoked))
                     }),

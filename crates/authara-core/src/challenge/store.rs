@@ -71,10 +71,13 @@ impl Purpose {
 /// What completing a challenge does. `Debug` leaves password hashes out.
 #[derive(Clone, PartialEq, Eq)]
 pub enum PendingAction {
-    /// Create the account `email` with this password hash.
+    /// Create the account `email` with this password hash; with an `invitation_id`, the
+    /// account is made for that invitation and accepts it (upstream's
+    /// `pending_signup_actions.invitation_id`).
     Signup {
         email: String,
         password_hash: String,
+        invitation_id: Option<Uuid>,
     },
     /// Replace `user_id`'s password with this hash and revoke all their sessions.
     PasswordReset {
@@ -96,10 +99,15 @@ pub enum PendingAction {
 impl std::fmt::Debug for PendingAction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Signup { email, .. } => f
+            Self::Signup {
+                email,
+                invitation_id,
+                ..
+            } => f
                 .debug_struct("Signup")
                 .field("email", email)
                 .field("password_hash", &"<redacted>")
+                .field("invitation_id", invitation_id)
                 .finish(),
             Self::PasswordReset { user_id, .. } => f
                 .debug_struct("PasswordReset")
@@ -222,6 +230,19 @@ pub struct Completion {
     pub notice: Option<NewEmailNotice>,
     /// The events and audit rows, built once the number of sessions revoked is known.
     pub effects: Box<dyn FnOnce(u64) -> Effects + Send>,
+    /// For a signup made for an invitation: how the account joins it. Required then, ignored
+    /// otherwise.
+    pub invitation: Option<InvitationJoin>,
+}
+
+/// How an invited signup's completion joins the invitation.
+pub struct InvitationJoin {
+    /// Whether the account also gets its initial organization (`multi` mode); else it
+    /// belongs to the inviting organization only (`single`).
+    pub with_initial_organization: bool,
+    /// The events of the acceptance, built from the accepted invitation and the membership,
+    /// committed after the completion's own.
+    pub effects: crate::invitation::store::AcceptEffects,
 }
 
 /// The account a signup completion creates from its pending action.
@@ -245,8 +266,12 @@ pub struct NewEmailNotice {
 /// The answer to [`ChallengeStore::complete_challenge`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completed {
-    /// The account was created (`password_hash` set, not admin, enabled).
-    Signup { user: UserRecord },
+    /// The account was created (`password_hash` set, not admin, enabled). `joined`: the
+    /// organization of the invitation it accepted, where its first session acts.
+    Signup {
+        user: UserRecord,
+        joined: Option<Uuid>,
+    },
     /// The password was replaced and `revoked` live sessions were revoked.
     PasswordReset { user: UserRecord, revoked: u64 },
     /// The email was changed and `revoked` live sessions were revoked.
@@ -276,6 +301,10 @@ pub trait ChallengeStore: Send + Sync + 'static {
     /// the effects: signup inserts the user; password reset sets the hash and revokes all the
     /// user's live sessions; email change sets the email, revokes the live sessions but the
     /// asking one, and queues the notice. The pending row is deleted.
+    /// An invited signup (`invitation_id`) locks the invitation and does what
+    /// [`InvitationStore::signup_with_invitation`](crate::invitation::store::InvitationStore)
+    /// does: `NotFound` (nothing changes, the challenge stays live) unless the invitation is
+    /// pending at `now` and its email is the challenge's.
     /// `NotFound` when the challenge is not live or opaque (nothing changes), `Conflict(Email)`
     /// when the email was taken meanwhile, `Conflict(Username)` for a taken username, and
     /// `NotFound` when the user of a reset or change is gone, or when an email change's

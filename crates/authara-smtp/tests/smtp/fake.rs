@@ -84,6 +84,7 @@ impl MemoryStore {
             PendingAction::Signup {
                 email: email.to_owned(),
                 password_hash: "$argon2id$fake".to_owned(),
+                invitation_id: None,
             }
         };
         let record = ChallengeRecord {

@@ -55,6 +55,7 @@ fn signup(email: &str) -> NewChallenge {
         PendingAction::Signup {
             email: email.to_owned(),
             password_hash: format!("$argon2id$signup-of-{email}"),
+            invitation_id: None,
         },
     )
 }
@@ -185,6 +186,7 @@ fn completion(
             calls.lock().expect("lock").push(revoked);
             effects
         }),
+        invitation: None,
     }
 }
 
@@ -397,7 +399,7 @@ pub async fn complete_signup_creates_the_user_with_the_pending_hash(store: &dyn 
         )
         .await
         .expect("complete");
-    let Completed::Signup { user } = done else {
+    let Completed::Signup { user, .. } = done else {
         panic!("expected a signup, got {done:?}");
     };
     assert_eq!(user.id, user_id);
@@ -642,7 +644,7 @@ pub async fn complete_challenge_race_has_one_winner(store: Arc<dyn Store>) {
     let mut winners = Vec::new();
     for task in tasks {
         match task.await.expect("task did not panic") {
-            Ok(Completed::Signup { user }) => winners.push(user),
+            Ok(Completed::Signup { user, .. }) => winners.push(user),
             Err(StoreError::NotFound) => {}
             other => panic!("expected a signup or NotFound, got {other:?}"),
         }

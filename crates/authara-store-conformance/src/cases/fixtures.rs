@@ -330,6 +330,7 @@ pub(super) async fn queue_emails(store: &dyn Store, at: &[OffsetDateTime]) -> Ve
             action: PendingAction::Signup {
                 email,
                 password_hash: "$argon2id$queued".to_owned(),
+                invitation_id: None,
             },
             max_attempts: 5,
             max_resends: 3,

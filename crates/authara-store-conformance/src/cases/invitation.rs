@@ -14,9 +14,10 @@ use authara_core::audit::AuditAction;
 use authara_core::events::{EventType, NewEvent};
 use authara_core::org::OrgRole;
 use authara_core::store::{
-    AcceptEffects, Accepted, Effects, EmailRecord, EmailStatus, InvitationRecord, InvitationStatus,
-    Invited, MemberRecord, MembershipRecord, NewEmailNotice, NewInvitation, NewUser, ResendEffects,
-    Resent, RevokeEffects, Revoked, Store, StoreError, StoredInvitation, UniqueKey,
+    AcceptEffects, Accepted, Completed, Completion, Effects, EmailRecord, EmailStatus,
+    InvitationJoin, InvitationRecord, InvitationStatus, Invited, MemberRecord, MembershipRecord,
+    NewChallenge, NewEmailNotice, NewInvitation, NewSignupUser, NewUser, PendingAction, Purpose,
+    ResendEffects, Resent, RevokeEffects, Revoked, Store, StoreError, StoredInvitation, UniqueKey,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -1312,4 +1313,366 @@ pub async fn signup_with_invitation_refusals_change_nothing(store: &dyn Store) {
             .expect("find"),
         None
     );
+}
+
+/// The types of the outbox's events, sorted.
+async fn event_kinds(store: &dyn Store) -> Vec<String> {
+    let mut kinds: Vec<String> = all_events(store)
+        .await
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    kinds.sort();
+    kinds
+}
+
+/// A verified signup made for `invitation` (its email, its id), created at `at`.
+fn invited_signup(new: &NewInvitation, at: OffsetDateTime) -> NewChallenge {
+    NewChallenge {
+        id: Uuid::new_v4(),
+        purpose: Purpose::Signup,
+        email: new.email.clone(),
+        action: PendingAction::Signup {
+            email: new.email.clone(),
+            password_hash: "$argon2id$invited".to_owned(),
+            invitation_id: Some(new.id),
+        },
+        max_attempts: 5,
+        max_resends: 3,
+        created_at: at,
+        expires_at: at + Duration::minutes(30),
+        email_job_id: Uuid::new_v4(),
+    }
+}
+
+/// The completion of an invited signup for `user`: `user.created` first, then the acceptance's
+/// effects (recorded in `seen`).
+fn invited_completion(
+    user: &NewSignupUser,
+    with_initial_organization: bool,
+    seen: &Seen<(InvitationRecord, MembershipRecord)>,
+) -> Completion {
+    let created = effects_about(EventType::UserCreated, user.id);
+    Completion {
+        new_user: Some(user.clone()),
+        notice: None,
+        effects: Box::new(move |_| created),
+        invitation: Some(InvitationJoin {
+            with_initial_organization,
+            effects: accept_recording(seen),
+        }),
+    }
+}
+
+/// A signup challenge made for an invitation stores the invitation's id, and completing it
+/// does what `signup_with_invitation` does, in the challenge's transaction: the account (with
+/// an initial organization only when asked), the membership with the invitation's role, the
+/// invitation accepted by the new user, the challenge consumed and its pending row gone;
+/// `joined` is the invitation's organization; both the completion's effects and the
+/// acceptance's are committed.
+pub async fn an_invited_signup_challenge_creates_the_account_and_accepts(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let org = alice.organization.id;
+    for (name, with_initial) in [("bob", false), ("carol", true)] {
+        let mut new = invitation(
+            org,
+            &format!("{name}@example.com"),
+            now() - Duration::days(1),
+        );
+        new.role = OrgRole::Admin;
+        let pending = invite(store, &new).await;
+        let challenge = invited_signup(&new, now() - Duration::minutes(1));
+        store
+            .create_challenge(challenge.clone())
+            .await
+            .expect("create challenge");
+        let found = store
+            .find_challenge(challenge.id)
+            .await
+            .expect("find challenge")
+            .expect("the challenge exists");
+        assert_eq!(found.action, challenge.action);
+        let events_before = event_kinds(store).await;
+        let user = signup_user(Uuid::new_v4(), name);
+        let acceptances = seen();
+        let done = store
+            .complete_challenge(
+                challenge.id,
+                now(),
+                invited_completion(&user, with_initial, &acceptances),
+            )
+            .await
+            .expect("complete");
+        let Completed::Signup {
+            user: created,
+            joined,
+        } = done
+        else {
+            panic!("expected a signup, got {done:?}");
+        };
+        assert_eq!(
+            (created.id, created.email.as_str()),
+            (user.id, new.email.as_str())
+        );
+        assert_eq!(created.password_hash.as_deref(), Some("$argon2id$invited"));
+        assert_eq!(joined, Some(org));
+        let invitation = accepted(&pending, user.id, now());
+        let member = membership(org, user.id, OrgRole::Admin, now());
+        assert_eq!(calls(&acceptances), [(invitation.clone(), member)]);
+        assert_eq!(record(store, new.id).await, invitation);
+        let orgs: Vec<(Uuid, OrgRole)> = store
+            .list_user_memberships(user.id)
+            .await
+            .expect("memberships")
+            .iter()
+            .map(|m| (m.organization.id, m.membership.role))
+            .collect();
+        if with_initial {
+            assert_eq!(orgs.len(), 2, "{orgs:?}");
+            assert!(orgs.contains(&(user.organization.id, OrgRole::Owner)));
+            assert!(orgs.contains(&(org, OrgRole::Admin)));
+        } else {
+            assert_eq!(orgs, [(org, OrgRole::Admin)]);
+            assert_eq!(
+                store
+                    .find_organization(user.organization.id)
+                    .await
+                    .expect("find"),
+                None
+            );
+        }
+        let consumed = store
+            .find_challenge(challenge.id)
+            .await
+            .expect("find challenge")
+            .expect("the challenge is kept");
+        assert_eq!(consumed.consumed_at, Some(now()));
+        assert_eq!(
+            consumed.action,
+            PendingAction::Opaque,
+            "the pending row is gone"
+        );
+        // The outbox lists ties of `created_at` in no particular order: compare counts.
+        let mut kinds = event_kinds(store).await;
+        for kind in &events_before {
+            let at = kinds
+                .iter()
+                .position(|k| k == kind)
+                .expect("no event vanished");
+            kinds.remove(at);
+        }
+        assert_eq!(
+            kinds,
+            [
+                EventType::InvitationAccepted.as_str(),
+                EventType::UserCreated.as_str(),
+            ]
+        );
+    }
+}
+
+/// An invited signup's completion is refused with `NotFound`, changing nothing (the challenge
+/// stays live, no account, the invitation as it was), unless the invitation is pending at the
+/// completion: revoked or expired meanwhile; or accepted meanwhile by an account made for the
+/// same email through the link (then `Conflict(Email)`). Deleting the organization deletes
+/// the invitation and the pending row with it: the challenge can no longer complete.
+pub async fn an_invited_signup_challenge_needs_a_pending_invitation(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let org = alice.organization.id;
+    let start = now() - Duration::days(1);
+    let complete = |id: Uuid, at: OffsetDateTime, name: &'static str| async move {
+        let user = signup_user(Uuid::new_v4(), name);
+        store
+            .complete_challenge(id, at, invited_completion(&user, true, &seen()))
+            .await
+    };
+    let assert_unchanged = |id: Uuid, before: Snapshot, email: &'static str| async move {
+        assert_eq!(snapshot(store, &[org]).await, before);
+        let challenge = store
+            .find_challenge(id)
+            .await
+            .expect("find")
+            .expect("exists");
+        assert_eq!(
+            challenge.consumed_at, None,
+            "{email}: the challenge was consumed"
+        );
+        assert_eq!(
+            store.find_user_by_email(email).await.expect("find user"),
+            None,
+            "{email}: an account was created"
+        );
+    };
+
+    // Revoked after the challenge started.
+    let revoked = invitation(org, "rita@example.com", start);
+    invite(store, &revoked).await;
+    let c = invited_signup(&revoked, now() - Duration::minutes(1));
+    store.create_challenge(c.clone()).await.expect("create");
+    store
+        .revoke_invitation(
+            org,
+            revoked.id,
+            None,
+            now() - us(1),
+            Box::new(|_| Effects::none()),
+        )
+        .await
+        .expect("revoke");
+    let before = snapshot(store, &[org]).await;
+    assert!(matches!(
+        complete(c.id, now(), "rita").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_unchanged(c.id, before, "rita@example.com").await;
+
+    // Expired while the challenge is live.
+    let mut expiring = invitation(org, "eve@example.com", start);
+    expiring.expires_at = now();
+    invite(store, &expiring).await;
+    let c = invited_signup(&expiring, now() - Duration::minutes(1));
+    store.create_challenge(c.clone()).await.expect("create");
+    let before = snapshot(store, &[org]).await;
+    assert!(matches!(
+        complete(c.id, now(), "eve").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_unchanged(c.id, before, "eve@example.com").await;
+
+    // Accepted meanwhile through the link, by an account for the same email.
+    let raced = invitation(org, "max@example.com", start);
+    invite(store, &raced).await;
+    let c = invited_signup(&raced, now() - Duration::minutes(1));
+    store.create_challenge(c.clone()).await.expect("create");
+    let mut max = new_user("max");
+    max.email = raced.email.clone();
+    store
+        .signup_with_invitation(
+            &raced.token_hash,
+            max.clone(),
+            true,
+            now() - us(1),
+            Effects::none(),
+            Box::new(|_, _| Effects::none()),
+        )
+        .await
+        .expect("signup through the link");
+    let before = snapshot(store, &[org]).await;
+    assert!(matches!(
+        complete(c.id, now(), "max2").await,
+        Err(StoreError::NotFound | StoreError::Conflict(UniqueKey::Email))
+    ));
+    assert_eq!(snapshot(store, &[org]).await, before);
+    assert_eq!(
+        store
+            .find_challenge(c.id)
+            .await
+            .expect("find")
+            .expect("exists")
+            .consumed_at,
+        None
+    );
+
+    // The organization deleted: the invitation and the pending row go with it.
+    let bob = create_user(store, "bob").await;
+    let doomed = invitation(bob.organization.id, "dora@example.com", start);
+    invite(store, &doomed).await;
+    let c = invited_signup(&doomed, now() - Duration::minutes(1));
+    store.create_challenge(c.clone()).await.expect("create");
+    store
+        .delete_organization(bob.organization.id, Effects::none())
+        .await
+        .expect("delete organization");
+    let found = store
+        .find_challenge(c.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(found.action, PendingAction::Opaque);
+    assert!(matches!(
+        complete(c.id, now(), "dora").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .find_user_by_email("dora@example.com")
+            .await
+            .expect("find user"),
+        None
+    );
+}
+
+/// An invited signup's completion racing the invitation's revocation: exactly one wins. Either
+/// the invitation is revoked and no account exists (the challenge stays live), or the account
+/// exists as the invitation's member and the revocation finds it accepted.
+pub async fn invited_signup_completion_and_revocation_race_has_one_winner(store: Arc<dyn Store>) {
+    let owner = create_user(&*store, "owner").await;
+    let org = owner.organization.id;
+    for round in 0..5 {
+        let new = invitation(
+            org,
+            &format!("racer{round}@example.com"),
+            now() - Duration::hours(1),
+        );
+        invite(&*store, &new).await;
+        let challenge = invited_signup(&new, now() - Duration::minutes(1));
+        store
+            .create_challenge(challenge.clone())
+            .await
+            .expect("create challenge");
+        let user = signup_user(Uuid::new_v4(), &format!("racer{round}"));
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let revoking = {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            let id = new.id;
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .revoke_invitation(org, id, None, now(), Box::new(|_| Effects::none()))
+                    .await
+            })
+        };
+        let completing = {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            let user = user.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .complete_challenge(
+                        challenge.id,
+                        now(),
+                        invited_completion(&user, false, &seen()),
+                    )
+                    .await
+            })
+        };
+        let revocation = revoking.await.expect("task did not panic").expect("revoke");
+        let completion = completing.await.expect("task did not panic");
+        let member = store
+            .find_membership(org, user.id)
+            .await
+            .expect("find membership")
+            .is_some();
+        let status = record(&*store, new.id).await.status(now());
+        match (&revocation, &completion) {
+            (Revoked::Revoked(_), Err(StoreError::NotFound)) => {
+                assert!(!member, "round {round}: a member after the revocation won");
+                assert_eq!(status, InvitationStatus::Revoked);
+                assert_eq!(
+                    store
+                        .find_user_by_email(&new.email)
+                        .await
+                        .expect("find user"),
+                    None
+                );
+            }
+            (Revoked::NotPending(InvitationStatus::Accepted), Ok(Completed::Signup { .. })) => {
+                assert!(member, "round {round}: no member after the completion won");
+                assert_eq!(status, InvitationStatus::Accepted);
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
 }

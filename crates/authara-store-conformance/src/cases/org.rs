@@ -217,6 +217,7 @@ fn signup(email: &str) -> NewChallenge {
         action: PendingAction::Signup {
             email: email.to_owned(),
             password_hash: "$argon2id$signup".to_owned(),
+            invitation_id: None,
         },
         max_attempts: 5,
         max_resends: 3,
@@ -231,6 +232,7 @@ fn signup_completion(new_user: NewSignupUser) -> Completion {
         new_user: Some(new_user),
         notice: None,
         effects: Box::new(|_| Effects::none()),
+        invitation: None,
     }
 }
 
@@ -248,7 +250,7 @@ pub async fn complete_signup_creates_the_initial_organization(store: &dyn Store)
         .await
         .expect("complete");
     assert!(
-        matches!(done, Completed::Signup { ref user } if user.id == newbie.id),
+        matches!(done, Completed::Signup { ref user, .. } if user.id == newbie.id),
         "{done:?}"
     );
     let organization_record = OrganizationRecord {

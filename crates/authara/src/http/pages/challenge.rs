@@ -299,15 +299,16 @@ async fn finish(
     rt: Option<ReturnTo>,
 ) -> Result<Response, PageError> {
     match done {
-        Completed::Signup { user } => {
+        Completed::Signup { user, joined } => {
             tracing::info!(user_id = %user.id, "account created after email verification");
             let outcome = LoginOutcome {
                 user,
                 method: LoginMethod::Signup,
             };
+            // An invited account's first session acts in the invitation's organization.
             let (_, issued) = state
                 .auth
-                .start_session(outcome, Audience::App, client.origin())
+                .start_session_in(outcome, Audience::App, client.origin(), joined)
                 .await
                 .map_err(PageError::internal)?;
             Ok(signed_in_redirect(state, htmx, &issued, rt))

@@ -268,6 +268,8 @@ pub async fn get_signup(
 
 /// `POST /auth/invitations/signup`: the account, the invitation accepted, and a session in
 /// its organization; then `/`. The signup rate limits apply (per IP and per invited email).
+/// With `AUTHARA_CHALLENGE_ENABLED`, the emailed code first: a `303` to the verify page (a
+/// taken email gets an opaque challenge there, as at `/auth/signup`).
 pub async fn post_signup(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -305,6 +307,26 @@ pub async fn post_signup(
     .await
     {
         return Ok(refuse_limited(show, limited));
+    }
+    // With verified signup on, the account exists only once the emailed code is verified
+    // (upstream's flow); the verify page then signs it in to the invitation's organization.
+    if state.challenges.settings().enabled {
+        return match state
+            .challenges
+            .start_invited_signup(&found, &password)
+            .await
+        {
+            Ok(started) => {
+                let to = super::challenge::verify_href(
+                    authara_core::challenge::store::Purpose::Signup,
+                    started.challenge_id,
+                    None,
+                    None,
+                );
+                Ok(redirect(htmx, &to, HeaderMap::new()))
+            }
+            Err(e) => super::password_reset::start_refused(e, show),
+        };
     }
     match state
         .auth

@@ -143,7 +143,10 @@ pub struct SignupChallenge {
         the account is created only when the code is verified. A taken email gets the same `202` \
         (an opaque challenge, no email), so the route tells nobody whether an email is \
         registered. Rate limited per IP and per email (`429` + `Retry-After`); an invalid email \
-        or password is `400` naming the problem; `404` when `AUTHARA_CHALLENGE_ENABLED` is off.",
+        or password is `400` naming the problem; `404` when `AUTHARA_CHALLENGE_ENABLED` is off. \
+        With an `invitation_code` the account the code creates joins the invitation's \
+        organization and its session acts there (`403 invitation_email_mismatch` unless `email` \
+        is the invited one; `400` for an unknown code; `409` for one no longer pending).",
     params(openapi::AppAudienceQuery),
     request_body = SignupRequest,
     security(("csrfCookie" = [], "csrfHeader" = [])),
@@ -151,7 +154,9 @@ pub struct SignupChallenge {
         (status = 202, description = "Challenge started (or an opaque one).",
             body = SignupChallenge),
         (status = 400, response = openapi::InvalidRequest),
+        (status = 403, response = openapi::InvitationForbidden),
         (status = 404, response = openapi::NotFound),
+        (status = 409, response = openapi::InvitationConflict),
         (status = 429, response = openapi::RateLimited),
     ),
     extensions(("x-authara-availability" = json!("challenges-enabled"))),
@@ -168,10 +173,11 @@ pub async fn post_signup_challenge(
     }
     app_audience_only(query.as_deref())?;
     let req: SignupRequest = json::parse(&headers, &body)?;
-    if req.invitation_code.is_some() {
-        return Err(ApiError::InvalidRequest("Invalid invitation code."));
-    }
-    match start_signup_challenge(&state, &client, &req.email, &req.password).await {
+    let started = match req.invitation_code.as_deref() {
+        Some(code) => start_invited_signup_challenge(&state, &client, &req, code).await?,
+        None => start_signup_challenge(&state, &client, &req.email, &req.password).await,
+    };
+    match started {
         Ok(started) => Ok((
             StatusCode::ACCEPTED,
             axum::Json(SignupChallenge {
@@ -228,16 +234,17 @@ pub async fn post_signup_challenge_verify(
     let done = verify_code(&state, &client, &context, id, Purpose::Signup, &req.code)
         .await
         .map_err(super::password_reset::verify_error)?;
-    let Completed::Signup { user } = done else {
+    let Completed::Signup { user, joined } = done else {
         return Err(ApiError::InvalidRequest(INVALID_CODE));
     };
     let outcome = LoginOutcome {
         user,
         method: LoginMethod::Signup,
     };
+    // An invited account's first session acts in the invitation's organization.
     let (user, issued) = state
         .auth
-        .start_session(outcome, Audience::App, client.origin())
+        .start_session_in(outcome, Audience::App, client.origin(), joined)
         .await
         .map_err(ApiError::internal)?;
     signed_in(&state, StatusCode::CREATED, &user, &issued)
@@ -264,13 +271,7 @@ async fn invited_signup(
         &req.email,
     )
     .await?;
-    let found = match state.auth.pending_invitation(code).await {
-        Ok(found) => found,
-        Err(InvitedError::Invitation(
-            InvitationError::InvitationNotFound | InvitationError::InvalidRequest(_),
-        )) => return Err(ApiError::InvalidRequest("Invalid invitation code.")),
-        Err(e) => return Err(e.into()),
-    };
+    let found = pending_invitation(state, code).await?;
     if Email::normalise(&req.email) != found.invitation.email {
         return Err(InvitationError::EmailMismatch.into());
     }
@@ -286,6 +287,58 @@ async fn invited_signup(
         Err(InvitedError::Signup(SignupError::Duplicate)) => {
             Err(ApiError::InvalidRequest(COULD_NOT_CREATE))
         }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /auth/api/v1/signup/challenges` with an `invitation_code`: the signup rate limits, the
+/// invitation (pending, for `email`), then the challenge. The outer `Err` is a refusal of the
+/// invitation, answered before anything starts.
+async fn start_invited_signup_challenge(
+    state: &AppState,
+    client: &ClientInfo,
+    req: &SignupRequest,
+    code: &str,
+) -> Result<Result<authara_core::challenge::Started, ChallengeSignupRefusal>, ApiError> {
+    use crate::http::pages::hit_ip_and_email;
+    use authara_core::domain::Email;
+    use authara_core::invitation::InvitationError;
+    use authara_core::limits::Family;
+    if let Err(limited) = hit_ip_and_email(
+        state,
+        Family::SignupIp,
+        Family::SignupEmail,
+        &client.ip,
+        &req.email,
+    )
+    .await
+    {
+        return Ok(Err(ChallengeSignupRefusal::Limited(limited)));
+    }
+    let found = pending_invitation(state, code).await?;
+    if Email::normalise(&req.email) != found.invitation.email {
+        return Err(InvitationError::EmailMismatch.into());
+    }
+    Ok(state
+        .challenges
+        .start_invited_signup(&found, &req.password)
+        .await
+        .map_err(ChallengeSignupRefusal::Start))
+}
+
+/// The pending invitation of an `invitation_code`; an unknown or malformed code is upstream's
+/// `400`.
+async fn pending_invitation(
+    state: &AppState,
+    code: &str,
+) -> Result<authara_core::store::StoredInvitation, ApiError> {
+    use authara_core::auth::InvitedError;
+    use authara_core::invitation::InvitationError;
+    match state.auth.pending_invitation(code).await {
+        Ok(found) => Ok(found),
+        Err(InvitedError::Invitation(
+            InvitationError::InvitationNotFound | InvitationError::InvalidRequest(_),
+        )) => Err(ApiError::InvalidRequest("Invalid invitation code.")),
         Err(e) => Err(e.into()),
     }
 }
