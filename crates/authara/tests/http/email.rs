@@ -162,6 +162,26 @@ pub async fn nth_mail_to(smtp: &SmtpServer, to: &str, n: usize) -> Mail {
     }
 }
 
+/// Waits for a message to `to` whose subject is `subject` (whatever else arrived, in any
+/// order).
+pub async fn mail_to_with_subject(smtp: &SmtpServer, to: &str, subject: &str) -> Mail {
+    let deadline = tokio::time::Instant::now() + ARRIVES_WITHIN;
+    loop {
+        if let Some(m) = mails_to(smtp, to)
+            .into_iter()
+            .find(|m| m.subject == subject)
+        {
+            return m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {subject:?} to {to} arrived; got {:?}",
+            smtp.received()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Waits until the outbox has no job left pending or processing.
 async fn outbox_drained(app: &TestApp) {
     let store = authara::server::open_store(&app.config).await.unwrap();
@@ -183,14 +203,14 @@ async fn outbox_drained(app: &TestApp) {
 }
 
 /// How many jobs the outbox holds for `to`.
-async fn jobs_to(app: &TestApp, to: &str) -> usize {
+pub(crate) async fn jobs_to(app: &TestApp, to: &str) -> usize {
     let store = authara::server::open_store(&app.config).await.unwrap();
     let jobs = store.list_emails(1000).await.unwrap();
     jobs.iter().filter(|j| j.to_email == to).count()
 }
 
 /// The `Location` of a redirect.
-fn location(res: &reqwest::Response) -> String {
+pub(crate) fn location(res: &reqwest::Response) -> String {
     res.headers()
         .get("location")
         .unwrap_or_else(|| panic!("no Location on {}", res.status()))
@@ -200,7 +220,7 @@ fn location(res: &reqwest::Response) -> String {
 }
 
 /// The `challenge_id` in a code page's URL.
-fn challenge_of(location: &str) -> String {
+pub(crate) fn challenge_of(location: &str) -> String {
     let q = location.split_once("challenge_id=").unwrap().1;
     q.split('&').next().unwrap().to_owned()
 }
@@ -248,7 +268,7 @@ async fn verify_by_form(app: &TestApp, action: &str, id: &str, code: &str) -> re
 }
 
 /// POSTs JSON with the CSRF header.
-async fn post_json(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn post_json(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
     let csrf = app.csrf().await;
     app.client
         .post(app.url(path))

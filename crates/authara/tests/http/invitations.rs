@@ -698,6 +698,9 @@ async fn personal_mode_has_no_invitations(b: Backend) {
 }
 
 async fn the_invitation_email_carries_the_link_and_the_link_signs_up(b: Backend) {
+    use crate::email::{
+        challenge_of, jobs_to, location, mail_to_with_subject, nth_mail_to, post_json,
+    };
     let smtp = crate::email::smtp().await;
     let app = crate::email::spawn(
         b,
@@ -706,35 +709,34 @@ async fn the_invitation_email_carries_the_link_and_the_link_signs_up(b: Backend)
             ("AUTHARA_ORG_MODE", "single"),
             ("AUTHARA_INTERNAL_API_TOKEN", crate::organizations::TOKEN),
             ("AUTHARA_INVITATION_EMAIL_INCLUDE_CODE", "true"),
-            // The link proves the address: no code is asked for even with challenges on.
+            // Verified signup: the invitation's signup asks for the emailed code first
+            // (upstream's flow), by page and by JSON.
             ("AUTHARA_CHALLENGE_ENABLED", "true"),
         ],
     )
     .await;
-    let alice_id = {
-        let store = app.store().await;
-        let user = authara_core::store::NewUser {
+    let store = app.store().await;
+    let now = authara_core::clock::Clock::now(&*app.clock);
+    let new_user = |local: &str, team: &str| authara_core::store::NewUser {
+        id: Uuid::new_v4(),
+        email: email(local),
+        username: local.into(),
+        password_hash: None,
+        created_at: now,
+        organization: authara_core::store::InitialOrganization {
             id: Uuid::new_v4(),
-            email: email("alice"),
-            username: "alice".into(),
-            password_hash: None,
-            created_at: authara_core::clock::Clock::now(&*app.clock),
-            organization: authara_core::store::InitialOrganization {
-                id: Uuid::new_v4(),
-                name: "Alice's team".into(),
-                kind: authara_core::org::OrgKind::Team,
-            },
-        };
-        let org = user.organization.id;
-        store
-            .create_user(user.clone(), authara_core::store::Effects::none())
-            .await
-            .unwrap();
-        (user.id, org)
+            name: team.into(),
+            kind: authara_core::org::OrgKind::Team,
+        },
     };
-    let (alice, org) = alice_id;
-    let (_, token) = invite(&app, org, alice, "bob", "member").await;
-    let mail = crate::email::nth_mail_to(&smtp, &email("bob"), 1).await;
+    let alice = new_user("alice", "Alice's team");
+    let org = alice.organization.id;
+    store
+        .create_user(alice.clone(), authara_core::store::Effects::none())
+        .await
+        .unwrap();
+    let (bob_invitation, token) = invite(&app, org, alice.id, "bob", "member").await;
+    let mail = nth_mail_to(&smtp, &email("bob"), 1).await;
     assert_eq!(mail.subject, "You're invited to Alice's team");
     let link = format!("/auth/invitations/accept?token={token}");
     assert!(mail.body.contains(&link), "{}", mail.body);
@@ -743,17 +745,171 @@ async fn the_invitation_email_carries_the_link_and_the_link_signs_up(b: Backend)
         "{}",
         mail.body
     );
+
+    // By page: the signup form leads to the code page; no account until the code.
     let (bob, res) = invited_signup(&app, &token, PASSWORD).await;
     assert_eq!(res.status(), 303);
+    let to = location(&res);
+    assert!(
+        to.starts_with("/auth/verify-challenge/signup?challenge_id="),
+        "{to}"
+    );
+    assert!(store
+        .find_user_by_email(&email("bob"))
+        .await
+        .unwrap()
+        .is_none());
+    let pending = store
+        .find_invitation(bob_invitation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pending.invitation.accepted_at.is_none());
+    let code = mail_to_with_subject(&smtp, &email("bob"), "Your verification code").await;
+    let csrf = bob.csrf(&app).await;
+    let res = bob
+        .client
+        .post(app.url("/auth/verify-challenge/signup"))
+        .form(&[
+            ("challenge_id", challenge_of(&to).as_str()),
+            ("code", code.code().as_str()),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/");
     let (_, user) = bob.user(&app).await;
     assert_eq!(user["organization"]["id"], org.to_string());
-    // Only the invitation email went to Bob: no signup code.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(user["organization"]["role"], "member");
+    let bob_id: Uuid = user["id"].as_str().unwrap().parse().unwrap();
+    // `single` mode: the inviting organization is the account's only one.
+    let memberships = store.list_user_memberships(bob_id).await.unwrap();
+    assert_eq!(memberships.len(), 1);
+    let accepted = store
+        .find_invitation(bob_invitation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(accepted.invitation.accepted_by_user_id, Some(bob_id));
+    // The link is spent.
+    let (_, again) = invited_signup(&app, &token, PASSWORD).await;
+    assert_eq!(again.status(), 410);
+
+    // By JSON: `invitation_code` in the challenge's body.
+    let (_, carol_token) = invite(&app, org, alice.id, "carol", "admin").await;
+    let start = |body: Value| {
+        let app = &app;
+        async move { post_json(app, "/auth/api/v1/signup/challenges?audience=app", body).await }
+    };
+    let res = start(json!({ "email": email("mallory"), "password": PASSWORD,
+                            "invitation_code": carol_token }))
+    .await;
+    assert_eq!(res.status(), 403);
     assert_eq!(
-        smtp.received()
-            .iter()
-            .filter(|r| r.rcpt_to.iter().any(|t| *t == email("bob")))
-            .count(),
-        1
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "invitation_email_mismatch"
     );
+    let res = start(json!({ "email": email("carol"), "password": PASSWORD,
+                            "invitation_code": "A".repeat(43) }))
+    .await;
+    assert_eq!(res.status(), 400);
+    let res = start(json!({ "email": email("carol"), "password": PASSWORD,
+                            "invitation_code": token }))
+    .await;
+    assert_eq!(res.status(), 409, "a spent invitation");
+    assert_eq!(
+        jobs_to(&app, &email("carol")).await,
+        1,
+        "only the invitation"
+    );
+    let res = start(json!({ "email": email("carol"), "password": PASSWORD,
+                            "invitation_code": carol_token }))
+    .await;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["challenge_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(store
+        .find_user_by_email(&email("carol"))
+        .await
+        .unwrap()
+        .is_none());
+    let code = mail_to_with_subject(&smtp, &email("carol"), "Your verification code")
+        .await
+        .code();
+    let res = post_json(
+        &app,
+        "/auth/api/v1/signup/challenges/verify",
+        json!({ "challenge_id": id, "code": code }),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    let session: Value = res.json().await.unwrap();
+    let access = session["access_token"].as_str().unwrap();
+    let (status, me) = crate::organizations::bearer_get(&app, access, "/auth/api/v1/user").await;
+    assert_eq!(status, 200);
+    assert_eq!(me["email"], email("carol"));
+    assert_eq!(me["organization"]["id"], org.to_string());
+    assert_eq!(me["organization"]["role"], "admin");
+
+    // An invitation replaced (resent: the old one revoked) before the code is entered: the
+    // code fails as any wrong code does, and nothing is created.
+    let (erin_invitation, erin_token) = invite(&app, org, alice.id, "erin", "member").await;
+    let res = start(json!({ "email": email("erin"), "password": PASSWORD,
+                            "invitation_code": erin_token }))
+    .await;
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["challenge_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = mail_to_with_subject(&smtp, &email("erin"), "Your verification code")
+        .await
+        .code();
+    let (status, body) = internal(
+        &app,
+        Method::POST,
+        &format!("/auth/internal/v1/organizations/{org}/invitations/{erin_invitation}/resend"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let res = post_json(
+        &app,
+        "/auth/api/v1/signup/challenges/verify",
+        json!({ "challenge_id": id, "code": code }),
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert!(store
+        .find_user_by_email(&email("erin"))
+        .await
+        .unwrap()
+        .is_none());
+
+    // A taken email gets the same 202 and the same code page, and no code is sent.
+    let dave = new_user("dave", "Dave's team");
+    store
+        .create_user(dave.clone(), authara_core::store::Effects::none())
+        .await
+        .unwrap();
+    let (_, dave_token) = invite(&app, org, alice.id, "dave", "member").await;
+    let res = start(json!({ "email": email("dave"), "password": PASSWORD,
+                            "invitation_code": dave_token }))
+    .await;
+    assert_eq!(res.status(), 202);
+    let (_, res) = invited_signup(&app, &dave_token, PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("/auth/verify-challenge/signup?challenge_id="));
+    nth_mail_to(&smtp, &email("dave"), 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        jobs_to(&app, &email("dave")).await,
+        1,
+        "only the invitation"
+    );
+    assert!(store.find_membership(org, dave.id).await.unwrap().is_none());
 }

@@ -205,7 +205,7 @@ pub(crate) async fn parts(res: Response) -> (u16, Value) {
 }
 
 /// `GET path` with only a bearer access token.
-async fn bearer_get(app: &TestApp, access: &str, path: &str) -> (u16, Value) {
+pub(crate) async fn bearer_get(app: &TestApp, access: &str, path: &str) -> (u16, Value) {
     parts(
         reqwest::Client::new()
             .get(app.url(path))
