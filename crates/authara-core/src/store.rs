@@ -24,7 +24,7 @@ pub use crate::mail::store::{ClaimedEmail, EmailRecord, EmailStatus, EmailStore}
 pub use crate::org::store::{
     ActiveOrganization, Backfilled, InitialOrganization, MemberRecord, MembershipRecord,
     MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore, Removal,
-    RoleEffects,
+    RoleEffects, UserDeletion, UserDeletionEffects,
 };
 pub use crate::session::store::{
     Change, ChangeFeed, EffectsFor, LiveSession, NewRefreshToken, NewSession, PurgeCounts,

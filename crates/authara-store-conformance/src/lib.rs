@@ -234,6 +234,8 @@ macro_rules! conformance_tests {
             organization_writes_whose_effects_fail_change_nothing,
             watch_changes_reports_membership_changes_and_organization_deletes,
             users_left_without_membership_get_an_initial_organization_again,
+            delete_user_checked_keeps_every_organization_owned,
+            delete_user_checked_keeps_an_active_admin,
             create_invitation_round_trips_and_queues_its_email,
             create_invitation_refusals_come_in_order_and_change_nothing,
             create_invitation_revokes_an_expired_one_and_ignores_closed_ones,
@@ -258,6 +260,7 @@ macro_rules! conformance_tests {
             accept_invitation_race_accepts_once,
             revoke_and_accept_race_has_one_winner,
             invited_signup_completion_and_revocation_race_has_one_winner,
+            delete_user_checked_races_keep_the_invariants,
         );
         // The outboxes' life cycle, each case once per outbox: `case: webhook test, email test;`.
         $crate::conformance_tests!(@outbox $make, borrowed;

@@ -8,7 +8,7 @@ use authara_core::org::{OrgKind, OrgMode, OrgRole};
 use authara_core::store::{
     Backfilled, Effects, InitialOrganization, MemberRecord, MembershipRecord,
     MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore, Removal,
-    RoleEffects, StoreError,
+    RoleEffects, StoreError, UniqueKey, UserDeletion, UserDeletionEffects,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -484,5 +484,158 @@ impl OrganizationStore for PgStore {
             .map_err(map)?;
         found(deleted.rows_affected())?;
         write.commit().await
+    }
+
+    async fn delete_user_checked(
+        &self,
+        user_id: Uuid,
+        effects: UserDeletionEffects,
+    ) -> Result<UserDeletion, StoreError> {
+        // Which organizations to lock is read before the locks; a membership added in between
+        // shows when they are read again under the locks, and the attempt starts over.
+        let mut effects = Some(effects);
+        for _ in 0..DELETE_USER_ATTEMPTS {
+            let Some(effects_now) = effects.take() else {
+                break;
+            };
+            match self.try_delete_user(user_id, effects_now).await? {
+                Attempted::Done(done) => return Ok(done),
+                Attempted::Moved(back) => effects = Some(back),
+            }
+        }
+        Err(StoreError::Conflict(UniqueKey::Other))
+    }
+}
+
+/// How many times [`OrganizationStore::delete_user_checked`] reads the user's memberships
+/// again when they changed between the read and the locks.
+const DELETE_USER_ATTEMPTS: usize = 5;
+
+/// One attempt at a user's deletion: done (deleted or refused), or the memberships moved
+/// under it (nothing changed; the effects come back for the next attempt).
+enum Attempted {
+    Done(UserDeletion),
+    Moved(UserDeletionEffects),
+}
+
+/// A membership of the user being deleted, with its organization's owner and member counts.
+#[derive(sqlx::FromRow)]
+struct HeldRow {
+    #[sqlx(flatten)]
+    held: MembershipWithOrganizationRow,
+    owners: i64,
+    members: i64,
+}
+
+impl PgStore {
+    async fn try_delete_user(
+        &self,
+        user_id: Uuid,
+        effects: UserDeletionEffects,
+    ) -> Result<Attempted, StoreError> {
+        let seen: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT organization_id FROM organization_memberships WHERE user_id = $1 \
+             ORDER BY organization_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        // Returning early drops the transaction, which rolls it back.
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        // The organizations first, then users, as every removal locks them. `FOR UPDATE` (not
+        // `NO KEY UPDATE`) also holds off a membership being inserted into them meanwhile (its
+        // foreign key check waits), so an organization counted as the user's alone is still
+        // theirs alone when it is deleted.
+        sqlx::query("SELECT 1 FROM organizations WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&seen)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        let found: Option<(bool, bool)> =
+            sqlx::query_as("SELECT is_admin, disabled FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map)?;
+        let Some((is_admin, disabled)) = found else {
+            return Err(StoreError::NotFound);
+        };
+        // An enabled admin: every enabled admin's row, in id order, so that two admins deleted
+        // at once count each other under the same locks (one of them goes, the other is last).
+        let last_admin = if is_admin && !disabled {
+            let admins: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM users WHERE is_admin AND NOT disabled ORDER BY id FOR UPDATE",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map)?;
+            admins.iter().all(|id| *id == user_id)
+        } else {
+            false
+        };
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        let held: Vec<(MembershipWithOrganization, i64, i64)> =
+            sqlx::query_as::<_, HeldRow>(&format!(
+                "SELECT {ORGANIZATION_COLUMNS}, {MEMBERSHIP_COLUMNS}, \
+                     (SELECT count(*) FROM organization_memberships x \
+                      WHERE x.organization_id = m.organization_id AND x.role = $2) AS owners, \
+                     (SELECT count(*) FROM organization_memberships x \
+                      WHERE x.organization_id = m.organization_id) AS members \
+                 FROM organization_memberships m JOIN organizations o ON o.id = m.organization_id \
+                 WHERE m.user_id = $1 ORDER BY m.organization_id"
+            ))
+            .bind(user_id)
+            .bind(OrgRole::Owner.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map)?
+            .into_iter()
+            .map(|row| Ok((row.held.try_into()?, row.owners, row.members)))
+            .collect::<Result<_, StoreError>>()?;
+        if held
+            .iter()
+            .map(|(h, ..)| h.organization.id)
+            .ne(seen.iter().copied())
+        {
+            return Ok(Attempted::Moved(effects));
+        }
+        let counts: Vec<_> = held
+            .iter()
+            .map(|(h, owners, members)| (h.organization.id, h.membership.role, *owners, *members))
+            .collect();
+        if let Some(refused) = UserDeletion::refusal(last_admin, &counts) {
+            return Ok(Attempted::Done(refused));
+        }
+        let (mut organizations, mut memberships) = (Vec::new(), Vec::new());
+        for (h, _, members) in held {
+            if members <= 1 {
+                organizations.push(h.organization);
+            } else {
+                memberships.push(h.membership);
+            }
+        }
+        let alone: Vec<Uuid> = organizations.iter().map(|o| o.id).collect();
+        sqlx::query("DELETE FROM organizations WHERE id = ANY($1)")
+            .bind(&alone)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        // The foreign keys take the rest: memberships, sessions, refresh tokens.
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        insert_effects(&mut tx, &effects(&organizations, &memberships)).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(Attempted::Done(UserDeletion::Deleted {
+            organizations,
+            memberships,
+        }))
     }
 }

@@ -8,7 +8,7 @@ use authara_core::org::{OrgKind, OrgMode, OrgRole, DEFAULT_ORGANIZATION_NAME};
 use authara_core::store::{
     Backfilled, Effects, InitialOrganization, MemberRecord, MembershipRecord,
     MembershipWithOrganization, NewOrganization, OrganizationRecord, OrganizationStore, Removal,
-    RoleEffects, StoreError,
+    RoleEffects, StoreError, UserDeletion, UserDeletionEffects,
 };
 use sqlx::sqlite::SqliteConnection;
 use time::OffsetDateTime;
@@ -525,6 +525,85 @@ impl OrganizationStore for SqliteStore {
         found(deleted.rows_affected())?;
         write.commit().await
     }
+
+    async fn delete_user_checked(
+        &self,
+        user_id: Uuid,
+        effects: UserDeletionEffects,
+    ) -> Result<UserDeletion, StoreError> {
+        let user = id_text(user_id);
+        // An immediate transaction: what is counted is what the deletes commit against.
+        // Returning early drops it, which rolls it back.
+        let mut tx = self.begin().await?;
+        let found: Option<(bool, bool)> =
+            sqlx::query_as("SELECT is_admin, disabled FROM users WHERE id = ?1")
+                .bind(&user)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map)?;
+        let (is_admin, disabled) = found.ok_or(StoreError::NotFound)?;
+        let last_admin = is_admin
+            && !disabled
+            && sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM users WHERE is_admin AND NOT disabled AND id <> ?1",
+            )
+            .bind(&user)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map)?
+                == 0;
+        let held = sqlx::query_as::<_, HeldRow>(&format!(
+            "SELECT {ORGANIZATION_COLUMNS}, {MEMBERSHIP_COLUMNS}, \
+                 (SELECT count(*) FROM organization_memberships x \
+                  WHERE x.organization_id = m.organization_id AND x.role = ?2) AS owners, \
+                 (SELECT count(*) FROM organization_memberships x \
+                  WHERE x.organization_id = m.organization_id) AS members \
+             {MEMBERSHIP_WITH_ORGANIZATION_FROM} \
+             WHERE m.user_id = ?1 ORDER BY m.organization_id"
+        ))
+        .bind(&user)
+        .bind(OrgRole::Owner.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map)?
+        .into_iter()
+        .map(HeldRow::into_parts)
+        .collect::<Result<Vec<_>, _>>()?;
+        let counts: Vec<_> = held
+            .iter()
+            .map(|(h, owners, members)| (h.organization.id, h.membership.role, *owners, *members))
+            .collect();
+        if let Some(refused) = UserDeletion::refusal(last_admin, &counts) {
+            return Ok(refused);
+        }
+        let (mut organizations, mut memberships) = (Vec::new(), Vec::new());
+        for (h, _, members) in held {
+            if members <= 1 {
+                organizations.push(h.organization);
+            } else {
+                memberships.push(h.membership);
+            }
+        }
+        for organization in &organizations {
+            sqlx::query("DELETE FROM organizations WHERE id = ?1")
+                .bind(id_text(organization.id))
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
+        // The foreign keys take the rest: memberships, sessions, refresh tokens.
+        sqlx::query("DELETE FROM users WHERE id = ?1")
+            .bind(&user)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        insert_effects(&mut tx, &effects(&organizations, &memberships)).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(UserDeletion::Deleted {
+            organizations,
+            memberships,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -630,5 +709,20 @@ mod tests {
             Backfilled::default()
         );
         store.close().await;
+    }
+}
+
+/// A membership of the user being deleted, with its organization's owner and member counts.
+#[derive(sqlx::FromRow)]
+struct HeldRow {
+    #[sqlx(flatten)]
+    held: MembershipWithOrganizationRow,
+    owners: i64,
+    members: i64,
+}
+
+impl HeldRow {
+    fn into_parts(self) -> Result<(MembershipWithOrganization, i64, i64), StoreError> {
+        Ok((self.held.into_record()?, self.owners, self.members))
     }
 }

@@ -13,10 +13,10 @@ use crate::clock::Clock;
 use crate::domain::{Email, EmailError, Password, PasswordError, Username, UsernameError};
 use crate::events::{EventType, Publisher};
 use crate::jwt::Audience;
-use crate::org::{self, OrgMode};
+use crate::org::{self, OrgError, OrgMode, OrgRole};
 use crate::random::{uuid_v4, Random};
 use crate::session::{IssueError, Issued, SessionService};
-use crate::store::{Effects, Store, StoreError, UniqueKey};
+use crate::store::{Effects, Store, StoreError, UniqueKey, UserDeletion, UserDeletionEffects};
 use password::{HashError, PasswordHasher, Verification};
 use std::sync::Arc;
 use std::time::Instant;
@@ -505,20 +505,77 @@ impl AuthService {
         }
     }
 
-    /// Deletes a user with all their sessions: `user.deleted` and an audit row (which keeps
-    /// the email) in the same transaction.
+    /// The account page's deletion of the signed-in user's own account; see
+    /// [`Self::delete_user`].
     pub async fn delete_account(
         &self,
         user: &UserRecord,
         context: &RequestContext,
-    ) -> Result<(), StoreError> {
-        let effects = self.user_event(EventType::UserDeleted, user.id).audit(
-            self.audit(AuditAction::AccountDeleted, Actor::User(user.id), user)
-                .from_request(context),
-        );
-        let result = self.store.delete_user(user.id, effects).await;
+    ) -> Result<(), OrgError> {
+        self.delete_user(user, Actor::User(user.id), Some(context))
+            .await
+    }
+
+    /// `DELETE /auth/internal/v1/users/{userID}`: the application's backend deletes a user.
+    /// `UserNotFound` for an unknown id.
+    pub async fn delete_user_by_id(&self, user_id: Uuid) -> Result<(), OrgError> {
+        let user = self
+            .store
+            .find_user_by_id(user_id)
+            .await?
+            .ok_or(OrgError::UserNotFound)?;
+        self.delete_user(&user, Actor::System, None).await
+    }
+
+    /// Deletes a user with all their sessions, unless they are the only enabled admin
+    /// (`LastActiveAdmin`) or the only owner of an organization that has other members
+    /// (`LastOwner`: transfer it first); the store checks both under its locks. The
+    /// organizations of which they were the only member go with them. In one transaction:
+    /// `user.deleted`, `organization.membership.deleted` for every membership, and
+    /// `organization.deleted` for every organization deleted; an audit row (which keeps the
+    /// email).
+    async fn delete_user(
+        &self,
+        user: &UserRecord,
+        actor: Actor,
+        context: Option<&RequestContext>,
+    ) -> Result<(), OrgError> {
+        let mut audit = self.audit(AuditAction::AccountDeleted, actor, user);
+        if let Some(context) = context {
+            audit = audit.from_request(context);
+        }
+        let user_events = self
+            .user_event(EventType::UserDeleted, user.id)
+            .audit(audit);
+        let (events, now, user_id) = (self.events.clone(), self.clock.now(), user.id);
+        let effects: UserDeletionEffects = Box::new(move |organizations, memberships| {
+            let mut effects = user_events;
+            for m in memberships {
+                let data = org::membership_data(m.organization_id, user_id, m.role);
+                effects = effects.and(events.effects(EventType::MembershipDeleted, data, now));
+            }
+            for o in organizations {
+                // An organization keeps an owner: its only member is it.
+                let data = org::membership_data(o.id, user_id, OrgRole::Owner);
+                effects = effects
+                    .and(events.effects(EventType::MembershipDeleted, data, now))
+                    .and(events.effects(
+                        EventType::OrganizationDeleted,
+                        org::organization_data(o.id, &o.name, o.kind, o.created_by_user_id),
+                        now,
+                    ));
+            }
+            effects
+        });
+        let result = self.store.delete_user_checked(user.id, effects).await;
         self.sessions.user_changed(user.id);
-        result
+        match result {
+            Ok(UserDeletion::Deleted { .. }) => Ok(()),
+            Ok(UserDeletion::LastActiveAdmin) => Err(OrgError::LastActiveAdmin),
+            Ok(UserDeletion::LastOwner(_)) => Err(OrgError::LastOwner),
+            Err(StoreError::NotFound) => Err(OrgError::UserNotFound),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// An administrator disables (revoking every session) or enables a user: `user.updated`

@@ -237,7 +237,7 @@ pub fn creation_events(
 }
 
 /// Upstream's `data` of `organization.*`: `{organization_id, name, kind, created_by_user_id}`.
-fn organization_data(
+pub(crate) fn organization_data(
     id: Uuid,
     name: &str,
     kind: OrgKind,
@@ -253,7 +253,11 @@ fn organization_data(
 
 /// Upstream's `data` of `organization.membership.updated` / `.deleted` (and the start of
 /// `.created`'s): `{organization_id, user_id, role}`.
-fn membership_data(organization_id: Uuid, user_id: Uuid, role: OrgRole) -> serde_json::Value {
+pub(crate) fn membership_data(
+    organization_id: Uuid,
+    user_id: Uuid,
+    role: OrgRole,
+) -> serde_json::Value {
     serde_json::json!({
         "organization_id": organization_id.to_string(),
         "user_id": user_id.to_string(),
@@ -286,6 +290,9 @@ pub enum OrgError {
     /// A user must keep at least one membership (`409 last_organization_member`).
     #[error("last organization membership")]
     LastMembership,
+    /// The only enabled admin cannot be deleted (`409 last_active_admin`).
+    #[error("last active admin")]
+    LastActiveAdmin,
     /// Not allowed for this caller or in this mode (`403 forbidden`).
     #[error("forbidden")]
     Forbidden,

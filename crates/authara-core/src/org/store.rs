@@ -191,6 +191,63 @@ pub trait OrganizationStore: Send + Sync + 'static {
     /// Deletes an organization with its memberships, with `effects`; sessions acting in it
     /// lose their active organization (and so stop being live). `NotFound` for an unknown id.
     async fn delete_organization(&self, id: Uuid, effects: Effects) -> Result<(), StoreError>;
+
+    /// Deletes a user unless that would break an invariant, checked against the rows the
+    /// deletion locks, in its transaction (so a concurrent removal, transfer or deletion cannot
+    /// slip between the check and the delete). In order: `NotFound` for an unknown user;
+    /// `LastActiveAdmin` when they are an enabled admin and no other enabled admin exists;
+    /// `LastOwner(org)` when they are the only owner of an organization that has other members
+    /// (the lowest such id). Else the organizations of which they are the only member (their
+    /// personal one, a `single`-mode team nobody joined) are deleted with them, their other
+    /// memberships go with the user's row, and the effects are built from both lists. Refusals
+    /// change nothing and write no effects.
+    async fn delete_user_checked(
+        &self,
+        user_id: Uuid,
+        effects: UserDeletionEffects,
+    ) -> Result<UserDeletion, StoreError>;
+}
+
+/// Builds the effects of a user's deletion from the organizations deleted with them and the
+/// memberships they had elsewhere, read under the deletion's locks.
+pub type UserDeletionEffects =
+    Box<dyn FnOnce(&[OrganizationRecord], &[MembershipRecord]) -> Effects + Send>;
+
+/// What [`OrganizationStore::delete_user_checked`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserDeletion {
+    /// Deleted, with `organizations` (of which they were the only member; by id) and leaving
+    /// `memberships` (their memberships in organizations that stay; by organization id).
+    Deleted {
+        organizations: Vec<OrganizationRecord>,
+        memberships: Vec<MembershipRecord>,
+    },
+    /// Refused: the only enabled admin.
+    LastActiveAdmin,
+    /// Refused: the only owner of this organization, which has other members.
+    LastOwner(Uuid),
+}
+
+impl UserDeletion {
+    /// The refusal, if any, of deleting a user who `is_last_active_admin`, given each of their
+    /// memberships as `(organization, role, owners, members)` counted under the deletion's
+    /// locks, in [`OrganizationStore::delete_user_checked`]'s order. `None`: it may go ahead.
+    pub fn refusal(
+        is_last_active_admin: bool,
+        memberships: &[(Uuid, OrgRole, i64, i64)],
+    ) -> Option<UserDeletion> {
+        if is_last_active_admin {
+            return Some(UserDeletion::LastActiveAdmin);
+        }
+        memberships
+            .iter()
+            .filter(|(_, role, owners, members)| {
+                *role == OrgRole::Owner && *owners <= 1 && *members > 1
+            })
+            .map(|(org, ..)| *org)
+            .min()
+            .map(UserDeletion::LastOwner)
+    }
 }
 
 /// Builds the [`Effects`] of a membership change once the role it concerned is read under the

@@ -19,6 +19,7 @@ use authara_core::store::{
     InitialOrganization, MemberRecord, MembershipRecord, MembershipWithOrganization, NewChallenge,
     NewOrganization, NewRefreshToken, NewSession, NewSignupUser, NewUser, OrganizationRecord,
     PendingAction, Purpose, Removal, RoleEffects, SessionUser, Store, Switched, UniqueKey,
+    UserDeletion, UserDeletionEffects,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -2140,4 +2141,251 @@ pub async fn users_left_without_membership_get_an_initial_organization_again(sto
         Backfilled::default()
     );
     assert_effects(store, 1, 1, "backfills").await;
+}
+
+/// What [`UserDeletionEffects`] were built from, each time.
+type DeletionsSeen = Arc<std::sync::Mutex<Vec<(Vec<OrganizationRecord>, Vec<MembershipRecord>)>>>;
+
+/// A [`UserDeletionEffects`] of one event that records what it was built from.
+fn deletion_recording(seen: &DeletionsSeen, user_id: Uuid) -> UserDeletionEffects {
+    let seen = Arc::clone(seen);
+    Box::new(move |organizations, memberships| {
+        seen.lock()
+            .expect("lock")
+            .push((organizations.to_vec(), memberships.to_vec()));
+        one_of_each(user_id)
+    })
+}
+
+/// `delete_user_checked` refuses, changing nothing, to delete the only owner of an
+/// organization that has other members (`LastOwner` naming it); once ownership is transferred
+/// it deletes the user with the organizations of which they were the only member (their
+/// initial one, a team nobody joined), leaves the others with their other members, and builds
+/// the effects from both lists. An unknown user is `NotFound`.
+pub async fn delete_user_checked_keeps_every_organization_owned(store: &dyn Store) {
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    let shared = team("Shared");
+    create_team(store, &shared, alice.id, now()).await;
+    join(store, shared.id, bob.id, OrgRole::Member, now()).await;
+    let lonely = team("Lonely");
+    create_team(store, &lonely, alice.id, now()).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+
+    assert!(matches!(
+        store
+            .delete_user_checked(Uuid::new_v4(), deletion_recording(&seen, alice.id))
+            .await,
+        Err(authara_core::store::StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .delete_user_checked(alice.id, deletion_recording(&seen, alice.id))
+            .await
+            .expect("delete"),
+        UserDeletion::LastOwner(shared.id)
+    );
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "a refusal built effects"
+    );
+    assert_effects(store, 0, 0, "refused deletions").await;
+    assert!(store
+        .find_user_by_id(alice.id)
+        .await
+        .expect("find")
+        .is_some());
+
+    store
+        .transfer_ownership(shared.id, bob.id, now() + us(1), Effects::none())
+        .await
+        .expect("transfer");
+    let done = store
+        .delete_user_checked(alice.id, deletion_recording(&seen, alice.id))
+        .await
+        .expect("delete");
+    let mut alone = vec![
+        organization_of(&alice),
+        team_record(&lonely, alice.id, now()),
+    ];
+    alone.sort_by_key(|o| o.id);
+    let left = vec![MembershipRecord {
+        updated_at: now() + us(1),
+        ..membership(shared.id, alice.id, OrgRole::Admin, now())
+    }];
+    assert_eq!(
+        done,
+        UserDeletion::Deleted {
+            organizations: alone.clone(),
+            memberships: left.clone(),
+        }
+    );
+    assert_eq!(*seen.lock().expect("lock"), [(alone, left)]);
+    assert_effects(store, 1, 1, "the deletion").await;
+    assert_eq!(store.find_user_by_id(alice.id).await.expect("find"), None);
+    assert_eq!(organization(store, alice.organization.id).await, None);
+    assert_eq!(organization(store, lonely.id).await, None);
+    assert!(organization(store, shared.id).await.is_some());
+    let members: Vec<(Uuid, OrgRole)> = store
+        .list_members(shared.id)
+        .await
+        .expect("members")
+        .iter()
+        .map(|m| (m.membership.user_id, m.membership.role))
+        .collect();
+    assert_eq!(members, [(bob.id, OrgRole::Owner)]);
+}
+
+/// `delete_user_checked` refuses to delete the only enabled admin (`LastActiveAdmin`), whom a
+/// disabled admin does not replace; with another enabled admin it deletes them. A user who is
+/// not an admin is never refused for it.
+pub async fn delete_user_checked_keeps_an_active_admin(store: &dyn Store) {
+    let root = create_user(store, "root").await;
+    let spare = create_user(store, "spare").await;
+    let plain = create_user(store, "plain").await;
+    for (email, admin) in [(&root.email, true), (&spare.email, true)] {
+        store
+            .set_admin_by_email(email, admin, now(), Effects::none())
+            .await
+            .expect("grant admin");
+    }
+    store
+        .set_disabled(spare.id, true, now(), Effects::none())
+        .await
+        .expect("disable");
+    let refuse = || Box::new(|_: &[OrganizationRecord], _: &[MembershipRecord]| Effects::none());
+    assert_eq!(
+        store
+            .delete_user_checked(root.id, refuse())
+            .await
+            .expect("delete"),
+        UserDeletion::LastActiveAdmin
+    );
+    assert!(store
+        .find_user_by_id(root.id)
+        .await
+        .expect("find")
+        .is_some());
+    assert!(matches!(
+        store.delete_user_checked(plain.id, refuse()).await,
+        Ok(UserDeletion::Deleted { .. })
+    ));
+    store
+        .set_disabled(spare.id, false, now(), Effects::none())
+        .await
+        .expect("enable");
+    assert!(matches!(
+        store.delete_user_checked(root.id, refuse()).await,
+        Ok(UserDeletion::Deleted { .. })
+    ));
+    assert_eq!(
+        store
+            .delete_user_checked(spare.id, refuse())
+            .await
+            .expect("delete"),
+        UserDeletion::LastActiveAdmin
+    );
+}
+
+/// Two enabled admins, the only two, deleted at once: exactly one goes, the other is refused as
+/// the last; and an owner deleted while their only co-member is removed: the organization is
+/// either deleted with the owner or kept with the owner refused, never left without an owner.
+pub async fn delete_user_checked_races_keep_the_invariants(store: Arc<dyn Store>) {
+    for round in 0..5 {
+        let a = create_user(&*store, &format!("admin-a{round}")).await;
+        let b = create_user(&*store, &format!("admin-b{round}")).await;
+        for email in [&a.email, &b.email] {
+            store
+                .set_admin_by_email(email, true, now(), Effects::none())
+                .await
+                .expect("grant admin");
+        }
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let tasks: Vec<_> = [a.id, b.id]
+            .into_iter()
+            .map(|id| {
+                let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store
+                        .delete_user_checked(id, Box::new(|_, _| Effects::none()))
+                        .await
+                })
+            })
+            .collect();
+        let mut deleted = 0;
+        for task in tasks {
+            match task.await.expect("task did not panic").expect("delete") {
+                UserDeletion::Deleted { .. } => deleted += 1,
+                UserDeletion::LastActiveAdmin => {}
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!(deleted, 1, "round {round}: both admins or none deleted");
+        // Leave one enabled admin fewer for the next round: revoke the survivor's.
+        for user in [&a, &b] {
+            if store
+                .find_user_by_id(user.id)
+                .await
+                .expect("find")
+                .is_some()
+            {
+                store
+                    .set_admin_by_email(&user.email, false, now(), Effects::none())
+                    .await
+                    .expect("revoke admin");
+            }
+        }
+
+        let owner = create_user(&*store, &format!("owner{round}")).await;
+        let member = create_user(&*store, &format!("member{round}")).await;
+        let shared = team(&format!("Shared {round}"));
+        create_team(&*store, &shared, owner.id, now()).await;
+        join(&*store, shared.id, member.id, OrgRole::Member, now()).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let deleting = {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .delete_user_checked(owner.id, Box::new(|_, _| Effects::none()))
+                    .await
+            })
+        };
+        let removing = {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            let org = shared.id;
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .remove_membership(org, member.id, true, Box::new(|_| Effects::none()))
+                    .await
+            })
+        };
+        let deletion = deleting.await.expect("task did not panic").expect("delete");
+        let removal = removing.await.expect("task did not panic").expect("remove");
+        let kept = organization(&*store, shared.id).await.is_some();
+        match (&deletion, removal) {
+            // The member left first: the owner was alone, and the organization went with them.
+            (UserDeletion::Deleted { .. }, Removal::Removed(_)) => {
+                assert!(!kept, "round {round}: an organization left without members")
+            }
+            // The deletion counted the member: refused, both stay.
+            (UserDeletion::LastOwner(org), _) => {
+                assert_eq!(*org, shared.id);
+                assert!(kept);
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+        if kept {
+            let owners = store
+                .list_members(shared.id)
+                .await
+                .expect("members")
+                .iter()
+                .filter(|m| m.membership.role == OrgRole::Owner)
+                .count();
+            assert_eq!(owners, 1, "round {round}");
+        }
+    }
 }

@@ -300,6 +300,7 @@ mod tests {
                 "POST",
                 "/auth/internal/v1/organizations/{organizationID}/invitations/{invitationID}/resend",
             ),
+            ("DELETE", "/auth/internal/v1/users/{userID}"),
             ("GET", "/auth/api/v1/csrf"),
             ("GET", "/auth/api/v1/openapi.json"),
             ("GET", "/auth/health"),

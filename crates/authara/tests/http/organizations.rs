@@ -33,6 +33,7 @@ on_both!(
     internal_remove_member_rules,
     internal_remove_keeps_a_users_last_membership,
     internal_ownership_transfer_swaps_the_roles,
+    deleting_a_user_keeps_organizations_owned,
     the_mode_is_pinned_at_the_first_start,
     an_upgrade_gives_existing_users_and_sessions_an_organization,
 );
@@ -1465,4 +1466,92 @@ async fn an_upgrade_gives_existing_users_and_sessions_an_organization(b: Backend
     app.restart_with(&[]).await;
     assert_eq!(app.user().await.0, 200);
     assert_eq!(store.list_user_memberships(bob.id).await.unwrap().len(), 1);
+}
+
+/// `DELETE /auth/internal/v1/users/{userID}`: the only owner of an organization with other
+/// members is refused until they hand it over, the only enabled admin is refused; a deletion
+/// takes the user's sessions at once and the organizations only they were in, and keeps the
+/// others (the events: `webhooks.rs`). The account page's own deletion keeps the same rules.
+async fn deleting_a_user_keeps_organizations_owned(b: Backend) {
+    let app = spawn(b, "multi", false).await;
+    let owner = Browser::signup(&app, "owner").await;
+    let heir = Browser::signup(&app, "heir").await;
+    let crew = Browser::signup(&app, "crew").await;
+    let team = create_team(&app, "Dynasty", owner.id).await;
+    add_member(&app, team, heir.id, OrgRole::Member).await;
+    let delete = |id: Uuid, body: Value| {
+        let app = &app;
+        async move {
+            internal(
+                app,
+                Method::DELETE,
+                &format!("/auth/internal/v1/users/{id}"),
+                &body,
+            )
+            .await
+        }
+    };
+
+    refused(
+        delete(Uuid::new_v4(), json!({})).await,
+        404,
+        "user_not_found",
+    );
+    refused(
+        delete(owner.id, json!({"force": true})).await,
+        400,
+        "invalid_request",
+    );
+    refused(
+        delete(owner.id, json!({})).await,
+        409,
+        "last_organization_owner",
+    );
+    assert_eq!(owner.user(&app).await.0, 200, "a refusal deleted the user");
+
+    let (status, _) = transfer(&app, team, body(owner.id, heir.id)).await;
+    assert_eq!(status, 204);
+    let (_, u) = owner.user(&app).await;
+    let personal: Uuid = u["organization"]["id"].as_str().unwrap().parse().unwrap();
+    let store = app.store().await;
+    let (status, got) = delete(owner.id, json!({})).await;
+    assert_eq!(status, 204, "{got}");
+    assert_eq!(
+        owner.user(&app).await.0,
+        401,
+        "the session outlived the user"
+    );
+    assert!(store.find_user_by_id(owner.id).await.unwrap().is_none());
+    assert!(store.find_organization(personal).await.unwrap().is_none());
+    let members: Vec<(Uuid, OrgRole)> = store
+        .list_members(team)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| (m.membership.user_id, m.membership.role))
+        .collect();
+    assert_eq!(members, [(heir.id, OrgRole::Owner)]);
+    refused(delete(owner.id, json!({})).await, 404, "user_not_found");
+
+    // The only enabled admin stays.
+    store
+        .set_admin_by_email(&email("crew"), true, app.clock.now(), Effects::none())
+        .await
+        .unwrap();
+    refused(delete(crew.id, json!({})).await, 409, "last_active_admin");
+
+    // The account page: the heir owns the team, which the crew joined.
+    add_member(&app, team, crew.id, OrgRole::Member).await;
+    let csrf = heir.csrf(&app).await;
+    let res = heir
+        .client
+        .post(app.url("/auth/user/delete"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("transfer it"), "{page}");
+    assert_eq!(heir.user(&app).await.0, 200);
 }

@@ -216,21 +216,49 @@ async fn username_change_disable_enable_and_deletion_deliver_their_events(b: Bac
         check_signed(hit);
     }
 
-    // The user signs in again and deletes the account: user.deleted.
+    // The user signs in again and deletes the account: user.deleted, and their initial
+    // organization (they were its only member) goes with them: its membership's and its own
+    // deletion (due at the same instant: in no particular order).
     app.clock.advance(time::Duration::seconds(1));
     let res = app.login(&email("events"), "correct horse battery").await;
     assert_eq!(res.status(), 303);
     assert_eq!(app.post_form("/auth/user/delete", &[]).await.status(), 303);
-    let hits = receiver.wait_for(10, ARRIVES_WITHIN).await;
-    assert_eq!(hits[9].event, "user.deleted");
-    assert_eq!(hits[9].json()["data"]["user_id"], id.as_str());
+    let hits = receiver.wait_for(12, ARRIVES_WITHIN).await;
+    let mut last: Vec<&str> = hits[9..12].iter().map(|h| h.event.as_str()).collect();
+    last.sort();
+    assert_eq!(
+        last,
+        [
+            "organization.deleted",
+            "organization.membership.deleted",
+            "user.deleted"
+        ]
+    );
+    let organization_id = hits[..3]
+        .iter()
+        .find(|h| h.event == "organization.created")
+        .map(|h| h.json()["data"]["organization_id"].clone())
+        .unwrap();
+    for hit in &hits[9..12] {
+        let data = &hit.json()["data"];
+        match hit.event.as_str() {
+            "user.deleted" => assert_eq!(data["user_id"], id.as_str()),
+            "organization.membership.deleted" => {
+                assert_eq!(data["user_id"], id.as_str());
+                assert_eq!(data["organization_id"], organization_id);
+                assert_eq!(data["role"], "owner");
+            }
+            _ => assert_eq!(data["organization_id"], organization_id),
+        }
+        check_signed(hit);
+    }
     // Every delivery has its own id.
     let mut ids: Vec<_> = hits.iter().map(|h| h.delivery.clone()).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 10);
+    assert_eq!(ids.len(), 12);
     receiver
-        .assert_stays_at(10, Duration::from_millis(1500))
+        .assert_stays_at(12, Duration::from_millis(1500))
         .await;
     assert!(store
         .list_events(100)

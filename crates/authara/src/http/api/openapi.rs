@@ -135,6 +135,7 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
         internal::v1::post_ownership_transfer,
         internal::v1::post_invitation,
         internal::v1::post_invitation_resend,
+        internal::v1::delete_user,
         get_openapi,
         meta::get_health,
         meta::get_version,
@@ -211,6 +212,10 @@ const ERRORS: &[ErrorKind] = &[
             || OrgError::LastMembership.into(),
         ],
         ..ErrorKind::new("MembershipConflict", || OrgError::PersonalImmutable.into())
+    },
+    ErrorKind {
+        or: &[|| OrgError::LastOwner.into()],
+        ..ErrorKind::new("UserDeletionConflict", || OrgError::LastActiveAdmin.into())
     },
     ErrorKind {
         or: &[|| v1::invitations::INVITATION_NOT_FOUND],
@@ -396,6 +401,7 @@ error_responses!(
     PersonalImmutable,
     OrganizationConflict,
     MembershipConflict,
+    UserDeletionConflict,
     NotFoundOrInvitationNotFound,
     InvitationNotFound,
     OrganizationOrInvitationNotFound,

@@ -9,6 +9,7 @@ use crate::http::respond::redirect;
 use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::auth::UsernameChangeError;
+use authara_core::org::OrgError;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -169,8 +170,31 @@ pub async fn post_delete(
     user: SignedIn,
     Htmx(htmx): Htmx,
     RequestCtx(context): RequestCtx,
+    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    state.auth.delete_account(&user.auth.user, &context).await?;
+    let refusal = match state.auth.delete_account(&user.auth.user, &context).await {
+        Ok(()) => None,
+        Err(OrgError::LastActiveAdmin) => Some(
+            "You are the only administrator: make someone else an administrator before \
+             deleting your account.",
+        ),
+        Err(OrgError::LastOwner) => Some(
+            "You are the only owner of an organization that has other members: transfer it \
+             before deleting your account.",
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(message) = refusal {
+        return account_page(
+            &state,
+            &headers,
+            user,
+            StatusCode::CONFLICT,
+            Some(message),
+            None,
+        )
+        .await;
+    }
     tracing::info!(user_id = %user.auth.user.id, "account deleted");
     let mut out = HeaderMap::new();
     state.cookies.clear_session(&mut out);

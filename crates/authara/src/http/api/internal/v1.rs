@@ -34,6 +34,9 @@ pub const INVITATIONS_PATH: &str = "/auth/internal/v1/organizations/{organizatio
 pub const RESEND_PATH: &str =
     "/auth/internal/v1/organizations/{organizationID}/invitations/{invitationID}/resend";
 
+/// `DELETE /auth/internal/v1/users/{userID}`.
+pub const USER_PATH: &str = "/auth/internal/v1/users/{userID}";
+
 /// The internal routes, as `(method, pattern)`, for the CSRF exemption.
 pub const ROUTES: &[(Method, &str)] = &[
     (Method::POST, CREATE_PATH),
@@ -42,6 +45,7 @@ pub const ROUTES: &[(Method, &str)] = &[
     (Method::POST, TRANSFER_PATH),
     (Method::POST, INVITATIONS_PATH),
     (Method::POST, RESEND_PATH),
+    (Method::DELETE, USER_PATH),
 ];
 
 /// The internal routes.
@@ -53,6 +57,7 @@ pub fn routes() -> Routes {
         .post(TRANSFER_PATH, post_ownership_transfer)
         .post(INVITATIONS_PATH, post_invitation)
         .post(RESEND_PATH, post_invitation_resend)
+        .delete(USER_PATH, delete_user)
 }
 
 /// Upstream's `InternalCreateOrganizationRequest`.
@@ -366,4 +371,44 @@ fn created(
         Json(OrganizationInvitationEnvelope { invitation }),
     )
         .into_response())
+}
+
+/// `DELETE /auth/internal/v1/users/{userID}`: the application's backend deletes a user once it
+/// has settled what it keeps about them (upstream's `deleteInternalUser`). No body.
+#[utoipa::path(
+    delete,
+    path = "/auth/internal/v1/users/{userID}",
+    operation_id = "deleteInternalUser",
+    tag = "Internal",
+    summary = "Delete a user",
+    description = "Deletes the user with their sessions (which stop being live at once) and the \
+        organizations of which they are the only member. Refused with `409 last_active_admin` \
+        for the only enabled admin and `409 last_organization_owner` for the only owner of an \
+        organization that has other members (transfer it first). Emits `user.deleted`, \
+        `organization.membership.deleted` for each membership and `organization.deleted` for \
+        each organization deleted.",
+    params(("userID" = Uuid, Path, description = "The user.")),
+    security(("internalBearer" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, response = crate::http::api::openapi::InvalidRequest),
+        (status = 401, response = crate::http::api::openapi::Unauthorized),
+        (status = 404, response = crate::http::api::openapi::UserNotFound),
+        (status = 409, response = crate::http::api::openapi::UserDeletionConflict),
+    ),
+)]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    id: Result<Path<Uuid>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let user_id = path::ids(id)?;
+    // Upstream's delete has no body: none, or an empty JSON object, and nothing else.
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let _: EmptyRequest = json::parse(&headers, &body)?;
+    }
+    state.auth.delete_user_by_id(user_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -937,6 +937,22 @@ const UPSTREAM: &[Upstream] = &[
         clear_cookies: &[],
         gaps: &[],
     },
+    Upstream {
+        method: "DELETE",
+        path: "/auth/internal/v1/users/{userID}",
+        operation_id: "deleteInternalUser",
+        query: &[],
+        security: &[INTERNAL],
+        request: None,
+        request_enums: &[],
+        success: 204,
+        response: None,
+        response_nested: &[],
+        errors: &[400, 401, 404, 409, 500],
+        set_cookies: &[],
+        clear_cookies: &[],
+        gaps: &[],
+    },
 ];
 
 /// The schema name a `$ref` names, if it is one.

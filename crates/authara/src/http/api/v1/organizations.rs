@@ -130,6 +130,11 @@ impl From<OrgError> for ApiError {
                 "last_organization_member",
                 "A user must keep at least one organization.",
             ),
+            OrgError::LastActiveAdmin => refused(
+                StatusCode::CONFLICT,
+                "last_active_admin",
+                "The only active administrator cannot be deleted.",
+            ),
             OrgError::Store(s) => s.into(),
         }
     }
