@@ -8,6 +8,7 @@ pub mod clock;
 pub mod csrf;
 pub mod domain;
 pub mod events;
+pub mod identity;
 pub mod invitation;
 pub mod jwt;
 pub mod limits;

@@ -16,6 +16,7 @@ pub use crate::challenge::store::{
     NewChallenge, NewEmailNotice, NewSignupUser, PendingAction, Purpose, Resend,
 };
 pub use crate::events::store::{ClaimedEvent, EventRecord, EventStatus, EventStore};
+pub use crate::identity::store::{IdentityRecord, IdentityStore, NewIdentity, Unlinked};
 pub use crate::invitation::store::{
     AcceptEffects, Accepted, InvitationRecord, InvitationStatus, InvitationStore, Invited,
     NewInvitation, ResendEffects, Resent, RevokeEffects, Revoked, StoredInvitation,
@@ -73,6 +74,10 @@ pub enum UniqueKey {
     Username,
     /// `organization_memberships` (one membership per user and organization)
     Membership,
+    /// `auth_providers (provider, provider_user_id)`: the subject belongs to a user already.
+    Identity,
+    /// `auth_providers (user_id, provider)`: the user has an identity of that provider.
+    ProviderLinked,
     /// Any other unique key (ids, token hashes): a bug or a 2^-128 accident.
     Other,
 }
@@ -169,6 +174,7 @@ pub trait Store:
     + EmailStore
     + OrganizationStore
     + InvitationStore
+    + IdentityStore
 {
 }
 
@@ -182,6 +188,7 @@ impl<T> Store for T where
         + EmailStore
         + OrganizationStore
         + InvitationStore
+        + IdentityStore
 {
 }
 

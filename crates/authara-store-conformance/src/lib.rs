@@ -236,6 +236,9 @@ macro_rules! conformance_tests {
             users_left_without_membership_get_an_initial_organization_again,
             delete_user_checked_keeps_every_organization_owned,
             delete_user_checked_keeps_an_active_admin,
+            create_user_with_identity_round_trips,
+            identity_conflicts_change_nothing,
+            unlink_identity_keeps_a_way_to_sign_in,
             create_invitation_round_trips_and_queues_its_email,
             create_invitation_refusals_come_in_order_and_change_nothing,
             create_invitation_revokes_an_expired_one_and_ignores_closed_ones,
@@ -261,6 +264,7 @@ macro_rules! conformance_tests {
             revoke_and_accept_race_has_one_winner,
             invited_signup_completion_and_revocation_race_has_one_winner,
             delete_user_checked_races_keep_the_invariants,
+            identity_races_keep_the_rules,
         );
         // The outboxes' life cycle, each case once per outbox: `case: webhook test, email test;`.
         $crate::conformance_tests!(@outbox $make, borrowed;

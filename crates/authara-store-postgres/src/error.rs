@@ -41,6 +41,10 @@ pub(crate) fn unique_key(constraint: Option<&str>, message: &str) -> UniqueKey {
         UniqueKey::Username
     } else if names("organization_memberships_pkey") {
         UniqueKey::Membership
+    } else if names("auth_providers_provider_user_id_key") {
+        UniqueKey::Identity
+    } else if names("auth_providers_user_id_provider_key") {
+        UniqueKey::ProviderLinked
     } else {
         UniqueKey::Other
     }

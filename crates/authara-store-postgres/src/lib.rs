@@ -19,6 +19,7 @@ mod effects;
 mod error;
 mod events;
 mod feed;
+mod identity;
 mod invitation;
 mod mail;
 mod org;

@@ -34,6 +34,11 @@ pub(crate) fn unique_key(message: &str) -> UniqueKey {
     } else if message.contains("organization_memberships.organization_id") {
         // The primary key (organization_id, user_id): one membership per user and organization.
         UniqueKey::Membership
+    } else if message.contains("auth_providers.provider, auth_providers.provider_user_id") {
+        // `UNIQUE (provider, provider_user_id)`: the subject belongs to a user already.
+        UniqueKey::Identity
+    } else if message.contains("auth_providers.user_id, auth_providers.provider") {
+        UniqueKey::ProviderLinked
     } else {
         UniqueKey::Other
     }

@@ -19,6 +19,7 @@ mod challenge;
 mod effects;
 mod error;
 mod events;
+mod identity;
 mod invitation;
 mod mail;
 mod org;

@@ -7,7 +7,8 @@
 //! challenges), `outbox` (the two outboxes, webhook events and email jobs: one life cycle, each
 //! case run on either), `effects` (what a write commits with its change), `revocation` (many
 //! sessions of a user at once), `org` (organizations, memberships, the organization a session
-//! acts in) and `invitation` (invitations to join an organization); `fixtures` holds what they
+//! acts in), `invitation` (invitations to join an organization) and `identity` (external
+//! sign-in identities); `fixtures` holds what they
 //! share. Every case is re-exported here, where
 //! `conformance_tests!` finds it.
 
@@ -15,6 +16,7 @@ mod audit;
 mod challenge;
 mod effects;
 mod fixtures;
+mod identity;
 mod invitation;
 mod org;
 mod outbox;
@@ -26,6 +28,7 @@ mod user;
 pub use audit::*;
 pub use challenge::*;
 pub use effects::*;
+pub use identity::*;
 pub use invitation::*;
 pub use org::*;
 pub use outbox::*;

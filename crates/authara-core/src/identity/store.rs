@@ -1,0 +1,94 @@
+//! The external-identity aggregate: which provider subject belongs to which user.
+//!
+//! A subject belongs to at most one user, and a user has at most one identity per provider
+//! (upstream's two unique keys). Writes take the [`Effects`] they cause and commit them with the
+//! change; refusals commit none.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::auth::store::{NewUser, UserRecord};
+use crate::store::{Effects, StoreError};
+
+/// An identity to insert (provider and subject already validated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIdentity {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub provider: String,
+    pub provider_user_id: String,
+    /// The email the provider asserted (verified) when the identity was linked.
+    pub email: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// An identity as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub provider: String,
+    pub provider_user_id: String,
+    pub email: Option<String>,
+    pub created_at: OffsetDateTime,
+    /// The last sign-in through it; `None` until the first after linking.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// What [`IdentityStore::unlink_identity`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlinked {
+    /// Removed; this is what it was.
+    Removed(IdentityRecord),
+    /// Refused: it is the user's last way to sign in (no password, no other identity).
+    LastMethod,
+}
+
+/// External identities: implemented for PostgreSQL and SQLite.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
+    /// The identity of `provider`'s `provider_user_id`, with its user.
+    async fn find_identity(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> Result<Option<(IdentityRecord, UserRecord)>, StoreError>;
+
+    /// A user's identities, oldest first (ties by id).
+    async fn list_identities(&self, user_id: Uuid) -> Result<Vec<IdentityRecord>, StoreError>;
+
+    /// Creates `user` (with their initial organization, as `create_user`; `password_hash` may be
+    /// `None`) and `identity` for them, with `effects`, in one transaction. `Conflict(Email)` or
+    /// `Conflict(Username)` as `create_user`; `Conflict(Identity)` when the subject is linked
+    /// already. Nothing changes then. `identity.user_id` must be `user.id`.
+    async fn create_user_with_identity(
+        &self,
+        user: NewUser,
+        identity: NewIdentity,
+        effects: Effects,
+    ) -> Result<UserRecord, StoreError>;
+
+    /// Links `identity` to its user, with `effects`. `NotFound` for an unknown user;
+    /// `Conflict(Identity)` when the subject belongs to anyone already; `Conflict(ProviderLinked)`
+    /// when the user has an identity of that provider. Nothing changes then.
+    async fn link_identity(
+        &self,
+        identity: NewIdentity,
+        effects: Effects,
+    ) -> Result<IdentityRecord, StoreError>;
+
+    /// Removes `user_id`'s identity of `provider`, with `effects`, unless it is their last way to
+    /// sign in, counted under the removal's lock so that two concurrent removals cannot take
+    /// both of a user's last two methods. `NotFound` when there is no such identity.
+    async fn unlink_identity(
+        &self,
+        user_id: Uuid,
+        provider: &str,
+        effects: Effects,
+    ) -> Result<Unlinked, StoreError>;
+
+    /// Records a sign-in through the identity `id` (`last_used_at = now`). `NotFound` when it is
+    /// gone.
+    async fn touch_identity(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError>;
+}

@@ -1,0 +1,337 @@
+//! External sign-in identities: created with a new (possibly password-less) account or linked to
+//! an existing one, found by provider and subject with their user, listed oldest first; a subject
+//! belongs to one user and a user has one identity per provider, each refusal changing nothing;
+//! unlinking never takes a user's last way to sign in, even when two unlinks race; deleting the
+//! user takes their identities.
+
+use std::sync::Arc;
+
+use authara_core::store::{
+    Effects, IdentityRecord, NewIdentity, NewUser, Store, StoreError, UniqueKey, Unlinked,
+};
+use time::Duration;
+use uuid::Uuid;
+
+use super::fixtures::*;
+
+fn identity(user_id: Uuid, provider: &str, subject: &str) -> NewIdentity {
+    NewIdentity {
+        id: Uuid::new_v4(),
+        user_id,
+        provider: provider.to_owned(),
+        provider_user_id: subject.to_owned(),
+        email: Some(format!("{subject}@{provider}.example")),
+        created_at: now(),
+    }
+}
+
+fn record_of(new: &NewIdentity) -> IdentityRecord {
+    IdentityRecord {
+        id: new.id,
+        user_id: new.user_id,
+        provider: new.provider.clone(),
+        provider_user_id: new.provider_user_id.clone(),
+        email: new.email.clone(),
+        created_at: new.created_at,
+        last_used_at: None,
+    }
+}
+
+/// A user without a password.
+fn social_user(name: &str) -> NewUser {
+    NewUser {
+        password_hash: None,
+        ..new_user(name)
+    }
+}
+
+fn one_event(user_id: Uuid) -> Effects {
+    Effects::none().event(event_at(user_id, now()))
+}
+
+/// `create_user_with_identity` creates a password-less account with its initial organization
+/// and the identity, with the effects; `find_identity` returns both, `list_identities` the
+/// identity, and `touch_identity` records a sign-in.
+pub async fn create_user_with_identity_round_trips(store: &dyn Store) {
+    let ada = social_user("ada");
+    let google = identity(ada.id, "google", "110169484474386276334");
+    let created = store
+        .create_user_with_identity(ada.clone(), google.clone(), one_event(ada.id))
+        .await
+        .expect("create");
+    assert_eq!(created.id, ada.id);
+    assert_eq!(created.password_hash, None);
+    assert_effects(store, 1, 0, "create_user_with_identity").await;
+    let (found, user) = store
+        .find_identity("google", "110169484474386276334")
+        .await
+        .expect("find")
+        .expect("the identity exists");
+    assert_eq!(found, record_of(&google));
+    assert_eq!(user, created);
+    assert_eq!(
+        store.list_identities(ada.id).await.expect("list"),
+        [record_of(&google)]
+    );
+    assert_eq!(
+        store
+            .list_user_memberships(ada.id)
+            .await
+            .expect("memberships")
+            .len(),
+        1,
+        "the initial organization came with the account"
+    );
+    // Same subject at another provider, or another subject: not found.
+    assert!(store
+        .find_identity("github", "110169484474386276334")
+        .await
+        .expect("find")
+        .is_none());
+    assert!(store
+        .find_identity("google", "110169484474386276335")
+        .await
+        .expect("find")
+        .is_none());
+    store
+        .touch_identity(google.id, now() + Duration::minutes(5))
+        .await
+        .expect("touch");
+    let (touched, _) = store
+        .find_identity("google", "110169484474386276334")
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(touched.last_used_at, Some(now() + Duration::minutes(5)));
+    assert!(matches!(
+        store.touch_identity(Uuid::new_v4(), now()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// The refusals change nothing and commit no effects: a linked subject is `Conflict(Identity)`
+/// (for a new account too, which is then not created), a second identity of one provider
+/// `Conflict(ProviderLinked)`, a taken email `Conflict(Email)` (the identity is not created), an
+/// unknown user `NotFound`.
+pub async fn identity_conflicts_change_nothing(store: &dyn Store) {
+    let ada = create_user(store, "ada").await;
+    let google = identity(ada.id, "google", "sub-ada");
+    store
+        .link_identity(google.clone(), Effects::none())
+        .await
+        .expect("link");
+
+    let bob = social_user("bob");
+    let stolen = identity(bob.id, "google", "sub-ada");
+    assert!(matches!(
+        store
+            .create_user_with_identity(bob.clone(), stolen, one_event(bob.id))
+            .await,
+        Err(StoreError::Conflict(UniqueKey::Identity))
+    ));
+    assert_eq!(store.find_user_by_id(bob.id).await.expect("find"), None);
+
+    let again = identity(ada.id, "google", "another-sub");
+    assert!(matches!(
+        store.link_identity(again, one_event(ada.id)).await,
+        Err(StoreError::Conflict(UniqueKey::ProviderLinked))
+    ));
+
+    let carol = create_user(store, "carol").await;
+    assert!(matches!(
+        store
+            .link_identity(identity(carol.id, "google", "sub-ada"), one_event(carol.id))
+            .await,
+        Err(StoreError::Conflict(UniqueKey::Identity))
+    ));
+
+    let mut twin = social_user("twin");
+    twin.email = ada.email.clone();
+    assert!(matches!(
+        store
+            .create_user_with_identity(
+                twin.clone(),
+                identity(twin.id, "github", "sub-twin"),
+                one_event(twin.id)
+            )
+            .await,
+        Err(StoreError::Conflict(UniqueKey::Email))
+    ));
+    assert!(store
+        .find_identity("github", "sub-twin")
+        .await
+        .expect("find")
+        .is_none());
+
+    assert!(matches!(
+        store
+            .link_identity(
+                identity(Uuid::new_v4(), "github", "ghost"),
+                one_event(ada.id)
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_effects(store, 0, 0, "refused identity writes").await;
+    assert_eq!(
+        store.list_identities(ada.id).await.expect("list"),
+        [record_of(&google)]
+    );
+    assert!(store
+        .list_identities(carol.id)
+        .await
+        .expect("list")
+        .is_empty());
+}
+
+/// Unlinking removes an identity (with the effects) while another way to sign in remains: a
+/// password, or another identity; the last one is `LastMethod` and stays. An identity the user
+/// does not have is `NotFound`. Identities are listed oldest first; deleting the user takes them.
+pub async fn unlink_identity_keeps_a_way_to_sign_in(store: &dyn Store) {
+    // With a password: every identity can go.
+    let ada = create_user(store, "ada").await;
+    let github = identity(ada.id, "github", "gh-ada");
+    store
+        .link_identity(github.clone(), Effects::none())
+        .await
+        .expect("link");
+    assert_eq!(
+        store
+            .unlink_identity(ada.id, "github", one_event(ada.id))
+            .await
+            .expect("unlink"),
+        Unlinked::Removed(record_of(&github))
+    );
+    assert_effects(store, 1, 0, "the unlink").await;
+    assert!(matches!(
+        store
+            .unlink_identity(ada.id, "github", one_event(ada.id))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Without one: the last identity stays.
+    let bob = social_user("bob");
+    let google = identity(bob.id, "google", "g-bob");
+    store
+        .create_user_with_identity(bob.clone(), google.clone(), Effects::none())
+        .await
+        .expect("create");
+    let mut later = identity(bob.id, "acme", "acme-bob");
+    later.created_at = now() + Duration::seconds(1);
+    store
+        .link_identity(later.clone(), Effects::none())
+        .await
+        .expect("link");
+    assert_eq!(
+        store.list_identities(bob.id).await.expect("list"),
+        [record_of(&google), record_of(&later)]
+    );
+    assert!(matches!(
+        store
+            .unlink_identity(bob.id, "google", one_event(bob.id))
+            .await
+            .expect("unlink"),
+        Unlinked::Removed(_)
+    ));
+    assert_eq!(
+        store
+            .unlink_identity(bob.id, "acme", one_event(bob.id))
+            .await
+            .expect("unlink"),
+        Unlinked::LastMethod
+    );
+    assert_effects(store, 2, 0, "one more unlink, one refusal").await;
+    assert_eq!(
+        store.list_identities(bob.id).await.expect("list"),
+        [record_of(&later)]
+    );
+
+    store
+        .delete_user(bob.id, Effects::none())
+        .await
+        .expect("delete");
+    assert!(store
+        .find_identity("acme", "acme-bob")
+        .await
+        .expect("find")
+        .is_none());
+    assert!(store
+        .list_identities(bob.id)
+        .await
+        .expect("list")
+        .is_empty());
+}
+
+/// Races: two accounts linking one subject at once, one wins; two unlinks of a password-less
+/// user's last two identities at once, exactly one goes.
+pub async fn identity_races_keep_the_rules(store: Arc<dyn Store>) {
+    for round in 0..5 {
+        let a = create_user(&*store, &format!("link-a{round}")).await;
+        let b = create_user(&*store, &format!("link-b{round}")).await;
+        let subject = format!("contested-{round}");
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let tasks: Vec<_> = [a.id, b.id]
+            .into_iter()
+            .map(|user| {
+                let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+                let new = identity(user, "google", &subject);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.link_identity(new, Effects::none()).await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            match task.await.expect("task did not panic") {
+                Ok(_) => won += 1,
+                Err(StoreError::Conflict(UniqueKey::Identity)) => {}
+                Err(e) => panic!("round {round}: {e:?}"),
+            }
+        }
+        assert_eq!(won, 1, "round {round}");
+
+        let user = social_user(&format!("unlink{round}"));
+        store
+            .create_user_with_identity(
+                user.clone(),
+                identity(user.id, "google", &format!("g-{round}")),
+                Effects::none(),
+            )
+            .await
+            .expect("create");
+        store
+            .link_identity(
+                identity(user.id, "github", &format!("gh-{round}")),
+                Effects::none(),
+            )
+            .await
+            .expect("link");
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let tasks: Vec<_> = ["google", "github"]
+            .into_iter()
+            .map(|provider| {
+                let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+                let id = user.id;
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.unlink_identity(id, provider, Effects::none()).await
+                })
+            })
+            .collect();
+        let mut removed = 0;
+        for task in tasks {
+            match task.await.expect("task did not panic").expect("unlink") {
+                Unlinked::Removed(_) => removed += 1,
+                Unlinked::LastMethod => {}
+            }
+        }
+        assert_eq!(removed, 1, "round {round}: both or neither unlinked");
+        assert_eq!(
+            store.list_identities(user.id).await.expect("list").len(),
+            1,
+            "round {round}"
+        );
+    }
+}

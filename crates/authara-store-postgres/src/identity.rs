@@ -1,0 +1,203 @@
+//! External sign-in identities (`auth_providers`). The unique keys decide links; an unlink locks
+//! the user's row before counting their other ways to sign in, so two unlinks of one user take
+//! turns (READ COMMITTED: the second counts in a statement that starts after the first commits).
+
+use async_trait::async_trait;
+use authara_core::store::{
+    Effects, IdentityRecord, IdentityStore, NewIdentity, NewUser, StoreError, Unlinked, UserRecord,
+};
+use sqlx::postgres::PgConnection;
+use sqlx::FromRow;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::effects::{insert_effects, Write};
+use crate::error::map;
+use crate::rows::{UserRow, USER_COLUMNS};
+use crate::session::lock_user;
+use crate::user::{insert_user, UserToInsert};
+use crate::{found, PgStore};
+
+const IDENTITY_COLUMNS: &str =
+    "id, user_id, provider, provider_user_id, email, created_at, last_used_at";
+
+#[derive(FromRow)]
+struct IdentityRow {
+    id: Uuid,
+    user_id: Uuid,
+    provider: String,
+    provider_user_id: String,
+    email: Option<String>,
+    created_at: OffsetDateTime,
+    last_used_at: Option<OffsetDateTime>,
+}
+
+impl From<IdentityRow> for IdentityRecord {
+    fn from(row: IdentityRow) -> Self {
+        IdentityRecord {
+            id: row.id,
+            user_id: row.user_id,
+            provider: row.provider,
+            provider_user_id: row.provider_user_id,
+            email: row.email,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+        }
+    }
+}
+
+/// Inserts `identity` on `conn`.
+async fn insert_identity(
+    conn: &mut PgConnection,
+    identity: &NewIdentity,
+) -> Result<IdentityRecord, StoreError> {
+    let row = sqlx::query_as::<_, IdentityRow>(&format!(
+        "INSERT INTO auth_providers \
+             (id, user_id, provider, provider_user_id, email, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {IDENTITY_COLUMNS}"
+    ))
+    .bind(identity.id)
+    .bind(identity.user_id)
+    .bind(&identity.provider)
+    .bind(&identity.provider_user_id)
+    .bind(&identity.email)
+    .bind(identity.created_at)
+    .fetch_one(conn)
+    .await
+    .map_err(map)?;
+    Ok(row.into())
+}
+
+#[async_trait]
+impl IdentityStore for PgStore {
+    async fn find_identity(
+        &self,
+        provider: &str,
+        provider_user_id: &str,
+    ) -> Result<Option<(IdentityRecord, UserRecord)>, StoreError> {
+        let identity = sqlx::query_as::<_, IdentityRow>(&format!(
+            "SELECT {IDENTITY_COLUMNS} FROM auth_providers \
+             WHERE provider = $1 AND provider_user_id = $2"
+        ))
+        .bind(provider)
+        .bind(provider_user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        let Some(identity) = identity.map(IdentityRecord::from) else {
+            return Ok(None);
+        };
+        let user = sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+        ))
+        .bind(identity.user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        // A user deleted between the two reads took the identity with them.
+        Ok(user.map(|user| (identity, UserRecord::from(user))))
+    }
+
+    async fn list_identities(&self, user_id: Uuid) -> Result<Vec<IdentityRecord>, StoreError> {
+        let rows = sqlx::query_as::<_, IdentityRow>(&format!(
+            "SELECT {IDENTITY_COLUMNS} FROM auth_providers WHERE user_id = $1 \
+             ORDER BY created_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(rows.into_iter().map(IdentityRecord::from).collect())
+    }
+
+    async fn create_user_with_identity(
+        &self,
+        user: NewUser,
+        identity: NewIdentity,
+        effects: Effects,
+    ) -> Result<UserRecord, StoreError> {
+        if identity.user_id != user.id {
+            return Err(StoreError::invalid("the identity must be the new user's"));
+        }
+        let mut write = Write::begin(&self.pool, effects).await?;
+        let created = insert_user(
+            write.conn(),
+            UserToInsert {
+                id: user.id,
+                email: &user.email,
+                username: &user.username,
+                password_hash: user.password_hash.as_deref(),
+                organization: Some(&user.organization),
+                at: user.created_at,
+            },
+        )
+        .await?;
+        insert_identity(write.conn(), &identity).await?;
+        write.commit().await?;
+        Ok(created)
+    }
+
+    async fn link_identity(
+        &self,
+        identity: NewIdentity,
+        effects: Effects,
+    ) -> Result<IdentityRecord, StoreError> {
+        let mut write = Write::begin(&self.pool, effects).await?;
+        // An unknown user fails the foreign key: `NotFound`.
+        let linked = insert_identity(write.conn(), &identity).await?;
+        write.commit().await?;
+        Ok(linked)
+    }
+
+    async fn unlink_identity(
+        &self,
+        user_id: Uuid,
+        provider: &str,
+        effects: Effects,
+    ) -> Result<Unlinked, StoreError> {
+        // Returning early drops the transaction, which rolls it back.
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        lock_user(&mut tx, user_id).await?;
+        let identity = sqlx::query_as::<_, IdentityRow>(&format!(
+            "SELECT {IDENTITY_COLUMNS} FROM auth_providers WHERE user_id = $1 AND provider = $2"
+        ))
+        .bind(user_id)
+        .bind(provider)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map)?
+        .map(IdentityRecord::from)
+        .ok_or(StoreError::NotFound)?;
+        let (has_password, others): (bool, i64) = sqlx::query_as(
+            "SELECT u.password_hash IS NOT NULL, \
+                 (SELECT count(*) FROM auth_providers a WHERE a.user_id = u.id AND a.id <> $2) \
+             FROM users u WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .bind(identity.id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map)?;
+        if !has_password && others == 0 {
+            return Ok(Unlinked::LastMethod);
+        }
+        sqlx::query("DELETE FROM auth_providers WHERE id = $1")
+            .bind(identity.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        insert_effects(&mut tx, &effects).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(Unlinked::Removed(identity))
+    }
+
+    async fn touch_identity(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE auth_providers SET last_used_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        found(done.rows_affected())
+    }
+}
