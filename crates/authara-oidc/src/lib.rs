@@ -10,3 +10,19 @@ pub mod jwks;
 
 pub use id_token::{Expected, IdTokenError, IdTokenVerifier, VerifiedIdToken, VerifierSettings};
 pub use jwks::{Jwks, JwksError, JwksSettings};
+
+/// The URL type of [`JwksSettings::url`].
+pub use reqwest::Url;
+
+/// The client for a provider's endpoints: a deadline on every request (`timeout`, a shorter one
+/// on connecting) and no redirect followed (a key set or token endpoint that moved is the
+/// operator's change to make, and a redirect could point anywhere).
+pub fn client(timeout: std::time::Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(std::time::Duration::from_secs(3)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("authara/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())
+}

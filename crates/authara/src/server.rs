@@ -69,6 +69,8 @@ pub enum StartError {
     Webhooks(String),
     #[error("email: {0}")]
     Email(String),
+    #[error("Google sign-in: {0}")]
+    Oidc(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -375,12 +377,6 @@ impl Server {
         deps: Deps,
         store: Arc<dyn Store>,
     ) -> Result<Self, StartError> {
-        if config.oauth.google.is_some() {
-            tracing::warn!(
-                "AUTHARA_OAUTH_PROVIDERS lists google, but Google sign-in is not in this build yet; \
-                 the login page shows password sign-in only"
-            );
-        }
         for warning in &config.warnings {
             tracing::warn!("{warning}");
         }
@@ -441,6 +437,7 @@ impl Server {
             // `PUBLIC_URL` was validated by the configuration, so it has an origin.
             public_origin: crate::http::origin::of_url(&config.public_url).unwrap_or_default(),
             request_ids,
+            google: google_sign_in(config, deps.clock.clone())?,
         });
         let listener = TcpListener::bind(config.http_addr)
             .await
@@ -619,4 +616,41 @@ async fn connect_cache(
         ChangeFeed::Unsupported => cache.set_enabled(sole_writer),
     }
     Ok(())
+}
+
+/// Google's two spellings of its issuer (SPEC §9).
+const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
+
+/// Google sign-in from the configuration: its keys fetched with a deadline, no redirect
+/// followed, and cached by `Cache-Control` (authara-oidc).
+fn google_sign_in(
+    config: &Config,
+    clock: Arc<dyn authara_core::clock::Clock>,
+) -> Result<Option<Arc<crate::state::GoogleSignIn>>, StartError> {
+    let Some(google) = &config.oauth.google else {
+        return Ok(None);
+    };
+    let url =
+        authara_oidc::Url::parse(&google.jwks_url).map_err(|e| StartError::Oidc(e.to_string()))?;
+    let client =
+        authara_oidc::client(std::time::Duration::from_secs(5)).map_err(StartError::Oidc)?;
+    let jwks = Arc::new(authara_oidc::Jwks::new(
+        authara_oidc::JwksSettings::new(url),
+        client,
+        clock.clone(),
+    ));
+    let verifier = authara_oidc::IdTokenVerifier::new(
+        authara_oidc::VerifierSettings {
+            issuers: GOOGLE_ISSUERS.iter().map(|s| (*s).to_owned()).collect(),
+            client_id: google.client_id.clone(),
+            leeway: std::time::Duration::from_secs(60),
+            require_verified_email: true,
+        },
+        jwks,
+        clock,
+    );
+    Ok(Some(Arc::new(crate::state::GoogleSignIn {
+        client_id: google.client_id.clone(),
+        verifier,
+    })))
 }

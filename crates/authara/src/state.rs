@@ -37,6 +37,14 @@ pub struct Inner {
     /// other origin are refused. Empty when unknown: then every `Origin` is foreign.
     pub public_origin: String,
     pub request_ids: crate::http::layers::RequestIds,
+    /// Google sign-in, when `AUTHARA_OAUTH_PROVIDERS` includes `google`.
+    pub google: Option<Arc<GoogleSignIn>>,
+}
+
+/// Google sign-in: the client id (sent to the browser) and the ID-token verifier.
+pub struct GoogleSignIn {
+    pub client_id: String,
+    pub verifier: authara_oidc::IdTokenVerifier,
 }
 
 impl AppState {

@@ -1,10 +1,12 @@
 //! Accounts: signup, login, username changes, deletion and administration.
 
 pub mod delay;
+mod external;
 mod invited;
 pub mod password;
 pub mod store;
 
+pub use external::{ExternalIdentity, ExternalSignInError};
 pub use invited::InvitedError;
 
 use self::store::{NewUser, SessionsToRevoke, UserRecord};
@@ -116,6 +118,8 @@ pub enum LoginMethod {
     Signup,
     /// Email and password.
     Password,
+    /// An external identity (Google, an OpenID Connect provider) linked to the account.
+    External,
 }
 
 /// An identity proven, not yet a session: what every sign-in method hands over.

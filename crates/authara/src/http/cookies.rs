@@ -10,6 +10,10 @@ pub const ACCESS: &str = "authara_access";
 pub const REFRESH: &str = "authara_refresh";
 /// CSRF double-submit cookie (readable by JavaScript on purpose).
 pub const CSRF: &str = "authara_csrf";
+/// The nonce of a Google sign-in in progress (upstream's name): the ID token's `nonce` must be it.
+pub const OAUTH_NONCE: &str = "authara_oauth_nonce";
+/// Lifetime of the nonce cookie: a sign-in started longer ago starts again.
+pub const OAUTH_NONCE_MAX_AGE: Duration = Duration::minutes(10);
 /// Lifetime of the CSRF cookie.
 pub const CSRF_MAX_AGE: Duration = Duration::days(30);
 
@@ -62,6 +66,18 @@ impl CookieWriter {
     pub fn set_csrf(self, headers: &mut HeaderMap, token: &str) {
         let max_age = CSRF_MAX_AGE.whole_seconds();
         self.append(headers, self.header(CSRF, token, max_age, false));
+    }
+
+    /// Sets the nonce of a Google sign-in (HttpOnly: the page gets the nonce in the options'
+    /// body, the cookie is for the server's comparison).
+    pub fn set_oauth_nonce(self, headers: &mut HeaderMap, nonce: &str) {
+        let max_age = OAUTH_NONCE_MAX_AGE.whole_seconds();
+        self.append(headers, self.header(OAUTH_NONCE, nonce, max_age, true));
+    }
+
+    /// Clears the nonce cookie (used once).
+    pub fn clear_oauth_nonce(self, headers: &mut HeaderMap) {
+        self.append(headers, self.header(OAUTH_NONCE, "", 0, true));
     }
 
     /// Clears both session cookies.

@@ -148,6 +148,7 @@ fn routes() -> Routes {
         .merge(v1::password::routes())
         .merge(v1::session::routes())
         .merge(v1::login::routes())
+        .merge(v1::oauth::routes())
         .merge(v1::signup::routes())
         .merge(v1::password_reset::routes())
         .merge(v1::challenges::routes())
@@ -244,6 +245,8 @@ mod tests {
             ("POST", "/auth/api/v1/sessions/refresh"),
             ("POST", "/auth/api/v1/sessions/logout"),
             ("POST", "/auth/api/v1/login"),
+            ("GET", "/auth/api/v1/oauth/google/options"),
+            ("POST", "/auth/api/v1/oauth/google"),
             ("POST", "/auth/api/v1/signup/direct"),
             ("POST", "/auth/api/v1/signup/challenges"),
             ("POST", "/auth/api/v1/signup/challenges/verify"),

@@ -27,6 +27,7 @@ mod csrf;
 mod email;
 mod faults;
 mod go_verifier;
+mod google;
 mod hostile;
 mod invitations;
 mod json_api;

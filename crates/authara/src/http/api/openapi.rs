@@ -103,6 +103,8 @@ Cookies an operation sets are named in `x-authara-set-cookies`, cookies it clear
         v1::session::post_logout,
         v1::tokens::post_tokens_refresh,
         v1::login::post_login,
+        v1::oauth::get_google_options,
+        v1::oauth::post_google_login,
         v1::signup::post_signup_direct,
         v1::signup::post_signup_challenge,
         v1::signup::post_signup_challenge_verify,
@@ -174,6 +176,7 @@ const ERRORS: &[ErrorKind] = &[
         ..ErrorKind::new("CsrfInvalidOrForbidden", || ApiError::CsrfInvalid)
     },
     ErrorKind::new("NotFound", || ApiError::NotFound),
+    ErrorKind::new("AccountLinkRequired", || v1::oauth::ACCOUNT_LINK_REQUIRED),
     ErrorKind {
         or: &[|| v1::organizations::ORGANIZATION_NOT_FOUND],
         ..ErrorKind::new("NotFoundOrOrganizationNotFound", || ApiError::NotFound)
@@ -392,6 +395,7 @@ error_responses!(
     Forbidden,
     CsrfInvalidOrForbidden,
     NotFound,
+    AccountLinkRequired,
     NotFoundOrOrganizationNotFound,
     NotFoundOrMembershipNotFound,
     OrganizationNotFound,
@@ -503,6 +507,8 @@ pub mod scheme {
     pub const ACCESS_BEARER: &str = "accessBearer";
     /// `Authorization: Bearer <AUTHARA_INTERNAL_API_TOKEN>`.
     pub const INTERNAL_BEARER: &str = "internalBearer";
+    /// The `authara_oauth_nonce` cookie of a Google sign-in.
+    pub const OAUTH_NONCE_COOKIE: &str = "oauthNonceCookie";
 }
 
 /// The rules every operation shares, applied to the generated document: security schemes,
@@ -548,6 +554,13 @@ impl Modify for Conventions {
             (
                 scheme::CSRF_COOKIE,
                 api_key_cookie(crate::http::cookies::CSRF, "The CSRF token."),
+            ),
+            (
+                scheme::OAUTH_NONCE_COOKIE,
+                api_key_cookie(
+                    crate::http::cookies::OAUTH_NONCE,
+                    "The nonce of a Google sign-in in progress.",
+                ),
             ),
             (
                 scheme::CSRF_HEADER,

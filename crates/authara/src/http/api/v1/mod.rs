@@ -4,6 +4,7 @@ pub mod challenges;
 pub mod csrf;
 pub mod invitations;
 pub mod login;
+pub mod oauth;
 pub mod organizations;
 pub mod password;
 pub mod password_reset;

@@ -1,0 +1,202 @@
+//! Signing in with an external identity (Google, an OpenID Connect provider): the provider has
+//! proven who the user is; this decides which account that is.
+//!
+//! A known identity signs its user in. An unknown one whose (verified) email is an existing
+//! account's is **not** linked silently: the caller must have the user prove that account first
+//! (upstream's `account_link_required`); the answer is the same whether that account has a
+//! password or not. Otherwise a password-less account is created with the identity, with its
+//! initial organization, as a signup does.
+
+use super::{AuthService, LoginMethod, LoginOutcome, Origin, ServiceError, USERNAME_ATTEMPTS};
+use crate::domain::{Email, Username};
+use crate::events::EventType;
+use crate::identity::{is_provider_name, is_subject};
+use crate::jwt::Audience;
+use crate::org;
+use crate::random::uuid_v4;
+use crate::session::Issued;
+use crate::store::{NewIdentity, NewUser, StoreError, UniqueKey, UserRecord};
+
+/// What a provider proved: its name, the subject, and the email it says it verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalIdentity {
+    pub provider: String,
+    pub subject: String,
+    /// `None` when the provider gave no verified email; such an identity can sign in to an
+    /// account it is linked to, but cannot create one.
+    pub verified_email: Option<String>,
+}
+
+/// Why an external sign-in started no session. Nothing was created.
+#[derive(Debug, thiserror::Error)]
+pub enum ExternalSignInError {
+    /// The provider name or subject is unusable, or a new account has no usable verified email.
+    #[error("the identity is not usable")]
+    Invalid,
+    /// The email belongs to an existing account, which must be proven before the identity is
+    /// linked to it (`409 account_link_required`).
+    #[error("an account with this email exists; sign in to it to link this identity")]
+    LinkRequired,
+    /// The account is disabled.
+    #[error("account disabled")]
+    Disabled,
+    /// `admin` audience for a user who is no administrator.
+    #[error("not an administrator")]
+    NotAdmin,
+    #[error(transparent)]
+    Failed(#[from] ServiceError),
+}
+
+impl From<StoreError> for ExternalSignInError {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(ServiceError::Store(e))
+    }
+}
+
+impl AuthService {
+    /// Signs in with `identity` (see the module's documentation) and starts a session with an
+    /// access token for `audience`.
+    pub async fn sign_in_with_identity(
+        &self,
+        identity: &ExternalIdentity,
+        audience: Audience,
+        origin: Origin<'_>,
+    ) -> Result<(UserRecord, Issued), ExternalSignInError> {
+        if !is_provider_name(&identity.provider) || !is_subject(&identity.subject) {
+            return Err(ExternalSignInError::Invalid);
+        }
+        // Two first sign-ins of one identity at once: the second finds the first's account.
+        for _ in 0..2 {
+            if let Some((linked, user)) = self
+                .store
+                .find_identity(&identity.provider, &identity.subject)
+                .await?
+            {
+                return self.sign_in_linked(linked.id, user, audience, origin).await;
+            }
+            match self.create_with_identity(identity).await {
+                Ok(user) => {
+                    let outcome = LoginOutcome {
+                        user,
+                        method: LoginMethod::Signup,
+                    };
+                    if !outcome.may_have(audience) {
+                        return Err(ExternalSignInError::NotAdmin);
+                    }
+                    return Ok(self.start_session(outcome, audience, origin).await?);
+                }
+                Err(CreateError::IdentityTaken) => continue,
+                Err(CreateError::Refused(e)) => return Err(e),
+            }
+        }
+        Err(ExternalSignInError::Failed(ServiceError::Store(
+            StoreError::Conflict(UniqueKey::Identity),
+        )))
+    }
+
+    async fn sign_in_linked(
+        &self,
+        identity_id: uuid::Uuid,
+        user: UserRecord,
+        audience: Audience,
+        origin: Origin<'_>,
+    ) -> Result<(UserRecord, Issued), ExternalSignInError> {
+        if user.disabled {
+            return Err(ExternalSignInError::Disabled);
+        }
+        let outcome = LoginOutcome {
+            user,
+            method: LoginMethod::External,
+        };
+        if !outcome.may_have(audience) {
+            return Err(ExternalSignInError::NotAdmin);
+        }
+        match self
+            .store
+            .touch_identity(identity_id, self.clock.now())
+            .await
+        {
+            // Unlinked meanwhile: the proof was for a link that no longer is.
+            Err(StoreError::NotFound) => return Err(ExternalSignInError::Invalid),
+            other => other?,
+        }
+        Ok(self.start_session(outcome, audience, origin).await?)
+    }
+
+    /// A new password-less account for `identity`, with its initial organization.
+    async fn create_with_identity(
+        &self,
+        identity: &ExternalIdentity,
+    ) -> Result<UserRecord, CreateError> {
+        let email = identity
+            .verified_email
+            .as_deref()
+            .and_then(|e| Email::parse(e).ok())
+            .ok_or(CreateError::Refused(ExternalSignInError::Invalid))?;
+        if self
+            .store
+            .find_user_by_email(email.as_str())
+            .await
+            .map_err(|e| CreateError::Refused(e.into()))?
+            .is_some()
+        {
+            return Err(CreateError::Refused(ExternalSignInError::LinkRequired));
+        }
+        let now = self.clock.now();
+        let id = uuid_v4(&*self.random);
+        for _ in 0..USERNAME_ATTEMPTS {
+            let username = Username::derive(email.local_part(), &*self.random);
+            let organization = org::initial_organization(
+                self.mode,
+                &*self.random,
+                username.as_str(),
+                email.as_str(),
+            );
+            let effects = self
+                .user_event(EventType::UserCreated, id)
+                .and(org::creation_events(&self.events, &organization, id, now));
+            let user = NewUser {
+                id,
+                email: email.as_str().to_owned(),
+                username: username.as_str().to_owned(),
+                password_hash: None,
+                created_at: now,
+                organization,
+            };
+            let new_identity = NewIdentity {
+                id: uuid_v4(&*self.random),
+                user_id: id,
+                provider: identity.provider.clone(),
+                provider_user_id: identity.subject.clone(),
+                email: Some(email.as_str().to_owned()),
+                created_at: now,
+            };
+            match self
+                .store
+                .create_user_with_identity(user, new_identity, effects)
+                .await
+            {
+                Ok(created) => return Ok(created),
+                Err(StoreError::Conflict(UniqueKey::Username)) => continue,
+                Err(StoreError::Conflict(UniqueKey::Identity)) => {
+                    return Err(CreateError::IdentityTaken)
+                }
+                // A password signup of the same email won the race: it is an existing account.
+                Err(StoreError::Conflict(UniqueKey::Email)) => {
+                    return Err(CreateError::Refused(ExternalSignInError::LinkRequired))
+                }
+                Err(e) => return Err(CreateError::Refused(e.into())),
+            }
+        }
+        Err(CreateError::Refused(
+            StoreError::Conflict(UniqueKey::Username).into(),
+        ))
+    }
+}
+
+/// Why [`AuthService::create_with_identity`] created nothing.
+enum CreateError {
+    /// The identity was linked by a concurrent sign-in: look it up again.
+    IdentityTaken,
+    Refused(ExternalSignInError),
+}
