@@ -125,7 +125,8 @@ fn add_security_headers(res: &mut Response) {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if is_html {
+    // A page that shows the Google button set its own policy (ours plus Google's script).
+    if is_html && !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

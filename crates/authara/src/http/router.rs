@@ -37,12 +37,15 @@ impl Route {
 /// protect:
 /// - `POST /auth/api/v1/tokens/refresh` (mobile refresh) reads no cookie at all: its only
 ///   credential is the refresh token in its JSON body, which another site does not have.
-///
-/// The Google callback (`POST /auth/oauth/google/callback`, SPEC §9, with its `g_csrf_token`
-/// check) will join them.
+/// - the Google callback (`POST /auth/oauth/google/callback`, SPEC §9): Google's page posts it
+///   from Google's origin; the handler checks `g_csrf_token` against its cookie (that shape) or
+///   the CSRF token, the origin and the nonce (the JavaScript shape) itself.
 /// - the internal API (`/auth/internal/v1/...`, [`api::internal::v1::ROUTES`]) reads no cookie:
 ///   its credential is `AUTHARA_INTERNAL_API_TOKEN` in `Authorization`.
-pub const CSRF_EXEMPT: &[(Method, &str)] = &[(Method::POST, api::v1::tokens::REFRESH_PATH)];
+pub const CSRF_EXEMPT: &[(Method, &str)] = &[
+    (Method::POST, api::v1::tokens::REFRESH_PATH),
+    (Method::POST, pages::oauth::CALLBACK),
+];
 
 /// See [`Route::is_state_changing`].
 pub fn is_state_changing(method: &Method) -> bool {
@@ -129,12 +132,13 @@ impl Default for Routes {
 fn routes() -> Routes {
     use api::v1;
     use pages::{
-        account, admin, challenge, email_change, invitations, login, organizations, password,
-        password_reset, session, signup,
+        account, admin, challenge, email_change, invitations, login, oauth, organizations,
+        password, password_reset, session, signup,
     };
     Routes::new()
         .merge(login::routes())
         .merge(signup::routes())
+        .merge(oauth::routes())
         .merge(account::routes())
         .merge(password::routes())
         .merge(password_reset::routes())
@@ -215,6 +219,7 @@ mod tests {
             ("POST", "/auth/login"),
             ("GET", "/auth/signup"),
             ("POST", "/auth/signup"),
+            ("POST", "/auth/oauth/google/callback"),
             ("GET", "/auth/account"),
             ("GET", "/auth/successful-deletion"),
             ("POST", "/auth/user/username"),

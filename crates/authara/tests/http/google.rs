@@ -14,6 +14,10 @@ on_both!(
     google_sign_in_creates_then_signs_in_the_same_account,
     google_never_links_an_existing_account_silently,
     bad_google_tokens_and_nonces_are_refused_and_create_nothing,
+    the_login_and_signup_pages_offer_google_with_its_csp,
+    the_redirect_post_signs_in_without_our_javascript,
+    bad_callback_posts_create_no_session_and_never_answer_5xx,
+    the_script_post_needs_our_csrf_token_and_the_nonce,
 );
 
 const CLIENT_ID: &str = "authara-test.apps.googleusercontent.com";
@@ -285,4 +289,286 @@ async fn bad_google_tokens_and_nonces_are_refused_and_create_nothing(b: Backend)
     // And the good token still works afterwards: nothing above used the nonce up.
     let (status, body) = login(&app, json!({"credential": good(json!({})), "nonce": nonce})).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// The callback, posted as Google's page does (from Google's origin, with the `g_csrf_token`
+/// pair), from a browser of its own: status, `Location`, whether a session cookie was set.
+async fn redirect_post(
+    app: &TestApp,
+    query: &str,
+    fields: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> (u16, Option<String>, bool) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut req = client
+        .post(app.url(&format!("/auth/oauth/google/callback{query}")))
+        .header("origin", "https://accounts.google.com")
+        .form(fields);
+    if let Some(c) = cookie {
+        req = req.header("cookie", format!("g_csrf_token={c}"));
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let location = res
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let session = res.headers().get_all("set-cookie").iter().any(|v| {
+        v.to_str().unwrap().starts_with("authara_access=")
+            && !v.to_str().unwrap().starts_with("authara_access=;")
+    });
+    (status, location, session)
+}
+
+async fn the_login_and_signup_pages_offer_google_with_its_csp(b: Backend) {
+    let app = spawn(b).await;
+    for page in [
+        "/auth/login?return_to=/after",
+        "/auth/signup?return_to=/after",
+    ] {
+        let res = app.get(page).await;
+        assert_eq!(res.status(), 200);
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            csp.contains("script-src 'self' https://accounts.google.com/gsi/client"),
+            "{csp}"
+        );
+        assert!(
+            csp.contains("frame-src https://accounts.google.com/gsi/"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains(&format!("data-client_id=\"{CLIENT_ID}\"")),
+            "{html}"
+        );
+        assert!(html.contains("data-ux_mode=\"redirect\""), "{html}");
+        assert!(
+            html.contains("/auth/oauth/google/callback?return_to=/after\""),
+            "the login_uri keeps return_to: {html}"
+        );
+        assert!(html.contains("https://accounts.google.com/gsi/client"));
+    }
+    // Without Google: no button, and the strict policy.
+    let plain = TestApp::spawn(b).await;
+    let res = plain.get("/auth/login").await;
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!csp.contains("google"), "{csp}");
+    assert!(!res.text().await.unwrap().contains("g_id_onload"));
+    // Other pages keep the strict policy even with Google on.
+    let res = app.get("/auth/password-reset").await;
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!csp.contains("google"), "{csp}");
+}
+
+async fn the_redirect_post_signs_in_without_our_javascript(b: Backend) {
+    let app = spawn(b).await;
+    let store = app.store().await;
+    let id_token = token(
+        &app,
+        "g-rita",
+        &email("rita"),
+        "",
+        serde_json::json!({"nonce": null}),
+    );
+    let (status, location, session) = redirect_post(
+        &app,
+        "?return_to=/welcome",
+        &[("credential", &id_token), ("g_csrf_token", "gcsrf-1")],
+        Some("gcsrf-1"),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/welcome"));
+    assert!(session, "the session cookies were set");
+    let (identity, user) = store
+        .find_identity("google", "g-rita")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.email, email("rita"));
+    assert_eq!(identity.user_id, user.id);
+    // A hostile return_to falls back to `/`.
+    let (status, location, _) = redirect_post(
+        &app,
+        "?return_to=//evil.example",
+        &[("credential", &id_token), ("g_csrf_token", "gcsrf-2")],
+        Some("gcsrf-2"),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/"));
+}
+
+async fn bad_callback_posts_create_no_session_and_never_answer_5xx(b: Backend) {
+    let app = spawn(b).await;
+    let store = app.store().await;
+    let good = token(
+        &app,
+        "g-mal",
+        &email("mal"),
+        "",
+        serde_json::json!({"nonce": null}),
+    );
+    let now = app.clock.now().unix_timestamp();
+    let expired = token(
+        &app,
+        "g-mal",
+        &email("mal"),
+        "",
+        serde_json::json!({"exp": now - 3600}),
+    );
+    let wrong_aud = token(
+        &app,
+        "g-mal",
+        &email("mal"),
+        "",
+        serde_json::json!({"aud": "x"}),
+    );
+    let long = "a".repeat(20_000);
+    // (what, the form, the g_csrf_token cookie, the status)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<&'a str>, u16);
+    let cases: Vec<Case> = vec![
+        (
+            "no g_csrf_token cookie",
+            vec![("credential", &good), ("g_csrf_token", "t")],
+            None,
+            400,
+        ),
+        (
+            "another g_csrf_token",
+            vec![("credential", &good), ("g_csrf_token", "t")],
+            Some("u"),
+            400,
+        ),
+        (
+            "an empty pair",
+            vec![("credential", &good), ("g_csrf_token", "")],
+            Some(""),
+            400,
+        ),
+        (
+            "expired",
+            vec![("credential", &expired), ("g_csrf_token", "t")],
+            Some("t"),
+            401,
+        ),
+        (
+            "another audience",
+            vec![("credential", &wrong_aud), ("g_csrf_token", "t")],
+            Some("t"),
+            401,
+        ),
+        (
+            "not a token",
+            vec![("credential", "a.b.c"), ("g_csrf_token", "t")],
+            Some("t"),
+            401,
+        ),
+        ("no credential", vec![("g_csrf_token", "t")], Some("t"), 401),
+        (
+            "a huge credential",
+            vec![("credential", &long), ("g_csrf_token", "t")],
+            Some("t"),
+            401,
+        ),
+        // Not the redirect shape, not from our origin: the script shape's checks refuse it.
+        ("no pair at all", vec![("credential", &good)], None, 403),
+    ];
+    for (what, fields, cookie, want) in cases {
+        let (status, _, session) = redirect_post(&app, "", &fields, cookie).await;
+        assert_eq!(status, want, "{what}");
+        assert!(!session, "{what}: a session was started");
+    }
+    // Bodies that are not forms at all.
+    for body in ["", "%%%", "credential=%ZZ&g_csrf_token=t"] {
+        let res = reqwest::Client::new()
+            .post(app.url("/auth/oauth/google/callback"))
+            .header("origin", "https://accounts.google.com")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", "g_csrf_token=t")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{body:?}: {}", res.status());
+    }
+    assert!(store
+        .find_identity("google", "g-mal")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .find_user_by_email(&email("mal"))
+        .await
+        .unwrap()
+        .is_none());
+    // Google off: 404, whatever is posted.
+    let plain = TestApp::spawn(b).await;
+    let (status, _, _) = redirect_post(
+        &plain,
+        "",
+        &[("credential", &good), ("g_csrf_token", "t")],
+        Some("t"),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+async fn the_script_post_needs_our_csrf_token_and_the_nonce(b: Backend) {
+    let app = spawn(b).await;
+    let (_, nonce) = options(&app).await;
+    let csrf = app.csrf().await;
+    let id_token = token(&app, "g-sam", &email("sam"), &nonce, serde_json::json!({}));
+    let post = |fields: Vec<(&'static str, String)>, with_csrf: bool| {
+        let app = &app;
+        let csrf = csrf.clone();
+        async move {
+            let mut req = app
+                .client
+                .post(app.url("/auth/oauth/google/callback?return_to=/app"))
+                .form(&fields);
+            if with_csrf {
+                req = req.header("x-csrf-token", csrf);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    let fields = |nonce: &str| {
+        vec![
+            ("credential", id_token.clone()),
+            ("nonce", nonce.to_owned()),
+            ("flow", "login".to_owned()),
+        ]
+    };
+    assert_eq!(
+        post(fields(&nonce), false).await.status(),
+        403,
+        "no CSRF token"
+    );
+    assert_eq!(
+        post(fields("other"), true).await.status(),
+        401,
+        "another nonce"
+    );
+    let res = post(fields(&nonce), true).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-authara-redirect"], "/app");
+    assert!(res.headers().get("location").is_none());
+    let (status, me) = app.user().await;
+    assert_eq!(status, 200);
+    assert_eq!(me["email"], email("sam"));
 }

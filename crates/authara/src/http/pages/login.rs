@@ -58,6 +58,7 @@ fn login_page(
         notice,
         signup_href: with_return_to("/auth/signup", rt),
         reset_href: with_return_to(super::password_reset::PASSWORD_RESET, rt),
+        google: super::google_button(state, rt, "signin_with", &mut out),
     };
     render(&page, status, out)
 }

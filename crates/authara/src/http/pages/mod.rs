@@ -8,6 +8,7 @@ pub mod challenge;
 pub mod email_change;
 pub mod invitations;
 pub mod login;
+pub mod oauth;
 pub mod organizations;
 pub mod password;
 pub mod password_reset;
@@ -20,7 +21,7 @@ use super::respond::html;
 use crate::state::AppState;
 use askama::Template;
 use authara_core::domain::{Email, MAX_EMAIL_LEN};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
 
@@ -35,6 +36,38 @@ pub struct LoginPage<'a> {
     pub notice: Option<&'a str>,
     pub signup_href: String,
     pub reset_href: String,
+    /// The Google button, when Google sign-in is on.
+    pub google: Option<GoogleButton>,
+}
+
+/// What the Google Identity Services button needs (redirect mode: no JavaScript of ours).
+pub struct GoogleButton {
+    pub client_id: String,
+    /// Absolute: Google's page posts there (`PUBLIC_URL` + the callback, with `return_to`).
+    pub login_uri: String,
+    /// The button's wording: `signin_with` or `signup_with`.
+    pub text: &'static str,
+}
+
+/// The Google button for a page whose `return_to` is `rt`, when Google sign-in is on; with
+/// it, `out` gets the Content-Security-Policy that lets Google's script run.
+pub fn google_button(
+    state: &AppState,
+    rt: Option<&str>,
+    text: &'static str,
+    out: &mut HeaderMap,
+) -> Option<GoogleButton> {
+    let google = state.google.as_ref()?;
+    out.insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(oauth::GOOGLE_CSP),
+    );
+    let callback = format!("{}{}", state.public_origin, oauth::CALLBACK);
+    Some(GoogleButton {
+        client_id: google.client_id.clone(),
+        login_uri: super::respond::with_return_to(&callback, rt),
+        text,
+    })
 }
 
 /// `/auth/signup`.
@@ -46,6 +79,8 @@ pub struct SignupPage<'a> {
     pub email: &'a str,
     pub error: Option<&'a str>,
     pub login_href: String,
+    /// The Google button, when Google sign-in is on.
+    pub google: Option<GoogleButton>,
 }
 
 /// One row of the session list on the account page.

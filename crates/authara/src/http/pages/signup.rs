@@ -46,6 +46,7 @@ fn signup_page(
         email,
         error,
         login_href: login_href(rt),
+        google: super::google_button(state, rt, "signup_with", &mut out),
     };
     render(&page, status, out)
 }
