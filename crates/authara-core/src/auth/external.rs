@@ -74,15 +74,16 @@ impl AuthService {
             {
                 return self.sign_in_linked(linked.id, user, audience, origin).await;
             }
+            // A new account is no administrator: an `admin` sign-in cannot create one.
+            if audience != Audience::App {
+                return Err(ExternalSignInError::NotAdmin);
+            }
             match self.create_with_identity(identity).await {
                 Ok(user) => {
                     let outcome = LoginOutcome {
                         user,
                         method: LoginMethod::Signup,
                     };
-                    if !outcome.may_have(audience) {
-                        return Err(ExternalSignInError::NotAdmin);
-                    }
                     return Ok(self.start_session(outcome, audience, origin).await?);
                 }
                 Err(CreateError::IdentityTaken) => continue,

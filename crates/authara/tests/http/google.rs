@@ -164,6 +164,31 @@ async fn google_sign_in_creates_then_signs_in_the_same_account(b: Backend) {
         .expect("the identity was stored");
     assert_eq!(identity.user_id, id);
 
+    // An `admin` sign-in never creates an account (a new one is no administrator).
+    let (_, admin_nonce) = options(&app).await;
+    let admin_token = token(
+        &app,
+        "g-newcomer",
+        &email("newcomer"),
+        &admin_nonce,
+        json!({}),
+    );
+    let csrf = app.csrf().await;
+    let res = app
+        .client
+        .post(app.url("/auth/api/v1/oauth/google?audience=admin"))
+        .header("x-csrf-token", csrf)
+        .json(&json!({"credential": admin_token, "nonce": admin_nonce}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(store
+        .find_user_by_email(&email("newcomer"))
+        .await
+        .unwrap()
+        .is_none());
+
     // The nonce was used once: the same body again is refused.
     let (status, _) = login(&app, json!({"credential": id_token, "nonce": nonce})).await;
     assert_eq!(status, 401);
