@@ -15,7 +15,6 @@ use std::time::Duration;
 use authara_core::clock::Clock;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::jwks::{Jwks, JwksError};
@@ -228,9 +227,8 @@ impl IdTokenVerifier {
             return Err(IdTokenError::NotYetValid);
         }
         if let Some(want) = expected.nonce {
-            let got = c.nonce.as_deref().unwrap_or("");
-            // Lengths first (not secret), then the bytes in constant time.
-            if got.len() != want.len() || !bool::from(got.as_bytes().ct_eq(want.as_bytes())) {
+            // The same constant-time pair comparison as the CSRF double submit.
+            if !authara_core::csrf::matches(Some(want), c.nonce.as_deref()) {
                 return Err(IdTokenError::Nonce);
             }
         }

@@ -134,15 +134,6 @@ impl AuthService {
             .as_deref()
             .and_then(|e| Email::parse(e).ok())
             .ok_or(CreateError::Refused(ExternalSignInError::Invalid))?;
-        if self
-            .store
-            .find_user_by_email(email.as_str())
-            .await
-            .map_err(|e| CreateError::Refused(e.into()))?
-            .is_some()
-        {
-            return Err(CreateError::Refused(ExternalSignInError::LinkRequired));
-        }
         let now = self.clock.now();
         let id = uuid_v4(&*self.random);
         for _ in 0..USERNAME_ATTEMPTS {
@@ -182,7 +173,7 @@ impl AuthService {
                 Err(StoreError::Conflict(UniqueKey::Identity)) => {
                     return Err(CreateError::IdentityTaken)
                 }
-                // A password signup of the same email won the race: it is an existing account.
+                // The email is an existing account's (the insert is the check: no read before it).
                 Err(StoreError::Conflict(UniqueKey::Email)) => {
                     return Err(CreateError::Refused(ExternalSignInError::LinkRequired))
                 }

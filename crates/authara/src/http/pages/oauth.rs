@@ -15,23 +15,24 @@
 //! creates nothing and never gets a `5xx`: a token that does not verify is `401`, a missing or
 //! mismatched token `400` or `403`.
 
-use super::{ask_limiter, refuse_limited, render_error_page, signed_in_redirect, Ask};
+use super::{
+    ask_limiter, refuse_limited, render_error_page, set_session_cookies, signed_in_redirect, Ask,
+};
+use crate::http::api::v1::oauth::{sign_in as google_sign_in, GoogleRefusal};
 use crate::http::cookies;
 use crate::http::error::PageError;
 use crate::http::extract::{ClientInfo, Htmx, QueryReturnTo};
 use crate::http::form;
 use crate::http::Routes;
 use crate::state::AppState;
-use authara_core::auth::{ExternalIdentity, ExternalSignInError};
 use authara_core::domain::ReturnTo;
 use authara_core::jwt::Audience;
 use authara_core::limits::{Family, LimitKey};
-use authara_oidc::{Expected, IdTokenError};
+use authara_oidc::Expected;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use subtle::ConstantTimeEq;
 
 /// `POST /auth/oauth/google/callback`.
 pub const CALLBACK: &str = "/auth/oauth/google/callback";
@@ -64,16 +65,6 @@ struct CallbackForm {
     csrf_token: Option<String>,
 }
 
-/// Constant-time equality of a non-empty, bounded cookie and a presented value.
-fn same(cookie: Option<&str>, presented: Option<&str>) -> bool {
-    match (cookie, presented) {
-        (Some(c), Some(p)) if !c.is_empty() && c.len() <= 512 && c.len() == p.len() => {
-            c.as_bytes().ct_eq(p.as_bytes()).into()
-        }
-        _ => false,
-    }
-}
-
 /// Which shape a post is, once its own check passed.
 enum Shape {
     Redirect,
@@ -91,12 +82,12 @@ pub async fn post_google_callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let Some(google) = state.google.clone() else {
+    if state.google.is_none() {
         return Err(PageError::new(StatusCode::NOT_FOUND, "Page not found."));
-    };
+    }
     let f: CallbackForm = form::parse(&body);
     let shape = if let Some(g) = f.g_csrf_token.as_deref() {
-        if !same(cookies::read(&headers, G_CSRF_COOKIE), Some(g)) {
+        if !authara_core::csrf::matches(cookies::read(&headers, G_CSRF_COOKIE), Some(g)) {
             tracing::info!("Google callback refused: g_csrf_token missing or wrong");
             return Err(PageError::new(StatusCode::BAD_REQUEST, TRY_AGAIN));
         }
@@ -113,7 +104,7 @@ pub async fn post_google_callback(
         if !authara_core::csrf::matches(cookies::read(&headers, cookies::CSRF), header) {
             return Err(PageError::new(StatusCode::FORBIDDEN, TRY_AGAIN));
         }
-        if !same(
+        if !authara_core::csrf::matches(
             cookies::read(&headers, cookies::OAUTH_NONCE),
             f.nonce.as_deref(),
         ) {
@@ -137,62 +128,45 @@ pub async fn post_google_callback(
             nonce: f.nonce.as_deref(),
         },
     };
-    let verified = match google.verifier.verify(&credential, expected).await {
-        Ok(verified) => verified,
-        Err(IdTokenError::Keys(e)) => {
-            tracing::warn!(error = %e, "Google sign-in: keys unavailable");
+    let signed = google_sign_in(&state, &client, &credential, expected, Audience::App).await;
+    let issued = match signed {
+        Ok((_, issued)) => issued,
+        Err(GoogleRefusal::KeysUnavailable) => {
             return Err(PageError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Google sign-in is unavailable for a moment. Please try again shortly.",
-            ));
+            ))
         }
-        Err(e) => {
-            tracing::info!(reason = %e, "Google sign-in refused");
-            return Err(PageError::new(StatusCode::UNAUTHORIZED, TRY_AGAIN));
+        Err(GoogleRefusal::NotVerified) => {
+            return Err(PageError::new(StatusCode::UNAUTHORIZED, TRY_AGAIN))
         }
-    };
-    let identity = ExternalIdentity {
-        provider: crate::http::api::v1::oauth::GOOGLE.to_owned(),
-        subject: verified.subject,
-        verified_email: verified.email.filter(|_| verified.email_verified),
-    };
-    let issued = match state
-        .auth
-        .sign_in_with_identity(&identity, Audience::App, client.origin())
-        .await
-    {
-        Ok((_, issued)) => issued,
-        Err(ExternalSignInError::LinkRequired) => {
+        Err(GoogleRefusal::LinkRequired) => {
             return Err(PageError::new(
                 StatusCode::CONFLICT,
                 "An account with this email already exists. Sign in with your password, \
                  then link Google from your account page.",
             ))
         }
-        Err(ExternalSignInError::Disabled | ExternalSignInError::NotAdmin) => {
+        Err(GoogleRefusal::Forbidden) => {
             return Err(PageError::new(
                 StatusCode::FORBIDDEN,
                 "This account is disabled.",
             ))
         }
-        Err(ExternalSignInError::Invalid) => {
-            return Err(PageError::new(StatusCode::UNAUTHORIZED, TRY_AGAIN))
-        }
-        Err(ExternalSignInError::Failed(e)) => return Err(PageError::internal(e)),
+        Err(GoogleRefusal::Failed(e)) => return Err(PageError::internal(e)),
     };
     let mut res = match shape {
         Shape::Redirect => signed_in_redirect(&state, htmx, &issued, rt),
         Shape::Script => {
+            let mut out = HeaderMap::new();
+            set_session_cookies(state.cookies, &issued, &mut out);
             let to = rt.unwrap_or_else(ReturnTo::root);
-            let mut res = signed_in_redirect(&state, false, &issued, None);
-            *res.status_mut() = StatusCode::OK;
-            res.headers_mut().remove(axum::http::header::LOCATION);
             if let Ok(v) = HeaderValue::from_str(to.as_str()) {
-                res.headers_mut().insert(X_AUTHARA_REDIRECT.clone(), v);
+                out.insert(X_AUTHARA_REDIRECT.clone(), v);
             }
-            res
+            (StatusCode::OK, out).into_response()
         }
     };
     state.cookies.clear_oauth_nonce(res.headers_mut());
-    Ok(res.into_response())
+    Ok(res)
 }

@@ -104,6 +104,15 @@ pub struct InternalCreateInvitationRequest {
 #[serde(deny_unknown_fields)]
 struct EmptyRequest {}
 
+/// For upstream's routes without a body: none (or whitespace), or an empty JSON object, and
+/// nothing else (`400`).
+fn no_body(headers: &HeaderMap, body: &Bytes) -> Result<(), ApiError> {
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let _: EmptyRequest = json::parse(headers, body)?;
+    }
+    Ok(())
+}
+
 /// Upstream's `OrganizationWithMembership`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrganizationWithMembership {
@@ -345,10 +354,7 @@ pub async fn post_invitation_resend(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (organization_id, invitation_id) = path::ids(ids)?;
-    // Upstream's resend has no body: none, or an empty JSON object, and nothing else.
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let _: EmptyRequest = json::parse(&headers, &body)?;
-    }
+    no_body(&headers, &body)?;
     let issued = state
         .invitations
         .resend(organization_id, invitation_id)
@@ -405,10 +411,7 @@ pub async fn delete_user(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let user_id = path::ids(id)?;
-    // Upstream's delete has no body: none, or an empty JSON object, and nothing else.
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let _: EmptyRequest = json::parse(&headers, &body)?;
-    }
+    no_body(&headers, &body)?;
     state.auth.delete_user_by_id(user_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -15,14 +15,16 @@ use crate::http::pages::{ask_limiter, Ask};
 use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::auth::{ExternalIdentity, ExternalSignInError};
+use authara_core::jwt::Audience;
 use authara_core::limits::{Family, LimitKey};
+use authara_core::session::Issued;
+use authara_core::store::UserRecord;
 use authara_oidc::{Expected, IdTokenError};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 /// `GET /auth/api/v1/oauth/google/options`.
 pub const OPTIONS_PATH: &str = "/auth/api/v1/oauth/google/options";
@@ -58,9 +60,6 @@ pub struct GoogleLoginRequest {
     #[schema(max_length = 128)]
     pub nonce: String,
 }
-
-/// The longest nonce read back (ours are 43 characters).
-const MAX_NONCE: usize = 128;
 
 /// `GET /auth/api/v1/oauth/google/options`: `200 {client_id, nonce}` and the nonce cookie.
 #[utoipa::path(
@@ -135,7 +134,9 @@ pub async fn post_google_login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let google = state.google.clone().ok_or(ApiError::NotFound)?;
+    if state.google.is_none() {
+        return Err(ApiError::NotFound);
+    }
     let audience = audience_param(query.as_deref())?;
     let req: GoogleLoginRequest = json::parse(&headers, &body)?;
     ask_limiter(
@@ -144,29 +145,57 @@ pub async fn post_google_login(
     )
     .await?;
     // The nonce the browser was given, the one it sends, and the token's: one and the same.
-    let cookie = cookies::read(&headers, cookies::OAUTH_NONCE).unwrap_or("");
     let sent = req.nonce.as_str();
-    if cookie.is_empty()
-        || sent.len() > MAX_NONCE
-        || cookie.len() != sent.len()
-        || !bool::from(cookie.as_bytes().ct_eq(sent.as_bytes()))
-    {
+    if !authara_core::csrf::matches(cookies::read(&headers, cookies::OAUTH_NONCE), Some(sent)) {
         return Err(ApiError::Unauthorized);
     }
-    let verified = match google
-        .verifier
-        .verify(&req.credential, Expected { nonce: Some(sent) })
-        .await
-    {
+    let expected = Expected { nonce: Some(sent) };
+    let mut out = match sign_in(&state, &client, &req.credential, expected, audience).await {
+        Ok((user, issued)) => signed_in(&state, StatusCode::OK, &user, &issued)?,
+        Err(GoogleRefusal::KeysUnavailable) => return Err(ApiError::Unavailable),
+        Err(GoogleRefusal::NotVerified) => return Err(ApiError::Unauthorized),
+        Err(GoogleRefusal::LinkRequired) => return Err(ACCOUNT_LINK_REQUIRED),
+        Err(GoogleRefusal::Forbidden) => return Err(ApiError::AudienceRefused),
+        Err(GoogleRefusal::Failed(e)) => return Err(ApiError::internal(e)),
+    };
+    state.cookies.clear_oauth_nonce(out.headers_mut());
+    Ok(out)
+}
+
+/// Why a Google sign-in started no session; each surface answers it in its own shape.
+#[derive(Debug)]
+pub enum GoogleRefusal {
+    /// Google's keys could not be fetched (our dependency failed, not the caller).
+    KeysUnavailable,
+    /// The token did not verify, or names no usable identity.
+    NotVerified,
+    /// An existing account has the email: it must be proven first.
+    LinkRequired,
+    /// A disabled account, or `admin` for a user who is no administrator.
+    Forbidden,
+    Failed(authara_core::auth::ServiceError),
+}
+
+/// Verifies `credential` (with `expected`'s nonce) and signs its Google identity in: the one
+/// implementation behind the JSON route and the page callback. The caller has checked its
+/// shape's CSRF pair and the rate limit.
+pub async fn sign_in(
+    state: &AppState,
+    client: &ClientInfo,
+    credential: &str,
+    expected: Expected<'_>,
+    audience: Audience,
+) -> Result<(UserRecord, Issued), GoogleRefusal> {
+    let google = state.google.as_ref().ok_or(GoogleRefusal::NotVerified)?;
+    let verified = match google.verifier.verify(credential, expected).await {
         Ok(verified) => verified,
         Err(IdTokenError::Keys(e)) => {
-            // Google's keys unreachable: our dependency failed, not the caller.
             tracing::warn!(error = %e, "Google sign-in: keys unavailable");
-            return Err(ApiError::Unavailable);
+            return Err(GoogleRefusal::KeysUnavailable);
         }
         Err(e) => {
             tracing::info!(reason = %e, "Google sign-in refused");
-            return Err(ApiError::Unauthorized);
+            return Err(GoogleRefusal::NotVerified);
         }
     };
     let identity = ExternalIdentity {
@@ -174,21 +203,18 @@ pub async fn post_google_login(
         subject: verified.subject,
         verified_email: verified.email.filter(|_| verified.email_verified),
     };
-    let signed = state
+    state
         .auth
         .sign_in_with_identity(&identity, audience, client.origin())
-        .await;
-    let mut out = match signed {
-        Ok((user, issued)) => signed_in(&state, StatusCode::OK, &user, &issued)?,
-        Err(ExternalSignInError::LinkRequired) => return Err(ACCOUNT_LINK_REQUIRED),
-        Err(ExternalSignInError::Disabled | ExternalSignInError::NotAdmin) => {
-            return Err(ApiError::AudienceRefused)
-        }
-        Err(ExternalSignInError::Invalid) => return Err(ApiError::Unauthorized),
-        Err(ExternalSignInError::Failed(e)) => return Err(ApiError::internal(e)),
-    };
-    state.cookies.clear_oauth_nonce(out.headers_mut());
-    Ok(out)
+        .await
+        .map_err(|e| match e {
+            ExternalSignInError::LinkRequired => GoogleRefusal::LinkRequired,
+            ExternalSignInError::Disabled | ExternalSignInError::NotAdmin => {
+                GoogleRefusal::Forbidden
+            }
+            ExternalSignInError::Invalid => GoogleRefusal::NotVerified,
+            ExternalSignInError::Failed(e) => GoogleRefusal::Failed(e),
+        })
 }
 
 /// Upstream's `409 account_link_required`.

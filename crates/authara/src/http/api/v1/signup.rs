@@ -174,7 +174,14 @@ pub async fn post_signup_challenge(
     app_audience_only(query.as_deref())?;
     let req: SignupRequest = json::parse(&headers, &body)?;
     let started = match req.invitation_code.as_deref() {
-        Some(code) => start_invited_signup_challenge(&state, &client, &req, code).await?,
+        Some(code) => {
+            let found = invitation_for(&state, &client, &req, code).await?;
+            state
+                .challenges
+                .start_invited_signup(&found, &req.password)
+                .await
+                .map_err(ChallengeSignupRefusal::Start)
+        }
         None => start_signup_challenge(&state, &client, &req.email, &req.password).await,
     };
     match started {
@@ -258,23 +265,8 @@ async fn invited_signup(
     req: &SignupRequest,
     code: &str,
 ) -> Result<Response, ApiError> {
-    use crate::http::pages::hit_ip_and_email;
     use authara_core::auth::InvitedError;
-    use authara_core::domain::Email;
-    use authara_core::invitation::InvitationError;
-    use authara_core::limits::Family;
-    hit_ip_and_email(
-        state,
-        Family::SignupIp,
-        Family::SignupEmail,
-        &client.ip,
-        &req.email,
-    )
-    .await?;
-    let found = pending_invitation(state, code).await?;
-    if Email::normalise(&req.email) != found.invitation.email {
-        return Err(InvitationError::EmailMismatch.into());
-    }
+    invitation_for(state, client, req, code).await?;
     match state
         .auth
         .signup_with_invitation(code, &req.password, client.origin())
@@ -291,39 +283,31 @@ async fn invited_signup(
     }
 }
 
-/// `POST /auth/api/v1/signup/challenges` with an `invitation_code`: the signup rate limits, the
-/// invitation (pending, for `email`), then the challenge. The outer `Err` is a refusal of the
-/// invitation, answered before anything starts.
-async fn start_invited_signup_challenge(
+/// What both invited signups check first: the signup rate limits (per IP and per email), then
+/// the invitation of `code`, pending and for `req.email`.
+async fn invitation_for(
     state: &AppState,
     client: &ClientInfo,
     req: &SignupRequest,
     code: &str,
-) -> Result<Result<authara_core::challenge::Started, ChallengeSignupRefusal>, ApiError> {
+) -> Result<authara_core::store::StoredInvitation, ApiError> {
     use crate::http::pages::hit_ip_and_email;
     use authara_core::domain::Email;
     use authara_core::invitation::InvitationError;
     use authara_core::limits::Family;
-    if let Err(limited) = hit_ip_and_email(
+    hit_ip_and_email(
         state,
         Family::SignupIp,
         Family::SignupEmail,
         &client.ip,
         &req.email,
     )
-    .await
-    {
-        return Ok(Err(ChallengeSignupRefusal::Limited(limited)));
-    }
+    .await?;
     let found = pending_invitation(state, code).await?;
     if Email::normalise(&req.email) != found.invitation.email {
         return Err(InvitationError::EmailMismatch.into());
     }
-    Ok(state
-        .challenges
-        .start_invited_signup(&found, &req.password)
-        .await
-        .map_err(ChallengeSignupRefusal::Start))
+    Ok(found)
 }
 
 /// The pending invitation of an `invitation_code`; an unknown or malformed code is upstream's
