@@ -16,7 +16,9 @@ pub use crate::challenge::store::{
     NewChallenge, NewEmailNotice, NewSignupUser, PendingAction, Purpose, Resend,
 };
 pub use crate::events::store::{ClaimedEvent, EventRecord, EventStatus, EventStore};
-pub use crate::identity::store::{IdentityRecord, IdentityStore, NewIdentity, Unlinked};
+pub use crate::identity::store::{
+    IdentityRecord, IdentityStore, NewIdentity, SignInFlow, Unlinked,
+};
 pub use crate::invitation::store::{
     AcceptEffects, Accepted, InvitationRecord, InvitationStatus, InvitationStore, Invited,
     NewInvitation, ResendEffects, Resent, RevokeEffects, Revoked, StoredInvitation,

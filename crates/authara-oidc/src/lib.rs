@@ -4,9 +4,20 @@
 //! does not hold (a rotation); then the issuer, the audience, the times (from the injected clock),
 //! the nonce and the verified email ([`id_token`]). The signature work is `jsonwebtoken`'s, a
 //! maintained JOSE crate; nothing here does RSA or ECDSA by hand.
+//!
+//! The second part is the authorization code flow with PKCE ([`code_flow`]): an OpenID Connect
+//! provider found by discovery, or GitHub's plain OAuth2 and REST API ([`github`]), behind one
+//! [`CodeFlow`].
 
+pub mod code_flow;
+pub mod github;
 pub mod id_token;
 pub mod jwks;
+
+pub use code_flow::{
+    code_challenge, Authorize, ClientSettings, FlowError, OidcProvider, ProviderUser,
+};
+pub use github::GitHubProvider;
 
 pub use id_token::{Expected, IdTokenError, IdTokenVerifier, VerifiedIdToken, VerifierSettings};
 pub use jwks::{Jwks, JwksError, JwksSettings};
@@ -25,4 +36,35 @@ pub fn client(timeout: std::time::Duration) -> Result<reqwest::Client, String> {
         .user_agent(concat!("authara/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| e.to_string())
+}
+
+/// A provider signed in to through the browser with the code flow.
+#[derive(Debug)]
+pub enum CodeFlow {
+    Oidc(OidcProvider),
+    GitHub(GitHubProvider),
+}
+
+impl CodeFlow {
+    /// The URL to send the browser to for one flow.
+    pub async fn authorization_url(&self, a: Authorize<'_>) -> Result<Url, FlowError> {
+        match self {
+            Self::Oidc(p) => p.authorization_url(a).await,
+            Self::GitHub(p) => Ok(p.authorization_url(a)),
+        }
+    }
+
+    /// Exchanges the callback's `code` with the flow's verifier (and, for OpenID Connect,
+    /// checks the ID token's nonce) and says who signed in.
+    pub async fn finish(
+        &self,
+        code: &str,
+        verifier: &str,
+        nonce: &str,
+    ) -> Result<ProviderUser, FlowError> {
+        match self {
+            Self::Oidc(p) => p.finish(code, verifier, nonce).await,
+            Self::GitHub(p) => p.finish(code, verifier).await,
+        }
+    }
 }

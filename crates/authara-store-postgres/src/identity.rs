@@ -4,7 +4,8 @@
 
 use async_trait::async_trait;
 use authara_core::store::{
-    Effects, IdentityRecord, IdentityStore, NewIdentity, NewUser, StoreError, Unlinked, UserRecord,
+    Effects, IdentityRecord, IdentityStore, NewIdentity, NewUser, SignInFlow, StoreError, Unlinked,
+    UserRecord,
 };
 use sqlx::postgres::PgConnection;
 use sqlx::FromRow;
@@ -200,4 +201,67 @@ impl IdentityStore for PgStore {
             .map_err(map)?;
         found(done.rows_affected())
     }
+
+    async fn begin_sign_in_flow(&self, flow: SignInFlow) -> Result<(), StoreError> {
+        // Housekeeping first, apart from the insert: abandoned flows go as new ones start.
+        sqlx::query("DELETE FROM sign_in_flows WHERE expires_at < $1")
+            .bind(flow.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        sqlx::query(
+            "INSERT INTO sign_in_flows (state_hash, provider, browser_hash, code_verifier, \
+                 nonce, return_to, link_user_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&flow.state_hash)
+        .bind(&flow.provider)
+        .bind(&flow.browser_hash)
+        .bind(&flow.code_verifier)
+        .bind(&flow.nonce)
+        .bind(&flow.return_to)
+        .bind(flow.link_user_id)
+        .bind(flow.created_at)
+        .bind(flow.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(())
+    }
+
+    async fn take_sign_in_flow(&self, state_hash: &str) -> Result<Option<SignInFlow>, StoreError> {
+        let row = sqlx::query_as::<_, FlowRow>(
+            "DELETE FROM sign_in_flows WHERE state_hash = $1 \
+             RETURNING state_hash, provider, browser_hash, code_verifier, nonce, return_to, \
+                 link_user_id, created_at, expires_at",
+        )
+        .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(|r| SignInFlow {
+            state_hash: r.state_hash,
+            provider: r.provider,
+            browser_hash: r.browser_hash,
+            code_verifier: r.code_verifier,
+            nonce: r.nonce,
+            return_to: r.return_to,
+            link_user_id: r.link_user_id,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }))
+    }
+}
+
+#[derive(FromRow)]
+struct FlowRow {
+    state_hash: String,
+    provider: String,
+    browser_hash: String,
+    code_verifier: String,
+    nonce: String,
+    return_to: Option<String>,
+    link_user_id: Option<Uuid>,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
 }

@@ -2,6 +2,7 @@
 
 pub mod delay;
 mod external;
+pub mod flow;
 mod invited;
 pub mod password;
 pub mod store;

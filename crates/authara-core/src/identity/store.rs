@@ -45,6 +45,28 @@ pub enum Unlinked {
     LastMethod,
 }
 
+/// A browser's sign-in through a code-flow provider, between its `/start` and its `/callback`.
+/// The state and the browser binding are stored as SHA-256 (lowercase hex) only; the verifier
+/// and the nonce are useless without the provider's code, and the row is deleted when used or
+/// after it expires. No `Debug`: it holds the verifier.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignInFlow {
+    /// SHA-256 of the `state` sent to the provider: the key.
+    pub state_hash: String,
+    pub provider: String,
+    /// SHA-256 of the flow cookie's value: the browser that started the flow.
+    pub browser_hash: String,
+    /// The PKCE verifier.
+    pub code_verifier: String,
+    pub nonce: String,
+    /// Where the browser goes once signed in (already validated).
+    pub return_to: Option<String>,
+    /// Set for linking: the signed-in user who started the flow.
+    pub link_user_id: Option<Uuid>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
 /// External identities: implemented for PostgreSQL and SQLite.
 #[async_trait]
 pub trait IdentityStore: Send + Sync + 'static {
@@ -91,4 +113,12 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Records a sign-in through the identity `id` (`last_used_at = now`). `NotFound` when it is
     /// gone.
     async fn touch_identity(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Stores a started flow, and deletes the flows that expired before it started (so that
+    /// abandoned flows do not pile up). `Conflict(Other)` should its state hash exist already.
+    async fn begin_sign_in_flow(&self, flow: SignInFlow) -> Result<(), StoreError>;
+
+    /// Deletes and returns the flow whose state hashes to `state_hash`, expired or not (the
+    /// caller checks): of two concurrent takes, one gets it and the other `None`.
+    async fn take_sign_in_flow(&self, state_hash: &str) -> Result<Option<SignInFlow>, StoreError>;
 }

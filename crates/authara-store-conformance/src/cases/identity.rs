@@ -2,12 +2,14 @@
 //! an existing one, found by provider and subject with their user, listed oldest first; a subject
 //! belongs to one user and a user has one identity per provider, each refusal changing nothing;
 //! unlinking never takes a user's last way to sign in, even when two unlinks race; deleting the
-//! user takes their identities.
+//! user takes their identities. A code-flow sign-in's flow is taken back once, even by two
+//! callbacks at once.
 
 use std::sync::Arc;
 
 use authara_core::store::{
-    Effects, IdentityRecord, NewIdentity, NewUser, Store, StoreError, UniqueKey, Unlinked,
+    Effects, IdentityRecord, NewIdentity, NewUser, SignInFlow, Store, StoreError, UniqueKey,
+    Unlinked,
 };
 use time::Duration;
 use uuid::Uuid;
@@ -333,5 +335,102 @@ pub async fn identity_races_keep_the_rules(store: Arc<dyn Store>) {
             1,
             "round {round}"
         );
+    }
+}
+
+fn flow(
+    state: char,
+    provider: &str,
+    link_user_id: Option<Uuid>,
+    expires_in: Duration,
+) -> SignInFlow {
+    SignInFlow {
+        state_hash: state.to_string().repeat(64),
+        provider: provider.to_owned(),
+        browser_hash: "b".repeat(64),
+        code_verifier: format!("verifier-{state}"),
+        nonce: format!("nonce-{state}"),
+        return_to: Some("/app".into()),
+        link_user_id,
+        created_at: now(),
+        expires_at: now() + expires_in,
+    }
+}
+
+/// A sign-in flow is taken back exactly once, as stored; an unknown state finds nothing; a
+/// duplicate state is a conflict; starting a flow deletes those expired before it; deleting a
+/// linking user takes their flows.
+pub async fn sign_in_flows_are_taken_once(store: &dyn Store) {
+    let ada = create_user(store, "flow-ada").await;
+    let a = flow('a', "acme", None, Duration::minutes(10));
+    store.begin_sign_in_flow(a.clone()).await.unwrap();
+    assert!(matches!(
+        store.begin_sign_in_flow(a.clone()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store
+        .take_sign_in_flow(&"f".repeat(64))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.take_sign_in_flow(&a.state_hash).await.unwrap() == Some(a.clone()));
+    assert!(store
+        .take_sign_in_flow(&a.state_hash)
+        .await
+        .unwrap()
+        .is_none());
+
+    // An expired flow is still returned (the caller refuses it) until a later start purges it.
+    let old = SignInFlow {
+        created_at: now() - Duration::minutes(20),
+        ..flow('c', "github", None, Duration::minutes(-10))
+    };
+    store.begin_sign_in_flow(old.clone()).await.unwrap();
+    let linking = flow('d', "github", Some(ada.id), Duration::minutes(10));
+    store.begin_sign_in_flow(linking.clone()).await.unwrap();
+    assert!(store
+        .take_sign_in_flow(&old.state_hash)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.take_sign_in_flow(&linking.state_hash).await.unwrap() == Some(linking.clone()));
+
+    let e = flow('e', "github", Some(ada.id), Duration::minutes(10));
+    store.begin_sign_in_flow(e.clone()).await.unwrap();
+    store.delete_user(ada.id, Effects::none()).await.unwrap();
+    assert!(store
+        .take_sign_in_flow(&e.state_hash)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Two callbacks with one state at once: exactly one gets the flow.
+pub async fn sign_in_flow_take_race_has_one_winner(store: Arc<dyn Store>) {
+    for round in 0..5u8 {
+        let state = char::from(b'0' + round);
+        let f = flow(state, "acme", None, Duration::minutes(10));
+        store.begin_sign_in_flow(f.clone()).await.unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let (store, barrier, hash) = (
+                    Arc::clone(&store),
+                    Arc::clone(&barrier),
+                    f.state_hash.clone(),
+                );
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.take_sign_in_flow(&hash).await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            if task.await.expect("task did not panic").unwrap().is_some() {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 1, "round {round}");
     }
 }

@@ -10,9 +10,12 @@ use std::time::Duration;
 const MAX_SHOWN: usize = 80;
 
 /// The error for `var`.
-pub(super) fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+pub(super) fn err(
+    var: impl Into<std::borrow::Cow<'static, str>>,
+    message: impl Into<String>,
+) -> ConfigError {
     ConfigError {
-        var,
+        var: var.into(),
         message: message.into(),
     }
 }

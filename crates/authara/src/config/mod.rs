@@ -41,7 +41,7 @@ pub use duration::parse_duration;
 pub use email::{EmailConfig, EmailProvider, SmtpConfig};
 pub use http::HttpLimits;
 pub use jwt::{JwtConfig, KeySource};
-pub use oauth::{GoogleConfig, OAuthConfig, DEFAULT_GOOGLE_JWKS_URL};
+pub use oauth::{CodeFlowConfig, CodeFlowKind, GoogleConfig, OAuthConfig, DEFAULT_GOOGLE_JWKS_URL};
 pub use org::OrgConfig;
 pub use secret::Secret;
 pub use url::DEFAULT_PUBLIC_URL;
@@ -258,7 +258,8 @@ pub enum AppEnv {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The variable at fault.
-    pub var: &'static str,
+    /// (A provider's variables are named after it: `AUTHARA_OAUTH_<NAME>_ISSUER`.)
+    pub var: std::borrow::Cow<'static, str>,
     /// What is wrong, without the variable name; never contains a secret.
     pub message: String,
 }
@@ -328,7 +329,15 @@ impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         for name in ALL {
             if let Err(std::env::VarError::NotUnicode(_)) = std::env::var(name) {
-                return Err(err(name, "is not valid UTF-8"));
+                return Err(err(*name, "is not valid UTF-8"));
+            }
+        }
+        // A provider's variables are named after it (`AUTHARA_OAUTH_<NAME>_ISSUER`).
+        for (name, value) in std::env::vars_os() {
+            if let Some(name) = name.to_str().filter(|n| oauth::is_provider_variable(n)) {
+                if value.to_str().is_none() {
+                    return Err(err(name.to_owned(), "is not valid UTF-8"));
+                }
             }
         }
         Self::from_lookup(|name| std::env::var(name).ok())

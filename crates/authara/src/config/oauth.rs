@@ -1,8 +1,10 @@
-//! Third-party sign-in: `AUTHARA_OAUTH_PROVIDERS` and Google's client settings.
+//! Third-party sign-in: `AUTHARA_OAUTH_PROVIDERS`, Google's client settings, and each code-flow
+//! provider's `AUTHARA_OAUTH_<NAME>_*` (GitHub, and any OpenID Connect issuer).
 
 use super::env::{err, shown, Env};
 use super::url::{parse_http_url, url_err};
-use super::ConfigError;
+use super::{ConfigError, Secret};
+use authara_core::identity::is_provider_name;
 
 /// The names of this section's variables.
 pub mod var {
@@ -23,6 +25,8 @@ pub const DEFAULT_GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/
 pub struct OAuthConfig {
     /// Google sign-in, when enabled.
     pub google: Option<GoogleConfig>,
+    /// The code-flow providers (GitHub and OpenID Connect issuers), in the order listed.
+    pub code_flow: Vec<CodeFlowConfig>,
 }
 
 /// Google sign-in settings.
@@ -33,61 +37,266 @@ pub struct GoogleConfig {
     /// Where Google's signing keys are fetched.
     pub jwks_url: String,
 }
+
+/// A provider signed in to with the authorization code flow.
+#[derive(Debug, Clone)]
+pub struct CodeFlowConfig {
+    /// Its name in `AUTHARA_OAUTH_PROVIDERS`, in its routes and in stored identities.
+    pub name: String,
+    /// The button's "Continue with …".
+    pub display_name: String,
+    pub client_id: String,
+    /// Absent for a public client (PKCE only); GitHub requires one.
+    pub client_secret: Option<Secret>,
+    pub scopes: Vec<String>,
+    pub kind: CodeFlowKind,
+}
+
+/// What a code-flow provider is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeFlowKind {
+    /// An OpenID Connect issuer, found by discovery.
+    Oidc { issuer: String },
+    /// GitHub (or a GitHub Enterprise Server) at these bases.
+    GitHub { web_url: String, api_url: String },
+}
+
+/// The built-in GitHub preset's name.
+pub const GITHUB: &str = "github";
+/// The scopes asked of an OpenID Connect provider by default.
+pub const DEFAULT_OIDC_SCOPES: &str = "openid email profile";
+/// The scopes asked of GitHub by default: the profile and the email addresses.
+pub const DEFAULT_GITHUB_SCOPES: &str = "read:user user:email";
+const MAX_SCOPES: usize = 20;
+const MAX_DISPLAY_NAME: usize = 64;
+
+/// The variable `AUTHARA_OAUTH_<NAME>_<suffix>` of provider `name` (`-` becomes `_`).
+pub fn provider_variable(name: &str, suffix: &str) -> String {
+    format!(
+        "AUTHARA_OAUTH_{}_{suffix}",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// The settings a code-flow provider has, after `AUTHARA_OAUTH_<NAME>_`.
+pub const PROVIDER_SUFFIXES: [&str; 7] = [
+    "ISSUER",
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "SCOPES",
+    "DISPLAY_NAME",
+    "URL",
+    "API_URL",
+];
+
+/// Whether `var` is a provider's variable (`AUTHARA_OAUTH_<NAME>_<suffix>`).
+pub fn is_provider_variable(var: &str) -> bool {
+    var.strip_prefix("AUTHARA_OAUTH_").is_some_and(|rest| {
+        PROVIDER_SUFFIXES
+            .iter()
+            .any(|s| rest.len() > s.len() + 1 && rest.ends_with(&format!("_{s}")))
+    })
+}
+
 /// The section: which providers are enabled, and their settings.
 pub(super) fn read(e: &Env<'_>) -> Result<OAuthConfig, ConfigError> {
     let mut google = false;
+    let mut code_flow = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     if let Some(v) = e.get(OAUTH_PROVIDERS) {
         for p in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            if p.eq_ignore_ascii_case("google") {
-                google = true;
-            } else {
+            let name = p.to_ascii_lowercase();
+            if !is_provider_name(&name) {
                 return Err(err(
                     OAUTH_PROVIDERS,
-                    format!("names unknown provider {} (known: google)", shown(p)),
+                    format!(
+                        "names {} (a provider is 1 to 50 of a-z 0-9 _ -, starting with a letter, and not password)",
+                        shown(p)
+                    ),
                 ));
+            }
+            // `a-b` and `a_b` would share their variables.
+            let key = name.replace('-', "_");
+            if seen.contains(&key) {
+                return Err(err(
+                    OAUTH_PROVIDERS,
+                    format!("names provider {} twice", shown(p)),
+                ));
+            }
+            seen.push(key);
+            if name == "google" {
+                google = true;
+            } else {
+                code_flow.push(code_flow_provider(e, name)?);
             }
         }
     }
-    if !google {
-        return Ok(OAuthConfig::default());
-    }
+    Ok(OAuthConfig {
+        google: if google {
+            Some(google_config(e)?)
+        } else {
+            None
+        },
+        code_flow,
+    })
+}
+
+fn google_config(e: &Env<'_>) -> Result<GoogleConfig, ConfigError> {
     let client_id = e.get(GOOGLE_CLIENT_ID).ok_or_else(|| {
         err(
             GOOGLE_CLIENT_ID,
             "is required when AUTHARA_OAUTH_PROVIDERS includes google",
         )
     })?;
+    check_client_id(GOOGLE_CLIENT_ID.into(), &client_id)?;
+    let jwks_url = match e.get(GOOGLE_JWKS_URL) {
+        None => DEFAULT_GOOGLE_JWKS_URL.to_owned(),
+        Some(v) => endpoint(GOOGLE_JWKS_URL.to_owned(), v)?,
+    };
+    Ok(GoogleConfig {
+        client_id,
+        jwks_url,
+    })
+}
+
+fn check_client_id(var: String, client_id: &str) -> Result<(), ConfigError> {
     if client_id.len() > 512
         || client_id
             .chars()
             .any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(err(
-            GOOGLE_CLIENT_ID,
+            var,
             format!(
                 "must be a client ID of at most 512 characters without spaces, got {}",
-                shown(&client_id)
+                shown(client_id)
             ),
         ));
     }
-    let jwks_url = match e.get(GOOGLE_JWKS_URL) {
-        None => DEFAULT_GOOGLE_JWKS_URL.to_owned(),
-        Some(v) => {
-            let fail = |why: &str| url_err(GOOGLE_JWKS_URL, why, &v);
-            let url = parse_http_url(&v).map_err(fail)?;
-            if !url.https && !url.loopback {
-                return Err(fail(
-                    "must use https:// (http:// is allowed only for localhost)",
-                ));
-            }
-            v
+    Ok(())
+}
+
+/// An `https://` URL (or `http://` to localhost), without a query or fragment.
+fn endpoint(var: String, v: String) -> Result<String, ConfigError> {
+    let url = match parse_http_url(&v) {
+        Ok(url) => url,
+        Err(why) => return Err(url_err(var, why, &v)),
+    };
+    if !url.https && !url.loopback {
+        return Err(url_err(
+            var,
+            "must use https:// (http:// is allowed only for localhost)",
+            &v,
+        ));
+    }
+    if url.rest.contains(['?', '#']) {
+        return Err(url_err(var, "must not contain a query or fragment", &v));
+    }
+    Ok(v)
+}
+
+fn code_flow_provider(e: &Env<'_>, name: String) -> Result<CodeFlowConfig, ConfigError> {
+    let var = |suffix: &str| provider_variable(&name, suffix);
+    let github = name == GITHUB;
+    let client_id = e.get(&var("CLIENT_ID")).ok_or_else(|| {
+        err(
+            var("CLIENT_ID"),
+            format!("is required when AUTHARA_OAUTH_PROVIDERS includes {name}"),
+        )
+    })?;
+    check_client_id(var("CLIENT_ID"), &client_id)?;
+    let client_secret = e.raw(&var("CLIENT_SECRET")).map(Secret::new);
+    if github && client_secret.is_none() {
+        return Err(err(
+            var("CLIENT_SECRET"),
+            "is required for GitHub (its OAuth apps have no public clients)",
+        ));
+    }
+    let kind = if github {
+        CodeFlowKind::GitHub {
+            web_url: match e.get(&var("URL")) {
+                None => authara_oidc::github::GITHUB_WEB.to_owned(),
+                Some(v) => endpoint(var("URL"), v)?,
+            },
+            api_url: match e.get(&var("API_URL")) {
+                None => authara_oidc::github::GITHUB_API.to_owned(),
+                Some(v) => endpoint(var("API_URL"), v)?,
+            },
+        }
+    } else {
+        let issuer = e.get(&var("ISSUER")).ok_or_else(|| {
+            err(
+                var("ISSUER"),
+                format!(
+                    "is required when AUTHARA_OAUTH_PROVIDERS includes {name} (the OpenID Connect issuer URL)"
+                ),
+            )
+        })?;
+        CodeFlowKind::Oidc {
+            issuer: endpoint(var("ISSUER"), issuer)?,
         }
     };
-    Ok(OAuthConfig {
-        google: Some(GoogleConfig {
-            client_id,
-            jwks_url,
-        }),
+    let default_scopes = if github {
+        DEFAULT_GITHUB_SCOPES
+    } else {
+        DEFAULT_OIDC_SCOPES
+    };
+    let scopes_value = e.get(&var("SCOPES"));
+    let scopes: Vec<String> = scopes_value
+        .as_deref()
+        .unwrap_or(default_scopes)
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    // RFC 6749 §3.3's scope-token: printable ASCII but space, `"` and `\`.
+    let token_ok = |s: &String| {
+        s.len() <= 128
+            && s.bytes()
+                .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+    };
+    if scopes.is_empty() || scopes.len() > MAX_SCOPES || !scopes.iter().all(token_ok) {
+        return Err(err(
+            var("SCOPES"),
+            format!(
+                "must be 1 to {MAX_SCOPES} scopes separated by spaces or commas, got {}",
+                shown(scopes_value.as_deref().unwrap_or_default())
+            ),
+        ));
+    }
+    if !github && !scopes.iter().any(|s| s == "openid") {
+        return Err(err(
+            var("SCOPES"),
+            "must include openid (the provider's ID token is how Authara learns who signed in)",
+        ));
+    }
+    let display_name = match e.get(&var("DISPLAY_NAME")) {
+        None if github => "GitHub".to_owned(),
+        None => {
+            let mut chars = name.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        }
+        Some(v) if v.chars().count() <= MAX_DISPLAY_NAME && !v.chars().any(char::is_control) => v,
+        Some(v) => {
+            return Err(err(
+                var("DISPLAY_NAME"),
+                format!(
+                    "must be at most {MAX_DISPLAY_NAME} characters, got {}",
+                    shown(&v)
+                ),
+            ))
+        }
+    };
+    Ok(CodeFlowConfig {
+        name,
+        display_name,
+        client_id,
+        client_secret,
+        scopes,
+        kind,
     })
 }
 
@@ -101,8 +310,8 @@ mod tests {
     fn every_invalid_oauth_setting_has_its_own_one_line_message() {
         let cases: Vec<(Vec<(&str, &str)>, String)> = vec![
             (
-                vec![("AUTHARA_OAUTH_PROVIDERS", "google,github")],
-                r#"AUTHARA_OAUTH_PROVIDERS names unknown provider "github" (known: google)"#.into(),
+                vec![("AUTHARA_OAUTH_PROVIDERS", "google,Google")],
+                r#"AUTHARA_OAUTH_PROVIDERS names provider "Google" twice"#.into(),
             ),
             (
                 vec![("AUTHARA_OAUTH_PROVIDERS", "google")],

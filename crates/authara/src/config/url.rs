@@ -43,7 +43,11 @@ pub(super) const URL_HAS_CREDENTIALS: &str = "must not contain a user name or pa
 
 /// The error for a URL-valued variable. The value is not echoed when it may hold credentials
 /// (any `@`: a password containing `/` would end the authority early and go unnoticed).
-pub(super) fn url_err(var: &'static str, why: &str, value: &str) -> ConfigError {
+pub(super) fn url_err(
+    var: impl Into<std::borrow::Cow<'static, str>>,
+    why: &str,
+    value: &str,
+) -> ConfigError {
     if why == URL_HAS_CREDENTIALS || value.contains('@') {
         err(var, why)
     } else {
