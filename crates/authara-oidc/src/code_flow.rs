@@ -361,6 +361,11 @@ impl OidcProvider {
         }
     }
 
+    /// Discovers the provider, unless its configuration is held already.
+    pub async fn prepare(&self) -> Result<(), FlowError> {
+        self.discovered().await.map(|_| ())
+    }
+
     /// The URL to send the browser to for one flow.
     pub async fn authorization_url(&self, a: Authorize<'_>) -> Result<Url, FlowError> {
         let d = self.discovered().await?;

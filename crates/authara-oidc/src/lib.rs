@@ -46,6 +46,15 @@ pub enum CodeFlow {
 }
 
 impl CodeFlow {
+    /// Makes sure the provider's configuration is at hand (discovery, for OpenID Connect), so
+    /// that a flow is started only with a provider that answers.
+    pub async fn prepare(&self) -> Result<(), FlowError> {
+        match self {
+            Self::Oidc(p) => p.prepare().await,
+            Self::GitHub(_) => Ok(()),
+        }
+    }
+
     /// The URL to send the browser to for one flow.
     pub async fn authorization_url(&self, a: Authorize<'_>) -> Result<Url, FlowError> {
         match self {

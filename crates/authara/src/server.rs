@@ -438,6 +438,7 @@ impl Server {
             public_origin: crate::http::origin::of_url(&config.public_url).unwrap_or_default(),
             request_ids,
             google: google_sign_in(config, deps.clock.clone())?,
+            providers: code_flow_providers(config, deps.clock.clone())?,
         });
         let listener = TcpListener::bind(config.http_addr)
             .await
@@ -616,6 +617,55 @@ async fn connect_cache(
         ChangeFeed::Unsupported => cache.set_enabled(sole_writer),
     }
     Ok(())
+}
+
+/// The code-flow providers from the configuration. Nothing is fetched here: an OpenID Connect
+/// provider is discovered on its first sign-in, so one that is down does not stop a start.
+fn code_flow_providers(
+    config: &Config,
+    clock: Arc<dyn authara_core::clock::Clock>,
+) -> Result<Vec<Arc<crate::state::CodeFlowSignIn>>, StartError> {
+    use crate::config::CodeFlowKind;
+    use authara_oidc::{ClientSettings, CodeFlow, GitHubProvider, OidcProvider, Url};
+    let parse = |s: &str| Url::parse(s).map_err(|e| StartError::Oidc(e.to_string()));
+    let mut out = Vec::new();
+    for p in &config.oauth.code_flow {
+        let client =
+            authara_oidc::client(std::time::Duration::from_secs(5)).map_err(StartError::Oidc)?;
+        let settings = ClientSettings {
+            client_id: p.client_id.clone(),
+            client_secret: p
+                .client_secret
+                .as_ref()
+                .map(|s| crate::config::Secret::<String>::expose(s).to_owned()),
+            scopes: p.scopes.clone(),
+            redirect_uri: parse(&format!(
+                "{}{}",
+                config.public_url,
+                crate::http::pages::code_flow::callback_path(&p.name)
+            ))?,
+        };
+        let flow = match &p.kind {
+            CodeFlowKind::Oidc { issuer } => CodeFlow::Oidc(OidcProvider::new(
+                issuer.clone(),
+                settings,
+                client,
+                clock.clone(),
+            )),
+            CodeFlowKind::GitHub { web_url, api_url } => CodeFlow::GitHub(GitHubProvider::new(
+                settings,
+                &parse(web_url)?,
+                &parse(api_url)?,
+                client,
+            )),
+        };
+        out.push(Arc::new(crate::state::CodeFlowSignIn {
+            name: p.name.clone(),
+            display_name: p.display_name.clone(),
+            flow,
+        }));
+    }
+    Ok(out)
 }
 
 /// Google's two spellings of its issuer (SPEC §9).

@@ -39,6 +39,18 @@ pub struct Inner {
     pub request_ids: crate::http::layers::RequestIds,
     /// Google sign-in, when `AUTHARA_OAUTH_PROVIDERS` includes `google`.
     pub google: Option<Arc<GoogleSignIn>>,
+    /// The code-flow providers (GitHub, OpenID Connect issuers), in `AUTHARA_OAUTH_PROVIDERS`
+    /// order.
+    pub providers: Vec<Arc<CodeFlowSignIn>>,
+}
+
+/// A provider signed in to with the authorization code flow.
+pub struct CodeFlowSignIn {
+    /// Its name: in its routes and in the identities it creates.
+    pub name: String,
+    /// "Continue with …".
+    pub display_name: String,
+    pub flow: authara_oidc::CodeFlow,
 }
 
 /// Google sign-in: the client id (sent to the browser) and the ID-token verifier.
@@ -51,6 +63,11 @@ impl AppState {
     /// Wraps the parts.
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
+    }
+
+    /// The code-flow provider called `name`, if enabled.
+    pub fn provider(&self, name: &str) -> Option<&Arc<CodeFlowSignIn>> {
+        self.providers.iter().find(|p| p.name == name)
     }
 }
 

@@ -588,7 +588,7 @@ mod tests {
         ] {
             let e = load(&pairs).unwrap_err();
             assert_eq!(e.to_string(), want);
-            assert!(ALL.contains(&e.var));
+            assert!(ALL.contains(&&*e.var));
         }
         let c = load(&[
             ("AUTHARA_CACHE_PROVIDER", "redis"),

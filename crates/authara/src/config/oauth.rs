@@ -101,7 +101,7 @@ pub fn is_provider_variable(var: &str) -> bool {
 /// The section: which providers are enabled, and their settings.
 pub(super) fn read(e: &Env<'_>) -> Result<OAuthConfig, ConfigError> {
     let mut google = false;
-    let mut code_flow = Vec::new();
+    let mut names = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     if let Some(v) = e.get(OAUTH_PROVIDERS) {
         for p in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -127,10 +127,15 @@ pub(super) fn read(e: &Env<'_>) -> Result<OAuthConfig, ConfigError> {
             if name == "google" {
                 google = true;
             } else {
-                code_flow.push(code_flow_provider(e, name)?);
+                names.push(name);
             }
         }
     }
+    // The list is checked whole before any provider's settings.
+    let code_flow = names
+        .into_iter()
+        .map(|name| code_flow_provider(e, name))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(OAuthConfig {
         google: if google {
             Some(google_config(e)?)
@@ -301,13 +306,14 @@ fn code_flow_provider(e: &Env<'_>, name: String) -> Result<CodeFlowConfig, Confi
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::super::testing::{assert_messages, load};
     use super::*;
 
     #[test]
     fn every_invalid_oauth_setting_has_its_own_one_line_message() {
+        let long_name = "x".repeat(65 + 20);
         let cases: Vec<(Vec<(&str, &str)>, String)> = vec![
             (
                 vec![("AUTHARA_OAUTH_PROVIDERS", "google,Google")],
@@ -337,8 +343,129 @@ mod tests {
                 ],
                 r#"AUTHARA_OAUTH_GOOGLE_JWKS_URL must start with http:// or https://, got "certs.json""#.into(),
             ),
+            (
+                vec![("AUTHARA_OAUTH_PROVIDERS", "acme,Password")],
+                r#"AUTHARA_OAUTH_PROVIDERS names "Password" (a provider is 1 to 50 of a-z 0-9 _ -, starting with a letter, and not password)"#.into(),
+            ),
+            (
+                vec![("AUTHARA_OAUTH_PROVIDERS", "my-idp,my_idp")],
+                r#"AUTHARA_OAUTH_PROVIDERS names provider "my_idp" twice"#.into(),
+            ),
+            (
+                vec![("AUTHARA_OAUTH_PROVIDERS", "acme")],
+                "AUTHARA_OAUTH_ACME_CLIENT_ID is required when AUTHARA_OAUTH_PROVIDERS includes acme".into(),
+            ),
+            (
+                vec![("AUTHARA_OAUTH_PROVIDERS", "acme"), ("AUTHARA_OAUTH_ACME_CLIENT_ID", "c")],
+                "AUTHARA_OAUTH_ACME_ISSUER is required when AUTHARA_OAUTH_PROVIDERS includes acme (the OpenID Connect issuer URL)".into(),
+            ),
+            (
+                vec![
+                    ("AUTHARA_OAUTH_PROVIDERS", "acme"),
+                    ("AUTHARA_OAUTH_ACME_CLIENT_ID", "c"),
+                    ("AUTHARA_OAUTH_ACME_ISSUER", "http://idp.example/realms/x"),
+                ],
+                r#"AUTHARA_OAUTH_ACME_ISSUER must use https:// (http:// is allowed only for localhost), got "http://idp.example/realms/x""#.into(),
+            ),
+            (
+                vec![
+                    ("AUTHARA_OAUTH_PROVIDERS", "acme"),
+                    ("AUTHARA_OAUTH_ACME_CLIENT_ID", "c"),
+                    ("AUTHARA_OAUTH_ACME_ISSUER", "https://idp.example/?x=1"),
+                ],
+                r#"AUTHARA_OAUTH_ACME_ISSUER must not contain a query or fragment, got "https://idp.example/?x=1""#.into(),
+            ),
+            (
+                vec![
+                    ("AUTHARA_OAUTH_PROVIDERS", "acme"),
+                    ("AUTHARA_OAUTH_ACME_CLIENT_ID", "c"),
+                    ("AUTHARA_OAUTH_ACME_ISSUER", "https://idp.example"),
+                    ("AUTHARA_OAUTH_ACME_SCOPES", "email profile"),
+                ],
+                "AUTHARA_OAUTH_ACME_SCOPES must include openid (the provider's ID token is how Authara learns who signed in)".into(),
+            ),
+            (
+                vec![
+                    ("AUTHARA_OAUTH_PROVIDERS", "acme"),
+                    ("AUTHARA_OAUTH_ACME_CLIENT_ID", "c"),
+                    ("AUTHARA_OAUTH_ACME_ISSUER", "https://idp.example"),
+                    ("AUTHARA_OAUTH_ACME_SCOPES", r#"openid "x""#),
+                ],
+                r#"AUTHARA_OAUTH_ACME_SCOPES must be 1 to 20 scopes separated by spaces or commas, got "openid \"x\"""#.into(),
+            ),
+            (
+                vec![("AUTHARA_OAUTH_PROVIDERS", "github"), ("AUTHARA_OAUTH_GITHUB_CLIENT_ID", "c")],
+                "AUTHARA_OAUTH_GITHUB_CLIENT_SECRET is required for GitHub (its OAuth apps have no public clients)".into(),
+            ),
+            (
+                vec![
+                    ("AUTHARA_OAUTH_PROVIDERS", "github"),
+                    ("AUTHARA_OAUTH_GITHUB_CLIENT_ID", "c"),
+                    ("AUTHARA_OAUTH_GITHUB_CLIENT_SECRET", "hunter2"),
+                    ("AUTHARA_OAUTH_GITHUB_DISPLAY_NAME", &long_name),
+                ],
+                format!(r#"AUTHARA_OAUTH_GITHUB_DISPLAY_NAME must be at most 64 characters, got "{}"..."#, "x".repeat(80)),
+            ),
         ];
         assert_messages(&cases);
+    }
+
+    #[test]
+    fn code_flow_providers_are_read_in_order_with_their_defaults() {
+        let c = load(&[
+            ("AUTHARA_OAUTH_PROVIDERS", "github, keycloak"),
+            ("AUTHARA_OAUTH_GITHUB_CLIENT_ID", "gh-client"),
+            ("AUTHARA_OAUTH_GITHUB_CLIENT_SECRET", "gh-secret"),
+            ("AUTHARA_OAUTH_KEYCLOAK_CLIENT_ID", "authara"),
+            ("AUTHARA_OAUTH_KEYCLOAK_ISSUER", "https://sso.example/realms/staff"),
+            ("AUTHARA_OAUTH_KEYCLOAK_DISPLAY_NAME", "Staff SSO"),
+        ])
+        .unwrap();
+        assert!(c.oauth.google.is_none());
+        let [gh, kc] = c.oauth.code_flow.as_slice() else {
+            panic!("two providers expected")
+        };
+        assert_eq!((gh.name.as_str(), gh.display_name.as_str()), ("github", "GitHub"));
+        assert_eq!(gh.scopes, ["read:user", "user:email"]);
+        assert_eq!(gh.client_secret.as_ref().unwrap().expose(), "gh-secret");
+        assert_eq!(
+            gh.kind,
+            CodeFlowKind::GitHub {
+                web_url: "https://github.com".into(),
+                api_url: "https://api.github.com".into()
+            }
+        );
+        assert_eq!((kc.name.as_str(), kc.display_name.as_str()), ("keycloak", "Staff SSO"));
+        assert_eq!(kc.scopes, ["openid", "email", "profile"]);
+        assert!(kc.client_secret.is_none());
+        assert_eq!(
+            kc.kind,
+            CodeFlowKind::Oidc {
+                issuer: "https://sso.example/realms/staff".into()
+            }
+        );
+        // The secret never shows in the configuration's Debug.
+        assert!(!format!("{c:?}").contains("gh-secret"));
+
+        let c = load(&[
+            ("AUTHARA_OAUTH_PROVIDERS", "acme"),
+            ("AUTHARA_OAUTH_ACME_CLIENT_ID", "c"),
+            ("AUTHARA_OAUTH_ACME_ISSUER", "http://127.0.0.1:9000"),
+            ("AUTHARA_OAUTH_ACME_SCOPES", "openid,email groups"),
+        ])
+        .unwrap();
+        assert_eq!(c.oauth.code_flow[0].display_name, "Acme");
+        assert_eq!(c.oauth.code_flow[0].scopes, ["openid", "email", "groups"]);
+    }
+
+    #[test]
+    fn provider_variables_are_recognised() {
+        assert_eq!(provider_variable("my-idp", "ISSUER"), "AUTHARA_OAUTH_MY_IDP_ISSUER");
+        assert!(is_provider_variable("AUTHARA_OAUTH_ACME_CLIENT_SECRET"));
+        assert!(is_provider_variable("AUTHARA_OAUTH_GITHUB_API_URL"));
+        assert!(!is_provider_variable("AUTHARA_OAUTH_PROVIDERS"));
+        assert!(!is_provider_variable("AUTHARA_OAUTH__ISSUER"));
+        assert!(!is_provider_variable("AUTHARA_JWT_ISSUER"));
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub const CSRF: &str = "authara_csrf";
 pub const OAUTH_NONCE: &str = "authara_oauth_nonce";
 /// Lifetime of the nonce cookie: a sign-in started longer ago starts again.
 pub const OAUTH_NONCE_MAX_AGE: Duration = Duration::minutes(10);
+/// The browser binding of a code-flow sign-in (GitHub, OpenID Connect), between its start and
+/// its callback.
+pub const OAUTH_FLOW: &str = "authara_oauth_flow";
 /// Lifetime of the CSRF cookie.
 pub const CSRF_MAX_AGE: Duration = Duration::days(30);
 
@@ -78,6 +81,17 @@ impl CookieWriter {
     /// Clears the nonce cookie (used once).
     pub fn clear_oauth_nonce(self, headers: &mut HeaderMap) {
         self.append(headers, self.header(OAUTH_NONCE, "", 0, true));
+    }
+
+    /// Sets the browser binding of a code-flow sign-in, for as long as the flow lives.
+    pub fn set_oauth_flow(self, headers: &mut HeaderMap, binding: &str) {
+        let max_age = authara_core::auth::flow::SIGN_IN_FLOW_TTL.whole_seconds();
+        self.append(headers, self.header(OAUTH_FLOW, binding, max_age, true));
+    }
+
+    /// Clears the binding (the flow is over).
+    pub fn clear_oauth_flow(self, headers: &mut HeaderMap) {
+        self.append(headers, self.header(OAUTH_FLOW, "", 0, true));
     }
 
     /// Clears both session cookies.

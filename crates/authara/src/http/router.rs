@@ -132,13 +132,14 @@ impl Default for Routes {
 fn routes() -> Routes {
     use api::v1;
     use pages::{
-        account, admin, challenge, email_change, invitations, login, oauth, organizations,
+        account, admin, challenge, code_flow, email_change, invitations, login, oauth, organizations,
         password, password_reset, session, signup,
     };
     Routes::new()
         .merge(login::routes())
         .merge(signup::routes())
         .merge(oauth::routes())
+        .merge(code_flow::routes())
         .merge(account::routes())
         .merge(password::routes())
         .merge(password_reset::routes())
@@ -220,6 +221,8 @@ mod tests {
             ("GET", "/auth/signup"),
             ("POST", "/auth/signup"),
             ("POST", "/auth/oauth/google/callback"),
+            ("GET", "/auth/oauth/{provider}/start"),
+            ("GET", "/auth/oauth/{provider}/callback"),
             ("GET", "/auth/account"),
             ("GET", "/auth/successful-deletion"),
             ("POST", "/auth/user/username"),

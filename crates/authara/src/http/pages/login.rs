@@ -59,6 +59,7 @@ fn login_page(
         signup_href: with_return_to("/auth/signup", rt),
         reset_href: with_return_to(super::password_reset::PASSWORD_RESET, rt),
         google: super::google_button(state, rt, "signin_with", &mut out),
+        providers: super::code_flow::buttons(state, rt),
     };
     render(&page, status, out)
 }

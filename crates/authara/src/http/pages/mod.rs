@@ -5,6 +5,7 @@
 pub mod account;
 pub mod admin;
 pub mod challenge;
+pub mod code_flow;
 pub mod email_change;
 pub mod invitations;
 pub mod login;
@@ -38,6 +39,8 @@ pub struct LoginPage<'a> {
     pub reset_href: String,
     /// The Google button, when Google sign-in is on.
     pub google: Option<GoogleButton>,
+    /// "Continue with …" links of the code-flow providers.
+    pub providers: Vec<code_flow::ProviderButton>,
 }
 
 /// What the Google Identity Services button needs (redirect mode: no JavaScript of ours).
@@ -81,6 +84,8 @@ pub struct SignupPage<'a> {
     pub login_href: String,
     /// The Google button, when Google sign-in is on.
     pub google: Option<GoogleButton>,
+    /// "Continue with …" links of the code-flow providers.
+    pub providers: Vec<code_flow::ProviderButton>,
 }
 
 /// One row of the session list on the account page.

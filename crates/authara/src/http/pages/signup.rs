@@ -47,6 +47,7 @@ fn signup_page(
         error,
         login_href: login_href(rt),
         google: super::google_button(state, rt, "signup_with", &mut out),
+        providers: super::code_flow::buttons(state, rt),
     };
     render(&page, status, out)
 }
