@@ -417,7 +417,10 @@ mod tests {
             ("AUTHARA_OAUTH_GITHUB_CLIENT_ID", "gh-client"),
             ("AUTHARA_OAUTH_GITHUB_CLIENT_SECRET", "gh-secret"),
             ("AUTHARA_OAUTH_KEYCLOAK_CLIENT_ID", "authara"),
-            ("AUTHARA_OAUTH_KEYCLOAK_ISSUER", "https://sso.example/realms/staff"),
+            (
+                "AUTHARA_OAUTH_KEYCLOAK_ISSUER",
+                "https://sso.example/realms/staff",
+            ),
             ("AUTHARA_OAUTH_KEYCLOAK_DISPLAY_NAME", "Staff SSO"),
         ])
         .unwrap();
@@ -425,7 +428,10 @@ mod tests {
         let [gh, kc] = c.oauth.code_flow.as_slice() else {
             panic!("two providers expected")
         };
-        assert_eq!((gh.name.as_str(), gh.display_name.as_str()), ("github", "GitHub"));
+        assert_eq!(
+            (gh.name.as_str(), gh.display_name.as_str()),
+            ("github", "GitHub")
+        );
         assert_eq!(gh.scopes, ["read:user", "user:email"]);
         assert_eq!(gh.client_secret.as_ref().unwrap().expose(), "gh-secret");
         assert_eq!(
@@ -435,7 +441,10 @@ mod tests {
                 api_url: "https://api.github.com".into()
             }
         );
-        assert_eq!((kc.name.as_str(), kc.display_name.as_str()), ("keycloak", "Staff SSO"));
+        assert_eq!(
+            (kc.name.as_str(), kc.display_name.as_str()),
+            ("keycloak", "Staff SSO")
+        );
         assert_eq!(kc.scopes, ["openid", "email", "profile"]);
         assert!(kc.client_secret.is_none());
         assert_eq!(
@@ -460,7 +469,10 @@ mod tests {
 
     #[test]
     fn provider_variables_are_recognised() {
-        assert_eq!(provider_variable("my-idp", "ISSUER"), "AUTHARA_OAUTH_MY_IDP_ISSUER");
+        assert_eq!(
+            provider_variable("my-idp", "ISSUER"),
+            "AUTHARA_OAUTH_MY_IDP_ISSUER"
+        );
         assert!(is_provider_variable("AUTHARA_OAUTH_ACME_CLIENT_SECRET"));
         assert!(is_provider_variable("AUTHARA_OAUTH_GITHUB_API_URL"));
         assert!(!is_provider_variable("AUTHARA_OAUTH_PROVIDERS"));

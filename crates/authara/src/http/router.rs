@@ -132,8 +132,8 @@ impl Default for Routes {
 fn routes() -> Routes {
     use api::v1;
     use pages::{
-        account, admin, challenge, code_flow, email_change, invitations, login, oauth, organizations,
-        password, password_reset, session, signup,
+        account, admin, challenge, code_flow, email_change, invitations, login, oauth,
+        organizations, password, password_reset, session, signup,
     };
     Routes::new()
         .merge(login::routes())

@@ -6,8 +6,8 @@ use authara::config::DatabaseConfig;
 use sqlx::{Connection as _, Row as _};
 
 /// Every row of users, sessions, refresh tokens, challenges, email jobs, organizations,
-/// memberships and invitations (the columns a request could change), as text, in a stable order.
-const QUERIES: [&str; 8] = [
+/// memberships, invitations and external identities (the columns a request could change), as text, in a stable order.
+const QUERIES: [&str; 9] = [
     "SELECT 'user', CAST(id AS TEXT), email, username, password_hash, CAST(is_admin AS TEXT), \
      CAST(disabled AS TEXT), CAST(updated_at AS TEXT) FROM users ORDER BY id",
     "SELECT 'session', CAST(id AS TEXT), CAST(user_id AS TEXT), user_agent, client_ip, \
@@ -28,6 +28,8 @@ const QUERIES: [&str; 8] = [
     "SELECT 'invitation', CAST(id AS TEXT), email, role, CAST(updated_at AS TEXT), \
      CAST(accepted_at AS TEXT), CAST(revoked_at AS TEXT), token_hash \
      FROM organization_invitations ORDER BY id",
+    "SELECT 'identity', CAST(id AS TEXT), CAST(user_id AS TEXT), provider, provider_user_id, \
+     email, CAST(last_used_at AS TEXT), '' FROM auth_providers ORDER BY id",
 ];
 
 /// One line per row of every table a request can change.

@@ -11,6 +11,7 @@
 
 mod dbstate;
 mod helpers;
+mod idp;
 mod raw;
 mod receiver;
 /// The test SMTP server of `authara-smtp`'s tests, shared rather than copied.
@@ -23,6 +24,7 @@ mod api;
 mod audit;
 mod browser;
 mod cli;
+mod code_flow;
 mod csrf;
 mod email;
 mod faults;

@@ -40,7 +40,9 @@ const MAX_CODE: usize = 2048;
 
 /// The routes.
 pub fn routes() -> Routes {
-    Routes::new().get(START, get_start).get(CALLBACK, get_callback)
+    Routes::new()
+        .get(START, get_start)
+        .get(CALLBACK, get_callback)
 }
 
 /// `provider`'s start link (what a button points at).
