@@ -1,6 +1,7 @@
 //! The browser end-to-end test (STYLE, the test pyramid, item 4): Debian's `chromium` driven
 //! through `chromium-driver` over WebDriver, once with JavaScript off and once with it on:
-//! signup → account → logout → login with `return_to`.
+//! signup → account → logout → login with `return_to`; with JavaScript off, a password reset and
+//! a sign-in through an OpenID Connect provider (the test provider of `idp.rs`).
 //!
 //! Each case gets a fresh server (SQLite), its own chromedriver on a free port, a fresh browser
 //! profile and a new user. Where the driver or the browser is missing, the test prints a notice
@@ -79,6 +80,41 @@ async fn a_browser_without_javascript_resets_a_forgotten_password_with_the_email
     click_button(&browser, "Sign in").await;
     wait_for_location(&browser, "/", None).await;
     browser.goto(&app.url(ACCOUNT)).await.unwrap();
+    wait_for_location(&browser, ACCOUNT, None).await;
+    assert_eq!(text_of(&browser, "account-email").await, user);
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_without_javascript_signs_in_through_an_openid_connect_provider() {
+    let found = installed();
+    if !crate::helpers::require_service(SKIPPED, found.is_some()) {
+        return;
+    }
+    let Some((driver_bin, chromium_bin)) = found else {
+        return;
+    };
+    let idp = crate::idp::TestIdp::start().await;
+    let user = email("browser-sso");
+    idp.next_user("browser-sub", &user, true);
+    let app = crate::code_flow::spawn(Backend::Sqlite, &idp, &[]).await;
+    let driver = Driver::start(&driver_bin).await;
+    let browser = driver.session(&chromium_bin, JavaScript::Off).await;
+    assert_javascript_is(&browser, JavaScript::Off).await;
+
+    // The login page's link: start, the provider (which approves at once), the callback, and
+    // back to return_to, signed in, all by redirects.
+    browser
+        .goto(&app.url("/auth/login?return_to=/auth/account"))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::LinkText("Continue with Acme SSO"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_location(&browser, ACCOUNT, None).await;
     assert_eq!(text_of(&browser, "account-email").await, user);
     browser.close().await.unwrap();

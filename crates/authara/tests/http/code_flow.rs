@@ -23,7 +23,7 @@ on_both!(
 );
 
 /// The server with `acme` (OpenID Connect at `idp`) and `github` (the preset at `idp`).
-async fn spawn(b: Backend, idp: &TestIdp, extra: &[(&str, &str)]) -> TestApp {
+pub async fn spawn(b: Backend, idp: &TestIdp, extra: &[(&str, &str)]) -> TestApp {
     let issuer = idp.issuer();
     let mut vars = vec![
         ("AUTHARA_OAUTH_PROVIDERS", "acme,github"),
@@ -38,7 +38,9 @@ async fn spawn(b: Backend, idp: &TestIdp, extra: &[(&str, &str)]) -> TestApp {
     let api = format!("{issuer}/api");
     vars.push(("AUTHARA_OAUTH_GITHUB_API_URL", api.as_str()));
     vars.extend_from_slice(extra);
-    TestApp::spawn_with(b, &vars).await
+    let app = TestApp::spawn_with(b, &vars).await;
+    idp.clock(app.clock.clone());
+    app
 }
 
 fn location(res: &Response) -> String {
@@ -268,7 +270,7 @@ async fn bad_id_tokens_are_refused_and_create_nothing(b: Backend) {
     let idp = TestIdp::start().await;
     let app = spawn(b, &idp, &[]).await;
     let before = snapshot(&app).await;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = authara_core::clock::Clock::now(&*app.clock).unix_timestamp();
     for (what, claims) in [
         ("wrong audience", json!({"aud": "someone-else"})),
         ("wrong issuer", json!({"iss": "https://evil.example"})),

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use authara_core::clock::{Clock, SystemClock};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -123,7 +124,8 @@ struct Inner {
     signing: Mutex<Key>,
     spoiled: Mutex<Value>,
     token_down: Mutex<bool>,
-    discovery_hits: AtomicUsize,
+    /// The clock the tokens' times come from: the server's, once [`TestIdp::clock`] is told.
+    clock: Mutex<Arc<dyn Clock>>,
     token_requests: AtomicUsize,
     jwks_hits: AtomicUsize,
 }
@@ -141,7 +143,6 @@ fn random_code() -> String {
 }
 
 async fn discovery(State(i): State<Arc<Inner>>) -> Json<Value> {
-    i.discovery_hits.fetch_add(1, Ordering::SeqCst);
     let issuer = i.issuer.lock().unwrap().clone();
     Json(json!({
         "issuer": issuer,
@@ -245,7 +246,7 @@ async fn token(
         )
             .into_response();
     };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = i.clock.lock().unwrap().now().unix_timestamp();
     let mut claims = json!({
         "iss": *i.issuer.lock().unwrap(),
         "aud": CLIENT_ID,
@@ -345,7 +346,7 @@ impl TestIdp {
             signing: Mutex::new(Key::RsaA),
             spoiled: Mutex::new(json!({})),
             token_down: Mutex::new(false),
-            discovery_hits: AtomicUsize::new(0),
+            clock: Mutex::new(Arc::new(SystemClock)),
             token_requests: AtomicUsize::new(0),
             jwks_hits: AtomicUsize::new(0),
         });
@@ -370,6 +371,11 @@ impl TestIdp {
 
     pub fn issuer(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Takes the times of its tokens from `clock` (the server's, so that tests can move it).
+    pub fn clock(&self, clock: Arc<dyn Clock>) {
+        *self.inner.clock.lock().unwrap() = clock;
     }
 
     pub fn next_user(&self, subject: &str, email: &str, email_verified: bool) {

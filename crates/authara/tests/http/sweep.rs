@@ -161,9 +161,12 @@ fn cases() -> Vec<Case> {
 
 async fn every_route_survives_malformed_requests_unchanged(b: Backend) {
     // `multi` mode with the management routes on and the internal API enabled: every
-    // organization handler is reachable.
-    let app = TestApp::spawn_with(
+    // organization handler is reachable; and a code-flow provider (the test one), for the
+    // sign-in routes.
+    let idp = crate::idp::TestIdp::start().await;
+    let app = crate::code_flow::spawn(
         b,
+        &idp,
         &[
             ("AUTHARA_ORG_MODE", "multi"),
             ("AUTHARA_PUBLIC_ORGANIZATION_MANAGEMENT_ENABLED", "true"),
@@ -208,7 +211,8 @@ async fn every_route_survives_malformed_requests_unchanged(b: Backend) {
             .replace(
                 "/verify-challenge/{action}",
                 "/verify-challenge/password-reset",
-            );
+            )
+            .replace("/oauth/{provider}/", "/oauth/acme/");
         assert!(!path.contains('{'), "teach the sweep {}", route.path);
         for c in cases() {
             for with_csrf in [false, true] {
