@@ -17,7 +17,7 @@ pub use crate::challenge::store::{
 };
 pub use crate::events::store::{ClaimedEvent, EventRecord, EventStatus, EventStore};
 pub use crate::identity::store::{
-    IdentityRecord, IdentityStore, NewIdentity, SignInFlow, Unlinked,
+    IdentityRecord, IdentityStore, NewIdentity, PendingLink, SignInFlow, Unlinked,
 };
 pub use crate::invitation::store::{
     AcceptEffects, Accepted, InvitationRecord, InvitationStatus, InvitationStore, Invited,

@@ -240,6 +240,7 @@ macro_rules! conformance_tests {
             identity_conflicts_change_nothing,
             unlink_identity_keeps_a_way_to_sign_in,
             sign_in_flows_are_taken_once,
+            pending_links_are_found_and_taken_once,
             create_invitation_round_trips_and_queues_its_email,
             create_invitation_refusals_come_in_order_and_change_nothing,
             create_invitation_revokes_an_expired_one_and_ignores_closed_ones,
@@ -267,6 +268,7 @@ macro_rules! conformance_tests {
             delete_user_checked_races_keep_the_invariants,
             identity_races_keep_the_rules,
             sign_in_flow_take_race_has_one_winner,
+            remove_password_keeps_a_way_to_sign_in,
         );
         // The outboxes' life cycle, each case once per outbox: `case: webhook test, email test;`.
         $crate::conformance_tests!(@outbox $make, borrowed;

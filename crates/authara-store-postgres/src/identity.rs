@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use authara_core::store::{
-    Effects, IdentityRecord, IdentityStore, NewIdentity, NewUser, SignInFlow, StoreError, Unlinked,
-    UserRecord,
+    Effects, IdentityRecord, IdentityStore, NewIdentity, NewUser, PendingLink, SignInFlow,
+    StoreError, Unlinked, UserRecord,
 };
 use sqlx::postgres::PgConnection;
 use sqlx::FromRow;
@@ -192,6 +192,88 @@ impl IdentityStore for PgStore {
         Ok(Unlinked::Removed(identity))
     }
 
+    async fn create_pending_link(&self, link: PendingLink) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pending_provider_links WHERE expires_at < $1")
+            .bind(link.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        let done = sqlx::query(
+            "INSERT INTO pending_provider_links (link_hash, user_id, provider, provider_user_id, provider_email, browser_hash, return_to, created_at, expires_at) \
+             SELECT $1, id, $3, $4, $5, $6, $7, $8, $9 FROM users WHERE id = $2",
+        )
+        .bind(&link.link_hash)
+        .bind(link.user_id)
+        .bind(&link.provider)
+        .bind(&link.provider_user_id)
+        .bind(&link.provider_email)
+        .bind(&link.browser_hash)
+        .bind(&link.return_to)
+        .bind(link.created_at)
+        .bind(link.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map)?;
+        found(done.rows_affected())
+    }
+
+    async fn find_pending_link(&self, link_hash: &str) -> Result<Option<PendingLink>, StoreError> {
+        let row = sqlx::query_as::<_, LinkRow>(
+            "SELECT link_hash, user_id, provider, provider_user_id, provider_email, browser_hash, return_to, created_at, expires_at FROM pending_provider_links WHERE link_hash = $1",
+        )
+        .bind(link_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(LinkRow::into_link))
+    }
+
+    async fn take_pending_link(&self, link_hash: &str) -> Result<Option<PendingLink>, StoreError> {
+        let row = sqlx::query_as::<_, LinkRow>(
+            "DELETE FROM pending_provider_links WHERE link_hash = $1 RETURNING link_hash, user_id, provider, provider_user_id, provider_email, browser_hash, return_to, created_at, expires_at",
+        )
+        .bind(link_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(row.map(LinkRow::into_link))
+    }
+
+    async fn remove_password(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        lock_user(&mut tx, user_id).await?;
+        let (has_password, identities): (bool, i64) = sqlx::query_as(
+            "SELECT u.password_hash IS NOT NULL, \
+                 (SELECT count(*) FROM auth_providers a WHERE a.user_id = u.id) \
+             FROM users u WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map)?
+        .ok_or(StoreError::NotFound)?;
+        if !has_password {
+            return Err(StoreError::NotFound);
+        }
+        if identities == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE users SET password_hash = NULL, updated_at = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        insert_effects(&mut tx, &effects).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(true)
+    }
+
     async fn touch_identity(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE auth_providers SET last_used_at = $2 WHERE id = $1")
             .bind(id)
@@ -264,4 +346,33 @@ struct FlowRow {
     link_user_id: Option<Uuid>,
     created_at: OffsetDateTime,
     expires_at: OffsetDateTime,
+}
+
+#[derive(FromRow)]
+struct LinkRow {
+    link_hash: String,
+    user_id: Uuid,
+    provider: String,
+    provider_user_id: String,
+    provider_email: String,
+    browser_hash: String,
+    return_to: Option<String>,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+}
+
+impl LinkRow {
+    fn into_link(self) -> PendingLink {
+        PendingLink {
+            link_hash: self.link_hash,
+            user_id: self.user_id,
+            provider: self.provider,
+            provider_user_id: self.provider_user_id,
+            provider_email: self.provider_email,
+            browser_hash: self.browser_hash,
+            return_to: self.return_to,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        }
+    }
 }

@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use authara_core::store::{
-    Effects, IdentityRecord, IdentityStore, NewIdentity, NewUser, SignInFlow, StoreError, Unlinked,
-    UserRecord,
+    Effects, IdentityRecord, IdentityStore, NewIdentity, NewUser, PendingLink, SignInFlow,
+    StoreError, Unlinked, UserRecord,
 };
 use sqlx::sqlite::SqliteConnection;
 use sqlx::FromRow;
@@ -189,6 +189,90 @@ impl IdentityStore for SqliteStore {
         Ok(Unlinked::Removed(identity))
     }
 
+    async fn create_pending_link(&self, link: PendingLink) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pending_provider_links WHERE expires_at < ?1")
+            .bind(micros(link.created_at)?)
+            .execute(&self.writer)
+            .await
+            .map_err(map)?;
+        let done = sqlx::query(
+            "INSERT INTO pending_provider_links (link_hash, user_id, provider, provider_user_id, provider_email, browser_hash, return_to, created_at, expires_at) \
+             SELECT ?1, id, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM users WHERE id = ?2",
+        )
+        .bind(&link.link_hash)
+        .bind(id_text(link.user_id))
+        .bind(&link.provider)
+        .bind(&link.provider_user_id)
+        .bind(&link.provider_email)
+        .bind(&link.browser_hash)
+        .bind(&link.return_to)
+        .bind(micros(link.created_at)?)
+        .bind(micros(link.expires_at)?)
+        .execute(&self.writer)
+        .await
+        .map_err(map)?;
+        found(done.rows_affected())
+    }
+
+    async fn find_pending_link(&self, link_hash: &str) -> Result<Option<PendingLink>, StoreError> {
+        sqlx::query_as::<_, LinkRow>(
+            "SELECT link_hash, user_id, provider, provider_user_id, provider_email, browser_hash, return_to, created_at, expires_at FROM pending_provider_links WHERE link_hash = ?1",
+        )
+        .bind(link_hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map)?
+        .map(LinkRow::into_link)
+        .transpose()
+    }
+
+    async fn take_pending_link(&self, link_hash: &str) -> Result<Option<PendingLink>, StoreError> {
+        sqlx::query_as::<_, LinkRow>(
+            "DELETE FROM pending_provider_links WHERE link_hash = ?1 RETURNING link_hash, user_id, provider, provider_user_id, provider_email, browser_hash, return_to, created_at, expires_at",
+        )
+        .bind(link_hash)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(map)?
+        .map(LinkRow::into_link)
+        .transpose()
+    }
+
+    async fn remove_password(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<bool, StoreError> {
+        let user = id_text(user_id);
+        let mut tx = self.begin().await?;
+        let (has_password, identities): (bool, i64) = sqlx::query_as(
+            "SELECT u.password_hash IS NOT NULL, \
+                 (SELECT count(*) FROM auth_providers a WHERE a.user_id = u.id) \
+             FROM users u WHERE u.id = ?1",
+        )
+        .bind(&user)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map)?
+        .ok_or(StoreError::NotFound)?;
+        if !has_password {
+            return Err(StoreError::NotFound);
+        }
+        if identities == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE users SET password_hash = NULL, updated_at = ?2 WHERE id = ?1")
+            .bind(&user)
+            .bind(micros(now)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        insert_effects(&mut tx, &effects).await?;
+        tx.commit().await.map_err(map)?;
+        Ok(true)
+    }
+
     async fn touch_identity(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE auth_providers SET last_used_at = ?2 WHERE id = ?1")
             .bind(id_text(id))
@@ -264,4 +348,33 @@ struct FlowRow {
     link_user_id: Option<String>,
     created_at: i64,
     expires_at: i64,
+}
+
+#[derive(FromRow)]
+struct LinkRow {
+    link_hash: String,
+    user_id: String,
+    provider: String,
+    provider_user_id: String,
+    provider_email: String,
+    browser_hash: String,
+    return_to: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl LinkRow {
+    fn into_link(self) -> Result<PendingLink, StoreError> {
+        Ok(PendingLink {
+            link_hash: self.link_hash,
+            user_id: parse_id(&self.user_id)?,
+            provider: self.provider,
+            provider_user_id: self.provider_user_id,
+            provider_email: self.provider_email,
+            browser_hash: self.browser_hash,
+            return_to: self.return_to,
+            created_at: parse_time(self.created_at)?,
+            expires_at: parse_time(self.expires_at)?,
+        })
+    }
 }

@@ -192,3 +192,104 @@ enum CreateError {
     IdentityTaken,
     Refused(ExternalSignInError),
 }
+
+/// Why [`AuthService::link_identity`] linked nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The provider's subject belongs to another account already.
+    #[error("this identity is linked to another account")]
+    TakenElsewhere,
+    /// The user has an identity of this provider already.
+    #[error("an identity of this provider is linked already")]
+    ProviderLinked,
+    /// The provider name or subject is unusable, or the user is gone.
+    #[error("the identity is not usable")]
+    Invalid,
+    #[error(transparent)]
+    Failed(#[from] ServiceError),
+}
+
+/// Why [`AuthService::unlink_sign_in_method`] removed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum UnlinkError {
+    /// It is the user's last way to sign in.
+    #[error("You need at least one sign-in method.")]
+    LastMethod,
+    /// The user has no such method.
+    #[error("no such sign-in method")]
+    NotFound,
+    #[error(transparent)]
+    Failed(#[from] ServiceError),
+}
+
+/// The name of the password among the sign-in methods (`/auth/providers/password/unlink`).
+pub const PASSWORD_METHOD: &str = "password";
+
+impl AuthService {
+    /// `user_id`'s external identities, oldest first.
+    pub async fn identities(
+        &self,
+        user_id: uuid::Uuid,
+    ) -> Result<Vec<crate::store::IdentityRecord>, ServiceError> {
+        Ok(self.store.list_identities(user_id).await?)
+    }
+
+    /// Links `identity` to `user_id`'s account (the user is signed in and proved the identity at
+    /// the provider), with `user.updated`.
+    pub async fn link_identity(
+        &self,
+        user_id: uuid::Uuid,
+        identity: &ExternalIdentity,
+    ) -> Result<crate::store::IdentityRecord, LinkError> {
+        if !is_provider_name(&identity.provider) || !is_subject(&identity.subject) {
+            return Err(LinkError::Invalid);
+        }
+        let new = NewIdentity {
+            id: uuid_v4(&*self.random),
+            user_id,
+            provider: identity.provider.clone(),
+            provider_user_id: identity.subject.clone(),
+            email: identity.verified_email.clone(),
+            created_at: self.clock.now(),
+        };
+        let effects = self.user_event(EventType::UserUpdated, user_id);
+        match self.store.link_identity(new, effects).await {
+            Ok(linked) => Ok(linked),
+            Err(StoreError::Conflict(UniqueKey::Identity)) => Err(LinkError::TakenElsewhere),
+            Err(StoreError::Conflict(UniqueKey::ProviderLinked)) => Err(LinkError::ProviderLinked),
+            Err(StoreError::NotFound) => Err(LinkError::Invalid),
+            Err(e) => Err(LinkError::Failed(e.into())),
+        }
+    }
+
+    /// Removes `user_id`'s sign-in method `method` (a provider's name, or
+    /// [`PASSWORD_METHOD`]), with `user.updated`, unless it is their last.
+    pub async fn unlink_sign_in_method(
+        &self,
+        user_id: uuid::Uuid,
+        method: &str,
+    ) -> Result<(), UnlinkError> {
+        let effects = self.user_event(EventType::UserUpdated, user_id);
+        if method == PASSWORD_METHOD {
+            return match self
+                .store
+                .remove_password(user_id, self.clock.now(), effects)
+                .await
+            {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(UnlinkError::LastMethod),
+                Err(StoreError::NotFound) => Err(UnlinkError::NotFound),
+                Err(e) => Err(UnlinkError::Failed(e.into())),
+            };
+        }
+        if !is_provider_name(method) {
+            return Err(UnlinkError::NotFound);
+        }
+        match self.store.unlink_identity(user_id, method, effects).await {
+            Ok(crate::store::Unlinked::Removed(_)) => Ok(()),
+            Ok(crate::store::Unlinked::LastMethod) => Err(UnlinkError::LastMethod),
+            Err(StoreError::NotFound) => Err(UnlinkError::NotFound),
+            Err(e) => Err(UnlinkError::Failed(e.into())),
+        }
+    }
+}

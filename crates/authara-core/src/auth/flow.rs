@@ -51,7 +51,7 @@ pub enum FlowRefused {
     Failed(#[from] ServiceError),
 }
 
-fn sha256_hex(value: &str) -> String {
+pub(crate) fn sha256_hex(value: &str) -> String {
     Sha256::digest(value.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -4,10 +4,13 @@ pub mod delay;
 mod external;
 pub mod flow;
 mod invited;
+pub mod link;
 pub mod password;
 pub mod store;
 
-pub use external::{ExternalIdentity, ExternalSignInError};
+pub use external::{
+    ExternalIdentity, ExternalSignInError, LinkError, UnlinkError, PASSWORD_METHOD,
+};
 pub use invited::InvitedError;
 
 use self::store::{NewUser, SessionsToRevoke, UserRecord};

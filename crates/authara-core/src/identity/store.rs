@@ -67,6 +67,23 @@ pub struct SignInFlow {
     pub expires_at: OffsetDateTime,
 }
 
+/// An external sign-in waiting for the user to prove the existing account its verified email
+/// belongs to (upstream's `pending_provider_links`, purpose `account_recovery_link`). The link
+/// id and the browser binding are stored as SHA-256 (lowercase hex) only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingLink {
+    pub link_hash: String,
+    /// The existing account.
+    pub user_id: Uuid,
+    pub provider: String,
+    pub provider_user_id: String,
+    pub provider_email: String,
+    pub browser_hash: String,
+    pub return_to: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
 /// External identities: implemented for PostgreSQL and SQLite.
 #[async_trait]
 pub trait IdentityStore: Send + Sync + 'static {
@@ -109,6 +126,27 @@ pub trait IdentityStore: Send + Sync + 'static {
         provider: &str,
         effects: Effects,
     ) -> Result<Unlinked, StoreError>;
+
+    /// Stores a pending link, and deletes those that expired before it was made.
+    /// `Conflict(Other)` should its hash exist already; `NotFound` for an unknown user.
+    async fn create_pending_link(&self, link: PendingLink) -> Result<(), StoreError>;
+
+    /// The pending link whose id hashes to `link_hash`, expired or not (the caller checks).
+    async fn find_pending_link(&self, link_hash: &str) -> Result<Option<PendingLink>, StoreError>;
+
+    /// Deletes and returns that pending link: of two concurrent takes, one gets it.
+    async fn take_pending_link(&self, link_hash: &str) -> Result<Option<PendingLink>, StoreError>;
+
+    /// Removes `user_id`'s password, with `effects`, unless it is their last way to sign in
+    /// (counted under the same lock as [`Self::unlink_identity`], so a removal and an unlink
+    /// racing cannot take both of a user's last two methods). `Ok(false)` for the last method;
+    /// `NotFound` for an unknown user or one without a password.
+    async fn remove_password(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        effects: Effects,
+    ) -> Result<bool, StoreError>;
 
     /// Records a sign-in through the identity `id` (`last_used_at = now`). `NotFound` when it is
     /// gone.

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use authara_core::store::{
-    Effects, IdentityRecord, NewIdentity, NewUser, SignInFlow, Store, StoreError, UniqueKey,
-    Unlinked,
+    Effects, IdentityRecord, NewIdentity, NewUser, PendingLink, SignInFlow, Store, StoreError,
+    UniqueKey, Unlinked,
 };
 use time::Duration;
 use uuid::Uuid;
@@ -433,4 +433,141 @@ pub async fn sign_in_flow_take_race_has_one_winner(store: Arc<dyn Store>) {
         }
         assert_eq!(won, 1, "round {round}");
     }
+}
+
+/// `remove_password` takes a password only from a user with another way to sign in, and it and
+/// `unlink_identity` racing for a user's last two methods leave one.
+pub async fn remove_password_keeps_a_way_to_sign_in(store: Arc<dyn Store>) {
+    let only_password = create_user(&*store, "pw-only").await;
+    assert!(!store
+        .remove_password(only_password.id, now(), Effects::none())
+        .await
+        .unwrap());
+    let social = social_user("pw-none");
+    store
+        .create_user_with_identity(
+            social.clone(),
+            identity(social.id, "github", "pw-none-1"),
+            Effects::none(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .remove_password(social.id, now(), Effects::none())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .remove_password(Uuid::new_v4(), now(), Effects::none())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    let both = create_user(&*store, "pw-both").await;
+    store
+        .link_identity(identity(both.id, "github", "pw-both-1"), Effects::none())
+        .await
+        .unwrap();
+    assert!(store
+        .remove_password(both.id, now(), one_event(both.id))
+        .await
+        .unwrap());
+    let user = store.find_user_by_id(both.id).await.unwrap().unwrap();
+    assert!(user.password_hash.is_none());
+    assert_eq!(
+        store
+            .unlink_identity(both.id, "github", Effects::none())
+            .await
+            .unwrap(),
+        Unlinked::LastMethod
+    );
+
+    for round in 0..5 {
+        let user = create_user(&*store, &format!("pw-race{round}")).await;
+        store
+            .link_identity(
+                identity(user.id, "github", &format!("pw-race-{round}")),
+                Effects::none(),
+            )
+            .await
+            .unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let (s1, b1) = (Arc::clone(&store), Arc::clone(&barrier));
+        let removal = tokio::spawn(async move {
+            b1.wait().await;
+            s1.remove_password(user.id, now(), Effects::none()).await
+        });
+        let (s2, b2) = (Arc::clone(&store), Arc::clone(&barrier));
+        let unlink = tokio::spawn(async move {
+            b2.wait().await;
+            s2.unlink_identity(user.id, "github", Effects::none()).await
+        });
+        let removed = removal.await.expect("no panic").unwrap();
+        let unlinked = matches!(
+            unlink.await.expect("no panic").unwrap(),
+            Unlinked::Removed(_)
+        );
+        assert!(removed != unlinked, "round {round}: exactly one of the two");
+    }
+}
+
+fn pending(c: char, user_id: Uuid, created_ago: Duration, lives: Duration) -> PendingLink {
+    PendingLink {
+        link_hash: c.to_string().repeat(64),
+        user_id,
+        provider: "github".into(),
+        provider_user_id: format!("subject-{c}"),
+        provider_email: format!("{c}@example.org"),
+        browser_hash: "b".repeat(64),
+        return_to: Some("/app".into()),
+        created_at: now() - created_ago,
+        expires_at: now() - created_ago + lives,
+    }
+}
+
+/// A pending link reads back as stored, is taken once, needs a known user, goes with its user,
+/// and expired ones are deleted as new ones are made.
+pub async fn pending_links_are_found_and_taken_once(store: &dyn Store) {
+    let ada = create_user(store, "link-ada").await;
+    let a = pending('a', ada.id, Duration::ZERO, Duration::minutes(10));
+    store.create_pending_link(a.clone()).await.unwrap();
+    assert!(matches!(
+        store.create_pending_link(a.clone()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .create_pending_link(pending(
+                'c',
+                Uuid::new_v4(),
+                Duration::ZERO,
+                Duration::minutes(10)
+            ))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.find_pending_link(&a.link_hash).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.find_pending_link(&a.link_hash).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.take_pending_link(&a.link_hash).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(store.take_pending_link(&a.link_hash).await.unwrap(), None);
+    assert_eq!(store.find_pending_link(&a.link_hash).await.unwrap(), None);
+
+    let old = pending('d', ada.id, Duration::minutes(30), Duration::minutes(10));
+    store.create_pending_link(old.clone()).await.unwrap();
+    let e = pending('e', ada.id, Duration::ZERO, Duration::minutes(10));
+    store.create_pending_link(e.clone()).await.unwrap();
+    assert_eq!(store.find_pending_link(&old.link_hash).await.unwrap(), None);
+    store.delete_user(ada.id, Effects::none()).await.unwrap();
+    assert_eq!(store.find_pending_link(&e.link_hash).await.unwrap(), None);
 }

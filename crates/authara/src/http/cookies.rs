@@ -17,6 +17,8 @@ pub const OAUTH_NONCE_MAX_AGE: Duration = Duration::minutes(10);
 /// The browser binding of a code-flow sign-in (GitHub, OpenID Connect), between its start and
 /// its callback.
 pub const OAUTH_FLOW: &str = "authara_oauth_flow";
+/// The browser binding of a pending provider link (the confirm page).
+pub const PROVIDER_LINK: &str = "authara_provider_link";
 /// Lifetime of the CSRF cookie.
 pub const CSRF_MAX_AGE: Duration = Duration::days(30);
 
@@ -92,6 +94,17 @@ impl CookieWriter {
     /// Clears the binding (the flow is over).
     pub fn clear_oauth_flow(self, headers: &mut HeaderMap) {
         self.append(headers, self.header(OAUTH_FLOW, "", 0, true));
+    }
+
+    /// Sets the browser binding of a pending provider link, for as long as the link lives.
+    pub fn set_provider_link(self, headers: &mut HeaderMap, binding: &str) {
+        let max_age = authara_core::auth::link::PENDING_LINK_TTL.whole_seconds();
+        self.append(headers, self.header(PROVIDER_LINK, binding, max_age, true));
+    }
+
+    /// Clears that binding (the link is used).
+    pub fn clear_provider_link(self, headers: &mut HeaderMap) {
+        self.append(headers, self.header(PROVIDER_LINK, "", 0, true));
     }
 
     /// Clears both session cookies.

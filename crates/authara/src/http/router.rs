@@ -133,13 +133,15 @@ fn routes() -> Routes {
     use api::v1;
     use pages::{
         account, admin, challenge, code_flow, email_change, invitations, login, oauth,
-        organizations, password, password_reset, session, signup,
+        organizations, password, password_reset, provider_links, providers, session, signup,
     };
     Routes::new()
         .merge(login::routes())
         .merge(signup::routes())
         .merge(oauth::routes())
         .merge(code_flow::routes())
+        .merge(providers::routes())
+        .merge(provider_links::routes())
         .merge(account::routes())
         .merge(password::routes())
         .merge(password_reset::routes())
@@ -223,12 +225,18 @@ mod tests {
             ("POST", "/auth/oauth/google/callback"),
             ("GET", "/auth/oauth/{provider}/start"),
             ("GET", "/auth/oauth/{provider}/callback"),
+            ("POST", "/auth/providers/{provider}/link/start"),
+            ("POST", "/auth/providers/{provider}/unlink"),
+            ("GET", "/auth/provider-links/confirm"),
+            ("POST", "/auth/provider-links/confirm"),
             ("GET", "/auth/account"),
             ("GET", "/auth/successful-deletion"),
             ("POST", "/auth/user/username"),
             ("POST", "/auth/user/delete"),
             ("GET", "/auth/providers/password/change"),
             ("POST", "/auth/providers/password/change"),
+            ("GET", "/auth/providers/password/add"),
+            ("POST", "/auth/providers/password/link"),
             ("GET", "/auth/password-reset"),
             ("POST", "/auth/password-reset"),
             ("GET", "/auth/verify-challenge/{action}"),

@@ -20,6 +20,8 @@ on_both!(
     the_provider_down_or_saying_no_gets_a_clear_page_and_creates_nothing,
     an_existing_email_is_never_linked_silently,
     the_callbacks_are_rate_limited,
+    the_account_page_links_and_unlinks_sign_in_methods,
+    a_social_account_adds_a_password,
 );
 
 /// The server with `acme` (OpenID Connect at `idp`) and `github` (the preset at `idp`).
@@ -368,21 +370,99 @@ async fn an_existing_email_is_never_linked_silently(b: Backend) {
     let idp = TestIdp::start().await;
     let app = spawn(b, &idp, &[]).await;
     let existing = email("owner");
-    let signup = app.signup(&existing, "correct horse battery").await;
+    let password = "correct horse battery";
+    let signup = app.signup(&existing, password).await;
     assert_eq!(signup.status(), 303);
+    let (_, owner) = app.user().await;
     app.post_form("/auth/sessions/logout", &[]).await;
     let before = snapshot(&app).await;
-    for provider in ["acme", "github"] {
-        idp.next_user("777", &existing, true);
-        let (status, page) = body_of(sign_in(&app, provider, "").await).await;
-        assert_eq!(status, 409, "{provider}: {page}");
-        assert!(
-            page.contains("An account with this email already exists"),
-            "{page}"
-        );
-    }
+
+    // The callback links nothing and signs in nothing: it sends the browser to the confirm page.
+    idp.next_user("777", &existing, true);
+    let res = sign_in(&app, "github", "?return_to=/after-link").await;
+    assert_eq!(res.status(), 303);
+    let confirm = location(&res);
+    assert!(
+        confirm.starts_with("/auth/provider-links/confirm?link_id="),
+        "{confirm}"
+    );
+    assert!(app.cookie("authara_provider_link").is_some());
     assert_eq!(app.user().await.0, 401);
-    assert_unchanged(&app, &before, "an existing email").await;
+    assert_unchanged(&app, &before, "a link waiting for its proof").await;
+    let page = app.get(&confirm).await.text().await.unwrap();
+    assert!(
+        page.contains(&existing) && page.contains("Link GitHub"),
+        "{page}"
+    );
+    let link_id = confirm.split("link_id=").nth(1).unwrap().to_owned();
+
+    // Another browser cannot use the link, even with the right password.
+    let (other, _other_jar) = cookie_client();
+    let other_csrf = {
+        let res = other
+            .get(app.url("/auth/api/v1/csrf"))
+            .send()
+            .await
+            .unwrap();
+        res.json::<serde_json::Value>().await.unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let foreign = other
+        .post(app.url("/auth/provider-links/confirm"))
+        .form(&[
+            ("csrf_token", other_csrf.as_str()),
+            ("link_id", link_id.as_str()),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 400);
+
+    // A wrong password changes nothing; a forged link id gets 400.
+    let wrong = app
+        .post_form(
+            "/auth/provider-links/confirm",
+            &[("link_id", &link_id), ("password", "not the password")],
+        )
+        .await;
+    assert_eq!(wrong.status(), 422);
+    let forged = app
+        .post_form(
+            "/auth/provider-links/confirm",
+            &[("link_id", "forged"), ("password", password)],
+        )
+        .await;
+    assert_eq!(forged.status(), 400);
+    assert_unchanged(&app, &before, "wrong proofs").await;
+
+    // The account's password links GitHub and signs in, to return_to; the link is used once.
+    let done = app
+        .post_form(
+            "/auth/provider-links/confirm",
+            &[("link_id", &link_id), ("password", password)],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(location(&done), "/after-link");
+    let (status, user) = app.user().await;
+    assert_eq!(status, 200);
+    assert_eq!(user["id"], owner["id"]);
+    let again = app
+        .post_form(
+            "/auth/provider-links/confirm",
+            &[("link_id", &link_id), ("password", password)],
+        )
+        .await;
+    assert_eq!(again.status(), 400);
+
+    // From now on GitHub signs straight in to that account.
+    app.post_form("/auth/sessions/logout", &[]).await;
+    let direct = sign_in(&app, "github", "").await;
+    assert_eq!(location(&direct), "/");
+    assert_eq!(app.user().await.1["id"], owner["id"]);
 }
 
 async fn the_callbacks_are_rate_limited(b: Backend) {
@@ -395,4 +475,138 @@ async fn the_callbacks_are_rate_limited(b: Backend) {
     let limited = app.get("/auth/oauth/acme/callback?code=x&state=y").await;
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));
+}
+
+async fn the_account_page_links_and_unlinks_sign_in_methods(b: Backend) {
+    let idp = TestIdp::start().await;
+    let app = spawn(b, &idp, &[]).await;
+    let user = email("methods");
+    app.signup(&user, "correct horse battery").await;
+    let page = app.get("/auth/account").await.text().await.unwrap();
+    assert!(
+        page.contains("Link Acme SSO") && page.contains("Link GitHub"),
+        "{page}"
+    );
+    // The password alone: no "Remove" (and the route refuses it).
+    assert!(!page.contains("/auth/providers/password/unlink"), "{page}");
+    let refused = app.post_form("/auth/providers/password/unlink", &[]).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("You need at least one sign-in method."));
+
+    // Link GitHub: the provider, then the callback links it to this account.
+    idp.next_user("5150", &email("someone-else"), true);
+    let start = app
+        .post_form("/auth/providers/github/link/start", &[])
+        .await;
+    assert_eq!(start.status(), 303);
+    let at_idp = follow(&app.client, &location(&start)).await;
+    let linked = follow(&app.client, &location(&at_idp)).await;
+    assert_eq!(location(&linked), "/auth/account?notice=method-linked");
+    let page = app
+        .get("/auth/account?notice=method-linked")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("The sign-in method was linked"), "{page}");
+    assert!(page.contains("/auth/providers/github/unlink"), "{page}");
+    assert!(!page.contains("Link GitHub"), "{page}");
+
+    // The same GitHub account cannot be linked to a second account.
+    let (_, me) = app.user().await;
+    app.post_form("/auth/sessions/logout", &[]).await;
+    app.signup(&email("second"), "correct horse battery").await;
+    let start = app
+        .post_form("/auth/providers/github/link/start", &[])
+        .await;
+    let at_idp = follow(&app.client, &location(&start)).await;
+    let taken = follow(&app.client, &location(&at_idp)).await;
+    assert_eq!(taken.status(), 409);
+    app.post_form("/auth/sessions/logout", &[]).await;
+
+    // GitHub signs in to the first account; its password can go, then GitHub cannot.
+    let signed = sign_in(&app, "github", "").await;
+    assert_eq!(signed.status(), 303);
+    assert_eq!(app.user().await.1["id"], me["id"]);
+    let removed = app.post_form("/auth/providers/password/unlink", &[]).await;
+    assert_eq!(location(&removed), "/auth/account?notice=method-removed");
+    let last = app.post_form("/auth/providers/github/unlink", &[]).await;
+    assert_eq!(last.status(), 422);
+    assert_eq!(
+        app.post_form("/auth/providers/acme/unlink", &[])
+            .await
+            .status(),
+        404
+    );
+    // A link flow needs the account that started it to be the one signed in at the callback.
+    let start = app.post_form("/auth/providers/acme/link/start", &[]).await;
+    let at_idp = follow(&app.client, &location(&start)).await;
+    app.post_form("/auth/sessions/logout", &[]).await;
+    let before = snapshot(&app).await;
+    assert_eq!(follow(&app.client, &location(&at_idp)).await.status(), 400);
+    assert_unchanged(&app, &before, "a link callback without its account").await;
+}
+
+async fn a_social_account_adds_a_password(b: Backend) {
+    let idp = TestIdp::start().await;
+    let app = spawn(b, &idp, &[]).await;
+    idp.next_user("acme-pw", &email("social"), true);
+    assert_eq!(sign_in(&app, "acme", "").await.status(), 303);
+    let page = app.get("/auth/account").await.text().await.unwrap();
+    assert!(
+        page.contains(r#"href="/auth/providers/password/add""#),
+        "{page}"
+    );
+    let add = app
+        .get("/auth/providers/password/add")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        add.contains(r#"action="/auth/providers/password/link""#),
+        "{add}"
+    );
+    let mismatch = app
+        .post_form(
+            "/auth/providers/password/link",
+            &[
+                ("password", "a new password"),
+                ("confirm_password", "another"),
+            ],
+        )
+        .await;
+    assert_eq!(mismatch.status(), 422);
+    let set = app
+        .post_form(
+            "/auth/providers/password/link",
+            &[
+                ("password", "a new password"),
+                ("confirm_password", "a new password"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&set), "/auth/account");
+    let twice = app
+        .post_form(
+            "/auth/providers/password/link",
+            &[
+                ("password", "another one"),
+                ("confirm_password", "another one"),
+            ],
+        )
+        .await;
+    assert_eq!(twice.status(), 422);
+    // The add page now sends to the change form; the password signs in.
+    let add = app.get("/auth/providers/password/add").await;
+    assert_eq!(location(&add), "/auth/providers/password/change");
+    app.post_form("/auth/sessions/logout", &[]).await;
+    assert_eq!(
+        app.login(&email("social"), "a new password").await.status(),
+        303
+    );
 }

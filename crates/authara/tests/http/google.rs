@@ -18,6 +18,7 @@ on_both!(
     the_redirect_post_signs_in_without_our_javascript,
     bad_callback_posts_create_no_session_and_never_answer_5xx,
     the_script_post_needs_our_csrf_token_and_the_nonce,
+    the_redirect_post_for_an_existing_email_goes_to_the_confirm_page,
 );
 
 const CLIENT_ID: &str = "authara-test.apps.googleusercontent.com";
@@ -596,4 +597,55 @@ async fn the_script_post_needs_our_csrf_token_and_the_nonce(b: Backend) {
     let (status, me) = app.user().await;
     assert_eq!(status, 200);
     assert_eq!(me["email"], email("sam"));
+}
+
+async fn the_redirect_post_for_an_existing_email_goes_to_the_confirm_page(b: Backend) {
+    let app = spawn(b).await;
+    let store = app.store().await;
+    let existing = email("gina");
+    let password = "correct horse battery";
+    assert_eq!(app.signup(&existing, password).await.status(), 303);
+    app.post_form("/auth/sessions/logout", &[]).await;
+    let id_token = token(&app, "g-gina", &existing, "", json!({"nonce": null}));
+    // Google's page posts from Google's origin, in the user's browser (whose cookies it has).
+    app.set_cookie("g_csrf_token", "gcsrf-9");
+    let res = app
+        .client
+        .post(app.url("/auth/oauth/google/callback?return_to=/welcome"))
+        .header("origin", "https://accounts.google.com")
+        .form(&[
+            ("credential", id_token.as_str()),
+            ("g_csrf_token", "gcsrf-9"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(app.user().await.0, 401, "no session before the proof");
+    let confirm = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        confirm.starts_with("/auth/provider-links/confirm?link_id="),
+        "{confirm}"
+    );
+    assert!(store
+        .find_identity("google", "g-gina")
+        .await
+        .unwrap()
+        .is_none());
+    let link_id = confirm.split("link_id=").nth(1).unwrap().to_owned();
+    let done = app
+        .post_form(
+            "/auth/provider-links/confirm",
+            &[("link_id", &link_id), ("password", password)],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/welcome");
+    let (identity, user) = store
+        .find_identity("google", "g-gina")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.email, existing);
+    assert_eq!(identity.user_id, user.id);
 }

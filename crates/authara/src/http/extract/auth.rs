@@ -136,6 +136,41 @@ impl From<StoreError> for SignInRequired {
     }
 }
 
+/// The signed-in visitor of a request with `headers`, refreshing the session on the fly as
+/// [`SignedIn`] does; `Ok(None)` (with cookie-clearing headers in `out`) when there is none.
+pub async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    out: &mut HeaderMap,
+) -> Result<Option<SignedIn>, SignInRequired> {
+    if let Some(auth) = access_user(state, headers).await? {
+        return Ok(Some(SignedIn {
+            auth,
+            cookies: HeaderMap::new(),
+        }));
+    }
+    if let Some(refresh) = cookies::read(headers, cookies::REFRESH) {
+        match state.sessions.refresh(refresh, Audience::App).await {
+            Ok(issued) => match state.sessions.authenticate(&issued.access.token).await {
+                Ok(auth) => {
+                    let mut set = HeaderMap::new();
+                    set_session_cookies(state.cookies, &issued, &mut set);
+                    return Ok(Some(SignedIn { auth, cookies: set }));
+                }
+                Err(AuthError::Store(e)) => return Err(e.into()),
+                Err(AuthError::Unauthenticated) => {}
+            },
+            Err(RefreshError::Store(e)) => return Err(e.into()),
+            Err(e @ RefreshError::Signing) => {
+                return Err(SignInRequired::Failed(PageError::internal(e)))
+            }
+            Err(RefreshError::Invalid | RefreshError::NotAdmin) => {}
+        }
+        state.cookies.clear_session(out);
+    }
+    Ok(None)
+}
+
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = SignInRequired;
 
@@ -143,30 +178,9 @@ impl FromRequestParts<AppState> for SignedIn {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, SignInRequired> {
-        if let Some(auth) = access_user(state, &parts.headers).await? {
-            return Ok(Self {
-                auth,
-                cookies: HeaderMap::new(),
-            });
-        }
         let mut out = HeaderMap::new();
-        if let Some(refresh) = cookies::read(&parts.headers, cookies::REFRESH) {
-            match state.sessions.refresh(refresh, Audience::App).await {
-                Ok(issued) => match state.sessions.authenticate(&issued.access.token).await {
-                    Ok(auth) => {
-                        set_session_cookies(state.cookies, &issued, &mut out);
-                        return Ok(Self { auth, cookies: out });
-                    }
-                    Err(AuthError::Store(e)) => return Err(e.into()),
-                    Err(AuthError::Unauthenticated) => {}
-                },
-                Err(RefreshError::Store(e)) => return Err(e.into()),
-                Err(e @ RefreshError::Signing) => {
-                    return Err(SignInRequired::Failed(PageError::internal(e)))
-                }
-                Err(RefreshError::Invalid | RefreshError::NotAdmin) => {}
-            }
-            state.cookies.clear_session(&mut out);
+        if let Some(user) = signed_in(state, &parts.headers, &mut out).await? {
+            return Ok(user);
         }
         let back = if parts.method == Method::GET {
             parts.uri.path()

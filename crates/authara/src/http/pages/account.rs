@@ -1,7 +1,10 @@
 //! The account: `GET /auth/account`, its form actions (username, deletion) and the page shown
 //! after deletion.
 
-use super::{ensure_csrf, render, AccountPage, MessagePage, OrganizationRow, SessionRow};
+use super::{
+    ensure_csrf, render, AccountPage, LinkableRow, MessagePage, MethodRow, OrganizationRow,
+    SessionRow,
+};
 use crate::http::error::PageError;
 use crate::http::extract::{Htmx, RequestCtx, SignedIn};
 use crate::http::form;
@@ -40,6 +43,8 @@ pub async fn get_account(
     let notice = match form::query_param(query.as_deref(), "notice") {
         Ok(Some(n)) if n == "email-changed" => Some(EMAIL_CHANGED),
         Ok(Some(n)) if n == "organization-switched" => Some(ORGANIZATION_SWITCHED),
+        Ok(Some(n)) if n == "method-linked" => Some(super::providers::METHOD_LINKED),
+        Ok(Some(n)) if n == "method-removed" => Some(super::providers::METHOD_REMOVED),
         _ => None,
     };
     account_page(&state, &headers, user, StatusCode::OK, None, notice).await
@@ -102,6 +107,38 @@ pub async fn account_page(
     } else {
         Vec::new()
     };
+    let identities = state.auth.identities(auth.user.id).await?;
+    let label = |name: &str| {
+        if name == "google" {
+            "Google".to_owned()
+        } else {
+            state
+                .provider(name)
+                .map_or_else(|| name.to_owned(), |p| p.display_name.clone())
+        }
+    };
+    let mut methods = Vec::new();
+    if auth.user.password_hash.is_some() {
+        methods.push(MethodRow {
+            method: authara_core::auth::PASSWORD_METHOD.to_owned(),
+            label: "Password".to_owned(),
+            detail: String::new(),
+        });
+    }
+    methods.extend(identities.iter().map(|i| MethodRow {
+        method: i.provider.clone(),
+        label: label(&i.provider),
+        detail: i.email.clone().unwrap_or_default(),
+    }));
+    let linkable = state
+        .providers
+        .iter()
+        .filter(|p| !identities.iter().any(|i| i.provider == p.name))
+        .map(|p| LinkableRow {
+            name: p.name.clone(),
+            label: format!("Link {}", p.display_name),
+        })
+        .collect();
     let page = AccountPage {
         csrf_token: &csrf,
         email: &auth.user.email,
@@ -115,6 +152,8 @@ pub async fn account_page(
         organization_role: auth.organization.role.as_str(),
         organizations,
         can_switch: mode.allows_switching(),
+        methods,
+        linkable,
     };
     Ok(render(&page, status, out))
 }

@@ -14,15 +14,17 @@
 use super::{ask_limiter, refuse_limited, render_error_page, signed_in_redirect, Ask};
 use crate::http::cookies;
 use crate::http::error::PageError;
+use crate::http::extract::auth::{signed_in, SignInRequired};
 use crate::http::extract::{ClientInfo, QueryReturnTo};
 use crate::http::form;
 use crate::http::Routes;
 use crate::state::{AppState, CodeFlowSignIn};
 use authara_core::auth::flow::FlowRefused;
-use authara_core::auth::{ExternalIdentity, ExternalSignInError};
+use authara_core::auth::{ExternalIdentity, ExternalSignInError, LinkError};
 use authara_core::domain::ReturnTo;
 use authara_core::jwt::Audience;
 use authara_core::limits::{Family, LimitKey};
+use authara_core::random::SecretToken;
 use authara_oidc::{code_challenge, Authorize, FlowError};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -98,14 +100,39 @@ pub async fn get_start(
     if let Err(limited) = ask_limiter(&state, &limit).await {
         return Ok(refuse_limited(render_error_page, limited));
     }
+    match begin(&state, p, rt.as_ref().map(ReturnTo::as_str), None).await? {
+        Ok((url, binding)) => {
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            res.headers_mut().insert(header::LOCATION, url);
+            // Nothing of this answer may be cached: the flow is one browser's, once.
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            state
+                .cookies
+                .set_oauth_flow(res.headers_mut(), binding.expose());
+            Ok(res)
+        }
+        Err(unavailable) => Ok(unavailable),
+    }
+}
+
+/// Starts a flow with `p` (for `link_user_id`, when linking): the provider's authorization URL
+/// and the browser binding for the flow cookie, or the page saying the provider is down (then
+/// no flow is stored).
+pub async fn begin(
+    state: &AppState,
+    p: &CodeFlowSignIn,
+    return_to: Option<&str>,
+    link_user_id: Option<uuid::Uuid>,
+) -> Result<Result<(HeaderValue, SecretToken), Response>, PageError> {
     // The provider's configuration first: a provider that is down gets no flow stored.
     if let Err(e) = p.flow.prepare().await {
         tracing::warn!(provider = %p.name, error = %e, "sign-in start: provider unavailable");
-        return Ok(unavailable(p));
+        return Ok(Err(unavailable(p)));
     }
     let started = state
         .auth
-        .begin_sign_in_flow(&p.name, rt.as_ref().map(ReturnTo::as_str), None)
+        .begin_sign_in_flow(&p.name, return_to, link_user_id)
         .await?;
     let challenge = code_challenge(started.code_verifier.expose());
     let url = p
@@ -116,25 +143,14 @@ pub async fn get_start(
             code_challenge: &challenge,
         })
         .await;
-    let url = match url {
-        Ok(url) => url,
+    match url.map(|u| HeaderValue::from_str(u.as_str())) {
+        Ok(Ok(url)) => Ok(Ok((url, started.browser))),
+        Ok(Err(_)) => Ok(Err(unavailable(p))),
         Err(e) => {
             tracing::warn!(provider = %p.name, error = %e, "sign-in start: provider unavailable");
-            return Ok(unavailable(p));
+            Ok(Err(unavailable(p)))
         }
-    };
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    match HeaderValue::from_str(url.as_str()) {
-        Ok(v) => res.headers_mut().insert(header::LOCATION, v),
-        Err(_) => return Ok(unavailable(p)),
-    };
-    // Nothing of this answer may be cached: the flow is one browser's, once.
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    state
-        .cookies
-        .set_oauth_flow(res.headers_mut(), started.browser.expose());
-    Ok(res)
+    }
 }
 
 /// The callback's parameters (RFC 6749 §4.1.2). No `Debug`: it holds the code.
@@ -231,6 +247,9 @@ async fn callback(
         verified_email: user.verified_email().map(str::to_owned),
         subject: user.subject,
     };
+    if let Some(user_id) = flow.link_user_id {
+        return link(state, p, headers, user_id, &identity).await;
+    }
     let return_to = flow.return_to.as_deref().and_then(ReturnTo::parse);
     match state
         .auth
@@ -238,14 +257,28 @@ async fn callback(
         .await
     {
         Ok((_, issued)) => Ok(signed_in_redirect(state, false, &issued, return_to)),
-        Err(ExternalSignInError::LinkRequired) => Ok(render_error_page(
-            StatusCode::CONFLICT,
-            &format!(
-                "An account with this email already exists. Sign in to it, then link {} from \
-                 your account page.",
-                p.display_name
-            ),
-        )),
+        Err(ExternalSignInError::LinkRequired) => {
+            // Nothing is linked yet: the confirm page asks the user to prove the account.
+            match state
+                .auth
+                .begin_pending_link(&identity, flow.return_to.as_deref())
+                .await?
+            {
+                Some(started) => {
+                    let to = format!(
+                        "{}?link_id={}",
+                        super::provider_links::CONFIRM,
+                        started.link_id.expose()
+                    );
+                    let mut res = crate::http::respond::redirect(false, &to, HeaderMap::new());
+                    state
+                        .cookies
+                        .set_provider_link(res.headers_mut(), started.browser.expose());
+                    Ok(res)
+                }
+                None => Err(PageError::new(StatusCode::BAD_REQUEST, START_AGAIN)),
+            }
+        }
         Err(ExternalSignInError::Disabled) | Err(ExternalSignInError::NotAdmin) => Err(
             PageError::new(StatusCode::FORBIDDEN, "This account is disabled."),
         ),
@@ -258,5 +291,51 @@ async fn callback(
             ),
         )),
         Err(ExternalSignInError::Failed(e)) => Err(PageError::internal(e)),
+    }
+}
+
+/// The callback of a flow a signed-in user started from their account page: links the identity
+/// to that same user, who must still be the one signed in in this browser.
+async fn link(
+    state: &AppState,
+    p: &CodeFlowSignIn,
+    headers: &HeaderMap,
+    user_id: uuid::Uuid,
+    identity: &ExternalIdentity,
+) -> Result<Response, PageError> {
+    let mut out = HeaderMap::new();
+    let current = match signed_in(state, headers, &mut out).await {
+        Ok(current) => current,
+        Err(SignInRequired::Failed(e)) => return Err(e),
+        Err(SignInRequired::Redirect(_)) => None,
+    };
+    let Some(current) = current.filter(|c| c.auth.user.id == user_id) else {
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "The account that started linking is no longer signed in here. Sign in, then link \
+             again from your account page.",
+        ));
+    };
+    let refused = |message: String| {
+        let mut res = render_error_page(StatusCode::CONFLICT, &message);
+        res.headers_mut().extend(current.cookies.clone());
+        res
+    };
+    match state.auth.link_identity(user_id, identity).await {
+        Ok(_) => Ok(crate::http::respond::redirect(
+            false,
+            "/auth/account?notice=method-linked",
+            current.cookies,
+        )),
+        Err(LinkError::TakenElsewhere) => Ok(refused(format!(
+            "This {} account is already linked to another account.",
+            p.display_name
+        ))),
+        Err(LinkError::ProviderLinked) => Ok(refused(format!(
+            "Your account is already linked to a {} account. Unlink it first.",
+            p.display_name
+        ))),
+        Err(LinkError::Invalid) => Err(PageError::new(StatusCode::BAD_REQUEST, START_AGAIN)),
+        Err(LinkError::Failed(e)) => Err(PageError::internal(e)),
     }
 }

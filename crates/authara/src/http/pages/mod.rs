@@ -13,6 +13,8 @@ pub mod oauth;
 pub mod organizations;
 pub mod password;
 pub mod password_reset;
+pub mod provider_links;
+pub mod providers;
 pub mod session;
 pub mod signup;
 
@@ -88,6 +90,21 @@ pub struct SignupPage<'a> {
     pub providers: Vec<code_flow::ProviderButton>,
 }
 
+/// One sign-in method on the account page.
+pub struct MethodRow {
+    /// `password` or the provider's name (the unlink route's segment).
+    pub method: String,
+    pub label: String,
+    /// The email the provider gave, if any.
+    pub detail: String,
+}
+
+/// A provider the account page offers to link.
+pub struct LinkableRow {
+    pub name: String,
+    pub label: String,
+}
+
 /// One row of the session list on the account page.
 pub struct SessionRow {
     pub id: String,
@@ -128,6 +145,10 @@ pub struct AccountPage<'a> {
     pub organizations: Vec<OrganizationRow>,
     /// Whether "Switch" buttons are offered (`multi` mode).
     pub can_switch: bool,
+    /// The sign-in methods: the password (if set) and each linked identity.
+    pub methods: Vec<MethodRow>,
+    /// The enabled code-flow providers not linked yet.
+    pub linkable: Vec<LinkableRow>,
 }
 
 /// A page with a title, one message and one link (errors, deletion).

@@ -140,12 +140,33 @@ pub async fn post_google_callback(
         Err(GoogleRefusal::NotVerified) => {
             return Err(PageError::new(StatusCode::UNAUTHORIZED, TRY_AGAIN))
         }
-        Err(GoogleRefusal::LinkRequired) => {
-            return Err(PageError::new(
-                StatusCode::CONFLICT,
-                "An account with this email already exists. Sign in with your password, \
-                 then link Google from your account page.",
-            ))
+        Err(GoogleRefusal::LinkRequired(identity)) => {
+            // Upstream's HTML flow: the confirm page proves the existing account, then links.
+            let started = state
+                .auth
+                .begin_pending_link(&identity, rt.as_ref().map(ReturnTo::as_str))
+                .await?
+                .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, TRY_AGAIN))?;
+            let to = format!(
+                "{}?link_id={}",
+                super::provider_links::CONFIRM,
+                started.link_id.expose()
+            );
+            let mut res = match shape {
+                Shape::Redirect => crate::http::respond::redirect(htmx, &to, HeaderMap::new()),
+                Shape::Script => {
+                    let mut out = HeaderMap::new();
+                    if let Ok(v) = HeaderValue::from_str(&to) {
+                        out.insert(X_AUTHARA_REDIRECT.clone(), v);
+                    }
+                    (StatusCode::OK, out).into_response()
+                }
+            };
+            state
+                .cookies
+                .set_provider_link(res.headers_mut(), started.browser.expose());
+            state.cookies.clear_oauth_nonce(res.headers_mut());
+            return Ok(res);
         }
         Err(GoogleRefusal::Forbidden) => {
             return Err(PageError::new(

@@ -24,6 +24,10 @@ use axum::response::Response;
 
 /// The form's path, for `GET` and `POST`.
 pub const CHANGE: &str = "/auth/providers/password/change";
+/// Upstream's "add a password" page, for an account without one.
+pub const ADD: &str = "/auth/providers/password/add";
+/// Upstream's form action of that page: `password`, `confirm_password`.
+pub const LINK: &str = "/auth/providers/password/link";
 const ACCOUNT: &str = "/auth/account";
 
 /// The password routes.
@@ -31,6 +35,85 @@ pub fn routes() -> Routes {
     Routes::new()
         .get(CHANGE, get_change)
         .post(CHANGE, post_change)
+        .get(ADD, get_add)
+        .post(LINK, post_link)
+}
+
+/// `GET /auth/providers/password/add`: the form without a current password; an account that
+/// has one is sent to the change form.
+pub async fn get_add(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Htmx(htmx): Htmx,
+    headers: HeaderMap,
+) -> Response {
+    if user.auth.user.password_hash.is_some() {
+        return redirect(htmx, CHANGE, user.cookies);
+    }
+    change_page(&state, &headers, user.cookies, false, StatusCode::OK, None)
+}
+
+/// The add form's fields. No `Debug`: it holds passwords.
+#[derive(Default, serde::Deserialize)]
+struct LinkForm {
+    password: Option<String>,
+    confirm_password: Option<String>,
+}
+
+/// `POST /auth/providers/password/link`: `password`, `confirm_password` → the account gets a
+/// password (every other session signed out, as a change does). An account that has one
+/// already: `422`.
+pub async fn post_link(
+    State(state): State<AppState>,
+    user: SignedIn,
+    Htmx(htmx): Htmx,
+    RequestCtx(context): RequestCtx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let f: LinkForm = form::parse(&body);
+    let SignedIn { auth, cookies } = user;
+    let show = |status: StatusCode, error: &str| {
+        change_page(
+            &state,
+            &headers,
+            cookies.clone(),
+            false,
+            status,
+            Some(error),
+        )
+    };
+    if auth.user.password_hash.is_some() {
+        return Ok(show(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Your account already has a password. Change it instead.",
+        ));
+    }
+    let new = f.password.as_deref().unwrap_or("");
+    if f.confirm_password.as_deref().unwrap_or("") != new {
+        return Ok(show(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The new passwords do not match.",
+        ));
+    }
+    match change_password(&state, &auth, None, new, &context).await {
+        Ok(_) => Ok(redirect(htmx, ACCOUNT, cookies)),
+        Err(ChangeRefusal::Limited(limited)) => Ok(refuse_limited(show, limited)),
+        Err(ChangeRefusal::Change(PasswordChangeError::Invalid(e))) => {
+            Ok(show(StatusCode::UNPROCESSABLE_ENTITY, e.message()))
+        }
+        // Set meanwhile (another tab): the account has a password now.
+        Err(ChangeRefusal::Change(PasswordChangeError::CurrentRequired)) => Ok(show(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Your account already has a password. Change it instead.",
+        )),
+        Err(ChangeRefusal::Change(PasswordChangeError::WrongCurrent)) => Ok(show(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Current password is incorrect.",
+        )),
+        Err(ChangeRefusal::Change(PasswordChangeError::Busy)) => Ok(refuse_busy(show)),
+        Err(ChangeRefusal::Change(PasswordChangeError::Failed(e))) => Err(PageError::internal(e)),
+    }
 }
 
 /// `/auth/providers/password/change`: with a current-password field only when the account has
@@ -39,6 +122,10 @@ pub fn routes() -> Routes {
 #[template(path = "password_change.html")]
 pub struct PasswordChangePage<'a> {
     pub csrf_token: &'a str,
+    /// Where the form posts: the change route, or upstream's `…/password/link` for the add page.
+    pub action: &'static str,
+    /// The new password's field: `new_password`, or the link route's `password`.
+    pub new_field: &'static str,
     pub has_password: bool,
     pub error: Option<&'a str>,
 }
@@ -62,8 +149,15 @@ fn change_page(
     error: Option<&str>,
 ) -> Response {
     let csrf = ensure_csrf(state, headers, &mut cookies);
+    let (action, new_field) = if has_password {
+        (CHANGE, "new_password")
+    } else {
+        (LINK, "password")
+    };
     let page = PasswordChangePage {
         csrf_token: &csrf,
+        action,
+        new_field,
         has_password,
         error,
     };

@@ -154,7 +154,7 @@ pub async fn post_google_login(
         Ok((user, issued)) => signed_in(&state, StatusCode::OK, &user, &issued)?,
         Err(GoogleRefusal::KeysUnavailable) => return Err(ApiError::Unavailable),
         Err(GoogleRefusal::NotVerified) => return Err(ApiError::Unauthorized),
-        Err(GoogleRefusal::LinkRequired) => return Err(ACCOUNT_LINK_REQUIRED),
+        Err(GoogleRefusal::LinkRequired(_)) => return Err(ACCOUNT_LINK_REQUIRED),
         Err(GoogleRefusal::Forbidden) => return Err(ApiError::AudienceRefused),
         Err(GoogleRefusal::Failed(e)) => return Err(ApiError::internal(e)),
     };
@@ -169,8 +169,9 @@ pub enum GoogleRefusal {
     KeysUnavailable,
     /// The token did not verify, or names no usable identity.
     NotVerified,
-    /// An existing account has the email: it must be proven first.
-    LinkRequired,
+    /// An existing account has the email: it must be proven first (the pages then offer the
+    /// confirm page for this identity).
+    LinkRequired(ExternalIdentity),
     /// A disabled account, or `admin` for a user who is no administrator.
     Forbidden,
     Failed(authara_core::auth::ServiceError),
@@ -208,7 +209,7 @@ pub async fn sign_in(
         .sign_in_with_identity(&identity, audience, client.origin())
         .await
         .map_err(|e| match e {
-            ExternalSignInError::LinkRequired => GoogleRefusal::LinkRequired,
+            ExternalSignInError::LinkRequired => GoogleRefusal::LinkRequired(identity.clone()),
             ExternalSignInError::Disabled | ExternalSignInError::NotAdmin => {
                 GoogleRefusal::Forbidden
             }
