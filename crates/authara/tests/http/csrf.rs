@@ -75,6 +75,10 @@ pub fn state_changing(s: &Signed) -> Vec<(Route, String)> {
                 r.path.replace("{id}", &s.user_id)
             } else if r.path == "/auth/verify-challenge/{action}" {
                 r.path.replace("{action}", "password-reset")
+            } else if r.path.starts_with("/auth/providers/{provider}/") {
+                // The account's one method: were the CSRF check missing, the unlink would still
+                // be refused, but only after it; the check must answer first.
+                r.path.replace("{provider}", "password")
             } else if r
                 .path
                 .starts_with("/auth/api/v1/organizations/{organizationID}")
