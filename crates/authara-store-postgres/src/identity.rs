@@ -293,8 +293,8 @@ impl IdentityStore for PgStore {
             .map_err(map)?;
         sqlx::query(
             "INSERT INTO sign_in_flows (state_hash, provider, browser_hash, code_verifier, \
-                 nonce, return_to, link_user_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 nonce, return_to, link_user_id, created_at, expires_at, proves_link_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&flow.state_hash)
         .bind(&flow.provider)
@@ -305,6 +305,7 @@ impl IdentityStore for PgStore {
         .bind(flow.link_user_id)
         .bind(flow.created_at)
         .bind(flow.expires_at)
+        .bind(&flow.proves_link_hash)
         .execute(&self.pool)
         .await
         .map_err(map)?;
@@ -315,7 +316,7 @@ impl IdentityStore for PgStore {
         let row = sqlx::query_as::<_, FlowRow>(
             "DELETE FROM sign_in_flows WHERE state_hash = $1 \
              RETURNING state_hash, provider, browser_hash, code_verifier, nonce, return_to, \
-                 link_user_id, created_at, expires_at",
+                 link_user_id, created_at, expires_at, proves_link_hash",
         )
         .bind(state_hash)
         .fetch_optional(&self.pool)
@@ -331,6 +332,7 @@ impl IdentityStore for PgStore {
             link_user_id: r.link_user_id,
             created_at: r.created_at,
             expires_at: r.expires_at,
+            proves_link_hash: r.proves_link_hash,
         }))
     }
 }
@@ -346,6 +348,7 @@ struct FlowRow {
     link_user_id: Option<Uuid>,
     created_at: OffsetDateTime,
     expires_at: OffsetDateTime,
+    proves_link_hash: Option<String>,
 }
 
 #[derive(FromRow)]

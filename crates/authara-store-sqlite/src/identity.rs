@@ -292,8 +292,8 @@ impl IdentityStore for SqliteStore {
             .map_err(map)?;
         sqlx::query(
             "INSERT INTO sign_in_flows (state_hash, provider, browser_hash, code_verifier, \
-                 nonce, return_to, link_user_id, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 nonce, return_to, link_user_id, created_at, expires_at, proves_link_hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .bind(&flow.state_hash)
         .bind(&flow.provider)
@@ -304,6 +304,7 @@ impl IdentityStore for SqliteStore {
         .bind(flow.link_user_id.map(id_text))
         .bind(micros(flow.created_at)?)
         .bind(micros(flow.expires_at)?)
+        .bind(&flow.proves_link_hash)
         .execute(&self.writer)
         .await
         .map_err(map)?;
@@ -314,7 +315,7 @@ impl IdentityStore for SqliteStore {
         let row = sqlx::query_as::<_, FlowRow>(
             "DELETE FROM sign_in_flows WHERE state_hash = ?1 \
              RETURNING state_hash, provider, browser_hash, code_verifier, nonce, return_to, \
-                 link_user_id, created_at, expires_at",
+                 link_user_id, created_at, expires_at, proves_link_hash",
         )
         .bind(state_hash)
         .fetch_optional(&self.writer)
@@ -331,6 +332,7 @@ impl IdentityStore for SqliteStore {
                 link_user_id: parse_opt_id(r.link_user_id)?,
                 created_at: parse_time(r.created_at)?,
                 expires_at: parse_time(r.expires_at)?,
+                proves_link_hash: r.proves_link_hash,
             })
         })
         .transpose()
@@ -348,6 +350,7 @@ struct FlowRow {
     link_user_id: Option<String>,
     created_at: i64,
     expires_at: i64,
+    proves_link_hash: Option<String>,
 }
 
 #[derive(FromRow)]

@@ -31,12 +31,24 @@ pub struct StartedFlow {
     pub browser: SecretToken,
 }
 
+/// What a flow is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowPurpose {
+    /// Signing in (or up).
+    SignIn,
+    /// Linking the provider to this signed-in user's account.
+    Link { user_id: Uuid },
+    /// Proving the account of the pending link whose id hashes to `link_hash` (the confirm
+    /// page's "prove with another sign-in method").
+    ProveLink { link_hash: String },
+}
+
 /// What the callback gets back from a flow that counts. No `Debug`: it holds the verifier.
 pub struct TakenFlow {
     pub code_verifier: String,
     pub nonce: String,
     pub return_to: Option<String>,
-    pub link_user_id: Option<Uuid>,
+    pub purpose: FlowPurpose,
 }
 
 /// Why a callback's state counts for nothing. Nothing is left to retry with: the flow, if it
@@ -59,14 +71,19 @@ pub(crate) fn sha256_hex(value: &str) -> String {
 }
 
 impl AuthService {
-    /// Starts a flow with `provider` that will return to `return_to` (validated by the caller);
-    /// `link_user_id` when a signed-in user links the provider to their account.
+    /// Starts a flow with `provider` for `purpose` that will return to `return_to` (validated
+    /// by the caller).
     pub async fn begin_sign_in_flow(
         &self,
         provider: &str,
         return_to: Option<&str>,
-        link_user_id: Option<Uuid>,
+        purpose: FlowPurpose,
     ) -> Result<StartedFlow, ServiceError> {
+        let (link_user_id, proves_link_hash) = match purpose {
+            FlowPurpose::SignIn => (None, None),
+            FlowPurpose::Link { user_id } => (Some(user_id), None),
+            FlowPurpose::ProveLink { link_hash } => (None, Some(link_hash)),
+        };
         let random = &*self.random;
         let started = StartedFlow {
             state: token_256(random),
@@ -86,6 +103,7 @@ impl AuthService {
                 link_user_id,
                 created_at: now,
                 expires_at: now + SIGN_IN_FLOW_TTL,
+                proves_link_hash,
             })
             .await?;
         Ok(started)
@@ -120,7 +138,11 @@ impl AuthService {
             code_verifier: flow.code_verifier,
             nonce: flow.nonce,
             return_to: flow.return_to,
-            link_user_id: flow.link_user_id,
+            purpose: match (flow.link_user_id, flow.proves_link_hash) {
+                (Some(user_id), _) => FlowPurpose::Link { user_id },
+                (None, Some(link_hash)) => FlowPurpose::ProveLink { link_hash },
+                (None, None) => FlowPurpose::SignIn,
+            },
         })
     }
 }

@@ -6,7 +6,7 @@
 //! the identity, the account, and where to go, under the SHA-256 of a random link id (in the
 //! confirm page's URL) with the SHA-256 of a browser binding (an HttpOnly cookie), for
 //! [`PENDING_LINK_TTL`]. The confirm page asks for the account's password, checked exactly as a
-//! login checks it; only then is the pending link taken (once) and the identity linked, and the
+//! login checks it, or for a sign-in through a provider already linked to the account; only then is the pending link taken (once) and the identity linked, and the
 //! account signed in.
 
 use super::flow::sha256_hex;
@@ -38,6 +38,8 @@ pub struct LinkToConfirm {
     pub email: String,
     /// Whether the account can be proven with a password.
     pub has_password: bool,
+    /// The providers of the account's identities: each can prove it too.
+    pub proofs: Vec<String>,
 }
 
 /// Why a pending link was not confirmed.
@@ -146,11 +148,69 @@ impl AuthService {
         browser: Option<&str>,
     ) -> Result<LinkToConfirm, ConfirmError> {
         let (link, user) = self.live_link(link_id, browser).await?;
+        let proofs = self
+            .store
+            .list_identities(user.id)
+            .await?
+            .into_iter()
+            .map(|i| i.provider)
+            .collect();
         Ok(LinkToConfirm {
             provider: link.provider,
             email: user.email,
             has_password: user.password_hash.is_some(),
+            proofs,
         })
+    }
+
+    /// Starts proving `link_id` (this browser's) with the account's identity of `provider`:
+    /// the hash the proving flow carries. `Unknown` when the account has no such identity.
+    pub async fn begin_link_proof(
+        &self,
+        link_id: &str,
+        browser: Option<&str>,
+        provider: &str,
+    ) -> Result<String, ConfirmError> {
+        let (link, user) = self.live_link(link_id, browser).await?;
+        let has = self
+            .store
+            .list_identities(user.id)
+            .await?
+            .iter()
+            .any(|i| i.provider == provider);
+        if !has {
+            return Err(ConfirmError::Unknown);
+        }
+        Ok(link.link_hash)
+    }
+
+    /// Confirms the pending link `link_hash` with `proof`, an identity the provider just
+    /// proved in a flow started for this link (so from this browser): it must be the
+    /// account's own. Then as [`Self::confirm_pending_link`].
+    pub async fn confirm_pending_link_by_identity(
+        &self,
+        link_hash: &str,
+        proof: &ExternalIdentity,
+        origin: Origin<'_>,
+    ) -> Result<(UserRecord, Issued, Option<String>), ConfirmError> {
+        let link = self
+            .store
+            .find_pending_link(link_hash)
+            .await?
+            .filter(|l| self.clock.now() < l.expires_at)
+            .ok_or(ConfirmError::Unknown)?;
+        let (_, user) = self
+            .store
+            .find_identity(&proof.provider, &proof.subject)
+            .await?
+            .ok_or(ConfirmError::WrongPassword)?;
+        if user.id != link.user_id {
+            return Err(ConfirmError::WrongPassword);
+        }
+        if user.disabled {
+            return Err(ConfirmError::Disabled);
+        }
+        self.finish_link(link_hash, user, origin).await
     }
 
     /// Confirms `link_id` with the account's `password` (checked as a login checks it): links
@@ -172,10 +232,21 @@ impl AuthService {
             Err(LoginError::Busy) => return Err(ConfirmError::Busy),
             Err(LoginError::Failed(e)) => return Err(e.into()),
         };
-        // Proven: the link is used now, by one request only.
+        self.finish_link(&link.link_hash, outcome.user, origin)
+            .await
+    }
+
+    /// The account is proven: the link is used now (by one request only), the identity linked
+    /// and the account signed in.
+    async fn finish_link(
+        &self,
+        link_hash: &str,
+        user: UserRecord,
+        origin: Origin<'_>,
+    ) -> Result<(UserRecord, Issued, Option<String>), ConfirmError> {
         let link = self
             .store
-            .take_pending_link(&link.link_hash)
+            .take_pending_link(link_hash)
             .await?
             .ok_or(ConfirmError::Unknown)?;
         let identity = ExternalIdentity {
@@ -190,7 +261,7 @@ impl AuthService {
                 other => ConfirmError::Link(other),
             })?;
         let outcome = LoginOutcome {
-            user: outcome.user,
+            user,
             method: LoginMethod::External,
         };
         let (user, issued) = self.start_session(outcome, Audience::App, origin).await?;

@@ -63,6 +63,8 @@ pub struct SignInFlow {
     pub return_to: Option<String>,
     /// Set for linking: the signed-in user who started the flow.
     pub link_user_id: Option<Uuid>,
+    /// Set when the flow proves a pending link: that link's hash.
+    pub proves_link_hash: Option<String>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
 }

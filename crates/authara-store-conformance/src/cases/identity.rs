@@ -354,6 +354,7 @@ fn flow(
         link_user_id,
         created_at: now(),
         expires_at: now() + expires_in,
+        proves_link_hash: (state == 'd').then(|| "p".repeat(64)),
     }
 }
 

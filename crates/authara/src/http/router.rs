@@ -229,6 +229,7 @@ mod tests {
             ("POST", "/auth/providers/{provider}/unlink"),
             ("GET", "/auth/provider-links/confirm"),
             ("POST", "/auth/provider-links/confirm"),
+            ("POST", "/auth/provider-links/confirm/{provider}"),
             ("GET", "/auth/account"),
             ("GET", "/auth/successful-deletion"),
             ("POST", "/auth/user/username"),

@@ -22,6 +22,7 @@ on_both!(
     the_callbacks_are_rate_limited,
     the_account_page_links_and_unlinks_sign_in_methods,
     a_social_account_adds_a_password,
+    a_linked_provider_proves_the_account_instead_of_a_password,
 );
 
 /// The server with `acme` (OpenID Connect at `idp`) and `github` (the preset at `idp`).
@@ -609,4 +610,69 @@ async fn a_social_account_adds_a_password(b: Backend) {
         app.login(&email("social"), "a new password").await.status(),
         303
     );
+}
+
+async fn a_linked_provider_proves_the_account_instead_of_a_password(b: Backend) {
+    let idp = TestIdp::start().await;
+    let app = spawn(b, &idp, &[]).await;
+    // An account made through Acme: no password.
+    let shared = email("two-ways");
+    idp.next_user("acme-owner", &shared, true);
+    assert_eq!(sign_in(&app, "acme", "").await.status(), 303);
+    let (_, owner) = app.user().await;
+    app.post_form("/auth/sessions/logout", &[]).await;
+
+    // GitHub with the same verified email: the confirm page offers Acme as the proof.
+    idp.next_user("31337", &shared, true);
+    let res = sign_in(&app, "github", "?return_to=/both").await;
+    let confirm = location(&res);
+    let page = app.get(&confirm).await.text().await.unwrap();
+    assert!(page.contains("Prove it with Acme SSO"), "{page}");
+    assert!(!page.contains(r#"name="password""#), "{page}");
+    let link_id = confirm.split("link_id=").nth(1).unwrap().to_owned();
+
+    // Proving with another Acme account (not this one's) links nothing.
+    let before = snapshot(&app).await;
+    idp.next_user("acme-stranger", &email("stranger"), true);
+    let start = app
+        .post_form(
+            "/auth/provider-links/confirm/acme",
+            &[("link_id", &link_id)],
+        )
+        .await;
+    assert_eq!(start.status(), 303);
+    let at_idp = follow(&app.client, &location(&start)).await;
+    let wrong = follow(&app.client, &location(&at_idp)).await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(app.user().await.0, 401);
+    assert_unchanged(&app, &before, "a proof by someone else").await;
+    // A provider the account has no identity of cannot prove it.
+    let refused = app
+        .post_form(
+            "/auth/provider-links/confirm/github",
+            &[("link_id", &link_id)],
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+
+    // The account's own Acme identity proves it: GitHub is linked and the account signed in.
+    idp.next_user("acme-owner", &shared, true);
+    let start = app
+        .post_form(
+            "/auth/provider-links/confirm/acme",
+            &[("link_id", &link_id)],
+        )
+        .await;
+    let at_idp = follow(&app.client, &location(&start)).await;
+    let done = follow(&app.client, &location(&at_idp)).await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(location(&done), "/both");
+    assert_eq!(app.user().await.1["id"], owner["id"]);
+    let store = app.store().await;
+    let (_, user) = store
+        .find_identity("github", "31337")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.email, shared);
 }

@@ -79,6 +79,8 @@ pub fn state_changing(s: &Signed) -> Vec<(Route, String)> {
                 // The account's one method: were the CSRF check missing, the unlink would still
                 // be refused, but only after it; the check must answer first.
                 r.path.replace("{provider}", "password")
+            } else if r.path == "/auth/provider-links/confirm/{provider}" {
+                r.path.replace("{provider}", "github")
             } else if r
                 .path
                 .starts_with("/auth/api/v1/organizations/{organizationID}")

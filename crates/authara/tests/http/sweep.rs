@@ -213,7 +213,8 @@ async fn every_route_survives_malformed_requests_unchanged(b: Backend) {
                 "/verify-challenge/password-reset",
             )
             .replace("/oauth/{provider}/", "/oauth/acme/")
-            .replace("/providers/{provider}/", "/providers/acme/");
+            .replace("/providers/{provider}/", "/providers/acme/")
+            .replace("/confirm/{provider}", "/confirm/acme");
         assert!(!path.contains('{'), "teach the sweep {}", route.path);
         for c in cases() {
             for with_csrf in [false, true] {

@@ -19,7 +19,7 @@ use crate::http::extract::{ClientInfo, QueryReturnTo};
 use crate::http::form;
 use crate::http::Routes;
 use crate::state::{AppState, CodeFlowSignIn};
-use authara_core::auth::flow::FlowRefused;
+use authara_core::auth::flow::{FlowPurpose, FlowRefused};
 use authara_core::auth::{ExternalIdentity, ExternalSignInError, LinkError};
 use authara_core::domain::ReturnTo;
 use authara_core::jwt::Audience;
@@ -100,7 +100,8 @@ pub async fn get_start(
     if let Err(limited) = ask_limiter(&state, &limit).await {
         return Ok(refuse_limited(render_error_page, limited));
     }
-    match begin(&state, p, rt.as_ref().map(ReturnTo::as_str), None).await? {
+    let rt = rt.as_ref().map(ReturnTo::as_str);
+    match begin(&state, p, rt, FlowPurpose::SignIn).await? {
         Ok((url, binding)) => {
             let mut res = StatusCode::SEE_OTHER.into_response();
             res.headers_mut().insert(header::LOCATION, url);
@@ -116,14 +117,14 @@ pub async fn get_start(
     }
 }
 
-/// Starts a flow with `p` (for `link_user_id`, when linking): the provider's authorization URL
-/// and the browser binding for the flow cookie, or the page saying the provider is down (then
-/// no flow is stored).
+/// Starts a flow with `p` for `purpose`: the provider's authorization URL and the browser
+/// binding for the flow cookie, or the page saying the provider is down (then no flow is
+/// stored).
 pub async fn begin(
     state: &AppState,
     p: &CodeFlowSignIn,
     return_to: Option<&str>,
-    link_user_id: Option<uuid::Uuid>,
+    purpose: FlowPurpose,
 ) -> Result<Result<(HeaderValue, SecretToken), Response>, PageError> {
     // The provider's configuration first: a provider that is down gets no flow stored.
     if let Err(e) = p.flow.prepare().await {
@@ -132,7 +133,7 @@ pub async fn begin(
     }
     let started = state
         .auth
-        .begin_sign_in_flow(&p.name, return_to, link_user_id)
+        .begin_sign_in_flow(&p.name, return_to, purpose)
         .await?;
     let challenge = code_challenge(started.code_verifier.expose());
     let url = p
@@ -247,8 +248,14 @@ async fn callback(
         verified_email: user.verified_email().map(str::to_owned),
         subject: user.subject,
     };
-    if let Some(user_id) = flow.link_user_id {
-        return link(state, p, headers, user_id, &identity).await;
+    match &flow.purpose {
+        FlowPurpose::SignIn => {}
+        FlowPurpose::Link { user_id } => {
+            return link(state, p, headers, *user_id, &identity).await;
+        }
+        FlowPurpose::ProveLink { link_hash } => {
+            return super::provider_links::proven(state, client, link_hash, &identity).await;
+        }
     }
     let return_to = flow.return_to.as_deref().and_then(ReturnTo::parse);
     match state

@@ -3,8 +3,11 @@
 //! callback whose identity's verified email is an existing account's: the account's password
 //! links the identity and signs in (see [`authara_core::auth::link`]). Rate limited as a login
 //! (per IP and per the account's email); the pending link is this browser's (HttpOnly
-//! `authara_provider_link` cookie), single-use and lives 10 minutes.
+//! `authara_provider_link` cookie), single-use and lives 10 minutes. Instead of the password,
+//! an account can be proven by signing in through a code-flow provider already linked to it
+//! (`POST /auth/provider-links/confirm/{provider}`, then that provider's callback).
 
+use super::code_flow;
 use super::{
     ask_limiter, email_limit_key, ensure_csrf, refund, refuse_busy, refuse_limited, render,
     render_error_page, signed_in_redirect, Ask,
@@ -16,23 +19,34 @@ use crate::http::form;
 use crate::http::Routes;
 use crate::state::AppState;
 use askama::Template;
+use authara_core::auth::flow::FlowPurpose;
 use authara_core::auth::link::ConfirmError;
-use authara_core::auth::LinkError;
+use authara_core::auth::{ExternalIdentity, LinkError};
 use authara_core::domain::ReturnTo;
 use authara_core::limits::{Family, LimitKey};
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 /// `GET` and `POST /auth/provider-links/confirm`.
 pub const CONFIRM: &str = "/auth/provider-links/confirm";
+/// `POST /auth/provider-links/confirm/{provider}`: prove the account with a provider linked to
+/// it instead of its password.
+pub const PROVE: &str = "/auth/provider-links/confirm/{provider}";
 
 /// The routes.
 pub fn routes() -> Routes {
     Routes::new()
         .get(CONFIRM, get_confirm)
         .post(CONFIRM, post_confirm)
+        .post(PROVE, post_prove)
+}
+
+/// A provider that can prove the account: its name (the route's segment) and its button.
+pub struct ProofButton {
+    pub name: String,
+    pub label: String,
 }
 
 /// The confirm page.
@@ -44,6 +58,8 @@ pub struct ConfirmPage<'a> {
     pub provider: &'a str,
     pub email: &'a str,
     pub has_password: bool,
+    /// The enabled code-flow providers linked to the account.
+    pub proofs: Vec<ProofButton>,
     pub error: Option<&'a str>,
 }
 
@@ -82,6 +98,15 @@ async fn confirm_page(
         provider: &provider,
         email: &link.email,
         has_password: link.has_password,
+        proofs: link
+            .proofs
+            .iter()
+            .filter_map(|name| state.provider(name))
+            .map(|p| ProofButton {
+                name: p.name.clone(),
+                label: format!("Prove it with {}", p.display_name),
+            })
+            .collect(),
         error,
     };
     Ok(render(&page, status, out))
@@ -172,5 +197,90 @@ pub async fn post_confirm(
         )),
         Err(ConfirmError::Link(_)) => Err(PageError::new(StatusCode::BAD_REQUEST, GONE)),
         Err(ConfirmError::Failed(e)) => Err(PageError::internal(e)),
+    }
+}
+
+/// The form of the proof buttons. No `Debug` needed beyond the id.
+#[derive(Default, serde::Deserialize)]
+struct ProveForm {
+    link_id: Option<String>,
+}
+
+/// `POST /auth/provider-links/confirm/{provider}` (`link_id`): `303` to the provider, whose
+/// callback confirms the link when the identity it proves is the account's own.
+pub async fn post_prove(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let p = state.provider(&provider).ok_or_else(PageError::not_found)?;
+    let f: ProveForm = form::parse(&body);
+    let link_id = f.link_id.unwrap_or_default();
+    let per_ip = LimitKey::new(Family::LoginIp, &client.ip);
+    if let Err(limited) = ask_limiter(&state, &[Ask::Hit(per_ip)]).await {
+        return Ok(refuse_limited(render_error_page, limited));
+    }
+    let browser = cookies::read(&headers, cookies::PROVIDER_LINK);
+    let link_hash = match state
+        .auth
+        .begin_link_proof(&link_id, browser, &p.name)
+        .await
+    {
+        Ok(hash) => hash,
+        Err(ConfirmError::Failed(e)) => return Err(PageError::internal(e)),
+        Err(_) => return Err(PageError::new(StatusCode::BAD_REQUEST, GONE)),
+    };
+    match code_flow::begin(&state, p, None, FlowPurpose::ProveLink { link_hash }).await? {
+        Ok((url, binding)) => {
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            res.headers_mut().insert(header::LOCATION, url);
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            state
+                .cookies
+                .set_oauth_flow(res.headers_mut(), binding.expose());
+            Ok(res)
+        }
+        Err(unavailable) => Ok(unavailable),
+    }
+}
+
+/// The callback of a proving flow (see [`post_prove`]): the identity `proof` the provider just
+/// proved must be the pending link's account's; then linked and signed in, to its `return_to`.
+pub async fn proven(
+    state: &AppState,
+    client: &ClientInfo,
+    link_hash: &str,
+    proof: &ExternalIdentity,
+) -> Result<Response, PageError> {
+    match state
+        .auth
+        .confirm_pending_link_by_identity(link_hash, proof, client.origin())
+        .await
+    {
+        Ok((_, issued, return_to)) => {
+            let rt = return_to.as_deref().and_then(ReturnTo::parse);
+            let mut res = signed_in_redirect(state, false, &issued, rt);
+            state.cookies.clear_provider_link(res.headers_mut());
+            Ok(res)
+        }
+        Err(ConfirmError::WrongPassword) => Err(PageError::new(
+            StatusCode::UNAUTHORIZED,
+            "That sign-in is not the account's. Prove it with a method linked to it.",
+        )),
+        Err(ConfirmError::Disabled) => Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "This account has been disabled.",
+        )),
+        Err(ConfirmError::Link(LinkError::TakenElsewhere | LinkError::ProviderLinked)) => {
+            Err(PageError::new(
+                StatusCode::CONFLICT,
+                "This sign-in method cannot be linked to the account any more.",
+            ))
+        }
+        Err(ConfirmError::Failed(e)) => Err(PageError::internal(e)),
+        Err(_) => Err(PageError::new(StatusCode::BAD_REQUEST, GONE)),
     }
 }

@@ -10,6 +10,7 @@ use crate::http::extract::{Htmx, SignedIn};
 use crate::http::respond::redirect;
 use crate::http::Routes;
 use crate::state::AppState;
+use authara_core::auth::flow::FlowPurpose;
 use authara_core::auth::UnlinkError;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -43,7 +44,10 @@ pub async fn post_link_start(
     Path(provider): Path<String>,
 ) -> Result<Response, PageError> {
     let p = state.provider(&provider).ok_or_else(PageError::not_found)?;
-    match code_flow::begin(&state, p, None, Some(user.auth.user.id)).await? {
+    let purpose = FlowPurpose::Link {
+        user_id: user.auth.user.id,
+    };
+    match code_flow::begin(&state, p, None, purpose).await? {
         Ok((url, binding)) => {
             let mut out = user.cookies;
             state.cookies.set_oauth_flow(&mut out, binding.expose());
