@@ -98,16 +98,6 @@ pub enum KeySetError {
     UnknownActive(String),
 }
 
-/// Lower-case hex of `bytes`.
-fn hex_lower(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
 /// Decodes exactly `out.len()` bytes of hex (either case) into `out`.
 fn decode_hex(hex: &str, out: &mut [u8]) -> bool {
     let digit = |c: u8| match c {
@@ -191,7 +181,7 @@ impl JwtKeys {
         let key = self.active_key()?;
         let mut mac = key.mac.clone();
         mac.update(data);
-        Some(hex_lower(&mac.finalize().into_bytes()))
+        Some(crate::digest::hex_lower(&mac.finalize().into_bytes()))
     }
 
     /// HMAC-SHA256 of `data` under every configured key, the active key first: what a value

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod challenge;
 pub mod clock;
 pub mod csrf;
+pub mod digest;
 pub mod domain;
 pub mod events;
 pub mod identity;

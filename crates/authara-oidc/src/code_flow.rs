@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, RwLock};
 
+pub(crate) use crate::describe;
 use crate::id_token::{Expected, IdTokenError, IdTokenVerifier, VerifierSettings};
 use crate::jwks::{Jwks, JwksError, JwksSettings};
 
@@ -87,6 +88,24 @@ pub struct Authorize<'a> {
     pub code_challenge: &'a str,
 }
 
+/// Where a flow's authorization request goes, with the provider's configuration at hand: the
+/// URL for one flow is then built without waiting on anything.
+#[derive(Debug)]
+pub struct AuthorizationEndpoint<'a> {
+    pub(crate) settings: &'a ClientSettings,
+    pub(crate) endpoint: Url,
+    /// Whether the request carries the nonce (OpenID Connect does; GitHub has none).
+    pub(crate) nonce: bool,
+}
+
+impl AuthorizationEndpoint<'_> {
+    /// The URL to send the browser to for one flow.
+    pub fn url(&self, a: Authorize<'_>) -> Url {
+        self.settings
+            .authorization_url(&self.endpoint, a, self.nonce)
+    }
+}
+
 /// How the client authenticates at the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuth {
@@ -125,7 +144,7 @@ impl std::fmt::Debug for ClientSettings {
 
 impl ClientSettings {
     /// The authorization URL at `endpoint` for one flow (with `nonce` when given).
-    pub fn authorization_url(&self, endpoint: &Url, a: Authorize<'_>, nonce: bool) -> Url {
+    fn authorization_url(&self, endpoint: &Url, a: Authorize<'_>, nonce: bool) -> Url {
         let mut url = endpoint.clone();
         {
             let mut q = url.query_pairs_mut();
@@ -192,33 +211,11 @@ fn form_body(pairs: &[(&str, &str)]) -> String {
     s.finish()
 }
 
-/// The error of a request that never got an answer, without the URL's query.
-pub(crate) fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else {
-        "request failed".into()
-    }
-}
-
 /// Reads at most [`MAX_RESPONSE_BYTES`] of `response`.
-pub(crate) async fn bounded_body(mut response: reqwest::Response) -> Result<Vec<u8>, FlowError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+pub(crate) async fn bounded_body(response: reqwest::Response) -> Result<Vec<u8>, FlowError> {
+    crate::read_bounded(response, MAX_RESPONSE_BYTES)
         .await
-        .map_err(|e| FlowError::Unavailable(describe(&e)))?
-    {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(FlowError::Unavailable(format!(
-                "the answer is larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(FlowError::Unavailable)
 }
 
 /// A successful token response (the fields read).
@@ -361,17 +358,14 @@ impl OidcProvider {
         }
     }
 
-    /// Discovers the provider, unless its configuration is held already.
-    pub async fn prepare(&self) -> Result<(), FlowError> {
-        self.discovered().await.map(|_| ())
-    }
-
-    /// The URL to send the browser to for one flow.
-    pub async fn authorization_url(&self, a: Authorize<'_>) -> Result<Url, FlowError> {
+    /// The authorization endpoint, once discovered (or held from before).
+    pub async fn authorization_endpoint(&self) -> Result<AuthorizationEndpoint<'_>, FlowError> {
         let d = self.discovered().await?;
-        Ok(self
-            .settings
-            .authorization_url(&d.authorization_endpoint, a, true))
+        Ok(AuthorizationEndpoint {
+            settings: &self.settings,
+            endpoint: d.authorization_endpoint.clone(),
+            nonce: true,
+        })
     }
 
     /// Exchanges `code` (with the flow's `verifier`) and verifies the ID token against the

@@ -10,7 +10,7 @@ use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
 use crate::code_flow::{
-    bounded_body, describe, exchange, Authorize, ClientAuth, ClientSettings, FlowError,
+    bounded_body, describe, exchange, AuthorizationEndpoint, ClientAuth, ClientSettings, FlowError,
     ProviderUser,
 };
 
@@ -62,10 +62,14 @@ impl GitHubProvider {
         }
     }
 
-    /// The URL to send the browser to for one flow (GitHub has no nonce: the state, bound to
-    /// the browser, and PKCE carry the flow).
-    pub fn authorization_url(&self, a: Authorize<'_>) -> Url {
-        self.settings.authorization_url(&self.authorize, a, false)
+    /// The authorization endpoint (GitHub has no nonce: the state, bound to the browser, and
+    /// PKCE carry the flow).
+    pub fn authorization_endpoint(&self) -> AuthorizationEndpoint<'_> {
+        AuthorizationEndpoint {
+            settings: &self.settings,
+            endpoint: self.authorize.clone(),
+            nonce: false,
+        }
     }
 
     /// Exchanges `code`, then reads the user and their primary verified email.

@@ -24,6 +24,8 @@ use reqwest::{StatusCode, Url};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, RwLock};
 
+use crate::{describe, read_bounded};
+
 /// How much of a JWKS response is read; a real set is a few kilobytes.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
@@ -187,7 +189,7 @@ impl Jwks {
     /// One GET of the set: its usable keys and how long to keep them.
     async fn fetch(&self) -> Result<(Vec<Arc<Key>>, Duration), JwksError> {
         let unavailable = |what: String| JwksError::Unavailable(what);
-        let mut response = self
+        let response = self
             .client
             .get(self.settings.url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
@@ -206,19 +208,9 @@ impl Jwks {
             return Err(unavailable(format!("HTTP {}", status.as_u16())));
         }
         let max_age = self.max_age(response.headers());
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = read_bounded(response, MAX_JWKS_BYTES)
             .await
-            .map_err(|e| unavailable(describe(&e)))?
-        {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(unavailable(format!(
-                    "the key set is larger than {MAX_JWKS_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(unavailable)?;
         let set: JwkSet = serde_json::from_slice(&body)
             .map_err(|_| unavailable("the key set is not a JWKS document".into()))?;
         let keys: Vec<Arc<Key>> = set.keys.iter().filter_map(usable).map(Arc::new).collect();
@@ -251,18 +243,6 @@ impl Jwks {
 }
 
 /// A transport error, without the URL's query or anything from the body.
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_redirect() {
-        "redirect refused".into()
-    } else if e.is_connect() {
-        "could not connect".into()
-    } else {
-        "request failed".into()
-    }
-}
-
 /// The key `kid` of `algorithm`; without a `kid`, the only key of that algorithm.
 fn find<'a>(keys: &'a [Arc<Key>], kid: Option<&str>, algorithm: Algorithm) -> Option<&'a Key> {
     let mut of_algorithm = keys.iter().filter(|k| k.algorithm == algorithm);

@@ -15,7 +15,8 @@ pub mod id_token;
 pub mod jwks;
 
 pub use code_flow::{
-    code_challenge, Authorize, ClientSettings, FlowError, OidcProvider, ProviderUser,
+    code_challenge, AuthorizationEndpoint, Authorize, ClientSettings, FlowError, OidcProvider,
+    ProviderUser,
 };
 pub use github::GitHubProvider;
 
@@ -46,20 +47,12 @@ pub enum CodeFlow {
 }
 
 impl CodeFlow {
-    /// Makes sure the provider's configuration is at hand (discovery, for OpenID Connect), so
-    /// that a flow is started only with a provider that answers.
-    pub async fn prepare(&self) -> Result<(), FlowError> {
+    /// The authorization endpoint: for OpenID Connect, once discovered. Asked before a flow is
+    /// stored, so that a provider that is down gets none.
+    pub async fn authorization_endpoint(&self) -> Result<AuthorizationEndpoint<'_>, FlowError> {
         match self {
-            Self::Oidc(p) => p.prepare().await,
-            Self::GitHub(_) => Ok(()),
-        }
-    }
-
-    /// The URL to send the browser to for one flow.
-    pub async fn authorization_url(&self, a: Authorize<'_>) -> Result<Url, FlowError> {
-        match self {
-            Self::Oidc(p) => p.authorization_url(a).await,
-            Self::GitHub(p) => Ok(p.authorization_url(a)),
+            Self::Oidc(p) => p.authorization_endpoint().await,
+            Self::GitHub(p) => Ok(p.authorization_endpoint()),
         }
     }
 
@@ -76,4 +69,32 @@ impl CodeFlow {
             Self::GitHub(p) => p.finish(code, verifier).await,
         }
     }
+}
+
+/// Why a request to a provider got no answer, without its URL (which may carry a query).
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_redirect() {
+        "redirect refused".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+/// Reads `response`'s body, refusing one longer than `max` bytes as soon as it is.
+pub(crate) async fn read_bounded(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+        if body.len() + chunk.len() > max {
+            return Err(format!("the answer is larger than {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -9,11 +9,10 @@
 //! [`SIGN_IN_FLOW_TTL`]. A state replayed, forged, or carried to another browser (a login CSRF)
 //! therefore finds nothing or is refused, before any call to the provider.
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq as _;
 use uuid::Uuid;
 
 use super::{AuthService, ServiceError};
+use crate::digest::{matches_stored, sha256_hex};
 use crate::random::{token_256, SecretToken};
 use crate::store::SignInFlow;
 
@@ -61,13 +60,6 @@ pub enum FlowRefused {
     Unknown,
     #[error(transparent)]
     Failed(#[from] ServiceError),
-}
-
-pub(crate) fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 impl AuthService {
@@ -126,11 +118,7 @@ impl AuthService {
             .await
             .map_err(ServiceError::from)?
             .ok_or(FlowRefused::Unknown)?;
-        let browser_ok = browser
-            .filter(|b| !b.is_empty() && b.len() <= MAX_FLOW_VALUE)
-            .is_some_and(|b| {
-                bool::from(sha256_hex(b).as_bytes().ct_eq(flow.browser_hash.as_bytes()))
-            });
+        let browser_ok = matches_stored(browser, &flow.browser_hash, MAX_FLOW_VALUE);
         if !browser_ok || flow.provider != provider || self.clock.now() >= flow.expires_at {
             return Err(FlowRefused::Unknown);
         }

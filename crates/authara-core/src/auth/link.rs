@@ -9,16 +9,16 @@
 //! login checks it, or for a sign-in through a provider already linked to the account; only then is the pending link taken (once) and the identity linked, and the
 //! account signed in.
 
-use super::flow::sha256_hex;
 use super::{
     AuthService, ExternalIdentity, LinkError, LoginError, LoginMethod, LoginOutcome, Origin,
     ServiceError,
 };
+use crate::digest::{matches_stored, sha256_hex};
+use crate::domain::Email;
 use crate::jwt::Audience;
 use crate::random::{token_256, SecretToken};
 use crate::session::Issued;
 use crate::store::{PendingLink, StoreError, UserRecord};
-use subtle::ConstantTimeEq as _;
 
 /// How long a pending link can be confirmed (upstream: 10 minutes).
 pub const PENDING_LINK_TTL: time::Duration = time::Duration::minutes(10);
@@ -48,9 +48,10 @@ pub enum ConfirmError {
     /// No such link (forged or used), expired, or not this browser's.
     #[error("the link is unknown, used, expired or not this browser's")]
     Unknown,
-    /// The password is not the account's (or the account has none).
-    #[error("the password is not the account's")]
-    WrongPassword,
+    /// The proof failed: the password is not the account's (or it has none), or the identity a
+    /// provider proved is not one of the account's.
+    #[error("the account was not proven")]
+    NotProven,
     /// The account is disabled.
     #[error("account disabled")]
     Disabled,
@@ -70,6 +71,25 @@ impl From<StoreError> for ConfirmError {
     }
 }
 
+/// A pending link that is this browser's and unexpired, with its account, read once and then
+/// shown ([`AuthService::pending_link`]) or confirmed ([`AuthService::confirm_pending_link`]).
+pub struct LivePendingLink {
+    link: PendingLink,
+    user: UserRecord,
+}
+
+impl LivePendingLink {
+    /// The account's email (what its per-email login limit is keyed by).
+    pub fn email(&self) -> &str {
+        &self.user.email
+    }
+
+    /// The provider whose identity waits to be linked.
+    pub fn provider(&self) -> &str {
+        &self.link.provider
+    }
+}
+
 impl AuthService {
     /// Stores a pending link of `identity` (whose verified email is an existing account's) to
     /// that account, returning to `return_to` once confirmed. `Ok(None)` when no account has the
@@ -79,10 +99,11 @@ impl AuthService {
         identity: &ExternalIdentity,
         return_to: Option<&str>,
     ) -> Result<Option<StartedLink>, ServiceError> {
-        let Some(email) = identity.verified_email.as_deref() else {
+        // Looked up as accounts store emails (normalised), as the sign-in's insert compared it.
+        let Some(email) = identity.verified_email.as_deref().and_then(Email::lookup) else {
             return Ok(None);
         };
-        let Some(user) = self.store.find_user_by_email(email).await? else {
+        let Some(user) = self.store.find_user_by_email(&email).await? else {
             return Ok(None);
         };
         let started = StartedLink {
@@ -97,7 +118,7 @@ impl AuthService {
                 user_id: user.id,
                 provider: identity.provider.clone(),
                 provider_user_id: identity.subject.clone(),
-                provider_email: email.to_owned(),
+                provider_email: email,
                 browser_hash: sha256_hex(started.browser.expose()),
                 return_to: return_to.map(str::to_owned),
                 created_at: now,
@@ -112,11 +133,11 @@ impl AuthService {
     }
 
     /// The pending link `link_id`, if this browser's (`browser`, its cookie) and unexpired.
-    async fn live_link(
+    pub async fn live_pending_link(
         &self,
         link_id: &str,
         browser: Option<&str>,
-    ) -> Result<(PendingLink, UserRecord), ConfirmError> {
+    ) -> Result<LivePendingLink, ConfirmError> {
         if link_id.is_empty() || link_id.len() > MAX_LINK_VALUE {
             return Err(ConfirmError::Unknown);
         }
@@ -125,11 +146,7 @@ impl AuthService {
             .find_pending_link(&sha256_hex(link_id))
             .await?
             .ok_or(ConfirmError::Unknown)?;
-        let browser_ok = browser
-            .filter(|b| !b.is_empty() && b.len() <= MAX_LINK_VALUE)
-            .is_some_and(|b| {
-                bool::from(sha256_hex(b).as_bytes().ct_eq(link.browser_hash.as_bytes()))
-            });
+        let browser_ok = matches_stored(browser, &link.browser_hash, MAX_LINK_VALUE);
         if !browser_ok || self.clock.now() >= link.expires_at {
             return Err(ConfirmError::Unknown);
         }
@@ -138,27 +155,25 @@ impl AuthService {
             .find_user_by_id(link.user_id)
             .await?
             .ok_or(ConfirmError::Unknown)?;
-        Ok((link, user))
+        Ok(LivePendingLink { link, user })
     }
 
-    /// What the confirm page shows of `link_id`.
+    /// What the confirm page shows of `live`.
     pub async fn pending_link(
         &self,
-        link_id: &str,
-        browser: Option<&str>,
+        live: &LivePendingLink,
     ) -> Result<LinkToConfirm, ConfirmError> {
-        let (link, user) = self.live_link(link_id, browser).await?;
         let proofs = self
             .store
-            .list_identities(user.id)
+            .list_identities(live.user.id)
             .await?
             .into_iter()
             .map(|i| i.provider)
             .collect();
         Ok(LinkToConfirm {
-            provider: link.provider,
-            email: user.email,
-            has_password: user.password_hash.is_some(),
+            provider: live.link.provider.clone(),
+            email: live.user.email.clone(),
+            has_password: live.user.password_hash.is_some(),
             proofs,
         })
     }
@@ -171,7 +186,7 @@ impl AuthService {
         browser: Option<&str>,
         provider: &str,
     ) -> Result<String, ConfirmError> {
-        let (link, user) = self.live_link(link_id, browser).await?;
+        let LivePendingLink { link, user } = self.live_pending_link(link_id, browser).await?;
         let has = self
             .store
             .list_identities(user.id)
@@ -203,9 +218,9 @@ impl AuthService {
             .store
             .find_identity(&proof.provider, &proof.subject)
             .await?
-            .ok_or(ConfirmError::WrongPassword)?;
+            .ok_or(ConfirmError::NotProven)?;
         if user.id != link.user_id {
-            return Err(ConfirmError::WrongPassword);
+            return Err(ConfirmError::NotProven);
         }
         if user.disabled {
             return Err(ConfirmError::Disabled);
@@ -213,20 +228,19 @@ impl AuthService {
         self.finish_link(link_hash, user, origin).await
     }
 
-    /// Confirms `link_id` with the account's `password` (checked as a login checks it): links
-    /// the identity, signs the account in, and says where to go.
+    /// Confirms `live` with the account's `password` (checked as a login checks it): links the
+    /// identity, signs the account in, and says where to go.
     pub async fn confirm_pending_link(
         &self,
-        link_id: &str,
-        browser: Option<&str>,
+        live: LivePendingLink,
         password: &str,
         origin: Origin<'_>,
     ) -> Result<(UserRecord, Issued, Option<String>), ConfirmError> {
-        let (link, user) = self.live_link(link_id, browser).await?;
+        let LivePendingLink { link, user } = live;
         let outcome = match self.verify_password(&user.email, password).await {
             Ok(outcome) if outcome.user.id == user.id => outcome,
             Ok(_) | Err(LoginError::Empty | LoginError::Invalid) => {
-                return Err(ConfirmError::WrongPassword)
+                return Err(ConfirmError::NotProven)
             }
             Err(LoginError::Disabled) => return Err(ConfirmError::Disabled),
             Err(LoginError::Busy) => return Err(ConfirmError::Busy),

@@ -15,7 +15,6 @@ pub use service::{InvitationError, InvitationService};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 use uuid::Uuid;
 
@@ -71,10 +70,7 @@ impl InvitationToken {
 
     /// What is stored and looked up: lowercase hex SHA-256.
     pub fn hash(&self) -> String {
-        Sha256::digest(self.0.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::digest::sha256_hex(&self.0)
     }
 
     /// The token itself, for the link and the email.

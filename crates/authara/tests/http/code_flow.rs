@@ -5,7 +5,7 @@
 //! but the provider being down (`503`).
 
 use crate::dbstate::{assert_unchanged, snapshot};
-use crate::helpers::{cookie_client, email, Backend, TestApp};
+use crate::helpers::{cookie_client, email, set_cookie, Backend, TestApp};
 use crate::idp::{Authorize, Key, TestIdp, CLIENT_ID, CLIENT_SECRET};
 use crate::on_both;
 use reqwest::{Client, Response, Url};
@@ -23,6 +23,7 @@ on_both!(
     the_account_page_links_and_unlinks_sign_in_methods,
     a_social_account_adds_a_password,
     a_linked_provider_proves_the_account_instead_of_a_password,
+    a_provider_email_in_another_case_still_finds_its_account,
 );
 
 /// The server with `acme` (OpenID Connect at `idp`) and `github` (the preset at `idp`).
@@ -63,13 +64,7 @@ async fn to_callback(app: &TestApp, provider: &str, query: &str) -> String {
         .await;
     assert_eq!(start.status(), 303, "{}", start.text().await.unwrap());
     let authorize = location(&start);
-    let cookie = start
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("authara_oauth_flow="))
-        .expect("the flow cookie");
+    let cookie = set_cookie(start.headers(), "authara_oauth_flow").expect("the flow cookie");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
@@ -675,4 +670,23 @@ async fn a_linked_provider_proves_the_account_instead_of_a_password(b: Backend) 
         .unwrap()
         .unwrap();
     assert_eq!(user.email, shared);
+}
+
+async fn a_provider_email_in_another_case_still_finds_its_account(b: Backend) {
+    let idp = TestIdp::start().await;
+    let app = spawn(b, &idp, &[]).await;
+    let existing = email("casey");
+    app.signup(&existing, "correct horse battery").await;
+    app.post_form("/auth/sessions/logout", &[]).await;
+    // The provider spells the address in capitals: it is still that account's.
+    idp.next_user("case-1", &existing.to_uppercase(), true);
+    let res = sign_in(&app, "acme", "").await;
+    assert_eq!(res.status(), 303);
+    let confirm = location(&res);
+    assert!(
+        confirm.starts_with("/auth/provider-links/confirm?link_id="),
+        "{confirm}"
+    );
+    let page = app.get(&confirm).await.text().await.unwrap();
+    assert!(page.contains(&existing), "{page}");
 }

@@ -24,72 +24,14 @@ use axum::routing::{get, post};
 use axum::{Form, Json};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 pub const CLIENT_ID: &str = "authara-test-client";
 pub const CLIENT_SECRET: &str = "test-secret-hunter2";
 
-/// A key of the test tree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Key {
-    RsaA,
-    RsaB,
-    EcA,
-}
-
-impl Key {
-    fn kid(self) -> &'static str {
-        match self {
-            Self::RsaA => "rsa-a",
-            Self::RsaB => "rsa-b",
-            Self::EcA => "ec-a",
-        }
-    }
-
-    fn encoding(self) -> (Algorithm, EncodingKey) {
-        match self {
-            Self::RsaA => (
-                Algorithm::RS256,
-                EncodingKey::from_rsa_pem(include_bytes!(
-                    "../../../authara-oidc/tests/oidc/keys/rsa-a.pem"
-                ))
-                .unwrap(),
-            ),
-            Self::RsaB => (
-                Algorithm::RS256,
-                EncodingKey::from_rsa_pem(include_bytes!(
-                    "../../../authara-oidc/tests/oidc/keys/rsa-b.pem"
-                ))
-                .unwrap(),
-            ),
-            Self::EcA => (
-                Algorithm::ES256,
-                EncodingKey::from_ec_pem(include_bytes!(
-                    "../../../authara-oidc/tests/oidc/keys/ec-a.pem"
-                ))
-                .unwrap(),
-            ),
-        }
-    }
-
-    fn jwk(self) -> Value {
-        let all: Value = serde_json::from_str(include_str!(
-            "../../../authara-oidc/tests/oidc/keys/public.json"
-        ))
-        .unwrap();
-        let mut jwk = all[self.kid()].clone();
-        jwk["kid"] = self.kid().into();
-        jwk["use"] = "sig".into();
-        jwk["alg"] = match self.encoding().0 {
-            Algorithm::RS256 => "RS256",
-            _ => "ES256",
-        }
-        .into();
-        jwk
-    }
-}
+/// A key of the test tree (`crates/authara-oidc/tests/oidc/keys`).
+pub use crate::oidc_idp::TestKey as Key;
 
 /// Who the provider says signs in next.
 #[derive(Clone, Debug)]
@@ -261,10 +203,7 @@ async fn token(
         claims[k] = v.clone();
     }
     let key = *i.signing.lock().unwrap();
-    let (alg, enc) = key.encoding();
-    let mut header = Header::new(alg);
-    header.kid = Some(key.kid().to_owned());
-    let id_token = jsonwebtoken::encode(&header, &claims, &enc).unwrap();
+    let id_token = crate::oidc_idp::TestIdp::sign(key, &claims);
     Json(json!({
         "access_token": random_code(),
         "token_type": "Bearer",

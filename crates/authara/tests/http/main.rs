@@ -12,6 +12,10 @@
 mod dbstate;
 mod helpers;
 mod idp;
+/// The test keys (and signing) of `authara-oidc`'s test provider, shared rather than copied.
+#[path = "../../../authara-oidc/tests/oidc/idp.rs"]
+#[allow(dead_code)]
+mod oidc_idp;
 mod raw;
 mod receiver;
 /// The test SMTP server of `authara-smtp`'s tests, shared rather than copied.

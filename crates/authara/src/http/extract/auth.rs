@@ -142,7 +142,7 @@ pub async fn signed_in(
     state: &AppState,
     headers: &HeaderMap,
     out: &mut HeaderMap,
-) -> Result<Option<SignedIn>, SignInRequired> {
+) -> Result<Option<SignedIn>, PageError> {
     if let Some(auth) = access_user(state, headers).await? {
         return Ok(Some(SignedIn {
             auth,
@@ -161,9 +161,7 @@ pub async fn signed_in(
                 Err(AuthError::Unauthenticated) => {}
             },
             Err(RefreshError::Store(e)) => return Err(e.into()),
-            Err(e @ RefreshError::Signing) => {
-                return Err(SignInRequired::Failed(PageError::internal(e)))
-            }
+            Err(e @ RefreshError::Signing) => return Err(PageError::internal(e)),
             Err(RefreshError::Invalid | RefreshError::NotAdmin) => {}
         }
         state.cookies.clear_session(out);
@@ -179,7 +177,10 @@ impl FromRequestParts<AppState> for SignedIn {
         state: &AppState,
     ) -> Result<Self, SignInRequired> {
         let mut out = HeaderMap::new();
-        if let Some(user) = signed_in(state, &parts.headers, &mut out).await? {
+        if let Some(user) = signed_in(state, &parts.headers, &mut out)
+            .await
+            .map_err(SignInRequired::Failed)?
+        {
             return Ok(user);
         }
         let back = if parts.method == Method::GET {

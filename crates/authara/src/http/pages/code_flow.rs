@@ -14,7 +14,7 @@
 use super::{ask_limiter, refuse_limited, render_error_page, signed_in_redirect, Ask};
 use crate::http::cookies;
 use crate::http::error::PageError;
-use crate::http::extract::auth::{signed_in, SignInRequired};
+use crate::http::extract::auth::signed_in;
 use crate::http::extract::{ClientInfo, QueryReturnTo};
 use crate::http::form;
 use crate::http::Routes;
@@ -24,11 +24,10 @@ use authara_core::auth::{ExternalIdentity, ExternalSignInError, LinkError};
 use authara_core::domain::ReturnTo;
 use authara_core::jwt::Audience;
 use authara_core::limits::{Family, LimitKey};
-use authara_core::random::SecretToken;
 use authara_oidc::{code_challenge, Authorize, FlowError};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 /// `GET /auth/oauth/{provider}/start`.
 pub const START: &str = "/auth/oauth/{provider}/start";
@@ -101,57 +100,44 @@ pub async fn get_start(
         return Ok(refuse_limited(render_error_page, limited));
     }
     let rt = rt.as_ref().map(ReturnTo::as_str);
-    match begin(&state, p, rt, FlowPurpose::SignIn).await? {
-        Ok((url, binding)) => {
-            let mut res = StatusCode::SEE_OTHER.into_response();
-            res.headers_mut().insert(header::LOCATION, url);
-            // Nothing of this answer may be cached: the flow is one browser's, once.
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            state
-                .cookies
-                .set_oauth_flow(res.headers_mut(), binding.expose());
-            Ok(res)
-        }
-        Err(unavailable) => Ok(unavailable),
-    }
+    redirect_to_provider(&state, p, rt, FlowPurpose::SignIn, false, HeaderMap::new()).await
 }
 
-/// Starts a flow with `p` for `purpose`: the provider's authorization URL and the browser
-/// binding for the flow cookie, or the page saying the provider is down (then no flow is
-/// stored).
-pub async fn begin(
+/// Starts a flow with `p` for `purpose` and answers with the redirect to the provider (`303`;
+/// with htmx `200` + `HX-Redirect`), carrying `out` and the flow's browser binding; or, when
+/// the provider's configuration cannot be had, the page saying it is down (no flow stored).
+pub async fn redirect_to_provider(
     state: &AppState,
     p: &CodeFlowSignIn,
     return_to: Option<&str>,
     purpose: FlowPurpose,
-) -> Result<Result<(HeaderValue, SecretToken), Response>, PageError> {
-    // The provider's configuration first: a provider that is down gets no flow stored.
-    if let Err(e) = p.flow.prepare().await {
-        tracing::warn!(provider = %p.name, error = %e, "sign-in start: provider unavailable");
-        return Ok(Err(unavailable(p)));
-    }
+    htmx: bool,
+    mut out: HeaderMap,
+) -> Result<Response, PageError> {
+    let endpoint = match p.flow.authorization_endpoint().await {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            tracing::warn!(provider = %p.name, error = %e, "sign-in start: provider unavailable");
+            let mut res = unavailable(p);
+            res.headers_mut().extend(out);
+            return Ok(res);
+        }
+    };
     let started = state
         .auth
         .begin_sign_in_flow(&p.name, return_to, purpose)
         .await?;
-    let challenge = code_challenge(started.code_verifier.expose());
-    let url = p
-        .flow
-        .authorization_url(Authorize {
-            state: started.state.expose(),
-            nonce: started.nonce.expose(),
-            code_challenge: &challenge,
-        })
-        .await;
-    match url.map(|u| HeaderValue::from_str(u.as_str())) {
-        Ok(Ok(url)) => Ok(Ok((url, started.browser))),
-        Ok(Err(_)) => Ok(Err(unavailable(p))),
-        Err(e) => {
-            tracing::warn!(provider = %p.name, error = %e, "sign-in start: provider unavailable");
-            Ok(Err(unavailable(p)))
-        }
-    }
+    let url = endpoint.url(Authorize {
+        state: started.state.expose(),
+        nonce: started.nonce.expose(),
+        code_challenge: &code_challenge(started.code_verifier.expose()),
+    });
+    // Nothing of this answer may be cached: the flow is one browser's, once.
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    state
+        .cookies
+        .set_oauth_flow(&mut out, started.browser.expose());
+    Ok(crate::http::respond::redirect(htmx, url.as_str(), out))
 }
 
 /// The callback's parameters (RFC 6749 §4.1.2). No `Debug`: it holds the code.
@@ -266,25 +252,9 @@ async fn callback(
         Ok((_, issued)) => Ok(signed_in_redirect(state, false, &issued, return_to)),
         Err(ExternalSignInError::LinkRequired) => {
             // Nothing is linked yet: the confirm page asks the user to prove the account.
-            match state
-                .auth
-                .begin_pending_link(&identity, flow.return_to.as_deref())
-                .await?
-            {
-                Some(started) => {
-                    let to = format!(
-                        "{}?link_id={}",
-                        super::provider_links::CONFIRM,
-                        started.link_id.expose()
-                    );
-                    let mut res = crate::http::respond::redirect(false, &to, HeaderMap::new());
-                    state
-                        .cookies
-                        .set_provider_link(res.headers_mut(), started.browser.expose());
-                    Ok(res)
-                }
-                None => Err(PageError::new(StatusCode::BAD_REQUEST, START_AGAIN)),
-            }
+            let (to, out) =
+                super::provider_links::pending(state, &identity, flow.return_to.as_deref()).await?;
+            Ok(crate::http::respond::redirect(false, &to, out))
         }
         Err(ExternalSignInError::Disabled) | Err(ExternalSignInError::NotAdmin) => Err(
             PageError::new(StatusCode::FORBIDDEN, "This account is disabled."),
@@ -310,12 +280,7 @@ async fn link(
     user_id: uuid::Uuid,
     identity: &ExternalIdentity,
 ) -> Result<Response, PageError> {
-    let mut out = HeaderMap::new();
-    let current = match signed_in(state, headers, &mut out).await {
-        Ok(current) => current,
-        Err(SignInRequired::Failed(e)) => return Err(e),
-        Err(SignInRequired::Redirect(_)) => None,
-    };
+    let current = signed_in(state, headers, &mut HeaderMap::new()).await?;
     let Some(current) = current.filter(|c| c.auth.user.id == user_id) else {
         return Err(PageError::new(
             StatusCode::BAD_REQUEST,
@@ -323,26 +288,20 @@ async fn link(
              again from your account page.",
         ));
     };
-    let refused = |message: String| {
-        let mut res = render_error_page(StatusCode::CONFLICT, &message);
-        res.headers_mut().extend(current.cookies.clone());
-        res
-    };
     match state.auth.link_identity(user_id, identity).await {
         Ok(_) => Ok(crate::http::respond::redirect(
             false,
             "/auth/account?notice=method-linked",
             current.cookies,
         )),
-        Err(LinkError::TakenElsewhere) => Ok(refused(format!(
-            "This {} account is already linked to another account.",
-            p.display_name
-        ))),
-        Err(LinkError::ProviderLinked) => Ok(refused(format!(
-            "Your account is already linked to a {} account. Unlink it first.",
-            p.display_name
-        ))),
-        Err(LinkError::Invalid) => Err(PageError::new(StatusCode::BAD_REQUEST, START_AGAIN)),
         Err(LinkError::Failed(e)) => Err(PageError::internal(e)),
+        Err(e) => match super::providers::link_conflict(&e, &p.display_name) {
+            Some(message) => {
+                let mut res = render_error_page(StatusCode::CONFLICT, &message);
+                res.headers_mut().extend(current.cookies);
+                Ok(res)
+            }
+            None => Err(PageError::new(StatusCode::BAD_REQUEST, START_AGAIN)),
+        },
     }
 }

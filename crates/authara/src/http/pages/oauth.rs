@@ -142,29 +142,16 @@ pub async fn post_google_callback(
         }
         Err(GoogleRefusal::LinkRequired(identity)) => {
             // Upstream's HTML flow: the confirm page proves the existing account, then links.
-            let started = state
-                .auth
-                .begin_pending_link(&identity, rt.as_ref().map(ReturnTo::as_str))
-                .await?
-                .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, TRY_AGAIN))?;
-            let to = format!(
-                "{}?link_id={}",
-                super::provider_links::CONFIRM,
-                started.link_id.expose()
-            );
+            let (to, out) = super::provider_links::pending(
+                &state,
+                &identity,
+                rt.as_ref().map(ReturnTo::as_str),
+            )
+            .await?;
             let mut res = match shape {
-                Shape::Redirect => crate::http::respond::redirect(htmx, &to, HeaderMap::new()),
-                Shape::Script => {
-                    let mut out = HeaderMap::new();
-                    if let Ok(v) = HeaderValue::from_str(&to) {
-                        out.insert(X_AUTHARA_REDIRECT.clone(), v);
-                    }
-                    (StatusCode::OK, out).into_response()
-                }
+                Shape::Redirect => crate::http::respond::redirect(htmx, &to, out),
+                Shape::Script => script_redirect(&to, out),
             };
-            state
-                .cookies
-                .set_provider_link(res.headers_mut(), started.browser.expose());
             state.cookies.clear_oauth_nonce(res.headers_mut());
             return Ok(res);
         }
@@ -181,13 +168,17 @@ pub async fn post_google_callback(
         Shape::Script => {
             let mut out = HeaderMap::new();
             set_session_cookies(state.cookies, &issued, &mut out);
-            let to = rt.unwrap_or_else(ReturnTo::root);
-            if let Ok(v) = HeaderValue::from_str(to.as_str()) {
-                out.insert(X_AUTHARA_REDIRECT.clone(), v);
-            }
-            (StatusCode::OK, out).into_response()
+            script_redirect(rt.unwrap_or_else(ReturnTo::root).as_str(), out)
         }
     };
     state.cookies.clear_oauth_nonce(res.headers_mut());
     Ok(res)
+}
+
+/// The script shape's answer: `200` with `X-Authara-Redirect: to` and `out`.
+fn script_redirect(to: &str, mut out: HeaderMap) -> Response {
+    if let Ok(v) = HeaderValue::from_str(to) {
+        out.insert(X_AUTHARA_REDIRECT.clone(), v);
+    }
+    (StatusCode::OK, out).into_response()
 }

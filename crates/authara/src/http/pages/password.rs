@@ -72,47 +72,87 @@ pub async fn post_link(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let f: LinkForm = form::parse(&body);
-    let SignedIn { auth, cookies } = user;
-    let show = |status: StatusCode, error: &str| {
-        change_page(
+    if user.auth.user.password_hash.is_some() {
+        return Ok(change_page(
             &state,
             &headers,
-            cookies.clone(),
+            user.cookies,
             false,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(ALREADY_SET),
+        ));
+    }
+    let form = PasswordForm {
+        current: None,
+        new: f.password.as_deref().unwrap_or(""),
+        confirm: f.confirm_password.as_deref().unwrap_or(""),
+    };
+    set_password(&state, user, htmx, &context, &headers, form).await
+}
+
+/// The refusal of a second password.
+const ALREADY_SET: &str = "Your account already has a password. Change it instead.";
+
+/// What either form submitted.
+struct PasswordForm<'a> {
+    current: Option<&'a str>,
+    new: &'a str,
+    confirm: &'a str,
+}
+
+/// Sets or changes `user`'s password from a submitted form, the one implementation behind
+/// `POST …/password/change` and `POST …/password/link`: back to the account page, or the form
+/// again naming the problem (`422`), `429` for a rate-limited guess, `503` for busy hashing.
+async fn set_password(
+    state: &AppState,
+    user: SignedIn,
+    htmx: bool,
+    context: &RequestContext,
+    headers: &HeaderMap,
+    form: PasswordForm<'_>,
+) -> Result<Response, PageError> {
+    let SignedIn { auth, cookies } = user;
+    let has_password = auth.user.password_hash.is_some();
+    let show = |status: StatusCode, error: &str| {
+        change_page(
+            state,
+            headers,
+            cookies.clone(),
+            has_password,
             status,
             Some(error),
         )
     };
-    if auth.user.password_hash.is_some() {
-        return Ok(show(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Your account already has a password. Change it instead.",
-        ));
-    }
-    let new = f.password.as_deref().unwrap_or("");
-    if f.confirm_password.as_deref().unwrap_or("") != new {
+    if form.confirm != form.new {
         return Ok(show(
             StatusCode::UNPROCESSABLE_ENTITY,
             "The new passwords do not match.",
         ));
     }
-    match change_password(&state, &auth, None, new, &context).await {
+    let outcome = match change_password(state, &auth, form.current, form.new, context).await {
+        Err(ChangeRefusal::Limited(limited)) => return Ok(refuse_limited(show, limited)),
+        Err(ChangeRefusal::Change(e)) => Err(e),
+        Ok(revoked) => Ok(revoked),
+    };
+    match outcome {
         Ok(_) => Ok(redirect(htmx, ACCOUNT, cookies)),
-        Err(ChangeRefusal::Limited(limited)) => Ok(refuse_limited(show, limited)),
-        Err(ChangeRefusal::Change(PasswordChangeError::Invalid(e))) => {
+        Err(PasswordChangeError::Invalid(e)) => {
             Ok(show(StatusCode::UNPROCESSABLE_ENTITY, e.message()))
         }
-        // Set meanwhile (another tab): the account has a password now.
-        Err(ChangeRefusal::Change(PasswordChangeError::CurrentRequired)) => Ok(show(
+        // A form without the field, for an account that got a password meanwhile (another tab).
+        Err(PasswordChangeError::CurrentRequired) if !has_password => {
+            Ok(show(StatusCode::UNPROCESSABLE_ENTITY, ALREADY_SET))
+        }
+        Err(PasswordChangeError::CurrentRequired) => Ok(show(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "Your account already has a password. Change it instead.",
+            "Current password is required.",
         )),
-        Err(ChangeRefusal::Change(PasswordChangeError::WrongCurrent)) => Ok(show(
+        Err(PasswordChangeError::WrongCurrent) => Ok(show(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Current password is incorrect.",
         )),
-        Err(ChangeRefusal::Change(PasswordChangeError::Busy)) => Ok(refuse_busy(show)),
-        Err(ChangeRefusal::Change(PasswordChangeError::Failed(e))) => Err(PageError::internal(e)),
+        Err(PasswordChangeError::Busy) => Ok(refuse_busy(show)),
+        Err(PasswordChangeError::Failed(e)) => Err(PageError::internal(e)),
     }
 }
 
@@ -194,47 +234,12 @@ pub async fn post_change(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let f: ChangeForm = form::parse(&body);
-    let SignedIn { auth, cookies } = user;
-    let has_password = auth.user.password_hash.is_some();
-    let show = |status: StatusCode, error: &str| {
-        change_page(
-            &state,
-            &headers,
-            cookies.clone(),
-            has_password,
-            status,
-            Some(error),
-        )
+    let form = PasswordForm {
+        current: f.current_password.as_deref().filter(|c| !c.is_empty()),
+        new: f.new_password.as_deref().unwrap_or(""),
+        confirm: f.confirm_password.as_deref().unwrap_or(""),
     };
-    let new = f.new_password.as_deref().unwrap_or("");
-    if f.confirm_password.as_deref().unwrap_or("") != new {
-        return Ok(show(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The new passwords do not match.",
-        ));
-    }
-    let current = f.current_password.as_deref().filter(|c| !c.is_empty());
-    let outcome = match change_password(&state, &auth, current, new, &context).await {
-        Err(ChangeRefusal::Limited(limited)) => return Ok(refuse_limited(show, limited)),
-        Err(ChangeRefusal::Change(e)) => Err(e),
-        Ok(revoked) => Ok(revoked),
-    };
-    match outcome {
-        Ok(_) => Ok(redirect(htmx, ACCOUNT, cookies)),
-        Err(PasswordChangeError::Invalid(e)) => {
-            Ok(show(StatusCode::UNPROCESSABLE_ENTITY, e.message()))
-        }
-        Err(PasswordChangeError::CurrentRequired) => Ok(show(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Current password is required.",
-        )),
-        Err(PasswordChangeError::WrongCurrent) => Ok(show(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Current password is incorrect.",
-        )),
-        Err(PasswordChangeError::Busy) => Ok(refuse_busy(show)),
-        Err(PasswordChangeError::Failed(e)) => Err(PageError::internal(e)),
-    }
+    set_password(&state, user, htmx, &context, &headers, form).await
 }
 
 /// Why [`change_password`] changed nothing.

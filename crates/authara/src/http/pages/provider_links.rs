@@ -8,6 +8,7 @@
 //! (`POST /auth/provider-links/confirm/{provider}`, then that provider's callback).
 
 use super::code_flow;
+use super::providers::link_conflict;
 use super::{
     ask_limiter, email_limit_key, ensure_csrf, refund, refuse_busy, refuse_limited, render,
     render_error_page, signed_in_redirect, Ask,
@@ -20,14 +21,14 @@ use crate::http::Routes;
 use crate::state::AppState;
 use askama::Template;
 use authara_core::auth::flow::FlowPurpose;
-use authara_core::auth::link::ConfirmError;
+use authara_core::auth::link::{ConfirmError, LivePendingLink};
 use authara_core::auth::{ExternalIdentity, LinkError};
 use authara_core::domain::ReturnTo;
 use authara_core::limits::{Family, LimitKey};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 
 /// `GET` and `POST /auth/provider-links/confirm`.
 pub const CONFIRM: &str = "/auth/provider-links/confirm";
@@ -72,6 +73,44 @@ fn provider_label(state: &AppState, name: &str) -> String {
         .map_or_else(|| name.to_owned(), |p| p.display_name.clone())
 }
 
+/// After a page sign-in found `identity`'s verified email on an existing account: a pending
+/// link returning to `return_to`, and where to send the browser (the confirm page) with the
+/// headers that bind the link to it. `400` when the account went away meanwhile.
+pub async fn pending(
+    state: &AppState,
+    identity: &ExternalIdentity,
+    return_to: Option<&str>,
+) -> Result<(String, HeaderMap), PageError> {
+    let started = state
+        .auth
+        .begin_pending_link(identity, return_to)
+        .await?
+        .ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, GONE))?;
+    let mut out = HeaderMap::new();
+    state
+        .cookies
+        .set_provider_link(&mut out, started.browser.expose());
+    Ok((
+        format!("{CONFIRM}?link_id={}", started.link_id.expose()),
+        out,
+    ))
+}
+
+/// The pending link `link_id` of this browser (its `authara_provider_link` cookie), or the
+/// page saying it is gone.
+async fn live_link(
+    state: &AppState,
+    headers: &HeaderMap,
+    link_id: &str,
+) -> Result<LivePendingLink, PageError> {
+    let browser = cookies::read(headers, cookies::PROVIDER_LINK);
+    match state.auth.live_pending_link(link_id, browser).await {
+        Ok(live) => Ok(live),
+        Err(ConfirmError::Failed(e)) => Err(PageError::internal(e)),
+        Err(_) => Err(PageError::new(StatusCode::BAD_REQUEST, GONE)),
+    }
+}
+
 /// The page for `link_id`, with an error when shown back.
 async fn confirm_page(
     state: &AppState,
@@ -80,11 +119,8 @@ async fn confirm_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response, PageError> {
-    let link = match state
-        .auth
-        .pending_link(link_id, cookies::read(headers, cookies::PROVIDER_LINK))
-        .await
-    {
+    let live = live_link(state, headers, link_id).await?;
+    let link = match state.auth.pending_link(&live).await {
         Ok(link) => link,
         Err(ConfirmError::Failed(e)) => return Err(PageError::internal(e)),
         Err(_) => return Err(PageError::new(StatusCode::BAD_REQUEST, GONE)),
@@ -142,28 +178,23 @@ pub async fn post_confirm(
 ) -> Result<Response, PageError> {
     let f: ConfirmForm = form::parse(&body);
     let link_id = f.link_id.unwrap_or_default();
-    let browser = cookies::read(&headers, cookies::PROVIDER_LINK);
+    let live = live_link(&state, &headers, &link_id).await?;
     // The account's email keys the per-email limit, as a login's does.
-    let link = match state.auth.pending_link(&link_id, browser).await {
-        Ok(link) => link,
-        Err(ConfirmError::Failed(e)) => return Err(PageError::internal(e)),
-        Err(_) => return Err(PageError::new(StatusCode::BAD_REQUEST, GONE)),
-    };
-    let email_key = email_limit_key(&link.email);
+    let email_key = email_limit_key(live.email());
     let per_ip = LimitKey::new(Family::LoginIp, &client.ip);
     let per_email = LimitKey::new(Family::LoginEmail, &email_key);
     if let Err(limited) = ask_limiter(&state, &[Ask::Hit(per_ip), Ask::Hit(per_email)]).await {
         return Ok(refuse_limited(render_error_page, limited));
     }
     let password = f.password.unwrap_or_default();
+    let provider = provider_label(&state, live.provider());
     let outcome = state
         .auth
-        .confirm_pending_link(&link_id, browser, &password, client.origin())
+        .confirm_pending_link(live, &password, client.origin())
         .await;
-    if !matches!(outcome, Err(ConfirmError::WrongPassword)) {
+    if !matches!(outcome, Err(ConfirmError::NotProven)) {
         refund(&state, &[per_email]).await;
     }
-    let provider = provider_label(&state, &link.provider);
     match outcome {
         Ok((_, issued, return_to)) => {
             let rt = return_to.as_deref().and_then(ReturnTo::parse);
@@ -171,7 +202,7 @@ pub async fn post_confirm(
             state.cookies.clear_provider_link(res.headers_mut());
             Ok(res)
         }
-        Err(ConfirmError::WrongPassword) => {
+        Err(ConfirmError::NotProven) => {
             confirm_page(
                 &state,
                 &headers,
@@ -187,15 +218,10 @@ pub async fn post_confirm(
             "This account has been disabled.",
         )),
         Err(ConfirmError::Busy) => Ok(refuse_busy(render_error_page)),
-        Err(ConfirmError::Link(LinkError::TakenElsewhere)) => Ok(render_error_page(
-            StatusCode::CONFLICT,
-            &format!("This {provider} account is already linked to another account."),
-        )),
-        Err(ConfirmError::Link(LinkError::ProviderLinked)) => Ok(render_error_page(
-            StatusCode::CONFLICT,
-            &format!("Your account is already linked to a {provider} account. Unlink it first."),
-        )),
-        Err(ConfirmError::Link(_)) => Err(PageError::new(StatusCode::BAD_REQUEST, GONE)),
+        Err(ConfirmError::Link(e)) => match link_conflict(&e, &provider) {
+            Some(message) => Ok(render_error_page(StatusCode::CONFLICT, &message)),
+            None => Err(PageError::new(StatusCode::BAD_REQUEST, GONE)),
+        },
         Err(ConfirmError::Failed(e)) => Err(PageError::internal(e)),
     }
 }
@@ -232,19 +258,8 @@ pub async fn post_prove(
         Err(ConfirmError::Failed(e)) => return Err(PageError::internal(e)),
         Err(_) => return Err(PageError::new(StatusCode::BAD_REQUEST, GONE)),
     };
-    match code_flow::begin(&state, p, None, FlowPurpose::ProveLink { link_hash }).await? {
-        Ok((url, binding)) => {
-            let mut res = StatusCode::SEE_OTHER.into_response();
-            res.headers_mut().insert(header::LOCATION, url);
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            state
-                .cookies
-                .set_oauth_flow(res.headers_mut(), binding.expose());
-            Ok(res)
-        }
-        Err(unavailable) => Ok(unavailable),
-    }
+    let purpose = FlowPurpose::ProveLink { link_hash };
+    code_flow::redirect_to_provider(&state, p, None, purpose, false, HeaderMap::new()).await
 }
 
 /// The callback of a proving flow (see [`post_prove`]): the identity `proof` the provider just
@@ -266,7 +281,7 @@ pub async fn proven(
             state.cookies.clear_provider_link(res.headers_mut());
             Ok(res)
         }
-        Err(ConfirmError::WrongPassword) => Err(PageError::new(
+        Err(ConfirmError::NotProven) => Err(PageError::new(
             StatusCode::UNAUTHORIZED,
             "That sign-in is not the account's. Prove it with a method linked to it.",
         )),

@@ -11,9 +11,9 @@ use crate::http::respond::redirect;
 use crate::http::Routes;
 use crate::state::AppState;
 use authara_core::auth::flow::FlowPurpose;
-use authara_core::auth::UnlinkError;
+use authara_core::auth::{LinkError, UnlinkError};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 /// `POST /auth/providers/{provider}/link/start`.
@@ -35,6 +35,20 @@ pub const METHOD_REMOVED: &str = "The sign-in method was removed.";
 /// The refusal of the last method's removal (upstream's words).
 pub const LAST_METHOD: &str = "You need at least one sign-in method.";
 
+/// The message of a link refused because the identity or the provider is taken (`409`), for
+/// the provider shown as `provider`; `None` for the other refusals.
+pub fn link_conflict(e: &LinkError, provider: &str) -> Option<String> {
+    match e {
+        LinkError::TakenElsewhere => Some(format!(
+            "This {provider} account is already linked to another account."
+        )),
+        LinkError::ProviderLinked => Some(format!(
+            "Your account is already linked to a {provider} account. Unlink it first."
+        )),
+        LinkError::Invalid | LinkError::Failed(_) => None,
+    }
+}
+
 /// `POST /auth/providers/{provider}/link/start`: `303` to the provider (with htmx, `200` +
 /// `HX-Redirect`), the flow bound to this browser and to the signed-in user.
 pub async fn post_link_start(
@@ -47,19 +61,7 @@ pub async fn post_link_start(
     let purpose = FlowPurpose::Link {
         user_id: user.auth.user.id,
     };
-    match code_flow::begin(&state, p, None, purpose).await? {
-        Ok((url, binding)) => {
-            let mut out = user.cookies;
-            state.cookies.set_oauth_flow(&mut out, binding.expose());
-            out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            let to = url.to_str().unwrap_or("/auth/account");
-            Ok(redirect(htmx, to, out))
-        }
-        Err(mut unavailable) => {
-            unavailable.headers_mut().extend(user.cookies);
-            Ok(unavailable)
-        }
-    }
+    code_flow::redirect_to_provider(&state, p, None, purpose, htmx, user.cookies).await
 }
 
 /// `POST /auth/providers/{provider}/unlink`: back to the account page, or the account page with
